@@ -1,0 +1,48 @@
+# Shear — developer targets. `make test` is what CI runs (see .ci/run).
+GO      ?= go
+PKGS    := ./...
+CORE    := ./simd/... ./quant/... ./runtime/... $(wildcard ./prune)
+SHARED  ?= ../shared
+
+.PHONY: all build test test-short cross lint vet fmt-check bench wasm-check clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/shear ./cmd/shear
+
+# The full test suite, plus the builds the core must keep (wasm, arm64,
+# riscv64) and the pure-Go kernel path.
+test: vet fmt-check cross
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -tags noasm ./simd/... ./quant/...
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+cross: wasm-check
+	GOARCH=arm64 $(GO) build $(CORE)
+	GOARCH=riscv64 $(GO) build $(CORE)
+
+wasm-check:
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(CORE)
+	GOOS=wasip1 GOARCH=wasm $(GO) vet $(CORE)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: vet fmt-check
+
+# Benchmarks: kernels (GFLOP/s, GB/s) and model decode/prefill. Results are
+# recorded by hand in docs/PERFORMANCE.md as ratios measured in one run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./simd/ | tee bench-simd.txt
+	$(GO) test -run '^$$' -bench . -count 1 ./quant/ | tee bench-quant.txt
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 -timeout 30m ./runtime/model/ | tee bench-model.txt
+
+clean:
+	rm -rf bin bench-*.txt

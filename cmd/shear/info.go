@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shear-ai/shear/runtime/gguf"
+)
+
+func newTokenize() *cobra.Command {
+	var mf modelFlags
+	var text string
+	cmd := &cobra.Command{
+		Use:   "tokenize",
+		Short: "Print the token ids of a text (no BOS)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := mf.load()
+			if err != nil {
+				return err
+			}
+			ids := m.Tok.Encode(text)
+			return emit(map[string]any{"tokens": ids}, func() {
+				parts := make([]string, len(ids))
+				for i, id := range ids {
+					parts[i] = fmt.Sprintf("%d %q", id, m.Tok.Piece(id))
+				}
+				fmt.Println(strings.Join(parts, "\n"))
+			})
+		},
+	}
+	mf.register(cmd)
+	cmd.Flags().StringVarP(&text, "prompt", "p", "", "text to tokenize")
+	return cmd
+}
+
+func newInfo() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "info",
+		Short: "Show a model's configuration, per-layer widths, parameters and tensors",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if path == "" {
+				return fmt.Errorf("no model given: pass -m MODEL.gguf")
+			}
+			f, err := gguf.Open(path)
+			if err != nil {
+				return err
+			}
+			mf := modelFlags{path: path, dtype: "f32"}
+			m, err := mf.load()
+			if err != nil {
+				return err
+			}
+			type tensorRow struct {
+				Name string   `json:"name"`
+				Type string   `json:"type"`
+				Dims []uint64 `json:"dims"`
+				Size uint64   `json:"bytes"`
+			}
+			type layerRow struct {
+				Heads   int `json:"heads"`
+				KVHeads int `json:"kv_heads"`
+				FFN     int `json:"ffn"`
+				Params  int `json:"params"`
+			}
+			var tensors []tensorRow
+			for _, t := range f.Tensors {
+				tensors = append(tensors, tensorRow{t.Name, t.Type.String(), t.Dims, t.Size})
+			}
+			var layers []layerRow
+			for l := 0; l < m.Layers; l++ {
+				layers = append(layers, layerRow{m.Heads[l], m.KVHeads[l], m.FFN[l], m.LayerParams(l)})
+			}
+			c := m.Config
+			out := map[string]any{
+				"arch": c.Arch, "dim": c.Dim, "layers": c.Layers, "vocab": c.Vocab, "context_length": c.CtxLen,
+				"head_dim": c.HeadDim, "rope_dim": c.RopeDim, "rope_base": c.RopeBase, "norm_eps": c.NormEps,
+				"tied_output": c.Tied, "gated_mlp": c.Gated, "qkv_bias": c.QKVBias,
+				"params": m.Params(), "per_layer": layers, "tensors": tensors, "gguf_version": f.Version,
+			}
+			return emit(out, func() {
+				fmt.Printf("arch %s  dim %d  layers %d  vocab %d  head dim %d  rope dim %d (base %g)  eps %g\n",
+					c.Arch, c.Dim, c.Layers, c.Vocab, c.HeadDim, c.RopeDim, c.RopeBase, c.NormEps)
+				fmt.Printf("tied output %v  gated MLP %v  qkv bias %v  parameters %d\n", c.Tied, c.Gated, c.QKVBias, m.Params())
+				fmt.Println("layer  heads  kv  ffn  params")
+				for l, r := range layers {
+					fmt.Printf("%5d  %5d  %2d  %4d  %d\n", l, r.Heads, r.KVHeads, r.FFN, r.Params)
+				}
+				fmt.Println("tensors:")
+				for _, t := range tensors {
+					fmt.Printf("  %-28s %-5s %v\n", t.Name, t.Type, t.Dims)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&path, "model", "m", "", "GGUF model file")
+	return cmd
+}

@@ -1,0 +1,88 @@
+// Command shear runs, fine-tunes and structurally prunes LLaMA-family
+// models on a CPU. Every command takes --json for one machine-readable
+// JSON object on stdout; progress goes to stderr.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/simd"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	json    bool
+	threads int
+}
+
+var g globals
+
+func main() {
+	root := newRoot()
+	if err := root.Execute(); err != nil {
+		if g.json {
+			json.NewEncoder(os.Stdout).Encode(map[string]string{"error": err.Error()})
+		}
+		fmt.Fprintln(os.Stderr, "shear:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "shear",
+		Short:         "Run, fine-tune and structurally prune LLaMA-family models on a CPU",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.threads < 0 {
+				return fmt.Errorf("--threads %d must be ≥ 0", g.threads)
+			}
+			simd.SetThreads(g.threads)
+			return nil
+		},
+	}
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print one JSON object on stdout")
+	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "worker threads (0: GOMAXPROCS)")
+	root.AddCommand(newGenerate(), newPPL(), newEval(), newTokenize(), newInfo(), newBench())
+	return root
+}
+
+// modelFlags are the flags of commands that load a model.
+type modelFlags struct {
+	path  string
+	dtype string
+}
+
+func (f *modelFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.path, "model", "m", "", "GGUF model file")
+	cmd.Flags().StringVar(&f.dtype, "dtype", "f16", "weight storage: f32, f16, q8_0 or q4_0")
+}
+
+func (f *modelFlags) load() (*model.Model, error) {
+	if f.path == "" {
+		return nil, errors.New("no model given: pass -m MODEL.gguf")
+	}
+	dt, err := tensor.ParseDType(f.dtype)
+	if err != nil {
+		return nil, fmt.Errorf("--dtype: %w", err)
+	}
+	return model.Load(f.path, model.LoadOptions{DType: dt})
+}
+
+// emit prints v as JSON when --json is set, or calls text otherwise.
+func emit(v any, text func()) error {
+	if g.json {
+		enc := json.NewEncoder(os.Stdout)
+		return enc.Encode(v)
+	}
+	text()
+	return nil
+}

@@ -1,0 +1,183 @@
+// Package eval scores models by the protocols of docs/REFERENCE.md:
+// perplexity over fixed chunks and lm-eval-style multiple choice.
+package eval
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/shear-ai/shear/runtime/model"
+)
+
+// PPLResult is the outcome of Perplexity.
+type PPLResult struct {
+	PPL    float64 `json:"ppl"`
+	NLL    float64 `json:"nll"` // mean negative log-likelihood per scored token
+	Scored int     `json:"tokens_scored"`
+	Chunks int     `json:"chunks"`
+}
+
+// Perplexity cuts tokens (the file's tokenization, without BOS) into
+// chunks of ctx−1 tokens, drops a final partial chunk, prepends BOS to each
+// and scores every chunk token given its prefix. chunks > 0 limits the
+// number of chunks. progress, if set, is called after each chunk.
+func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(done, total int)) (PPLResult, error) {
+	if ctx < 2 {
+		return PPLResult{}, fmt.Errorf("eval: context %d is too small (need ≥ 2)", ctx)
+	}
+	per := ctx - 1
+	total := len(tokens) / per
+	if chunks > 0 && chunks < total {
+		total = chunks
+	}
+	if total == 0 {
+		return PPLResult{}, fmt.Errorf("eval: %d tokens are fewer than one chunk of %d", len(tokens), per)
+	}
+	st := m.NewState(ctx, ctx)
+	input := make([]int, per)
+	var nll float64
+	for c := 0; c < total; c++ {
+		chunk := tokens[c*per : (c+1)*per]
+		// Input is BOS + chunk minus its last token: position i predicts chunk[i].
+		input[0] = m.Tok.BOS()
+		copy(input[1:], chunk[:per-1])
+		st.Reset()
+		logits, err := st.Forward(input, true)
+		if err != nil {
+			return PPLResult{}, err
+		}
+		for i, t := range chunk {
+			nll -= LogProb(logits[i*m.Vocab:(i+1)*m.Vocab], t)
+		}
+		if progress != nil {
+			progress(c+1, total)
+		}
+	}
+	n := total * per
+	mean := nll / float64(n)
+	return PPLResult{PPL: math.Exp(mean), NLL: mean, Scored: n, Chunks: total}, nil
+}
+
+// LogProb is log softmax(logits)[t], computed in float64.
+func LogProb(logits []float32, t int) float64 {
+	maxv := float64(logits[0])
+	for _, v := range logits {
+		maxv = math.Max(maxv, float64(v))
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v) - maxv)
+	}
+	return float64(logits[t]) - maxv - math.Log(sum)
+}
+
+// MCItem is one multiple-choice question. Choices carry their leading space.
+type MCItem struct {
+	Context string   `json:"context"`
+	Choices []string `json:"choices"`
+	Gold    int      `json:"gold"`
+}
+
+// MCResult is the outcome of MultipleChoice.
+type MCResult struct {
+	N       int     `json:"n"`
+	Acc     float64 `json:"acc"`
+	AccNorm float64 `json:"acc_norm"`
+}
+
+// ReadMC reads a JSONL file of MCItem, checking every line.
+func ReadMC(path string) ([]MCItem, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var items []MCItem
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var it MCItem
+		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+		}
+		if len(it.Choices) < 2 || it.Gold < 0 || it.Gold >= len(it.Choices) {
+			return nil, fmt.Errorf("%s:%d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", path, line, len(it.Choices), it.Gold)
+		}
+		items = append(items, it)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%s: no items", path)
+	}
+	return items, nil
+}
+
+// ChoiceScores returns, for each choice, the summed log-probability of its
+// continuation tokens: whole = [BOS] + tok(context + choice), continuation
+// = the tokens after 1 + len(tok(context)).
+func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error) {
+	nctx := len(m.Tok.Encode(it.Context))
+	scores := make([]float64, len(it.Choices))
+	for c, choice := range it.Choices {
+		whole := append([]int{m.Tok.BOS()}, m.Tok.Encode(it.Context+choice)...)
+		start := 1 + nctx
+		if start >= len(whole) {
+			return nil, fmt.Errorf("eval: choice %q adds no tokens to its context", choice)
+		}
+		if len(whole) > st.Ctx() {
+			return nil, fmt.Errorf("eval: item of %d tokens exceeds the context of %d", len(whole), st.Ctx())
+		}
+		st.Reset()
+		logits, err := st.Forward(whole[:len(whole)-1], true)
+		if err != nil {
+			return nil, err
+		}
+		for i := start; i < len(whole); i++ {
+			scores[c] += LogProb(logits[(i-1)*m.Vocab:i*m.Vocab], whole[i])
+		}
+	}
+	return scores, nil
+}
+
+// MultipleChoice scores every item: acc takes the argmax of the scores,
+// acc_norm the argmax of score / len(choice in bytes).
+func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done, total int)) (MCResult, error) {
+	st := m.NewState(ctx, ctx)
+	var acc, accNorm int
+	for n, it := range items {
+		scores, err := ChoiceScores(st, m, it)
+		if err != nil {
+			return MCResult{}, fmt.Errorf("item %d: %w", n, err)
+		}
+		best, bestNorm := 0, 0
+		for c := range scores {
+			if scores[c] > scores[best] {
+				best = c
+			}
+			if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
+				bestNorm = c
+			}
+		}
+		if best == it.Gold {
+			acc++
+		}
+		if bestNorm == it.Gold {
+			accNorm++
+		}
+		if progress != nil {
+			progress(n+1, len(items))
+		}
+	}
+	N := float64(len(items))
+	return MCResult{N: len(items), Acc: float64(acc) / N, AccNorm: float64(accNorm) / N}, nil
+}

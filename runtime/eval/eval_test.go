@@ -1,0 +1,121 @@
+package eval
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+func sharedPath(t testing.TB, rel string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "..", "shared", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if filepath.Dir(d) == d {
+			t.Skipf("../shared/%s not found above %s", rel, dir)
+		}
+	}
+}
+
+func stories(t testing.TB, dt tensor.DType) *model.Model {
+	m, err := model.Load(sharedPath(t, "models/stories260K.gguf"), model.LoadOptions{DType: dt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestPerplexityMatchesLlamaCpp: REFERENCE.md's numbers (llama.cpp): mean
+// NLL 1.52944 / ppl 4.6156 over the first 100 chunks, 4.5920 over 40.
+func TestPerplexityMatchesLlamaCpp(t *testing.T) {
+	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+		m := stories(t, dt)
+		tokens := m.Tok.Encode(string(text))
+		if len(tokens) != 305842 {
+			t.Fatalf("file tokenizes to %d tokens, llama.cpp has 305842", len(tokens))
+		}
+		for _, ref := range []struct {
+			chunks int
+			ppl    float64
+		}{{40, 4.5920}, {100, 4.6156}} {
+			if testing.Short() && ref.chunks > 40 {
+				continue
+			}
+			res, err := Perplexity(m, tokens, 256, ref.chunks, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Scored != ref.chunks*255 || res.Chunks != ref.chunks {
+				t.Errorf("%s: scored %d tokens in %d chunks", dt, res.Scored, res.Chunks)
+			}
+			if rel := math.Abs(res.PPL/ref.ppl - 1); rel > 0.002 {
+				t.Errorf("%s, %d chunks: ppl %.4f, llama.cpp %.4f (%.3f%% off, limit 0.2%%)", dt, ref.chunks, res.PPL, ref.ppl, 100*rel)
+			}
+			t.Logf("%s, %d chunks: ppl %.4f (llama.cpp %.4f)", dt, ref.chunks, res.PPL, ref.ppl)
+		}
+	}
+}
+
+// TestMultipleChoiceMatchesLlamaCpp: acc 0.342 and acc_norm 0.416 on the
+// 500 cloze items, within one item.
+func TestMultipleChoiceMatchesLlamaCpp(t *testing.T) {
+	items, err := ReadMC(sharedPath(t, "data/cloze-dev.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 500 {
+		t.Fatalf("%d items", len(items))
+	}
+	res, err := MultipleChoice(stories(t, tensor.F32), items, 512, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(res.Acc-0.342) > 1.0/500+1e-9 || math.Abs(res.AccNorm-0.416) > 1.0/500+1e-9 {
+		t.Errorf("acc %.3f acc_norm %.3f, llama.cpp 0.342 / 0.416", res.Acc, res.AccNorm)
+	}
+	t.Logf("acc %.3f acc_norm %.3f", res.Acc, res.AccNorm)
+}
+
+func TestReadMCErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"bad-json": "{\"context\": \n",
+		"gold":     `{"context":"a","choices":[" b"," c"],"gold":5}`,
+		"empty":    "",
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		if _, err := ReadMC(p); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestLogProb(t *testing.T) {
+	logits := []float32{1, 2, 3}
+	z := math.Log(math.Exp(1) + math.Exp(2) + math.Exp(3))
+	if d := math.Abs(LogProb(logits, 1) - (2 - z)); d > 1e-12 {
+		t.Errorf("LogProb off by %g", d)
+	}
+}
+
+func BenchmarkPerplexity(b *testing.B) {
+	text, _ := os.ReadFile(sharedPath(b, "data/tinystories-dev.txt"))
+	m := stories(b, tensor.F16)
+	tokens := m.Tok.Encode(string(text))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Perplexity(m, tokens, 256, 10, nil)
+	}
+}

@@ -1,0 +1,152 @@
+package model
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/viterin/vek/vek32"
+
+	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/simd"
+)
+
+// Machine references measured once per benchmark binary, so every ratio
+// below compares numbers from the same run.
+var (
+	refOnce      sync.Once
+	refBandwidth float64 // GB/s, parallel streaming read
+	refPeak      float64 // GFLOP/s, vek32.MatMul 64×768×2048
+)
+
+type sumTask struct {
+	buf  []float32
+	part []float32
+}
+
+func (t *sumTask) Run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		n := len(t.buf) / len(t.part)
+		t.part[i] = simd.Sum(t.buf[i*n : (i+1)*n])
+	}
+}
+
+func measureReferences() {
+	buf := make([]float32, 128<<20) // 512 MiB: far beyond the caches
+	for i := range buf {
+		buf[i] = 1
+	}
+	task := &sumTask{buf: buf, part: make([]float32, 64)}
+	best := 0.0
+	for r := 0; r < 5; r++ {
+		t0 := time.Now()
+		simd.ParallelFor(len(task.part), 1, task)
+		best = max(best, float64(len(buf)*4)/time.Since(t0).Seconds()/1e9)
+	}
+	refBandwidth = best
+	m, k, n := 64, 768, 2048
+	a, b := make([]float32, m*k), make([]float32, k*n)
+	dst := make([]float32, m*n)
+	best = 0
+	for r := 0; r < 10; r++ {
+		t0 := time.Now()
+		vek32.MatMul_Into(dst, a, b, k)
+		best = max(best, 2*float64(m*k*n)/time.Since(t0).Seconds()/1e9)
+	}
+	refPeak = best
+}
+
+// weightBytes is what one decoded token reads: every matrix once.
+func weightBytes(m *Model) int { return m.Output.Bytes() + layerBytes(m) }
+
+func layerBytes(m *Model) int {
+	n := 0
+	for _, L := range m.Blocks {
+		for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
+			if w != nil {
+				n += w.Bytes()
+			}
+		}
+	}
+	return n
+}
+
+// prefillFLOPs counts the matrix products of a prefill of n tokens: every
+// layer matrix for every token, the output projection for the last only.
+func prefillFLOPs(m *Model, n int) float64 {
+	bytesPer := map[tensor.DType]float64{tensor.F32: 4, tensor.F16: 2}[m.Output.DType]
+	return 2 * (float64(n)*float64(layerBytes(m)) + float64(m.Output.Bytes())) / bytesPer
+}
+
+var benchModels = map[string]*Model{}
+
+func benchModel(b *testing.B, shape string, dt tensor.DType) *Model {
+	key := shape + dt.String()
+	if m, ok := benchModels[key]; ok {
+		return m
+	}
+	m, err := NewRandom(Shapes[shape], dt, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchModels[key] = m
+	return m
+}
+
+// BenchmarkDecode reports tokens/s and the fraction of the read-bandwidth
+// bound (weight bytes per token ÷ measured bandwidth) reached.
+func BenchmarkDecode(b *testing.B) {
+	refOnce.Do(measureReferences)
+	for _, shape := range []string{"15M", "110M"} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+			b.Run(fmt.Sprintf("%s/%s", shape, dt), func(b *testing.B) {
+				m := benchModel(b, shape, dt)
+				const steps = 32
+				st := m.NewState(steps+1, 1)
+				b.ResetTimer()
+				for it := 0; it < b.N; it++ {
+					st.Reset()
+					for i := 0; i < steps; i++ {
+						st.Forward([]int{i + 1}, false)
+					}
+				}
+				tokS := float64(b.N*steps) / b.Elapsed().Seconds()
+				bound := refBandwidth * 1e9 / float64(weightBytes(m))
+				b.ReportMetric(tokS, "tok/s")
+				b.ReportMetric(tokS/bound, "of-bw-bound")
+				b.ReportMetric(refBandwidth, "bw-GB/s")
+			})
+		}
+	}
+}
+
+// BenchmarkPrefill reports tokens/s and the fraction of the measured
+// matmul peak (vek32.MatMul) reached.
+func BenchmarkPrefill(b *testing.B) {
+	refOnce.Do(measureReferences)
+	for _, shape := range []string{"15M", "110M"} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+			b.Run(fmt.Sprintf("%s/%s", shape, dt), func(b *testing.B) {
+				m := benchModel(b, shape, dt)
+				const n = 128
+				tokens := make([]int, n)
+				for i := range tokens {
+					tokens[i] = i + 1
+				}
+				st := m.NewState(n, 64)
+				b.ResetTimer()
+				for it := 0; it < b.N; it++ {
+					st.Reset()
+					st.Forward(tokens, false)
+				}
+				tokS := float64(b.N*n) / b.Elapsed().Seconds()
+				gflops := prefillFLOPs(m, n) * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(tokS, "tok/s")
+				b.ReportMetric(gflops, "GFLOP/s")
+				b.ReportMetric(gflops/refPeak, "of-peak")
+				b.ReportMetric(refPeak, "peak-GFLOP/s")
+			})
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/simd"
+)
+
+// State is the run state of one sequence: the KV cache and every buffer
+// the forward pass needs, allocated once (llama2.c's RunState). A State is
+// not safe for concurrent use; create one per goroutine.
+type State struct {
+	m        *Model
+	ctx      int // capacity of the KV cache in tokens
+	maxBatch int
+	pos      int // tokens already in the cache
+
+	x, xb   []float32 // residual stream and its normalised copy [batch × dim]
+	q, k, v []float32 // projections [batch × heads·hd], [batch × kv·hd]
+	att     []float32 // attention output [batch × heads·hd]
+	scores  []float32 // attention scores [batch × heads × ctx]
+	hb, hb2 []float32 // MLP hidden [batch × ffn]
+	logits  []float32 // [batch × vocab]
+
+	kCache, vCache [][]float32 // per layer [ctx × kv·hd]
+	cos, sin       []float32   // RoPE table [ctx × ropeDim/2]
+	scratch        tensor.Scratch
+	attn           attentionTask
+}
+
+// NewState allocates a state for up to ctx tokens, processing at most
+// maxBatch tokens per matrix product during prefill.
+func (m *Model) NewState(ctx, maxBatch int) *State {
+	if maxBatch < 1 {
+		maxBatch = 1
+	}
+	c := &m.Config
+	maxQ, maxKV, maxFF := 0, 0, 0
+	for l := 0; l < c.Layers; l++ {
+		maxQ = max(maxQ, c.Heads[l]*c.HeadDim)
+		maxKV = max(maxKV, c.KVHeads[l]*c.HeadDim)
+		maxFF = max(maxFF, c.FFN[l])
+	}
+	maxH := maxQ / c.HeadDim
+	B := maxBatch
+	s := &State{
+		m: m, ctx: ctx, maxBatch: B,
+		x: make([]float32, B*c.Dim), xb: make([]float32, B*c.Dim),
+		q: make([]float32, B*maxQ), k: make([]float32, B*maxKV), v: make([]float32, B*maxKV),
+		att: make([]float32, B*maxQ), scores: make([]float32, B*maxH*ctx),
+		hb: make([]float32, B*maxFF), hb2: make([]float32, B*maxFF),
+		logits: make([]float32, B*c.Vocab),
+		kCache: make([][]float32, c.Layers), vCache: make([][]float32, c.Layers),
+	}
+	for l := 0; l < c.Layers; l++ {
+		s.kCache[l] = make([]float32, ctx*c.KVHeads[l]*c.HeadDim)
+		s.vCache[l] = make([]float32, ctx*c.KVHeads[l]*c.HeadDim)
+	}
+	half := c.RopeDim / 2
+	s.cos, s.sin = make([]float32, ctx*half), make([]float32, ctx*half)
+	for p := 0; p < ctx; p++ {
+		simd.RoPEFreqs(s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half], p, c.RopeDim, c.RopeBase)
+	}
+	return s
+}
+
+// Pos is the number of tokens in the cache.
+func (s *State) Pos() int { return s.pos }
+
+// Ctx is the capacity of the cache.
+func (s *State) Ctx() int { return s.ctx }
+
+// Reset empties the cache.
+func (s *State) Reset() { s.pos = 0 }
+
+// Truncate drops cached tokens from position n on (n ≤ Pos).
+func (s *State) Truncate(n int) {
+	if n < s.pos {
+		s.pos = max(n, 0)
+	}
+}
+
+// Forward appends tokens to the sequence and returns logits. With all set
+// it returns len(tokens) rows of Vocab logits, else only the last row. The
+// returned slice is reused by the next call.
+func (s *State) Forward(tokens []int, all bool) ([]float32, error) {
+	m := s.m
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("model: no tokens to run")
+	}
+	if s.pos+len(tokens) > s.ctx {
+		return nil, fmt.Errorf("model: %d tokens at position %d exceed the context of %d", len(tokens), s.pos, s.ctx)
+	}
+	for _, t := range tokens {
+		if t < 0 || t >= m.Vocab {
+			return nil, fmt.Errorf("model: token id %d is outside the vocabulary (0..%d)", t, m.Vocab-1)
+		}
+	}
+	var out []float32
+	for start := 0; start < len(tokens); start += s.maxBatch {
+		batch := tokens[start:min(start+s.maxBatch, len(tokens))]
+		last := start+len(batch) == len(tokens)
+		logits := s.forwardBatch(batch, all || last, all)
+		if all {
+			if out == nil && len(tokens) <= s.maxBatch {
+				out = logits
+			} else {
+				out = append(out, logits...)
+			}
+		} else if last {
+			out = logits
+		}
+	}
+	return out, nil
+}
+
+// forwardBatch runs n ≤ maxBatch tokens at positions pos..pos+n-1. It
+// computes logits for every row (all) or the last row only (want && !all).
+func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
+	m, c := s.m, &s.m.Config
+	n, d, hd := len(tokens), c.Dim, c.HeadDim
+	x, xb := s.x[:n*d], s.xb[:n*d]
+
+	for i, t := range tokens {
+		m.Embed.Row(t, x[i*d:(i+1)*d])
+	}
+	for l := range m.Blocks {
+		L := &m.Blocks[l]
+		H, KV, ff := c.Heads[l], c.KVHeads[l], c.FFN[l]
+		if H > 0 {
+			// Attention: x += Wo · attention(rope(Wq·x̂), rope(Wk·x̂), Wv·x̂), x̂ = rmsnorm(x).
+			qd, kvd := H*hd, KV*hd
+			q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
+			s.rmsnormRows(xb, x, L.AttnNorm, n)
+			L.Wq.MatMul(q, xb, n, &s.scratch)
+			L.Wk.MatMul(k, xb, n, &s.scratch)
+			L.Wv.MatMul(v, xb, n, &s.scratch)
+			addBias(q, L.Bq, n)
+			addBias(k, L.Bk, n)
+			addBias(v, L.Bv, n)
+			half := c.RopeDim / 2
+			for i := 0; i < n; i++ {
+				p := s.pos + i
+				cs, sn := s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half]
+				simd.RoPE(q[i*qd:(i+1)*qd], H, hd, c.RopeDim, cs, sn)
+				simd.RoPE(k[i*kvd:(i+1)*kvd], KV, hd, c.RopeDim, cs, sn)
+			}
+			copy(s.kCache[l][s.pos*kvd:], k)
+			copy(s.vCache[l][s.pos*kvd:], v)
+			att := s.att[:n*qd]
+			s.attention(att, q, l, n, H, KV)
+			L.Wo.MatMul(xb, att, n, &s.scratch)
+			simd.Add(x, x, xb)
+		}
+		if ff > 0 {
+			// MLP: x += Wdown · (silu(Wgate·x̂) ⊙ Wup·x̂), x̂ = rmsnorm(x).
+			hb, hb2 := s.hb[:n*ff], s.hb2[:n*ff]
+			s.rmsnormRows(xb, x, L.FFNNorm, n)
+			L.Wup.MatMul(hb2, xb, n, &s.scratch)
+			if L.Wgate != nil {
+				L.Wgate.MatMul(hb, xb, n, &s.scratch)
+				simd.SwiGLU(hb, hb, hb2)
+			} else {
+				simd.SiLU(hb2)
+				hb = hb2
+			}
+			L.Wdown.MatMul(xb, hb, n, &s.scratch)
+			simd.Add(x, x, xb)
+		}
+	}
+	s.pos += n
+	if !want {
+		return nil
+	}
+	if !all {
+		x, xb, n = x[(n-1)*d:], xb[:d], 1
+	}
+	s.rmsnormRows(xb, x, m.OutNorm, n)
+	logits := s.logits[:n*c.Vocab]
+	m.Output.MatMul(logits, xb, n, &s.scratch)
+	return logits
+}
+
+func (s *State) rmsnormRows(out, x, w []float32, n int) {
+	d := s.m.Dim
+	for i := 0; i < n; i++ {
+		simd.RMSNorm(out[i*d:(i+1)*d], x[i*d:(i+1)*d], w, s.m.NormEps)
+	}
+}
+
+func addBias(x, b []float32, n int) {
+	if b == nil {
+		return
+	}
+	w := len(b)
+	for i := 0; i < n; i++ {
+		simd.Add(x[i*w:(i+1)*w], x[i*w:(i+1)*w], b)
+	}
+}
+
+// attention computes causal multi-head attention for n new rows against
+// the layer's cache, one (row, head) pair per parallel work item.
+func (s *State) attention(out, q []float32, l, n, H, KV int) {
+	t := &s.attn
+	t.s, t.out, t.q, t.l, t.H, t.KV = s, out, q, l, H, KV
+	simd.ParallelFor(n*H, 1, t)
+	t.out, t.q = nil, nil
+}
+
+type attentionTask struct {
+	s        *State
+	out, q   []float32
+	l, H, KV int
+}
+
+func (t *attentionTask) Run(lo, hi int) {
+	s := t.s
+	hd := s.m.HeadDim
+	qd, kvd := t.H*hd, t.KV*hd
+	group := t.H / t.KV
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	kc, vc := s.kCache[t.l], s.vCache[t.l]
+	for item := lo; item < hi; item++ {
+		i, h := item/t.H, item%t.H
+		p := s.pos + i // absolute position of this row
+		kh := h / group
+		qh := t.q[i*qd+h*hd : i*qd+(h+1)*hd]
+		sc := s.scores[item*s.ctx : item*s.ctx+p+1]
+		for j := 0; j <= p; j++ {
+			sc[j] = simd.Dot(qh, kc[j*kvd+kh*hd:j*kvd+(kh+1)*hd]) * scale
+		}
+		simd.Softmax(sc)
+		o := t.out[i*qd+h*hd : i*qd+(h+1)*hd]
+		clear(o)
+		for j := 0; j <= p; j++ {
+			simd.Axpy(sc[j], vc[j*kvd+kh*hd:j*kvd+(kh+1)*hd], o)
+		}
+	}
+}

@@ -1,0 +1,283 @@
+// Package tensor holds Shear's weight matrices: row-major rows × cols in
+// one of four storage types (F32, F16, Q8_0, Q4_0), with the products the
+// forward and backward passes need. Computation is always float32; the
+// storage type only decides how weights are read.
+package tensor
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/shear-ai/shear/quant"
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/simd"
+)
+
+// DType is a weight storage type.
+type DType uint8
+
+const (
+	F32 DType = iota
+	F16
+	Q8_0
+	Q4_0
+)
+
+var dtypeNames = [...]string{"f32", "f16", "q8_0", "q4_0"}
+
+func (d DType) String() string {
+	if int(d) < len(dtypeNames) {
+		return dtypeNames[d]
+	}
+	return fmt.Sprintf("dtype(%d)", d)
+}
+
+// ParseDType parses "f32", "f16", "q8_0" or "q4_0".
+func ParseDType(s string) (DType, error) {
+	for i, n := range dtypeNames {
+		if n == s {
+			return DType(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown dtype %q (want f32, f16, q8_0 or q4_0)", s)
+}
+
+// GGUFType is the matching GGUF tensor type.
+func (d DType) GGUFType() gguf.TensorType {
+	return [...]gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0}[d]
+}
+
+// Matrix is a rows × cols row-major weight. Exactly one of F32, F16, Q
+// holds the data, according to DType.
+type Matrix struct {
+	Rows, Cols int
+	DType      DType
+	F32        []float32
+	F16        []uint16 // IEEE half bits
+	Q          []byte   // GGUF blocks, row after row
+}
+
+// Scratch is per-caller working memory for quantized products (the
+// activations quantized to Q8_0). The zero value is ready to use.
+type Scratch struct{ xq []byte }
+
+func (s *Scratch) bytes(n int) []byte {
+	if cap(s.xq) < n {
+		s.xq = make([]byte, n)
+	}
+	return s.xq[:n]
+}
+
+// New converts a float32 rows × cols matrix to the given storage type.
+func New(rows, cols int, data []float32, dt DType) (*Matrix, error) {
+	if len(data) != rows*cols {
+		return nil, fmt.Errorf("tensor: %d values for a %d×%d matrix", len(data), rows, cols)
+	}
+	m := &Matrix{Rows: rows, Cols: cols, DType: dt}
+	switch dt {
+	case F32:
+		m.F32 = append([]float32(nil), data...)
+	case F16:
+		m.F16 = make([]uint16, len(data))
+		simd.F32ToF16(m.F16, data)
+	case Q8_0, Q4_0:
+		if cols%quant.BlockSize != 0 {
+			return nil, fmt.Errorf("tensor: %s needs a column count divisible by %d, got %d", dt, quant.BlockSize, cols)
+		}
+		if dt == Q8_0 {
+			m.Q = make([]byte, rows*quant.RowBytesQ8_0(cols))
+			quant.QuantizeQ8_0(m.Q, data)
+		} else {
+			m.Q = make([]byte, rows*quant.RowBytesQ4_0(cols))
+			quant.QuantizeQ4_0(m.Q, data)
+		}
+	default:
+		return nil, fmt.Errorf("tensor: unknown dtype %d", dt)
+	}
+	return m, nil
+}
+
+// Zeros returns an all-zero F32 matrix.
+func Zeros(rows, cols int) *Matrix {
+	return &Matrix{Rows: rows, Cols: cols, DType: F32, F32: make([]float32, rows*cols)}
+}
+
+// rowBytes is the encoded size of one row.
+func (m *Matrix) rowBytes() int {
+	switch m.DType {
+	case F32:
+		return 4 * m.Cols
+	case F16:
+		return 2 * m.Cols
+	case Q8_0:
+		return quant.RowBytesQ8_0(m.Cols)
+	}
+	return quant.RowBytesQ4_0(m.Cols)
+}
+
+// Bytes is the storage size of the matrix.
+func (m *Matrix) Bytes() int { return m.Rows * m.rowBytes() }
+
+// Row writes row i as float32 into dst (len Cols).
+func (m *Matrix) Row(i int, dst []float32) {
+	c := m.Cols
+	switch m.DType {
+	case F32:
+		copy(dst[:c], m.F32[i*c:(i+1)*c])
+	case F16:
+		simd.F16ToF32(dst[:c], m.F16[i*c:(i+1)*c])
+	case Q8_0:
+		rb := quant.RowBytesQ8_0(c)
+		quant.DequantizeQ8_0(dst[:c], m.Q[i*rb:(i+1)*rb])
+	case Q4_0:
+		rb := quant.RowBytesQ4_0(c)
+		quant.DequantizeQ4_0(dst[:c], m.Q[i*rb:(i+1)*rb])
+	}
+}
+
+// Float32 returns the whole matrix as float32 (a copy).
+func (m *Matrix) Float32() []float32 {
+	out := make([]float32, m.Rows*m.Cols)
+	for i := 0; i < m.Rows; i++ {
+		m.Row(i, out[i*m.Cols:])
+	}
+	return out
+}
+
+// Convert returns the matrix in another storage type (the receiver is
+// returned unchanged when the type already matches).
+func (m *Matrix) Convert(dt DType) (*Matrix, error) {
+	if dt == m.DType {
+		return m, nil
+	}
+	return New(m.Rows, m.Cols, m.Float32(), dt)
+}
+
+// MatMul computes out[n×Rows] = x[n×Cols] · mᵀ. With n == 1 it is a
+// matrix-vector product. s is needed only for quantized storage.
+func (m *Matrix) MatMul(out, x []float32, n int, s *Scratch) {
+	r, c := m.Rows, m.Cols
+	if len(x) < n*c || len(out) < n*r {
+		panic(fmt.Sprintf("tensor: MatMul %d×%d with n=%d: x has %d, out has %d", r, c, n, len(x), len(out)))
+	}
+	x, out = x[:n*c], out[:n*r]
+	switch m.DType {
+	case F32:
+		if n == 1 {
+			simd.MatVec(out, m.F32, x, r, c)
+		} else {
+			simd.MatMul(out, x, m.F32, n, r, c)
+		}
+	case F16:
+		if n == 1 {
+			simd.MatVecF16(out, m.F16, x, r, c)
+		} else {
+			simd.MatMulF16(out, x, m.F16, n, r, c)
+		}
+	case Q8_0:
+		xq := s.bytes(n * quant.RowBytesQ8_0(c))
+		if n == 1 {
+			quant.MatVecQ8_0(out, m.Q, x, r, c, xq)
+		} else {
+			quant.MatMulQ8_0(out, x, m.Q, n, r, c, xq)
+		}
+	case Q4_0:
+		xq := s.bytes(n * quant.RowBytesQ8_0(c))
+		if n == 1 {
+			quant.MatVecQ4_0(out, m.Q, x, r, c, xq)
+		} else {
+			quant.MatMulQ4_0(out, x, m.Q, n, r, c, xq)
+		}
+	}
+}
+
+// FromGGUF decodes a 2-D GGUF tensor (dims [cols, rows]) into the storage
+// type dt. Quantized tensors are kept as blocks when dt matches their type.
+func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
+	if len(t.Dims) != 2 {
+		return nil, fmt.Errorf("tensor %q: want 2 dimensions, has %v", t.Name, t.Dims)
+	}
+	cols, rows := int(t.Dims[0]), int(t.Dims[1])
+	raw := f.TensorData(t)
+	m := &Matrix{Rows: rows, Cols: cols}
+	switch {
+	case t.Type == gguf.Q8_0 && dt == Q8_0, t.Type == gguf.Q4_0 && dt == Q4_0:
+		m.DType, m.Q = dt, append([]byte(nil), raw...)
+		return m, nil
+	case t.Type == gguf.F16 && dt == F16:
+		m.DType, m.F16 = F16, make([]uint16, rows*cols)
+		for i := range m.F16 {
+			m.F16[i] = uint16(raw[2*i]) | uint16(raw[2*i+1])<<8
+		}
+		return m, nil
+	}
+	data, err := DecodeFloat32(f, t)
+	if err != nil {
+		return nil, err
+	}
+	if (dt == Q8_0 || dt == Q4_0) && cols%quant.BlockSize != 0 {
+		dt = F16 // llama.cpp does the same for rows that are not whole blocks
+	}
+	return New(rows, cols, data, dt)
+}
+
+// DecodeFloat32 decodes any supported GGUF tensor to float32.
+func DecodeFloat32(f *gguf.File, t *gguf.TensorInfo) ([]float32, error) {
+	raw := f.TensorData(t)
+	n := int(t.Elements())
+	out := make([]float32, n)
+	switch t.Type {
+	case gguf.F32:
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24)
+		}
+	case gguf.F16:
+		h := make([]uint16, n)
+		for i := range h {
+			h[i] = uint16(raw[2*i]) | uint16(raw[2*i+1])<<8
+		}
+		simd.F16ToF32(out, h)
+	case gguf.BF16:
+		for i := range out {
+			out[i] = math.Float32frombits((uint32(raw[2*i]) | uint32(raw[2*i+1])<<8) << 16)
+		}
+	case gguf.Q8_0:
+		quant.DequantizeQ8_0(out, raw)
+	case gguf.Q4_0:
+		quant.DequantizeQ4_0(out, raw)
+	default:
+		return nil, fmt.Errorf("tensor %q: type %s is not supported (Shear reads F32, F16, BF16, Q8_0, Q4_0)", t.Name, t.Type)
+	}
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("tensor %q: element %d is %v", t.Name, i, v)
+		}
+	}
+	return out, nil
+}
+
+// Encode returns the GGUF bytes of the matrix in its storage type.
+func (m *Matrix) Encode() []byte {
+	switch m.DType {
+	case F32:
+		b := make([]byte, 4*len(m.F32))
+		for i, v := range m.F32 {
+			u := math.Float32bits(v)
+			b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+		}
+		return b
+	case F16:
+		b := make([]byte, 2*len(m.F16))
+		for i, v := range m.F16 {
+			b[2*i], b[2*i+1] = byte(v), byte(v>>8)
+		}
+		return b
+	}
+	return append([]byte(nil), m.Q...)
+}
+
+// EncodeFloat32 returns little-endian float32 bytes (for norms and biases).
+func EncodeFloat32(v []float32) []byte {
+	m := Matrix{DType: F32, F32: v}
+	return m.Encode()
+}
