@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 
 	"github.com/shear-ai/shear/runtime/model"
 )
@@ -124,26 +125,49 @@ func ReadMC(path string) ([]MCItem, error) {
 
 // ChoiceScores returns, for each choice, the summed log-probability of its
 // continuation tokens: whole = [BOS] + tok(context + choice), continuation
-// = the tokens after 1 + len(tok(context)).
+// = the tokens after 1 + len(tok(context)). The context is run once and
+// its cache shared by the choices whose tokens start with it.
 func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error) {
-	nctx := len(m.Tok.Encode(it.Context))
+	prefix := append([]int{m.Tok.BOS()}, m.Tok.Encode(it.Context)...)
+	start := len(prefix) // index of the first continuation token
+	shared := start - 1  // tokens whose cache every matching choice reuses
+	st.Reset()
+	if shared > 0 {
+		if shared >= st.Ctx() {
+			return nil, fmt.Errorf("eval: context of %d tokens exceeds the context size %d", shared, st.Ctx())
+		}
+		if _, err := st.Forward(prefix[:shared], false); err != nil {
+			return nil, err
+		}
+	}
 	scores := make([]float64, len(it.Choices))
 	for c, choice := range it.Choices {
 		whole := append([]int{m.Tok.BOS()}, m.Tok.Encode(it.Context+choice)...)
-		start := 1 + nctx
 		if start >= len(whole) {
 			return nil, fmt.Errorf("eval: choice %q adds no tokens to its context", choice)
 		}
 		if len(whole) > st.Ctx() {
-			return nil, fmt.Errorf("eval: item of %d tokens exceeds the context of %d", len(whole), st.Ctx())
+			return nil, fmt.Errorf("eval: item of %d tokens exceeds the context size %d", len(whole), st.Ctx())
 		}
-		st.Reset()
-		logits, err := st.Forward(whole[:len(whole)-1], true)
+		from := 0 // first position to run
+		if slices.Equal(whole[:shared], prefix[:shared]) {
+			from = shared
+		}
+		st.Truncate(from)
+		logits, err := st.Forward(whole[from:len(whole)-1], true)
 		if err != nil {
 			return nil, err
 		}
 		for i := start; i < len(whole); i++ {
-			scores[c] += LogProb(logits[(i-1)*m.Vocab:i*m.Vocab], whole[i])
+			row := i - 1 - from
+			scores[c] += LogProb(logits[row*m.Vocab:(row+1)*m.Vocab], whole[i])
+		}
+		if from == 0 && shared > 0 {
+			// The cache now holds this choice's tokens; rebuild the shared prefix.
+			st.Reset()
+			if _, err := st.Forward(prefix[:shared], false); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return scores, nil

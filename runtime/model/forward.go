@@ -228,12 +228,31 @@ func (t *attentionTask) Run(lo, hi int) {
 		kh := h / group
 		qh := t.q[i*qd+h*hd : i*qd+(h+1)*hd]
 		sc := s.scores[item*s.ctx : item*s.ctx+p+1]
+		o := t.out[i*qd+h*hd : i*qd+(h+1)*hd]
+		clear(o)
+		if hd < 32 {
+			// Small heads: a kernel call per position costs more than the math.
+			for j := 0; j <= p; j++ {
+				kj := kc[j*kvd+kh*hd : j*kvd+(kh+1)*hd]
+				var dot float32
+				for e, qv := range qh {
+					dot += qv * kj[e]
+				}
+				sc[j] = dot * scale
+			}
+			simd.Softmax(sc)
+			for j := 0; j <= p; j++ {
+				vj, a := vc[j*kvd+kh*hd:j*kvd+(kh+1)*hd], sc[j]
+				for e := range o {
+					o[e] += a * vj[e]
+				}
+			}
+			continue
+		}
 		for j := 0; j <= p; j++ {
 			sc[j] = simd.Dot(qh, kc[j*kvd+kh*hd:j*kvd+(kh+1)*hd]) * scale
 		}
 		simd.Softmax(sc)
-		o := t.out[i*qd+h*hd : i*qd+(h+1)*hd]
-		clear(o)
 		for j := 0; j <= p; j++ {
 			simd.Axpy(sc[j], vc[j*kvd+kh*hd:j*kvd+(kh+1)*hd], o)
 		}

@@ -1,0 +1,361 @@
+package tokenizer
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shear-ai/shear/runtime/gguf"
+)
+
+// GGUF token types (tokenizer.ggml.token_type).
+const (
+	TypeUndefined   = 0
+	TypeNormal      = 1
+	TypeUnknown     = 2
+	TypeControl     = 3
+	TypeUserDefined = 4
+	TypeUnused      = 5
+	TypeByte        = 6
+)
+
+// Vocab is a SentencePiece vocabulary as stored in GGUF under tokenizer.ggml.*.
+type Vocab struct {
+	Tokens []string
+	Scores []float32
+	Types  []int32 // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+
+	BOS, EOS, UNK int // -1 if absent
+
+	AddSpacePrefix bool // tokenizer.ggml.add_space_prefix, default true for "llama"
+	AddBOS         bool // tokenizer.ggml.add_bos_token, default true
+}
+
+// Tokenizer encodes text to token ids and back. It is immutable after New
+// and safe for concurrent use.
+type Tokenizer struct {
+	v Vocab
+
+	ids    map[string]int32 // token text → id; empty texts are keyed "[EMPTY_<id>]" as in llama.cpp
+	maxLen int              // longest token text in bytes, to skip hopeless lookups
+	pieces []string         // token_to_piece(special=false) per id
+	fall   [256]int32       // byte fallback: <0xNN>, else the 1-byte token, else UNK
+	pairs  map[string]int32 // two characters adjacent inside some token → the pair's token id, or pairInside (see spm)
+
+	fastChars [fastCodes]int32             // token of each ASCII character and of U+2581, or -1
+	fastPairs [fastCodes * fastCodes]int32 // pairs restricted to those characters, pairCut where absent
+	user      []userToken                  // user-defined tokens, longest text first: split out before SPM
+	bytes     bool                         // all of <0x00>…<0xFF> are present
+}
+
+type userToken struct {
+	text string // as matched: "[EMPTY_<id>]" for an empty token, as in llama.cpp
+	id   int32
+}
+
+// New validates v and builds a tokenizer. The vocabulary is copied.
+func New(v Vocab) (*Tokenizer, error) {
+	n := len(v.Tokens)
+	if n == 0 {
+		return nil, errors.New("tokenizer: empty vocabulary")
+	}
+	if len(v.Scores) != n {
+		return nil, fmt.Errorf("tokenizer: %d tokens but %d scores", n, len(v.Scores))
+	}
+	if len(v.Types) != n {
+		return nil, fmt.Errorf("tokenizer: %d tokens but %d token types", n, len(v.Types))
+	}
+	if n > 1<<31-1 {
+		return nil, fmt.Errorf("tokenizer: %d tokens is too many", n)
+	}
+	for _, s := range []struct {
+		name string
+		id   int
+	}{{"BOS", v.BOS}, {"EOS", v.EOS}, {"UNK", v.UNK}} {
+		if s.id < -1 || s.id >= n {
+			return nil, fmt.Errorf("tokenizer: %s id %d out of range [0, %d) (use -1 for none)", s.name, s.id, n)
+		}
+	}
+	if v.AddBOS && v.BOS < 0 {
+		return nil, errors.New("tokenizer: AddBOS is set but there is no BOS token")
+	}
+
+	v = Vocab{
+		Tokens: append([]string(nil), v.Tokens...),
+		Scores: append([]float32(nil), v.Scores...),
+		Types:  append([]int32(nil), v.Types...),
+		BOS:    v.BOS, EOS: v.EOS, UNK: v.UNK,
+		AddSpacePrefix: v.AddSpacePrefix, AddBOS: v.AddBOS,
+	}
+	t := &Tokenizer{
+		v:      v,
+		ids:    make(map[string]int32, n),
+		pieces: make([]string, n),
+	}
+	for i, text := range v.Tokens {
+		typ := v.Types[i]
+		if typ < TypeUndefined || typ > TypeByte {
+			return nil, fmt.Errorf("tokenizer: token %d (%q) has unknown type %d", i, text, typ)
+		}
+		if text == "" {
+			// llama.cpp keeps empty tokens under a placeholder text.
+			text = "[EMPTY_" + strconv.Itoa(i) + "]"
+		}
+		if j, dup := t.ids[text]; dup {
+			return nil, fmt.Errorf("tokenizer: duplicate token %q at ids %d and %d", text, j, i)
+		}
+		t.ids[text] = int32(i)
+		t.maxLen = max(t.maxLen, len(text))
+
+		switch typ {
+		case TypeNormal:
+			t.pieces[i] = strings.ReplaceAll(text, spaceEscape, " ")
+		case TypeUserDefined:
+			t.pieces[i] = text
+		case TypeByte:
+			b, ok := parseByteToken(text)
+			if !ok {
+				return nil, fmt.Errorf("tokenizer: token %d has type byte but text %q is not of the form <0xNN>", i, text)
+			}
+			t.pieces[i] = byteStrings[b]
+		default: // unknown, control, unused, undefined: no text (llama.cpp token_to_piece, special=false)
+		}
+		if typ == TypeUserDefined {
+			t.user = append(t.user, userToken{text, int32(i)})
+		}
+	}
+	t.buildPairs()
+	sort.SliceStable(t.user, func(a, b int) bool { return len(t.user[a].text) > len(t.user[b].text) })
+
+	// Byte fallback as llama.cpp's byte_to_token: "<0xNN>" (upper-case hex),
+	// else the token whose text is the byte itself. Where neither exists
+	// llama.cpp throws; Shear emits UNK instead and refuses a vocabulary
+	// that has neither.
+	var missing []int
+	t.bytes = true
+	for b := range 256 {
+		id, ok := t.ids[byteTokenText(byte(b))]
+		if !ok {
+			t.bytes = false
+			id, ok = t.ids[byteStrings[b]]
+		}
+		switch {
+		case ok:
+			t.fall[b] = id
+		case v.UNK >= 0:
+			t.fall[b] = int32(v.UNK)
+		default:
+			t.fall[b] = -1
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("tokenizer: no byte token <0x%02X> (and %d more bytes) and no UNK token: text outside the vocabulary cannot be encoded", missing[0], len(missing)-1)
+	}
+	return t, nil
+}
+
+// HasByteTokens reports whether all 256 byte tokens <0x00>…<0xFF> are
+// present, so that any text can be encoded without UNK.
+func (t *Tokenizer) HasByteTokens() bool { return t.bytes }
+
+// FromGGUF builds a tokenizer from the tokenizer.ggml.* keys of f. Only the
+// SentencePiece model ("llama") is supported. Missing BOS/EOS/UNK ids take
+// llama.cpp's defaults for "llama" (1, 2, 0, or none if out of range);
+// add_space_prefix and add_bos_token default to true.
+func FromGGUF(f *gguf.File) (*Tokenizer, error) {
+	model, ok := f.String("tokenizer.ggml.model")
+	if !ok {
+		if _, present := f.Get("tokenizer.ggml.model"); present {
+			return nil, errors.New("tokenizer: tokenizer.ggml.model is not a string")
+		}
+		return nil, errors.New("tokenizer: tokenizer.ggml.model is missing: the file has no tokenizer")
+	}
+	if model != "llama" {
+		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.model is %q; only the SentencePiece model \"llama\" is supported", model)
+	}
+
+	var v Vocab
+	if v.Tokens, ok = f.Strings("tokenizer.ggml.tokens"); !ok {
+		return nil, keyError(f, "tokenizer.ggml.tokens", "an array of strings")
+	}
+	n := len(v.Tokens)
+	if v.Scores, ok = f.Float32s("tokenizer.ggml.scores"); !ok {
+		// llama.cpp also accepts integer scores.
+		is, ok := f.Ints("tokenizer.ggml.scores")
+		if !ok {
+			return nil, keyError(f, "tokenizer.ggml.scores", "an array of float32")
+		}
+		v.Scores = make([]float32, len(is))
+		for i, s := range is {
+			v.Scores[i] = float32(s)
+		}
+	}
+	types, ok := f.Ints("tokenizer.ggml.token_type")
+	if !ok {
+		return nil, keyError(f, "tokenizer.ggml.token_type", "an array of integers")
+	}
+	if len(v.Scores) != n {
+		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.tokens has %d entries but tokenizer.ggml.scores has %d", n, len(v.Scores))
+	}
+	if len(types) != n {
+		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.tokens has %d entries but tokenizer.ggml.token_type has %d", n, len(types))
+	}
+	v.Types = make([]int32, n)
+	for i, x := range types {
+		if x < TypeUndefined || x > TypeByte {
+			return nil, fmt.Errorf("tokenizer: tokenizer.ggml.token_type[%d] = %d is not a GGUF token type", i, x)
+		}
+		v.Types[i] = int32(x)
+	}
+
+	var err error
+	if v.BOS, err = specialID(f, "tokenizer.ggml.bos_token_id", 1, n); err != nil {
+		return nil, err
+	}
+	if v.EOS, err = specialID(f, "tokenizer.ggml.eos_token_id", 2, n); err != nil {
+		return nil, err
+	}
+	if v.UNK, err = specialID(f, "tokenizer.ggml.unknown_token_id", 0, n); err != nil {
+		return nil, err
+	}
+	if v.AddSpacePrefix, err = boolKey(f, "tokenizer.ggml.add_space_prefix", true); err != nil {
+		return nil, err
+	}
+	if v.AddBOS, err = boolKey(f, "tokenizer.ggml.add_bos_token", true); err != nil {
+		return nil, err
+	}
+	return New(v)
+}
+
+func keyError(f *gguf.File, key, want string) error {
+	kv, ok := f.Get(key)
+	if !ok {
+		return fmt.Errorf("tokenizer: %s is missing", key)
+	}
+	if kv.Type == gguf.TypeArray {
+		return fmt.Errorf("tokenizer: %s is an array of %s, want %s", key, kv.ArrayType, want)
+	}
+	return fmt.Errorf("tokenizer: %s is a %s, want %s", key, kv.Type, want)
+}
+
+// specialID reads an optional token id. An absent key gives def (or -1 if
+// def is out of range, as llama.cpp does); a present one must be in range.
+func specialID(f *gguf.File, key string, def, n int) (int, error) {
+	if _, ok := f.Get(key); !ok {
+		if def >= n {
+			return -1, nil
+		}
+		return def, nil
+	}
+	id, ok := f.Int(key)
+	if !ok {
+		return 0, keyError(f, key, "an integer")
+	}
+	if id < 0 || id >= int64(n) {
+		return 0, fmt.Errorf("tokenizer: %s = %d is out of range for %d tokens", key, id, n)
+	}
+	return int(id), nil
+}
+
+func boolKey(f *gguf.File, key string, def bool) (bool, error) {
+	if _, ok := f.Get(key); !ok {
+		return def, nil
+	}
+	b, ok := f.Bool(key)
+	if !ok {
+		return false, keyError(f, key, "a bool")
+	}
+	return b, nil
+}
+
+// Vocab returns a copy of the vocabulary.
+func (t *Tokenizer) Vocab() Vocab {
+	v := t.v
+	v.Tokens = append([]string(nil), v.Tokens...)
+	v.Scores = append([]float32(nil), v.Scores...)
+	v.Types = append([]int32(nil), v.Types...)
+	return v
+}
+
+// BOS returns the beginning-of-sequence token id, or -1.
+func (t *Tokenizer) BOS() int { return t.v.BOS }
+
+// EOS returns the end-of-sequence token id, or -1.
+func (t *Tokenizer) EOS() int { return t.v.EOS }
+
+// Size returns the number of tokens in the vocabulary.
+func (t *Tokenizer) Size() int { return len(t.v.Tokens) }
+
+const hexDigits = "0123456789ABCDEF"
+
+// byteTokenText is the text of the byte token for b, e.g. "<0x0A>".
+func byteTokenText(b byte) string {
+	return string([]byte{'<', '0', 'x', hexDigits[b>>4], hexDigits[b&15], '>'})
+}
+
+// parseByteToken parses "<0xNN>" (either case of hex digit).
+func parseByteToken(s string) (byte, bool) {
+	if len(s) != 6 || s[:3] != "<0x" || s[5] != '>' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s[3:5], 16, 8)
+	if err != nil {
+		return 0, false
+	}
+	return byte(v), true
+}
+
+// byteStrings[b] is the one-byte string b.
+var byteStrings = func() (s [256]string) {
+	for b := range s {
+		s[b] = string([]byte{byte(b)})
+	}
+	return
+}()
+
+// buildPairs fills t.pairs, t.fastChars and t.fastPairs: every two
+// characters that are adjacent in a token text (split into characters as
+// Encode splits its input), with the token id of the pair itself if it is
+// a token.
+func (t *Tokenizer) buildPairs() {
+	t.pairs = make(map[string]int32, len(t.ids))
+	for text := range t.ids {
+		prev := 0
+		off := min(utf8Len(text[0]), len(text))
+		for off < len(text) {
+			n := min(utf8Len(text[off]), len(text)-off)
+			pair := text[prev : off+n]
+			if _, seen := t.pairs[pair]; !seen {
+				id, ok := t.ids[pair]
+				if !ok {
+					id = pairInside
+				}
+				t.pairs[pair] = id
+			}
+			prev = off
+			off += n
+		}
+	}
+	fastText := func(code int) string {
+		if code == 128 {
+			return spaceEscape
+		}
+		return byteStrings[code]
+	}
+	for a := range fastCodes {
+		t.fastChars[a] = -1
+		if id, ok := t.ids[fastText(a)]; ok {
+			t.fastChars[a] = id
+		}
+		for b := range fastCodes {
+			id, ok := t.pairs[fastText(a)+fastText(b)]
+			if !ok {
+				id = pairCut
+			}
+			t.fastPairs[a*fastCodes+b] = id
+		}
+	}
+}
