@@ -1,7 +1,8 @@
-package model
+package model_test
 
 import (
 	"fmt"
+	"github.com/shear-ai/shear/runtime/model"
 	"sync"
 	"testing"
 	"time"
@@ -58,9 +59,9 @@ func measureReferences() {
 }
 
 // weightBytes is what one decoded token reads: every matrix once.
-func weightBytes(m *Model) int { return m.Output.Bytes() + layerBytes(m) }
+func weightBytes(m *model.Model) int { return m.Output.Bytes() + layerBytes(m) }
 
-func layerBytes(m *Model) int {
+func layerBytes(m *model.Model) int {
 	n := 0
 	for _, L := range m.Blocks {
 		for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
@@ -74,19 +75,19 @@ func layerBytes(m *Model) int {
 
 // prefillFLOPs counts the matrix products of a prefill of n tokens: every
 // layer matrix for every token, the output projection for the last only.
-func prefillFLOPs(m *Model, n int) float64 {
+func prefillFLOPs(m *model.Model, n int) float64 {
 	bytesPer := map[tensor.DType]float64{tensor.F32: 4, tensor.F16: 2}[m.Output.DType]
 	return 2 * (float64(n)*float64(layerBytes(m)) + float64(m.Output.Bytes())) / bytesPer
 }
 
-var benchModels = map[string]*Model{}
+var benchModels = map[string]*model.Model{}
 
-func benchModel(b *testing.B, shape string, dt tensor.DType) *Model {
+func benchModel(b *testing.B, shape string, dt tensor.DType) *model.Model {
 	key := shape + dt.String()
 	if m, ok := benchModels[key]; ok {
 		return m
 	}
-	m, err := NewRandom(Shapes[shape], dt, 1)
+	m, err := model.NewRandom(model.Shapes[shape], dt, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,7 @@
-package model
+package model_test
 
 import (
+	"github.com/shear-ai/shear/runtime/model"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -24,7 +25,7 @@ func TestSaveRoundTrip(t *testing.T) {
 	if a, _ := f.String("general.architecture"); a != "llama" {
 		t.Errorf("uniform model written as %q", a)
 	}
-	m2, err := FromGGUF(f, LoadOptions{DType: tensor.F32})
+	m2, err := model.FromGGUF(f, model.LoadOptions{DType: tensor.F32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,9 +41,9 @@ func TestSaveRoundTrip(t *testing.T) {
 // TestSaveDeci: per-layer widths are written as arch deci with arrays, and
 // read back to the same model.
 func TestSaveDeci(t *testing.T) {
-	c := UniformConfig(32, 48, 3, 4, 2, 50, 64)
+	c := model.UniformConfig(32, 48, 3, 4, 2, 50, 64)
 	c.Heads, c.KVHeads, c.FFN = []int{4, 2, 0}, []int{2, 1, 0}, []int{40, 0, 24}
-	m, err := NewRandom(c, tensor.F16, 3)
+	m, err := model.NewRandom(c, tensor.F16, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestSaveDeci(t *testing.T) {
 	if h, _ := f.Ints("deci.attention.head_count"); !slices.Equal(h, []int64{4, 2, 0}) {
 		t.Errorf("head_count = %v", h)
 	}
-	m2, err := FromGGUF(f, LoadOptions{DType: tensor.F16})
+	m2, err := model.FromGGUF(f, model.LoadOptions{DType: tensor.F16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestSaveDeci(t *testing.T) {
 	checkSameLogits(t, m, m2, 0)
 }
 
-func checkSameLogits(t *testing.T, a, b *Model, tol float32) {
+func checkSameLogits(t *testing.T, a, b *model.Model, tol float32) {
 	t.Helper()
 	toks := []int{1, 20, 30, 40}
 	la, err := a.NewState(8, 8).Forward(toks, true)
