@@ -64,6 +64,7 @@ type Trainer struct {
 	cos, sin  []float32
 	tmpRows   []float32
 	scratch   tensor.Scratch
+	pcg       *rand.PCG // dropout stream; saved in checkpoints
 	rng       *rand.Rand
 	params    []Param
 }
@@ -77,8 +78,8 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	if opt.Batch < 1 || opt.Ctx < 2 {
 		return nil, fmt.Errorf("train: batch %d and ctx %d must be ≥ 1 and ≥ 2", opt.Batch, opt.Ctx)
 	}
-	t := &Trainer{M: m, opt: opt, B: opt.Batch, T: opt.Ctx, N: opt.Batch * opt.Ctx,
-		rng: rand.New(rand.NewPCG(opt.Seed, 0xd209))}
+	pcg := rand.NewPCG(opt.Seed, 0xd209)
+	t := &Trainer{M: m, opt: opt, B: opt.Batch, T: opt.Ctx, N: opt.Batch * opt.Ctx, pcg: pcg, rng: rand.New(pcg)}
 	if opt.Full {
 		if err := toFloat32(m); err != nil {
 			return nil, err
@@ -295,6 +296,18 @@ func (t *Trainer) run(tokens, targets []int, weight float32, train bool) (float6
 		t.backward(tokens)
 	}
 	return loss / float64(count), count, nil
+}
+
+// Logits runs the forward pass (no dropout) and returns all Batch×Ctx
+// rows of logits in a new slice.
+func (t *Trainer) Logits(tokens []int) ([]float32, error) {
+	if len(tokens) != t.N {
+		return nil, fmt.Errorf("train: need %d tokens, got %d", t.N, len(tokens))
+	}
+	t.forward(tokens, nil)
+	out := make([]float32, t.N*t.M.Vocab)
+	t.out.W.MatMul(out, t.xnf, t.N, &t.scratch)
+	return out, nil
 }
 
 // forward runs the blocks, saving what the backward pass needs.

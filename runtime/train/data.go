@@ -1,0 +1,267 @@
+package train
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/shear-ai/shear/runtime/tokenizer"
+)
+
+// Example is one training sequence: Tokens are the inputs and Targets the
+// next-token labels at each position (negative: not scored). Both have
+// the same length, at most the context.
+type Example struct {
+	Tokens, Targets []int
+}
+
+// TextFiles lists the text files a --data path names: the file itself, or
+// every regular file under a directory, sorted by path.
+func TextFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no text files", path)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// PackText tokenizes text and cuts it into sequences of ctx positions,
+// each starting with BOS: inputs [BOS, t0 … t(ctx−2)], targets [t0 … t(ctx−1)].
+// A final partial chunk is kept when it has at least ctx/4 tokens.
+func PackText(tok *tokenizer.Tokenizer, text string, ctx int) []Example {
+	ids := tok.Encode(text)
+	var out []Example
+	for start := 0; start < len(ids); start += ctx {
+		chunk := ids[start:min(start+ctx, len(ids))]
+		if len(chunk) < ctx/4 || len(chunk) < 2 {
+			break
+		}
+		ex := Example{Tokens: make([]int, len(chunk)), Targets: append([]int(nil), chunk...)}
+		ex.Tokens[0] = tok.BOS()
+		copy(ex.Tokens[1:], chunk[:len(chunk)-1])
+		out = append(out, ex)
+	}
+	return out
+}
+
+// LoadText packs every file of a --data path (see TextFiles, PackText).
+func LoadText(tok *tokenizer.Tokenizer, path string, ctx int) ([]Example, error) {
+	files, err := TextFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Example
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PackText(tok, string(b), ctx)...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: too little text for one sequence of %d tokens", path, ctx)
+	}
+	return out, nil
+}
+
+// Instruction is one Alpaca-style record.
+type Instruction struct {
+	Instruction string `json:"instruction"`
+	Input       string `json:"input"`
+	Output      string `json:"output"`
+}
+
+// Prompt renders the instruction template (the response follows it):
+//
+//	### Instruction:
+//	{instruction}
+//
+//	### Input:        (only when input is not empty)
+//	{input}
+//
+//	### Response:
+func (in Instruction) Prompt() string {
+	var b strings.Builder
+	b.WriteString("### Instruction:\n")
+	b.WriteString(in.Instruction)
+	if in.Input != "" {
+		b.WriteString("\n\n### Input:\n")
+		b.WriteString(in.Input)
+	}
+	b.WriteString("\n\n### Response:\n")
+	return b.String()
+}
+
+// ReadInstructions reads an Alpaca JSONL file.
+func ReadInstructions(path string) ([]Instruction, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Instruction
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var in Instruction
+		if err := json.Unmarshal(sc.Bytes(), &in); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+		}
+		if in.Instruction == "" || in.Output == "" {
+			return nil, fmt.Errorf("%s:%d: instruction and output must not be empty", path, line)
+		}
+		out = append(out, in)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no instructions", path)
+	}
+	return out, nil
+}
+
+// InstructionExample tokenizes [BOS] + prompt + output + [EOS] and scores
+// only the response tokens and EOS. Sequences longer than ctx are cut; ok
+// is false when no response token survives the cut.
+func InstructionExample(tok *tokenizer.Tokenizer, in Instruction, ctx int) (Example, bool) {
+	prompt := tok.Encode(in.Prompt())
+	whole := tok.Encode(in.Prompt() + in.Output)
+	// The response starts where the prompt's own tokenization stops agreeing.
+	boundary := 0
+	for boundary < len(prompt) && boundary < len(whole) && prompt[boundary] == whole[boundary] {
+		boundary++
+	}
+	seq := append([]int{tok.BOS()}, whole...)
+	seq = append(seq, tok.EOS())
+	if len(seq)-1 > ctx {
+		seq = seq[:ctx+1]
+	}
+	ex := Example{Tokens: seq[:len(seq)-1], Targets: append([]int(nil), seq[1:]...)}
+	scored := 0
+	for i := range ex.Targets {
+		if i < boundary { // target i is whole[i]: a prompt token
+			ex.Targets[i] = -1
+		} else {
+			scored++
+		}
+	}
+	return ex, scored > 0
+}
+
+// LoadInstructions reads and tokenizes a JSONL file.
+func LoadInstructions(tok *tokenizer.Tokenizer, path string, ctx int) ([]Example, error) {
+	ins, err := ReadInstructions(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Example
+	for _, in := range ins {
+		if ex, ok := InstructionExample(tok, in, ctx); ok {
+			out = append(out, ex)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no instruction fits the context of %d tokens", path, ctx)
+	}
+	return out, nil
+}
+
+// Split shuffles examples by seed and holds out a fraction for dev (at
+// least one example each side when there are two or more).
+func Split(examples []Example, devFrac float64, seed uint64) (train, dev []Example) {
+	ex := append([]Example(nil), examples...)
+	rng := rand.New(rand.NewPCG(seed, 0x5711))
+	rng.Shuffle(len(ex), func(i, j int) { ex[i], ex[j] = ex[j], ex[i] })
+	nDev := int(float64(len(ex)) * devFrac)
+	if devFrac > 0 && nDev == 0 && len(ex) > 1 {
+		nDev = 1
+	}
+	return ex[nDev:], ex[:nDev]
+}
+
+// Loader hands out micro-batches of B examples padded to T positions, in
+// a fresh seeded permutation each epoch. Its position is part of a
+// checkpoint.
+type Loader struct {
+	Examples []Example
+	B, T     int
+	Seed     uint64
+	Epoch    int
+	Pos      int // index into the epoch's permutation
+	perm     []int
+	permFor  int
+}
+
+// Next fills tokens and targets (len B×T) with the next micro-batch.
+func (l *Loader) Next(tokens, targets []int) {
+	for b := 0; b < l.B; b++ {
+		if l.perm == nil || l.permFor != l.Epoch {
+			l.perm = rand.New(rand.NewPCG(l.Seed, uint64(l.Epoch))).Perm(len(l.Examples))
+			l.permFor = l.Epoch
+		}
+		ex := l.Examples[l.perm[l.Pos]]
+		l.Pos++
+		if l.Pos == len(l.perm) {
+			l.Pos, l.Epoch = 0, l.Epoch+1
+		}
+		fillRow(tokens[b*l.T:(b+1)*l.T], targets[b*l.T:(b+1)*l.T], ex)
+	}
+}
+
+// fillRow copies an example into a row, padding with token 0 and
+// unscored targets.
+func fillRow(tokens, targets []int, ex Example) {
+	n := copy(tokens, ex.Tokens)
+	copy(targets, ex.Targets[:n])
+	for i := n; i < len(tokens); i++ {
+		tokens[i], targets[i] = 0, -1
+	}
+}
+
+// Batches cuts examples into padded micro-batches in order (for
+// evaluation); the last batch is padded with unscored rows.
+func Batches(examples []Example, B, T int) (tokens, targets [][]int) {
+	for start := 0; start < len(examples); start += B {
+		tk, tg := make([]int, B*T), make([]int, B*T)
+		for b := 0; b < B; b++ {
+			if start+b < len(examples) {
+				fillRow(tk[b*T:(b+1)*T], tg[b*T:(b+1)*T], examples[start+b])
+			} else {
+				fillRow(tk[b*T:(b+1)*T], tg[b*T:(b+1)*T], Example{})
+			}
+		}
+		tokens, targets = append(tokens, tk), append(targets, tg)
+	}
+	return tokens, targets
+}

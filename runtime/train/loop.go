@@ -1,0 +1,160 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"time"
+)
+
+// Config is a training run.
+type Config struct {
+	Steps           int      // optimizer steps
+	Accum           int      // micro-batches per step (gradient accumulation)
+	Sched           Schedule // learning rate; Total defaults to Steps
+	WeightDecay     float64
+	ClipNorm        float64 // ≤ 0: no clipping
+	EvalEvery       int     // dev loss every N steps (0: only before and after)
+	DevMax          int     // at most this many dev examples (0: all)
+	Seed            uint64  // data order
+	CheckpointPath  string  // "" disables checkpoints
+	CheckpointEvery int
+	Resume          bool // continue from CheckpointPath if it exists
+}
+
+// StepInfo is one line of the loss log.
+type StepInfo struct {
+	Step     int     `json:"step"`
+	Loss     float64 `json:"loss"`
+	LR       float64 `json:"lr"`
+	GradNorm float64 `json:"grad_norm"`
+	Tokens   int     `json:"tokens"` // scored tokens in this step
+	DevLoss  float64 `json:"dev_loss,omitempty"`
+	Seconds  float64 `json:"seconds"` // wall time since the run (or resume) started
+}
+
+// Result summarises a run.
+type Result struct {
+	Steps         int        `json:"steps"`
+	DevLossBefore float64    `json:"dev_loss_before"`
+	DevLossAfter  float64    `json:"dev_loss_after"`
+	TokensPerS    float64    `json:"tokens_per_s"`
+	Log           []StepInfo `json:"-"`
+}
+
+// Evaluate is the mean loss over examples (every scored token counts once).
+func Evaluate(tr *Trainer, examples []Example) (float64, error) {
+	var sum float64
+	var count int
+	tks, tgs := Batches(examples, tr.B, tr.T)
+	for i := range tks {
+		loss, n, err := tr.Loss(tks[i], tgs[i])
+		if err != nil {
+			return 0, err
+		}
+		sum += loss * float64(n)
+		count += n
+	}
+	if count == 0 {
+		return math.NaN(), nil
+	}
+	return sum / float64(count), nil
+}
+
+// Run trains for cfg.Steps optimizer steps. onStep (optional) sees every
+// step. Cancelling ctx stops after the current step (a checkpoint is
+// written first when checkpoints are on) and returns ctx's error.
+func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config, onStep func(StepInfo)) (Result, error) {
+	if cfg.Steps < 1 {
+		return Result{}, fmt.Errorf("train: steps %d must be ≥ 1", cfg.Steps)
+	}
+	if len(trainEx) == 0 {
+		return Result{}, fmt.Errorf("train: no training examples")
+	}
+	if cfg.Accum < 1 {
+		cfg.Accum = 1
+	}
+	if cfg.Sched.Total == 0 {
+		cfg.Sched.Total = cfg.Steps
+	}
+	if cfg.DevMax > 0 && len(devEx) > cfg.DevMax {
+		devEx = devEx[:cfg.DevMax]
+	}
+	opt := NewAdamW(tr.params, cfg.WeightDecay)
+	ld := &Loader{Examples: trainEx, B: tr.B, T: tr.T, Seed: cfg.Seed}
+	var res Result
+	start := 0
+	if cfg.Resume && cfg.CheckpointPath != "" {
+		if _, err := os.Stat(cfg.CheckpointPath); err == nil {
+			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, ld, &res)
+			if err != nil {
+				return res, err
+			}
+			start = s
+		}
+	}
+	dev := func() (float64, error) {
+		if len(devEx) == 0 {
+			return math.NaN(), nil
+		}
+		return Evaluate(tr, devEx)
+	}
+	if start == 0 {
+		var err error
+		if res.DevLossBefore, err = dev(); err != nil {
+			return res, err
+		}
+	}
+	tokens, targets := make([]int, tr.N), make([]int, tr.N)
+	t0 := time.Now()
+	processed := 0 // token positions run through forward and backward
+	for step := start; step < cfg.Steps; step++ {
+		tr.ZeroGrad()
+		var lossSum float64
+		var count int
+		for a := 0; a < cfg.Accum; a++ {
+			ld.Next(tokens, targets)
+			loss, n, err := tr.Step(tokens, targets, 1/float32(cfg.Accum))
+			if err != nil {
+				return res, err
+			}
+			lossSum += loss * float64(n)
+			count += n
+		}
+		norm := ClipGradNorm(tr.params, cfg.ClipNorm)
+		if math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return res, fmt.Errorf("train: gradient norm is %v at step %d (lower --lr?)", norm, step+1)
+		}
+		lr := cfg.Sched.At(step)
+		opt.Step(tr.params, lr)
+		processed += tr.N * cfg.Accum
+		info := StepInfo{Step: step + 1, Loss: lossSum / math.Max(1, float64(count)), LR: lr, GradNorm: norm,
+			Tokens: count, Seconds: time.Since(t0).Seconds()}
+		if cfg.EvalEvery > 0 && (step+1)%cfg.EvalEvery == 0 && step+1 < cfg.Steps {
+			d, err := dev()
+			if err != nil {
+				return res, err
+			}
+			info.DevLoss = d
+		}
+		res.Log = append(res.Log, info)
+		if onStep != nil {
+			onStep(info)
+		}
+		stopping := ctx.Err() != nil
+		if cfg.CheckpointPath != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping) {
+			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, ld, step+1, &res); err != nil {
+				return res, fmt.Errorf("train: writing checkpoint: %w", err)
+			}
+		}
+		if stopping {
+			return res, ctx.Err()
+		}
+	}
+	res.Steps = cfg.Steps
+	res.TokensPerS = float64(processed) / time.Since(t0).Seconds()
+	var err error
+	res.DevLossAfter, err = dev()
+	return res, err
+}

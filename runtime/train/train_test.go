@@ -1,0 +1,237 @@
+package train
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+func sharedPath(t testing.TB, rel string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "..", "shared", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if filepath.Dir(d) == d {
+			t.Skipf("../shared/%s not found above %s", rel, dir)
+		}
+	}
+}
+
+func stories(t testing.TB, dt tensor.DType) *model.Model {
+	m, err := model.Load(sharedPath(t, "models/stories260K.gguf"), model.LoadOptions{DType: dt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestAdamW compares three steps with a float64 transcription of the
+// AdamW update rule.
+func TestAdamW(t *testing.T) {
+	w := []float32{0.5, -1, 2}
+	g := []float32{0.1, -0.2, 0.3}
+	ps := []Param{{Name: "w", W: w, G: g, Decay: true}}
+	o := NewAdamW(ps, 0.1)
+	ref := []float64{0.5, -1, 2}
+	m, v := make([]float64, 3), make([]float64, 3)
+	for step := 1; step <= 3; step++ {
+		lr := 0.01 * float64(step)
+		for i := range g {
+			g[i] = float32(0.1 * float64(i+1) * float64(step))
+		}
+		o.Step(ps, lr)
+		for i := range ref {
+			gi := float64(g[i])
+			m[i] = 0.9*m[i] + 0.1*gi
+			v[i] = 0.999*v[i] + 0.001*gi*gi
+			mh := m[i] / (1 - math.Pow(0.9, float64(step)))
+			vh := v[i] / (1 - math.Pow(0.999, float64(step)))
+			ref[i] -= lr * (mh/(math.Sqrt(vh)+1e-8) + 0.1*ref[i])
+		}
+	}
+	for i := range w {
+		if math.Abs(float64(w[i])-ref[i]) > 1e-5 {
+			t.Errorf("w[%d] = %v, reference %v", i, w[i], ref[i])
+		}
+	}
+}
+
+func TestClipAndSchedule(t *testing.T) {
+	ps := []Param{{W: make([]float32, 2), G: []float32{3, 4}}}
+	if n := ClipGradNorm(ps, 1); n != 5 || math.Abs(float64(ps[0].G[0])-0.6) > 1e-6 {
+		t.Errorf("clip: norm %v, g %v", n, ps[0].G)
+	}
+	s := Schedule{LR: 1, MinLR: 0.1, Warmup: 4, Total: 14}
+	for step, want := range map[int]float64{0: 0.25, 3: 1, 4: 1, 9: 0.55, 14: 0.1} {
+		if got := s.At(step); math.Abs(got-want) > 1e-12 {
+			t.Errorf("lr at %d = %v, want %v", step, got, want)
+		}
+	}
+}
+
+// TestMergeEqualsAdapter: the forward with unmerged adapters equals the
+// forward of the merged model, and Unmerge restores the base.
+func TestMergeEqualsAdapter(t *testing.T) {
+	m := stories(t, tensor.F32)
+	cfg := lora.DefaultConfig()
+	cfg.Dropout = 0
+	tr, err := New(m, Options{LoRA: cfg, Batch: 1, Ctx: 16, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mods := range tr.Adapter.Modules {
+		for _, mod := range mods {
+			for i := range mod.B {
+				mod.B[i] = float32(math.Sin(float64(i))) * 0.05
+			}
+		}
+	}
+	tokens := []int{1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426}
+	withAdapter, err := tr.Logits(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := slices.Clone(m.Blocks[2].Wup.F32)
+	if err := tr.Adapter.Merge(m); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := m.NewState(16, 16).Forward(tokens, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst float64
+	for i := range merged {
+		worst = math.Max(worst, math.Abs(float64(merged[i]-withAdapter[i])))
+	}
+	if worst > 1e-4 {
+		t.Errorf("merged vs adapter logits: max |Δ| = %g", worst)
+	}
+	if err := tr.Adapter.Unmerge(m); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range m.Blocks[2].Wup.F32 {
+		if math.Abs(float64(v-base[i])) > 1e-6 {
+			t.Fatalf("unmerge: W[%d] = %v, base %v", i, v, base[i])
+		}
+	}
+}
+
+func instructData(t *testing.T, m *model.Model, ctx int) (trainEx, devEx []Example) {
+	ex, err := LoadInstructions(m.Tok, sharedPath(t, "data/tinystories-instruct-dev.jsonl"), ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Split(ex, 0.1, 1)
+}
+
+// TestLoRAFinetuneLowersDevLoss: LoRA on stories260K with instruction
+// data lowers the loss on a held-out 10%.
+func TestLoRAFinetuneLowersDevLoss(t *testing.T) {
+	m := stories(t, tensor.F16)
+	trainEx, devEx := instructData(t, m, 128)
+	tr, err := New(m, Options{LoRA: lora.DefaultConfig(), Batch: 8, Ctx: 128, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), tr, trainEx, devEx, Config{Steps: 30, Sched: Schedule{LR: 3e-3, MinLR: 3e-4, Warmup: 3},
+		ClipNorm: 1, DevMax: 200, Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dev loss %.4f → %.4f (%d train / %d dev examples), %.0f tokens/s", res.DevLossBefore, res.DevLossAfter, len(trainEx), len(devEx), res.TokensPerS)
+	if !(res.DevLossAfter < res.DevLossBefore-0.02) {
+		t.Errorf("dev loss did not drop: %.4f → %.4f", res.DevLossBefore, res.DevLossAfter)
+	}
+}
+
+// TestResumeIsBitIdentical: a run cancelled mid-way and resumed from its
+// checkpoint ends with exactly the weights of an uninterrupted run.
+func TestResumeIsBitIdentical(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		run := func(stopAt int, ckpt string) []Param {
+			m := stories(t, tensor.F32)
+			trainEx, devEx := instructData(t, m, 64)
+			opt := Options{Full: full, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64, Seed: 9}
+			tr, err := New(m, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Steps: 8, Accum: 2, Sched: Schedule{LR: 1e-3, MinLR: 1e-4, Warmup: 2}, ClipNorm: 1,
+				DevMax: 8, Seed: 2, CheckpointPath: ckpt, CheckpointEvery: 100, Resume: true}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err = Run(ctx, tr, trainEx, devEx, cfg, func(s StepInfo) {
+				if s.Step == stopAt {
+					cancel()
+				}
+			})
+			if stopAt > 0 && err == nil {
+				t.Fatal("cancelled run did not stop")
+			}
+			if stopAt == 0 && err != nil {
+				t.Fatal(err)
+			}
+			return tr.Params()
+		}
+		dir := t.TempDir()
+		straight := run(0, "")
+		run(3, filepath.Join(dir, "ckpt"))
+		resumed := run(0, filepath.Join(dir, "ckpt"))
+		for k := range straight {
+			for i := range straight[k].W {
+				if math.Float32bits(straight[k].W[i]) != math.Float32bits(resumed[k].W[i]) {
+					t.Fatalf("full=%v: %s[%d] = %v after resume, %v uninterrupted", full, straight[k].Name, i, resumed[k].W[i], straight[k].W[i])
+				}
+			}
+		}
+	}
+}
+
+func TestCheckpointMismatch(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "ckpt")
+	os.WriteFile(ck, []byte("garbage"), 0o644)
+	m := stories(t, tensor.F32)
+	trainEx, _ := instructData(t, m, 64)
+	tr, _ := New(m, Options{LoRA: lora.DefaultConfig(), Batch: 1, Ctx: 64})
+	_, err := Run(context.Background(), tr, trainEx, nil, Config{Steps: 1, CheckpointPath: ck, Resume: true}, nil)
+	if err == nil {
+		t.Fatal("a corrupt checkpoint was accepted")
+	}
+}
+
+func TestInstructionMasking(t *testing.T) {
+	m := stories(t, tensor.F32)
+	in := Instruction{Instruction: "Continue the story.", Input: "Tom had a ball.", Output: "He threw it far."}
+	ex, ok := InstructionExample(m.Tok, in, 256)
+	if !ok {
+		t.Fatal("example rejected")
+	}
+	resp := m.Tok.Encode(in.Prompt() + in.Output)
+	var scored []int
+	for _, tg := range ex.Targets {
+		if tg >= 0 {
+			scored = append(scored, tg)
+		}
+	}
+	if scored[len(scored)-1] != m.Tok.EOS() {
+		t.Error("EOS is not scored last")
+	}
+	got := m.Tok.Decode(scored[:len(scored)-1])
+	if got != "He threw it far." && got != " He threw it far." {
+		t.Errorf("scored tokens decode to %q (whole %d tokens)", got, len(resp))
+	}
+	if ex.Tokens[0] != m.Tok.BOS() {
+		t.Error("sequence does not start with BOS")
+	}
+}
