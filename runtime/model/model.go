@@ -204,3 +204,37 @@ func (m *Model) Params() int {
 	}
 	return n
 }
+
+// Clone returns a deep copy of the model (the tokenizer is shared: it is
+// read-only).
+func (m *Model) Clone() *Model {
+	c := *m
+	c.Config.Heads = slices.Clone(m.Heads)
+	c.Config.KVHeads = slices.Clone(m.KVHeads)
+	c.Config.FFN = slices.Clone(m.FFN)
+	cm := func(w *tensor.Matrix) *tensor.Matrix {
+		if w == nil {
+			return nil
+		}
+		n := *w
+		n.F32, n.F16, n.Q = slices.Clone(w.F32), slices.Clone(w.F16), slices.Clone(w.Q)
+		return &n
+	}
+	c.Embed = cm(m.Embed)
+	c.Output = c.Embed
+	if !m.Tied {
+		c.Output = cm(m.Output)
+	}
+	c.OutNorm = slices.Clone(m.OutNorm)
+	c.Blocks = make([]Layer, len(m.Blocks))
+	for l, L := range m.Blocks {
+		c.Blocks[l] = Layer{
+			AttnNorm: slices.Clone(L.AttnNorm), FFNNorm: slices.Clone(L.FFNNorm),
+			Wq: cm(L.Wq), Wk: cm(L.Wk), Wv: cm(L.Wv), Wo: cm(L.Wo),
+			Bq: slices.Clone(L.Bq), Bk: slices.Clone(L.Bk), Bv: slices.Clone(L.Bv),
+			Wgate: cm(L.Wgate), Wup: cm(L.Wup), Wdown: cm(L.Wdown),
+		}
+	}
+	c.Meta = slices.Clone(m.Meta)
+	return &c
+}

@@ -1,0 +1,381 @@
+// Package prune implements LoRAShear's structured pruning on top of the
+// dependency graph (prune/graph): zeroing and physically removing groups,
+// knowledge distribution analysis, LHSPG, the baselines and recovery.
+package prune
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+// ref locates a named tensor of a model or its adapter: a matrix, a
+// vector, or a LoRA factor (A or B, stored row-major).
+type ref struct {
+	mat  **tensor.Matrix
+	vec  *[]float32
+	mod  *lora.Module
+	isA  bool
+	rows int
+	cols int
+}
+
+var targetOf = map[string]lora.Target{"attn_q": lora.Q, "attn_k": lora.K, "attn_v": lora.V, "attn_output": lora.O,
+	"ffn_gate": lora.Gate, "ffn_up": lora.Up, "ffn_down": lora.Down}
+
+// lookup resolves a tensor name such as "blk.3.ffn_up.weight" or
+// "blk.3.ffn_up.lora_b".
+func lookup(m *model.Model, ad *lora.Adapter, name string) (ref, error) {
+	switch name {
+	case "token_embd.weight":
+		return ref{mat: &m.Embed}, nil
+	case "output.weight":
+		return ref{mat: &m.Output}, nil
+	case "output_norm.weight":
+		return ref{vec: &m.OutNorm}, nil
+	}
+	rest, ok := strings.CutPrefix(name, "blk.")
+	dot := strings.IndexByte(rest, '.')
+	if !ok || dot < 0 {
+		return ref{}, fmt.Errorf("prune: unknown tensor %q", name)
+	}
+	l, err := strconv.Atoi(rest[:dot])
+	if err != nil || l < 0 || l >= len(m.Blocks) {
+		return ref{}, fmt.Errorf("prune: tensor %q names no layer of the model", name)
+	}
+	L := &m.Blocks[l]
+	base, suffix, _ := strings.Cut(rest[dot+1:], ".")
+	switch suffix {
+	case "weight":
+		switch base {
+		case "attn_norm":
+			return ref{vec: &L.AttnNorm}, nil
+		case "ffn_norm":
+			return ref{vec: &L.FFNNorm}, nil
+		case "attn_q":
+			return ref{mat: &L.Wq}, nil
+		case "attn_k":
+			return ref{mat: &L.Wk}, nil
+		case "attn_v":
+			return ref{mat: &L.Wv}, nil
+		case "attn_output":
+			return ref{mat: &L.Wo}, nil
+		case "ffn_gate":
+			return ref{mat: &L.Wgate}, nil
+		case "ffn_up":
+			return ref{mat: &L.Wup}, nil
+		case "ffn_down":
+			return ref{mat: &L.Wdown}, nil
+		}
+	case "bias":
+		switch base {
+		case "attn_q":
+			return ref{vec: &L.Bq}, nil
+		case "attn_k":
+			return ref{vec: &L.Bk}, nil
+		case "attn_v":
+			return ref{vec: &L.Bv}, nil
+		}
+	case "lora_a", "lora_b":
+		t, ok := targetOf[base]
+		if !ok || ad == nil || l >= len(ad.Modules) || ad.Modules[l][t] == nil {
+			return ref{}, fmt.Errorf("prune: no LoRA module for %q", name)
+		}
+		mod := ad.Modules[l][t]
+		if suffix == "lora_a" {
+			return ref{mod: mod, isA: true, rows: mod.Rank, cols: mod.In}, nil
+		}
+		return ref{mod: mod, rows: mod.Out, cols: mod.Rank}, nil
+	}
+	return ref{}, fmt.Errorf("prune: unknown tensor %q", name)
+}
+
+// Zero sets the producer slices of the given groups to zero (LoRA B rows
+// and biases included). The model's matrices are rewritten in their own
+// storage type.
+func Zero(m *model.Model, ad *lora.Adapter, groups []graph.Group) error {
+	byTensor := map[string][]graph.Slice{}
+	for _, gr := range groups {
+		for _, s := range gr.Producers {
+			byTensor[s.Tensor] = append(byTensor[s.Tensor], s)
+		}
+	}
+	for name, ss := range byTensor {
+		r, err := lookup(m, ad, name)
+		if err != nil {
+			return err
+		}
+		switch {
+		case r.mod != nil:
+			data := r.mod.B
+			if r.isA {
+				data = r.mod.A
+			}
+			for _, s := range ss {
+				zeroSlice(data, r.rows, r.cols, s)
+			}
+		case r.vec != nil:
+			for _, s := range ss {
+				zeroSlice(*r.vec, len(*r.vec), 1, s)
+			}
+		default:
+			w := *r.mat
+			data := w.Float32()
+			for _, s := range ss {
+				zeroSlice(data, w.Rows, w.Cols, s)
+			}
+			nw, err := tensor.New(w.Rows, w.Cols, data, w.DType)
+			if err != nil {
+				return err
+			}
+			**r.mat = *nw // in place: a tied output shares the pointer
+		}
+	}
+	return nil
+}
+
+func zeroSlice(data []float32, rows, cols int, s graph.Slice) {
+	for _, i := range s.Indices() {
+		if s.Axis == 0 {
+			clear(data[i*cols : (i+1)*cols])
+		} else {
+			for r := 0; r < rows; r++ {
+				data[r*cols+i] = 0
+			}
+		}
+	}
+}
+
+// Select returns the groups with the given ids, checking that each exists,
+// is prunable and appears once.
+func Select(g *graph.Graph, ids []int) ([]graph.Group, error) {
+	seen := map[int]bool{}
+	var out []graph.Group
+	for _, id := range ids {
+		if id < 0 || id >= len(g.Groups) {
+			return nil, fmt.Errorf("prune: group %d does not exist (the graph has %d groups)", id, len(g.Groups))
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("prune: group %d is listed twice", id)
+		}
+		seen[id] = true
+		if !g.Groups[id].Prunable {
+			return nil, fmt.Errorf("prune: group %d (%s) is not prunable: %s", id, g.Groups[id].Kind, g.Groups[id].Reason)
+		}
+		out = append(out, g.Groups[id])
+	}
+	return out, nil
+}
+
+// keep lists 0..n-1 without the removed indices.
+func keep(n int, removed map[int]bool) []int {
+	out := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		if !removed[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func sliceRowsCols(data []float32, cols int, rows, keepCols []int) []float32 {
+	out := make([]float32, 0, len(rows)*len(keepCols))
+	for _, r := range rows {
+		row := data[r*cols : (r+1)*cols]
+		for _, c := range keepCols {
+			out = append(out, row[c])
+		}
+	}
+	return out
+}
+
+// Compress builds the smaller dense model (and adapter, if given) without
+// the given groups: every producer row, consumer column and norm element
+// of a group is removed. Per-layer head counts, KV-head counts and FFN
+// widths follow from what is left; a layer left without heads or channels
+// loses its attention or MLP. Removing hidden channels rescales the norms
+// (ε·d/d′ and weights·√(d/d′)) so the result equals the zeroed model.
+func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.Group) (*model.Model, *lora.Adapter, error) {
+	removed := map[string][2]map[int]bool{} // tensor → per-axis removed indices
+	mark := func(s graph.Slice) {
+		r := removed[s.Tensor]
+		if r[s.Axis] == nil {
+			r[s.Axis] = map[int]bool{}
+		}
+		for _, i := range s.Indices() {
+			r[s.Axis][i] = true
+		}
+		removed[s.Tensor] = r
+	}
+	for _, gr := range groups {
+		for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers, gr.Elements} {
+			for _, s := range list {
+				mark(s)
+			}
+		}
+	}
+	nm := m.Clone()
+	var nad *lora.Adapter
+	if ad != nil {
+		nad = &lora.Adapter{Config: ad.Config, Modules: make([][lora.NumTargets]*lora.Module, len(ad.Modules))}
+		for l := range ad.Modules {
+			for t, mod := range ad.Modules[l] {
+				if mod != nil {
+					c := *mod
+					c.A, c.B = slices.Clone(mod.A), slices.Clone(mod.B)
+					nad.Modules[l][t] = &c
+				}
+			}
+		}
+	}
+	names := g.TensorNames()
+	for _, name := range names {
+		rm := removed[name]
+		if rm[0] == nil && rm[1] == nil {
+			continue
+		}
+		if name == "output.weight" && m.Tied {
+			continue
+		}
+		r, err := lookup(nm, nad, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case r.mod != nil:
+			rows, cols := keep(r.rows, rm[0]), keep(r.cols, rm[1])
+			if r.isA {
+				r.mod.A = sliceRowsCols(r.mod.A, r.cols, rows, cols)
+				r.mod.In = len(cols)
+			} else {
+				r.mod.B = sliceRowsCols(r.mod.B, r.cols, rows, cols)
+				r.mod.Out = len(rows)
+			}
+		case r.vec != nil:
+			v := *r.vec
+			kept := keep(len(v), rm[0])
+			*r.vec = sliceRowsCols(v, 1, kept, []int{0})
+		default:
+			w := *r.mat
+			rows, cols := keep(w.Rows, rm[0]), keep(w.Cols, rm[1])
+			data := sliceRowsCols(w.Float32(), w.Cols, rows, cols)
+			dt := w.DType
+			if (dt == tensor.Q8_0 || dt == tensor.Q4_0) && len(cols)%32 != 0 {
+				dt = tensor.F16 // quantized rows must stay whole blocks
+			}
+			nw, err := tensor.New(len(rows), len(cols), data, dt)
+			if err != nil {
+				return nil, nil, err
+			}
+			*r.mat = nw
+		}
+	}
+	if nm.Tied {
+		nm.Output = nm.Embed
+	}
+	// Shapes follow from the sliced tensors.
+	c := &nm.Config
+	oldDim := c.Dim
+	c.Dim = nm.Embed.Cols
+	for l := range nm.Blocks {
+		L := &nm.Blocks[l]
+		if L.Wq != nil {
+			c.Heads[l], c.KVHeads[l] = L.Wq.Rows/c.HeadDim, L.Wk.Rows/c.HeadDim
+		}
+		if c.Heads[l] == 0 {
+			L.AttnNorm, L.Wq, L.Wk, L.Wv, L.Wo, L.Bq, L.Bk, L.Bv = nil, nil, nil, nil, nil, nil, nil, nil
+			c.KVHeads[l] = 0
+		}
+		if L.Wup != nil {
+			c.FFN[l] = L.Wup.Rows
+		}
+		if c.FFN[l] == 0 {
+			L.FFNNorm, L.Wgate, L.Wup, L.Wdown = nil, nil, nil, nil
+		}
+		if nad != nil {
+			for t := range nad.Modules[l] {
+				if nad.Modules[l][t] != nil && lora.Target(t).Weight(L) == nil {
+					nad.Modules[l][t] = nil
+				}
+			}
+		}
+	}
+	if c.Dim != oldDim {
+		// RMSNorm averages over d channels: keep every norm's output equal
+		// to the zeroed model's by scaling ε and the weights.
+		ratio := float64(oldDim) / float64(c.Dim)
+		c.NormEps = float32(float64(c.NormEps) * ratio)
+		s := float32(math.Sqrt(ratio))
+		scale := func(v []float32) {
+			for i := range v {
+				v[i] *= s
+			}
+		}
+		scale(nm.OutNorm)
+		for l := range nm.Blocks {
+			scale(nm.Blocks[l].AttnNorm)
+			scale(nm.Blocks[l].FFNNorm)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("prune: the compressed model is invalid: %w", err)
+	}
+	return nm, nad, nil
+}
+
+// RemovedParams counts the base and LoRA parameters that removing groups
+// takes away: the union of their slices, so an entry where two groups
+// cross (a hidden channel's column of an MLP channel's row) counts once.
+// Compress may drop more: the norm and the unsliced LoRA factors of a
+// sublayer left with no heads or channels.
+func RemovedParams(g *graph.Graph, groups []graph.Group) (base, adapter int) {
+	removed := map[string][2]map[int]bool{}
+	for _, gr := range groups {
+		for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers, gr.Elements} {
+			for _, s := range list {
+				r := removed[s.Tensor]
+				if r[s.Axis] == nil {
+					r[s.Axis] = map[int]bool{}
+				}
+				for _, i := range s.Indices() {
+					r[s.Axis][i] = true
+				}
+				removed[s.Tensor] = r
+			}
+		}
+	}
+	for name, r := range removed {
+		rows, cols, _ := g.Shape(name)
+		nr, nc := len(r[0]), len(r[1])
+		var n int
+		if cols == 0 {
+			n = nr
+		} else {
+			n = nr*cols + nc*rows - nr*nc
+		}
+		if graph.IsLoRA(name) {
+			adapter += n
+		} else {
+			base += n
+		}
+	}
+	return base, adapter
+}
+
+// SortedIDs returns the ids of groups in ascending order.
+func SortedIDs(groups []graph.Group) []int {
+	ids := make([]int, len(groups))
+	for i, g := range groups {
+		ids[i] = g.ID
+	}
+	sort.Ints(ids)
+	return ids
+}

@@ -1,0 +1,294 @@
+package prune
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+func sharedPath(t testing.TB, rel string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "..", "shared", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if filepath.Dir(d) == d {
+			t.Skipf("../shared/%s not found above %s", rel, dir)
+		}
+	}
+}
+
+func stories(t testing.TB) *model.Model {
+	m, err := model.Load(sharedPath(t, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// adapterWithSignal is a rank-r adapter whose B is random, so the LoRA
+// path changes the logits and must be sliced correctly.
+func adapterWithSignal(t testing.TB, m *model.Model, r int, seed uint64) *lora.Adapter {
+	cfg := lora.DefaultConfig()
+	cfg.Rank, cfg.Alpha, cfg.Dropout = r, float32(2*r), 0
+	ad, err := lora.New(m, cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 5))
+	for _, mods := range ad.Modules {
+		for _, mod := range mods {
+			if mod != nil {
+				for i := range mod.B {
+					mod.B[i] = float32(rng.NormFloat64() * 0.02)
+				}
+			}
+		}
+	}
+	return ad
+}
+
+func countKinds(g *graph.Graph) map[string]int {
+	n := map[string]int{}
+	for _, gr := range g.Groups {
+		n[gr.Kind]++
+	}
+	return n
+}
+
+// logitsWith merges ad into a copy of m and runs tokens.
+func logitsWith(t *testing.T, m *model.Model, ad *lora.Adapter, tokens []int) []float32 {
+	t.Helper()
+	c := m.Clone()
+	if ad != nil {
+		if err := ad.Merge(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := c.NewState(len(tokens), len(tokens)).Forward(tokens, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float32(nil), out...)
+}
+
+func cloneAdapter(ad *lora.Adapter) *lora.Adapter {
+	c := &lora.Adapter{Config: ad.Config, Modules: make([][lora.NumTargets]*lora.Module, len(ad.Modules))}
+	for l := range ad.Modules {
+		for t, mod := range ad.Modules[l] {
+			if mod != nil {
+				cp := *mod
+				cp.A, cp.B = append([]float32(nil), mod.A...), append([]float32(nil), mod.B...)
+				c.Modules[l][t] = &cp
+			}
+		}
+	}
+	return c
+}
+
+// pick draws up to n random prunable groups of a kind.
+func pick(rng *rand.Rand, g *graph.Graph, kind string, n int) []graph.Group {
+	var cands []graph.Group
+	for _, gr := range g.Groups {
+		if gr.Kind == kind && gr.Prunable {
+			cands = append(cands, gr)
+		}
+	}
+	rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	return cands[:min(n, len(cands))]
+}
+
+// checkZeroEqualsCompress is the zero-invariance property: zeroing the
+// groups' producers gives the same logits as removing the groups, and
+// the parameter counts drop by exactly the groups' sizes.
+func checkZeroEqualsCompress(t *testing.T, m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.Group, tokens []int) {
+	t.Helper()
+	zm, zad := m.Clone(), cloneAdapter(ad)
+	if err := Zero(zm, zad, groups); err != nil {
+		t.Fatal(err)
+	}
+	want := logitsWith(t, zm, zad, tokens)
+	cm, cad, err := Compress(m, ad, g, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := logitsWith(t, cm, cad, tokens)
+	var worst float64
+	for i := range want {
+		worst = math.Max(worst, math.Abs(float64(want[i]-got[i])))
+	}
+	if worst > 1e-4 {
+		t.Errorf("%d groups: zeroed vs compressed logits differ by %g", len(groups), worst)
+	}
+	base, adp := RemovedParams(g, groups)
+	// Sublayers left empty also drop their norm and the LoRA factors that
+	// no group slices (A of the inputs, B of the output projection).
+	d := cm.Dim
+	for l := range m.Blocks {
+		if m.Heads[l] > 0 && cm.Heads[l] == 0 {
+			base += d
+			adp += 3*ad.Rank*d + d*ad.Rank
+		}
+		if m.FFN[l] > 0 && cm.FFN[l] == 0 {
+			base += d
+			adp += 2*ad.Rank*d + d*ad.Rank
+			if !m.Gated {
+				adp -= ad.Rank * d
+			}
+		}
+	}
+	if got := m.Params() - cm.Params(); got != base {
+		t.Errorf("parameters dropped by %d, the groups account for %d", got, base)
+	}
+	if got := ad.Params() - cad.Params(); got != adp {
+		t.Errorf("adapter parameters dropped by %d, the groups account for %d", got, adp)
+	}
+	// Groups that do not cross (no hidden channel among them) are disjoint:
+	// the plain sum of their sizes is exact.
+	disjoint := true
+	sum := 0
+	for _, gr := range groups {
+		disjoint = disjoint && gr.Kind != "hidden"
+		sum += gr.Params
+	}
+	if u, _ := RemovedParams(g, groups); disjoint && u != sum {
+		t.Errorf("disjoint groups: union %d != sum %d", u, sum)
+	}
+}
+
+func TestStoriesGroups(t *testing.T) {
+	m := stories(t)
+	g := graph.Build(m, graph.Options{Hidden: true, LoRARank: 4})
+	n := countKinds(g)
+	if n["attention"] != 20 || n["mlp"] != 860 || n["hidden"] != 64 || n["output"] != 1 {
+		t.Fatalf("group kinds %v, want 20 attention, 860 mlp, 64 hidden, 1 output", n)
+	}
+	// Attention group of layer 0, KV head 1: k,v rows 8..15, q rows 16..31
+	// (heads 2 and 3 share KV head 1), o columns 16..31.
+	var att graph.Group
+	for _, gr := range g.Groups {
+		if gr.Kind == "attention" && gr.Layer == 0 && gr.Producers[0].Ranges[0].Lo > 0 {
+			att = gr
+			break
+		}
+	}
+	want := map[string]graph.Range{"blk.0.attn_k.weight": {Lo: 8, Hi: 16}, "blk.0.attn_v.weight": {Lo: 8, Hi: 16}, "blk.0.attn_q.weight": {Lo: 16, Hi: 32}, "blk.0.attn_q.lora_b": {Lo: 16, Hi: 32}}
+	for _, s := range att.Producers {
+		if r, ok := want[s.Tensor]; ok && (len(s.Ranges) != 1 || s.Ranges[0] != r) {
+			t.Errorf("%s producer ranges %v, want %v", s.Tensor, s.Ranges, r)
+		}
+	}
+	if att.Params != (2*8+2*16)*64 {
+		t.Errorf("attention group params %d, want %d", att.Params, (2*8+2*16)*64)
+	}
+	out := g.Groups[len(g.Groups)-1]
+	if out.Kind != "output" || out.Prunable {
+		t.Errorf("last group %+v should be the unprunable output", out.Kind)
+	}
+	// Without --hidden the hidden groups are listed but not prunable.
+	g2 := graph.Build(m, graph.Options{})
+	for _, gr := range g2.Groups {
+		if gr.Kind == "hidden" && gr.Prunable {
+			t.Fatal("hidden group prunable without Hidden")
+		}
+	}
+}
+
+func TestZeroEqualsCompressStories(t *testing.T) {
+	m := stories(t)
+	ad := adapterWithSignal(t, m, 4, 1)
+	g := graph.Build(m, graph.Options{Hidden: true, LoRARank: 4})
+	tokens := []int{1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315}
+	rng := rand.New(rand.NewPCG(2, 3))
+	for trial := 0; trial < 6; trial++ {
+		var groups []graph.Group
+		groups = append(groups, pick(rng, g, "attention", 1+rng.IntN(6))...)
+		groups = append(groups, pick(rng, g, "mlp", 1+rng.IntN(200))...)
+		if trial%2 == 1 {
+			groups = append(groups, pick(rng, g, "hidden", 1+rng.IntN(8))...)
+		}
+		checkZeroEqualsCompress(t, m, ad, g, groups, tokens)
+	}
+	// A whole layer's attention and another layer's whole MLP.
+	var whole []graph.Group
+	for _, gr := range g.Groups {
+		if (gr.Kind == "attention" && gr.Layer == 1) || (gr.Kind == "mlp" && gr.Layer == 3) {
+			whole = append(whole, gr)
+		}
+	}
+	checkZeroEqualsCompress(t, m, ad, g, whole, tokens)
+}
+
+// TestVariants: the same graph code handles MHA, GQA with tied output,
+// q/k/v biases and an MLP without gate.
+func TestVariants(t *testing.T) {
+	variants := map[string]func(c *model.Config){
+		"mha":       func(c *model.Config) { c.KVHeads = []int{4, 4} },
+		"gqa-tied":  func(c *model.Config) { c.Tied = true },
+		"qkv-bias":  func(c *model.Config) { c.QKVBias = true },
+		"no-gate":   func(c *model.Config) { c.Gated = false },
+		"per-layer": func(c *model.Config) { c.Heads, c.KVHeads, c.FFN = []int{4, 2}, []int{2, 1}, []int{40, 24} },
+	}
+	for name, mod := range variants {
+		t.Run(name, func(t *testing.T) {
+			c := model.UniformConfig(32, 48, 2, 4, 2, 40, 64)
+			mod(&c)
+			m, err := model.NewRandom(c, tensor.F32, 9)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, L := range m.Blocks {
+				for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
+					if w != nil {
+						for i := range w.F32 {
+							w.F32[i] *= 10
+						}
+					}
+				}
+			}
+			ad := adapterWithSignal(t, m, 3, 4)
+			g := graph.Build(m, graph.Options{Hidden: true, LoRARank: 3})
+			n := countKinds(g)
+			wantAtt, wantMLP := 0, 0
+			for l := 0; l < c.Layers; l++ {
+				wantAtt += c.KVHeads[l]
+				wantMLP += c.FFN[l]
+			}
+			if n["attention"] != wantAtt || n["mlp"] != wantMLP || n["hidden"] != c.Dim || n["output"] != 1 {
+				t.Fatalf("kinds %v, want %d attention, %d mlp, %d hidden", n, wantAtt, wantMLP, c.Dim)
+			}
+			rng := rand.New(rand.NewPCG(6, 7))
+			tokens := []int{1, 5, 9, 13, 2, 33, 7}
+			for trial := 0; trial < 4; trial++ {
+				var groups []graph.Group
+				groups = append(groups, pick(rng, g, "attention", 1+rng.IntN(2))...)
+				groups = append(groups, pick(rng, g, "mlp", 1+rng.IntN(30))...)
+				groups = append(groups, pick(rng, g, "hidden", rng.IntN(5))...)
+				checkZeroEqualsCompress(t, m, ad, g, groups, tokens)
+			}
+		})
+	}
+}
+
+func TestSelectErrors(t *testing.T) {
+	m := stories(t)
+	g := graph.Build(m, graph.Options{})
+	if _, err := Select(g, []int{99999}); err == nil {
+		t.Error("missing group accepted")
+	}
+	if _, err := Select(g, []int{3, 3}); err == nil {
+		t.Error("duplicate accepted")
+	}
+	if _, err := Select(g, []int{len(g.Groups) - 1}); err == nil {
+		t.Error("the output group accepted")
+	}
+}

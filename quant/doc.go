@@ -1,0 +1,62 @@
+// Package quant holds GGUF's Q8_0 and Q4_0 block formats, byte for byte as
+// ggml lays them out, and the integer kernels that multiply them.
+//
+// # Formats
+//
+// Both formats cut a row into blocks of BlockSize (32) values. Each block
+// starts with its scale d, an IEEE 754 half (fp16) stored little-endian.
+//
+// Q8_0, 34 bytes a block:
+//
+//	offset 0..1   d   fp16 scale, d = max|x| / 127
+//	offset 2..33  qs  32 × int8, q[j] = roundf(x[j] / d)   (half away from zero)
+//	value         x[j] = q[j] · d
+//
+// Q4_0, 18 bytes a block:
+//
+//	offset 0..1   d   fp16 scale, d = m / -8, m the value of largest |x| with its sign
+//	offset 2..17  qs  16 bytes; byte j holds x[j] in its low nibble
+//	                  and x[j+16] in its high nibble, each a 4-bit u with bias 8
+//	value         x[j] = ((qs[j] & 0xF) - 8) · d,  x[j+16] = ((qs[j] >> 4) - 8) · d
+//
+// Quantization follows ggml's reference quantizers (quantize_row_q8_0_ref,
+// quantize_row_q4_0_ref): the codes are computed with the float32 scale and
+// its float32 reciprocal, and only then is the scale rounded to fp16 (round to
+// nearest even). An all-zero block has d = 0 in Q8_0 and d = -0 (0x8000) in
+// Q4_0, whose codes are then all 8; so does ggml. A row of cols values takes
+// RowBytesQ8_0(cols) or RowBytesQ4_0(cols) bytes; cols must be a multiple of
+// 32. A matrix is its rows one after another, as in a GGUF tensor.
+//
+// # Dot products
+//
+// DotQ8_0 and DotQ4_0 multiply a weight row by activations that were
+// quantized to Q8_0, as ggml_vec_dot_q8_0_q8_0 and ggml_vec_dot_q4_0_q8_0 do.
+// Each block contributes one term: its integer dot product, summed exactly in
+// int32, converted to float32 and multiplied by the product of the two
+// scales (that product of two halves is exact in float32). The terms are
+// added in block order into one float32, without fused multiply-add:
+//
+//	sum += float32(Σ_j qw[j]·qx[j]) * (dw·dx)
+//
+// This is ggml's scalar reference order. (For Q4_0 ggml's scalar code
+// associates the term as (sumi·dw)·dx, which can differ from ours in the last
+// bit of a term.)
+//
+// On amd64 with AVX2 and F16C the dot kernels and the Q8_0 quantizer are
+// assembly (dot_amd64.s); elsewhere, or with the noasm build tag, they are
+// the portable Go code, which amd64 builds also hold for cross-checking. The
+// assembly follows the same operations in the same order, and the portable
+// code forbids FMA contraction, so every path on every architecture gives the
+// same bits, for any input bytes (int8 code -128 included). The tests and the
+// fuzz targets check the assembly against the portable code; a golden test
+// pins the bits across architectures.
+//
+// # Matrix-vector products
+//
+// MatVecQ8_0 and MatVecQ4_0 quantize the activations to Q8_0 once, into a
+// scratch buffer from the caller, then compute every output row with the dot
+// kernel, four rows per call, spread over simd.ParallelFor. The weights are
+// never dequantized, and a call allocates nothing. MatMulQ8_0 and MatMulQ4_0
+// do the same for several activation rows, walking the weights in tiles small
+// enough to stay in cache while all activation rows pass over them.
+package quant

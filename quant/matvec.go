@@ -1,0 +1,125 @@
+package quant
+
+import (
+	"sync"
+
+	"github.com/shear-ai/shear/simd"
+)
+
+// MatVecQ8_0 computes out[r] = w[r]·x for rows×cols Q8_0 weights w. It
+// quantizes x to Q8_0 into xq (at least RowBytesQ8_0(cols) bytes, scratch of
+// the caller), then runs the rows in parallel. It does not allocate.
+func MatVecQ8_0(out []float32, w []byte, x []float32, rows, cols int, xq []byte) {
+	matMul(formatQ8_0, out, x, w, 1, rows, cols, xq)
+}
+
+// MatVecQ4_0 is MatVecQ8_0 for Q4_0 weights.
+func MatVecQ4_0(out []float32, w []byte, x []float32, rows, cols int, xq []byte) {
+	matMul(formatQ4_0, out, x, w, 1, rows, cols, xq)
+}
+
+// MatMulQ8_0 computes out[n×rows] = x[n×cols]·wᵀ for rows×cols Q8_0 weights,
+// row-major. xq is scratch of at least n·RowBytesQ8_0(cols) bytes.
+func MatMulQ8_0(out, x []float32, w []byte, n, rows, cols int, xq []byte) {
+	matMul(formatQ8_0, out, x, w, n, rows, cols, xq)
+}
+
+// MatMulQ4_0 is MatMulQ8_0 for Q4_0 weights.
+func MatMulQ4_0(out, x []float32, w []byte, n, rows, cols int, xq []byte) {
+	matMul(formatQ4_0, out, x, w, n, rows, cols, xq)
+}
+
+type format uint8
+
+const (
+	formatQ8_0 format = iota
+	formatQ4_0
+)
+
+// mmTask is one matrix product handed to simd.ParallelFor. Its index range
+// counts groups of four weight rows, the unit of the assembly kernels. Tasks
+// are recycled through a sync.Pool so that a call allocates nothing and
+// concurrent calls do not share one.
+type mmTask struct {
+	format      format
+	out         []float32
+	w, xq       []byte
+	n, rows     int
+	rb, xrb, nb int
+	tile        int // weight rows per tile, a multiple of 4
+}
+
+var mmTasks = sync.Pool{New: func() any { return new(mmTask) }}
+
+const (
+	// tileBytes bounds the weights one tile holds, so that they stay in L1
+	// while every activation row of a MatMul passes over them.
+	tileBytes = 16 << 10
+	// grainBytes is the least weight data worth handing to another thread.
+	grainBytes = 32 << 10
+)
+
+func matMul(f format, out, x []float32, w []byte, n, rows, cols int, xq []byte) {
+	checkCols(cols)
+	if n < 0 || rows < 0 {
+		panic("quant: negative matrix size")
+	}
+	nb := cols / BlockSize
+	xrb := nb * Q8_0BlockBytes
+	rb := nb * Q8_0BlockBytes
+	if f == formatQ4_0 {
+		rb = nb * Q4_0BlockBytes
+	}
+	checkLen("out", len(out), n*rows)
+	checkLen("x", len(x), n*cols)
+	checkLen("w", len(w), rows*rb)
+	checkLen("xq", len(xq), n*xrb)
+	if nb == 0 {
+		clear(out[:n*rows])
+		return
+	}
+	if n == 0 || rows == 0 {
+		return
+	}
+	for i := range n {
+		QuantizeQ8_0(xq[i*xrb:(i+1)*xrb], x[i*cols:(i+1)*cols])
+	}
+
+	t := mmTasks.Get().(*mmTask)
+	*t = mmTask{
+		format: f,
+		out:    out[:n*rows],
+		w:      w[:rows*rb],
+		xq:     xq[:n*xrb],
+		n:      n,
+		rows:   rows,
+		rb:     rb,
+		xrb:    xrb,
+		nb:     nb,
+		tile:   max(4, tileBytes/rb&^3),
+	}
+	quads := (rows + 3) / 4
+	grain := max(1, grainBytes/(4*rb))
+	simd.ParallelFor(quads, grain, t)
+	*t = mmTask{}
+	mmTasks.Put(t)
+}
+
+// Run computes weight rows [4·lo, 4·hi) for every activation row, one tile
+// of weight rows at a time.
+func (t *mmTask) Run(lo, hi int) {
+	r0, r1 := 4*lo, min(4*hi, t.rows)
+	for a := r0; a < r1; a += t.tile {
+		b := min(a+t.tile, r1)
+		w := t.w[a*t.rb : b*t.rb]
+		for i := range t.n {
+			out := t.out[i*t.rows+a : i*t.rows+b]
+			xq := t.xq[i*t.xrb : (i+1)*t.xrb]
+			if t.format == formatQ8_0 {
+				rowsQ8_0(out, w, t.rb, xq, t.nb)
+			} else {
+				rowsQ4_0(out, w, t.rb, xq, t.nb)
+			}
+		}
+	}
+}
