@@ -46,3 +46,10 @@ bench:
 
 clean:
 	rm -rf bin bench-*.txt
+
+# Real-client interop: llama.cpp (the CPU build inside node-llama-cpp,
+# installed in interop/node_modules by .ci/run) runs GGUF files Shear wrote
+# and must produce Shear's greedy tokens. Skips only when node is absent.
+.PHONY: interop
+interop:
+	$(GO) test -count=1 -tags interop -v ./interop/

@@ -204,6 +204,10 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 	if err := write(tmp); err != nil {
 		return err
 	}
+	// CreateTemp makes the file private; outputs are ordinary files.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
 	if err := tmp.Sync(); err != nil {
 		return err
 	}

@@ -1,0 +1,227 @@
+package hf
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/safetensors"
+	"github.com/shear-ai/shear/runtime/sentencepiece"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+// SaveOptions control how a model is written.
+type SaveOptions struct {
+	// DType of the matrices: "F32", "F16" or "BF16". Empty picks F32 when
+	// every matrix is float32 and F16 otherwise.
+	DType string
+	// ShardBytes > 0 splits the weights into shards of at most that many
+	// bytes with a model.safetensors.index.json; 0 writes one file.
+	ShardBytes int64
+}
+
+// Save writes m as a Hugging Face directory. dir must not exist or be an
+// empty directory. Everything is written into a temporary directory beside
+// it that is renamed to dir only when complete, so an error leaves nothing.
+func Save(m *model.Model, dir string, opt SaveOptions) error {
+	exists := false
+	if st, err := os.Stat(dir); err == nil {
+		exists = true
+		if !st.IsDir() {
+			return fmt.Errorf("hf: %s exists and is not a directory", dir)
+		}
+		if e, err := os.ReadDir(dir); err != nil || len(e) > 0 {
+			return fmt.Errorf("hf: output directory %s exists and is not empty", dir)
+		}
+	}
+	files, err := Files(m, opt)
+	if err != nil {
+		return err
+	}
+	parent, base := filepath.Split(filepath.Clean(dir))
+	if parent == "" {
+		parent = "."
+	}
+	tmp, err := os.MkdirTemp(parent, "."+base+".tmp")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for name, b := range files.Other {
+		if err := writeFile(filepath.Join(tmp, name), b); err != nil {
+			return err
+		}
+	}
+	if opt.ShardBytes > 0 {
+		_, err = safetensors.WriteSharded(tmp, files.Tensors, files.Metadata, opt.ShardBytes)
+	} else {
+		err = safetensors.Write(filepath.Join(tmp, WeightsFile), files.Tensors, files.Metadata)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it 0700
+		return err
+	}
+	if exists {
+		// os.Rename will not replace a directory, even an empty one.
+		if err := os.Remove(dir); err != nil {
+			return fmt.Errorf("hf: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("hf: %w", err)
+	}
+	ok = true
+	return nil
+}
+
+func writeFile(path string, b []byte) error {
+	return gguf.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// Contents is what Save writes: the weight tensors (HF names and row
+// order) with their safetensors metadata, and the other files by name.
+type Contents struct {
+	Tensors  []safetensors.Tensor
+	Metadata map[string]string
+	Other    map[string][]byte // config.json, tokenizer.model, tokenizer_config.json
+}
+
+// Files builds the contents of a Hugging Face directory for m.
+func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
+	c := &m.Config
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	dtype := opt.DType
+	if dtype == "" {
+		dtype = safetensors.F32
+		for _, w := range matrices(m) {
+			if w.DType != tensor.F32 {
+				dtype = safetensors.F16
+			}
+		}
+	}
+	if dtype != safetensors.F32 && dtype != safetensors.F16 && dtype != safetensors.BF16 {
+		return nil, fmt.Errorf("hf: dtype %q is not one of F32, F16, BF16", dtype)
+	}
+	bos, eos := -1, -1
+	if m.Tok != nil {
+		bos, eos = m.Tok.BOS(), m.Tok.EOS()
+	}
+	cfg, err := fromModelConfig(c, bos, eos, dtype)
+	if err != nil {
+		return nil, err
+	}
+	out := &Contents{Metadata: map[string]string{"format": "pt"}, Other: map[string][]byte{ConfigFile: cfg}}
+	if m.Tok != nil {
+		v := m.Tok.Vocab()
+		sp, err := sentencepiece.FromVocab(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Other[TokenizerFile] = sp.Encode()
+		tc := map[string]any{
+			"tokenizer_class": "LlamaTokenizer", "add_bos_token": v.AddBOS, "add_eos_token": false,
+			"clean_up_tokenization_spaces": false, "legacy": false, "model_max_length": c.CtxLen,
+			"sp_model_kwargs": map[string]any{}, "pad_token": nil,
+		}
+		for key, id := range map[string]int{"bos_token": v.BOS, "eos_token": v.EOS, "unk_token": v.UNK} {
+			if id >= 0 {
+				tc[key] = v.Tokens[id]
+			}
+		}
+		if !v.AddSpacePrefix {
+			tc["add_prefix_space"] = false
+		}
+		b, err := json.MarshalIndent(tc, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		out.Other[TokenizerConfigFile] = append(b, '\n')
+	}
+
+	var ferr error
+	mat := func(name string, w *tensor.Matrix, heads int) {
+		if ferr != nil || w == nil {
+			return
+		}
+		var t safetensors.Tensor
+		switch {
+		case w.DType == tensor.F32 && dtype == safetensors.F32, w.DType == tensor.F16 && dtype == safetensors.F16:
+			t = safetensors.Tensor{Name: name, DType: dtype, Shape: []int{w.Rows, w.Cols}, Data: w.Encode()}
+		default:
+			t, ferr = safetensors.FromFloat32(name, []int{w.Rows, w.Cols}, w.Float32(), dtype)
+		}
+		if heads > 0 {
+			t.Data = permuteRows(t.Data, heads, c.HeadDim, w.Cols*safetensors.ElemSize(dtype), false)
+		}
+		out.Tensors = append(out.Tensors, t)
+	}
+	vec := func(name string, v []float32) {
+		if ferr != nil || v == nil {
+			return
+		}
+		var t safetensors.Tensor
+		t, ferr = safetensors.FromFloat32(name, []int{len(v)}, v, safetensors.F32)
+		out.Tensors = append(out.Tensors, t)
+	}
+	mat("model.embed_tokens.weight", m.Embed, 0)
+	for l := range m.Blocks {
+		L := &m.Blocks[l]
+		p := fmt.Sprintf("model.layers.%d.", l)
+		if c.Heads[l] > 0 {
+			vec(p+"input_layernorm.weight", L.AttnNorm)
+			mat(p+"self_attn.q_proj.weight", L.Wq, c.Heads[l])
+			mat(p+"self_attn.k_proj.weight", L.Wk, c.KVHeads[l])
+			mat(p+"self_attn.v_proj.weight", L.Wv, 0)
+			mat(p+"self_attn.o_proj.weight", L.Wo, 0)
+		}
+		if c.FFN[l] > 0 {
+			vec(p+"post_attention_layernorm.weight", L.FFNNorm)
+			mat(p+"mlp.gate_proj.weight", L.Wgate, 0)
+			mat(p+"mlp.up_proj.weight", L.Wup, 0)
+			mat(p+"mlp.down_proj.weight", L.Wdown, 0)
+		}
+	}
+	vec("model.norm.weight", m.OutNorm)
+	if !c.Tied {
+		mat("lm_head.weight", m.Output, 0)
+	}
+	if ferr != nil {
+		return nil, fmt.Errorf("hf: %w", ferr)
+	}
+	return out, nil
+}
+
+func matrices(m *model.Model) []*tensor.Matrix {
+	out := []*tensor.Matrix{m.Embed, m.Output}
+	for i := range m.Blocks {
+		L := &m.Blocks[i]
+		out = append(out, L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown)
+	}
+	return slicesNonNil(out)
+}
+
+func slicesNonNil(ms []*tensor.Matrix) []*tensor.Matrix {
+	out := ms[:0]
+	for _, m := range ms {
+		if m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
