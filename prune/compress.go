@@ -109,6 +109,9 @@ func Zero(m *model.Model, ad *lora.Adapter, groups []graph.Group) error {
 		}
 	}
 	for name, ss := range byTensor {
+		if graph.IsLoRA(name) && ad == nil {
+			continue
+		}
 		r, err := lookup(m, ad, name)
 		if err != nil {
 			return err
@@ -242,7 +245,7 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 		if rm[0] == nil && rm[1] == nil {
 			continue
 		}
-		if name == "output.weight" && m.Tied {
+		if (name == "output.weight" && m.Tied) || (graph.IsLoRA(name) && nad == nil) {
 			continue
 		}
 		r, err := lookup(nm, nad, name)

@@ -13,37 +13,36 @@ import (
 	"github.com/shear-ai/shear/runtime/gguf"
 )
 
-const checkpointMagic = "SHEARCKPT1\n"
+const snapshotMagic = "SHEARCKPT2\n"
 
-// checkpointHeader is the JSON part of a checkpoint; the float32 arrays
-// follow it: for each parameter its weights, then Adam's m and v.
-type checkpointHeader struct {
-	Step          int        `json:"step"`
-	Epoch         int        `json:"epoch"`
-	Pos           int        `json:"pos"`
-	AdamSteps     int        `json:"adam_steps"`
-	RNG           []byte     `json:"rng"`
-	DevLossBefore float64    `json:"dev_loss_before"`
-	Log           []StepInfo `json:"log"`
-	Params        []struct {
-		Name string `json:"name"`
-		Len  int    `json:"len"`
-	} `json:"params"`
+// Array is a named float32 array of a snapshot.
+type Array struct {
+	Name string
+	Data []float32
 }
 
-// saveCheckpoint writes the whole training state atomically.
-func saveCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, step int, res *Result) error {
-	rng, err := tr.pcg.MarshalBinary()
+type snapshotHeader struct {
+	Meta   json.RawMessage `json:"meta"`
+	Arrays []struct {
+		Name string `json:"name"`
+		Len  int    `json:"len"`
+	} `json:"arrays"`
+}
+
+// WriteSnapshot writes meta (as JSON) and the arrays to path atomically:
+// a failure never leaves a partial file, and the previous snapshot stays
+// until the new one is complete.
+func WriteSnapshot(path string, meta any, arrays []Array) error {
+	mj, err := json.Marshal(meta)
 	if err != nil {
 		return err
 	}
-	h := checkpointHeader{Step: step, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: opt.Steps, RNG: rng,
-		DevLossBefore: res.DevLossBefore, Log: res.Log}
-	for _, p := range tr.params {
-		h.Params = append(h.Params, struct {
+	h := snapshotHeader{Meta: mj}
+	for _, a := range arrays {
+		h.Arrays = append(h.Arrays, struct {
 			Name string `json:"name"`
 			Len  int    `json:"len"`
-		}{p.Name, len(p.W)})
+		}{a.Name, len(a.Data)})
 	}
 	hdr, err := json.Marshal(h)
 	if err != nil {
@@ -51,17 +50,15 @@ func saveCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, step int, 
 	}
 	return gguf.WriteFileAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
-		bw.WriteString(checkpointMagic)
+		bw.WriteString(snapshotMagic)
 		binary.Write(bw, binary.LittleEndian, uint64(len(hdr)))
 		bw.Write(hdr)
 		var buf [4]byte
-		for k, p := range tr.params {
-			for _, arr := range [][]float32{p.W, opt.M[k], opt.V[k]} {
-				for _, v := range arr {
-					binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
-					if _, err := bw.Write(buf[:]); err != nil {
-						return err
-					}
+		for _, a := range arrays {
+			for _, v := range a.Data {
+				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+				if _, err := bw.Write(buf[:]); err != nil {
+					return err
 				}
 			}
 		}
@@ -69,61 +66,106 @@ func saveCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, step int, 
 	})
 }
 
-// loadCheckpoint restores the state saveCheckpoint wrote, checking that it
-// belongs to a run with the same trainable parameters.
-func loadCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, res *Result) (int, error) {
+// ReadSnapshot reads a snapshot into meta and into arrays, which must
+// match the snapshot's names and lengths in order (a snapshot of another
+// run gives an error naming the first mismatch).
+func ReadSnapshot(path string, meta any, arrays []Array) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	r := bufio.NewReaderSize(f, 1<<20)
-	magic := make([]byte, len(checkpointMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != checkpointMagic {
-		return 0, fmt.Errorf("%s: not a Shear checkpoint", path)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotMagic {
+		return fmt.Errorf("%s: not a Shear checkpoint", path)
 	}
 	var n uint64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil || n > uint64(st.Size()) {
-		return 0, fmt.Errorf("%s: corrupt checkpoint header", path)
+		return fmt.Errorf("%s: corrupt checkpoint header", path)
 	}
-	hdr := make([]byte, n)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return 0, fmt.Errorf("%s: truncated checkpoint", path)
+	raw := make([]byte, n)
+	if _, err := io.ReadFull(r, raw); err != nil {
+		return fmt.Errorf("%s: truncated checkpoint", path)
 	}
-	var h checkpointHeader
-	if err := json.Unmarshal(hdr, &h); err != nil {
-		return 0, fmt.Errorf("%s: corrupt checkpoint header: %v", path, err)
+	var h snapshotHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return fmt.Errorf("%s: corrupt checkpoint header: %v", path, err)
 	}
-	if len(h.Params) != len(tr.params) {
-		return 0, fmt.Errorf("%s: checkpoint has %d trainable tensors, this run %d (different model or options)", path, len(h.Params), len(tr.params))
+	if len(h.Arrays) != len(arrays) {
+		return fmt.Errorf("%s: checkpoint has %d tensors, this run %d (different model or options)", path, len(h.Arrays), len(arrays))
 	}
-	for k, p := range tr.params {
-		if h.Params[k].Name != p.Name || h.Params[k].Len != len(p.W) {
-			return 0, fmt.Errorf("%s: checkpoint tensor %d is %s[%d], this run has %s[%d]", path, k, h.Params[k].Name, h.Params[k].Len, p.Name, len(p.W))
+	for k, a := range arrays {
+		if h.Arrays[k].Name != a.Name || h.Arrays[k].Len != len(a.Data) {
+			return fmt.Errorf("%s: checkpoint tensor %d is %s[%d], this run has %s[%d]", path, k, h.Arrays[k].Name, h.Arrays[k].Len, a.Name, len(a.Data))
 		}
 	}
 	var buf [4]byte
-	for k, p := range tr.params {
-		for _, arr := range [][]float32{p.W, opt.M[k], opt.V[k]} {
-			for i := range arr {
-				if _, err := io.ReadFull(r, buf[:]); err != nil {
-					return 0, fmt.Errorf("%s: truncated checkpoint data", path)
-				}
-				arr[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[:]))
+	for _, a := range arrays {
+		for i := range a.Data {
+			if _, err := io.ReadFull(r, buf[:]); err != nil {
+				return fmt.Errorf("%s: truncated checkpoint data", path)
 			}
+			a.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[:]))
 		}
 	}
 	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
-		return 0, fmt.Errorf("%s: trailing bytes after checkpoint data", path)
+		return fmt.Errorf("%s: trailing bytes after checkpoint data", path)
 	}
-	if err := tr.pcg.UnmarshalBinary(h.RNG); err != nil {
+	if err := json.Unmarshal(h.Meta, meta); err != nil {
+		return fmt.Errorf("%s: checkpoint metadata: %v", path, err)
+	}
+	return nil
+}
+
+// runMeta is the training loop's part of a checkpoint.
+type runMeta struct {
+	Step          int        `json:"step"`
+	Epoch         int        `json:"epoch"`
+	Pos           int        `json:"pos"`
+	AdamSteps     int        `json:"adam_steps"`
+	RNG           []byte     `json:"rng"`
+	DevLossBefore float64    `json:"dev_loss_before"`
+	Log           []StepInfo `json:"log"`
+}
+
+// StateArrays lists the trainable weights and the optimizer moments, the
+// arrays a checkpoint of this trainer holds.
+func StateArrays(tr *Trainer, opt *AdamW) []Array {
+	var out []Array
+	for k, p := range tr.params {
+		out = append(out, Array{p.Name, p.W}, Array{p.Name + ".adam_m", opt.M[k]}, Array{p.Name + ".adam_v", opt.V[k]})
+	}
+	return out
+}
+
+// RNGState and SetRNGState save and restore the dropout stream.
+func (t *Trainer) RNGState() ([]byte, error)  { return t.pcg.MarshalBinary() }
+func (t *Trainer) SetRNGState(b []byte) error { return t.pcg.UnmarshalBinary(b) }
+
+func saveCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, step int, res *Result) error {
+	rng, err := tr.RNGState()
+	if err != nil {
+		return err
+	}
+	meta := runMeta{Step: step, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: opt.Steps, RNG: rng,
+		DevLossBefore: res.DevLossBefore, Log: res.Log}
+	return WriteSnapshot(path, meta, StateArrays(tr, opt))
+}
+
+func loadCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, res *Result) (int, error) {
+	var meta runMeta
+	if err := ReadSnapshot(path, &meta, StateArrays(tr, opt)); err != nil {
+		return 0, err
+	}
+	if err := tr.SetRNGState(meta.RNG); err != nil {
 		return 0, fmt.Errorf("%s: %v", path, err)
 	}
-	opt.Steps, ld.Epoch, ld.Pos = h.AdamSteps, h.Epoch, h.Pos
-	res.DevLossBefore, res.Log = h.DevLossBefore, h.Log
-	return h.Step, nil
+	opt.Steps, ld.Epoch, ld.Pos = meta.AdamSteps, meta.Epoch, meta.Pos
+	res.DevLossBefore, res.Log = meta.DevLossBefore, meta.Log
+	return meta.Step, nil
 }

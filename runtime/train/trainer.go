@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -22,6 +23,11 @@ type Options struct {
 	Batch int         // sequences per micro-batch
 	Ctx   int         // tokens per sequence
 	Seed  uint64      // adapter init and dropout
+	// BaseGrads also computes the gradients of the frozen base matrices
+	// (read with WeightGrad) in LoRA training; pruning needs them.
+	BaseGrads bool
+	// Adapter, when set, is trained instead of a fresh one (LoRA only).
+	Adapter *lora.Adapter
 }
 
 // Param is one trainable tensor and its gradient.
@@ -90,9 +96,12 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 				return nil, fmt.Errorf("train: LoRA needs an f16 or f32 base, this one is %s (load with --dtype f16)", w.DType)
 			}
 		}
-		a, err := lora.New(m, opt.LoRA, opt.Seed)
-		if err != nil {
-			return nil, err
+		a := opt.Adapter
+		if a == nil {
+			var err error
+			if a, err = lora.New(m, opt.LoRA, opt.Seed); err != nil {
+				return nil, err
+			}
 		}
 		t.Adapter = a
 	}
@@ -100,8 +109,9 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	N, d := t.N, c.Dim
 	drop := float32(0)
 	if !opt.Full {
-		drop = opt.LoRA.Dropout
+		drop = t.Adapter.Dropout
 	}
+	grads := opt.Full || opt.BaseGrads
 	mod := func(l int, tg lora.Target) *lora.Module {
 		if t.Adapter == nil {
 			return nil
@@ -114,10 +124,10 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 		qd, kvd, ff := c.Heads[l]*c.HeadDim, c.KVHeads[l]*c.HeadDim, c.FFN[l]
 		S.xIn, S.xMid = make([]float32, N*d), make([]float32, N*d)
 		if qd > 0 {
-			S.q = newLinear(L.Wq, L.Bq, mod(l, lora.Q), drop, opt.Full, N)
-			S.k = newLinear(L.Wk, L.Bk, mod(l, lora.K), drop, opt.Full, N)
-			S.v = newLinear(L.Wv, L.Bv, mod(l, lora.V), drop, opt.Full, N)
-			S.o = newLinear(L.Wo, nil, mod(l, lora.O), drop, opt.Full, N)
+			S.q = newLinear(L.Wq, L.Bq, mod(l, lora.Q), drop, grads, N)
+			S.k = newLinear(L.Wk, L.Bk, mod(l, lora.K), drop, grads, N)
+			S.v = newLinear(L.Wv, L.Bv, mod(l, lora.V), drop, grads, N)
+			S.o = newLinear(L.Wo, nil, mod(l, lora.O), drop, grads, N)
 			S.xn1, S.inv1 = make([]float32, N*d), make([]float32, N)
 			S.qb, S.kb, S.vb, S.atto = make([]float32, N*qd), make([]float32, N*kvd), make([]float32, N*kvd), make([]float32, N*qd)
 			S.dq, S.dk, S.dv, S.datto = make([]float32, N*qd), make([]float32, N*kvd), make([]float32, N*kvd), make([]float32, N*qd)
@@ -130,11 +140,11 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 		}
 		if ff > 0 {
 			if L.Wgate != nil {
-				S.gate = newLinear(L.Wgate, nil, mod(l, lora.Gate), drop, opt.Full, N)
+				S.gate = newLinear(L.Wgate, nil, mod(l, lora.Gate), drop, grads, N)
 				S.g, S.dg = make([]float32, N*ff), make([]float32, N*ff)
 			}
-			S.up = newLinear(L.Wup, nil, mod(l, lora.Up), drop, opt.Full, N)
-			S.down = newLinear(L.Wdown, nil, mod(l, lora.Down), drop, opt.Full, N)
+			S.up = newLinear(L.Wup, nil, mod(l, lora.Up), drop, grads, N)
+			S.down = newLinear(L.Wdown, nil, mod(l, lora.Down), drop, grads, N)
 			S.xn2, S.inv2 = make([]float32, N*d), make([]float32, N)
 			S.u, S.h, S.du, S.dh = make([]float32, N*ff), make([]float32, N*ff), make([]float32, N*ff), make([]float32, N*ff)
 			if opt.Full {
@@ -233,7 +243,7 @@ func (t *Trainer) collectParams() []Param {
 			if lin == nil {
 				continue
 			}
-			if lin.GW != nil {
+			if t.opt.Full {
 				add(p+names[i]+".weight", lin.W.F32, lin.GW, true)
 				add(p+names[i]+".bias", lin.Bias, lin.GBias, false)
 			}
@@ -244,6 +254,42 @@ func (t *Trainer) collectParams() []Param {
 		}
 	}
 	return ps
+}
+
+// WeightGrad returns the gradient accumulated for a block matrix or bias
+// named as in GGUF ("blk.3.ffn_up.weight", "blk.0.attn_q.bias"); nil when
+// not computed (see Options.BaseGrads).
+func (t *Trainer) WeightGrad(name string) []float32 {
+	var l int
+	var rest string
+	if _, err := fmt.Sscanf(name, "blk.%d.%s", &l, &rest); err != nil || l < 0 || l >= len(t.layers) {
+		return nil
+	}
+	S := &t.layers[l]
+	lins := map[string]*linear{"attn_q": S.q, "attn_k": S.k, "attn_v": S.v, "attn_output": S.o,
+		"ffn_gate": S.gate, "ffn_up": S.up, "ffn_down": S.down}
+	base, kind, _ := strings.Cut(rest, ".")
+	lin := lins[base]
+	if lin == nil {
+		return nil
+	}
+	if kind == "bias" {
+		return lin.GBias
+	}
+	return lin.GW
+}
+
+// ZeroWeightGrads clears the base-matrix gradients of BaseGrads.
+func (t *Trainer) ZeroWeightGrads() {
+	for l := range t.layers {
+		S := &t.layers[l]
+		for _, lin := range []*linear{S.q, S.k, S.v, S.o, S.gate, S.up, S.down} {
+			if lin != nil {
+				clear(lin.GW)
+				clear(lin.GBias)
+			}
+		}
+	}
 }
 
 // Params returns the trainable tensors with their gradients.

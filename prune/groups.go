@@ -1,0 +1,240 @@
+package prune
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+// groupView gives direct access to a group's producer entries in a model
+// held in float32, and to the matching LoRA B rows. x_g — the group's
+// merged producer rows [W + s·B·A]_g — is read and written through it.
+type groupView struct {
+	base  []span    // producer entries of base tensors
+	loraB []loraRow // LoRA B rows of producer matrices
+	size  int       // number of entries of x_g
+}
+
+// span is one producer row (or column) of a base tensor.
+type span struct {
+	data   []float32 // the tensor's storage
+	start  int       // first element
+	stride int       // distance between elements (1 for a row)
+	n      int
+	mod    *lora.Module // adapter of this matrix (rows only), may be nil
+	row    int          // row index in mod.B
+	grad   []float32    // gradient of the same tensor (may be nil)
+}
+
+type loraRow struct {
+	mod *lora.Module
+	row int
+}
+
+func (s span) at(i int) *float32 { return &s.data[s.start+i*s.stride] }
+
+// newGroupView resolves a group's producer slices in m (whose matrices
+// must be float32) and ad. grad, if not nil, returns the gradient of a
+// named base tensor.
+func newGroupView(m *model.Model, ad *lora.Adapter, gr *graph.Group, grad func(name string) []float32) (*groupView, error) {
+	v := &groupView{}
+	for _, s := range gr.Producers {
+		if graph.IsLoRA(s.Tensor) {
+			continue // B rows are reached through their base matrix
+		}
+		r, err := lookup(m, ad, s.Tensor)
+		if err != nil {
+			return nil, err
+		}
+		var g []float32
+		if grad != nil {
+			g = grad(s.Tensor)
+		}
+		if r.vec != nil {
+			for _, i := range s.Indices() {
+				v.base = append(v.base, span{data: *r.vec, start: i, stride: 1, n: 1, grad: g})
+				v.size++
+			}
+			continue
+		}
+		w := *r.mat
+		if w.DType != tensor.F32 {
+			return nil, fmt.Errorf("prune: %s must be float32 while pruning (is %s)", s.Tensor, w.DType)
+		}
+		var mod *lora.Module
+		if t, ok := targetOfTensor(s.Tensor); ok && ad != nil {
+			if l, ok := layerOf(s.Tensor); ok && l < len(ad.Modules) {
+				mod = ad.Modules[l][t]
+			}
+		}
+		for _, i := range s.Indices() {
+			if s.Axis == 0 {
+				v.base = append(v.base, span{data: w.F32, start: i * w.Cols, stride: 1, n: w.Cols, mod: mod, row: i, grad: g})
+				v.size += w.Cols
+				if mod != nil {
+					v.loraB = append(v.loraB, loraRow{mod, i})
+				}
+			} else {
+				v.base = append(v.base, span{data: w.F32, start: i, stride: w.Cols, n: w.Rows, grad: g})
+				v.size += w.Rows
+			}
+		}
+	}
+	return v, nil
+}
+
+// merged writes x_g (base + s·B·A for rows with an adapter) into x, and the
+// LoRA part alone into delta when delta is not nil.
+func (v *groupView) merged(x, delta []float32) {
+	k := 0
+	for _, s := range v.base {
+		for i := 0; i < s.n; i++ {
+			x[k+i] = *s.at(i)
+		}
+		if delta != nil {
+			clear(delta[k : k+s.n])
+		}
+		if s.mod != nil {
+			b := s.mod.B[s.row*s.mod.Rank : (s.row+1)*s.mod.Rank]
+			for r, bv := range b {
+				c := s.mod.Scale * bv
+				if c == 0 {
+					continue
+				}
+				a := s.mod.A[r*s.mod.In : (r+1)*s.mod.In]
+				for i, av := range a {
+					x[k+i] += c * av
+					if delta != nil {
+						delta[k+i] += c * av
+					}
+				}
+			}
+		}
+		k += s.n
+	}
+}
+
+// gradient writes ∂L/∂x_g into g (zero where the tensor has no gradient).
+func (v *groupView) gradient(g []float32) {
+	k := 0
+	for _, s := range v.base {
+		for i := 0; i < s.n; i++ {
+			if s.grad != nil {
+				g[k+i] = s.grad[s.start+i*s.stride]
+			} else {
+				g[k+i] = 0
+			}
+		}
+		k += s.n
+	}
+}
+
+// addBase adds d to the base entries (x_g moves by d; B is untouched).
+func (v *groupView) addBase(d []float32) {
+	k := 0
+	for _, s := range v.base {
+		for i := 0; i < s.n; i++ {
+			*s.at(i) += d[k+i]
+		}
+		k += s.n
+	}
+}
+
+// scale multiplies x_g by f, through the base entries and the B rows.
+func (v *groupView) scale(f float32) {
+	for _, s := range v.base {
+		for i := 0; i < s.n; i++ {
+			*s.at(i) *= f
+		}
+	}
+	for _, r := range v.loraB {
+		b := r.mod.B[r.row*r.mod.Rank : (r.row+1)*r.mod.Rank]
+		for i := range b {
+			b[i] *= f
+		}
+	}
+}
+
+// zero sets x_g to exactly zero.
+func (v *groupView) zero() { v.scale(0) }
+
+// save and restore copy the base entries and B rows (for probes).
+func (v *groupView) save() []float32 {
+	var out []float32
+	for _, s := range v.base {
+		for i := 0; i < s.n; i++ {
+			out = append(out, *s.at(i))
+		}
+	}
+	for _, r := range v.loraB {
+		out = append(out, r.mod.B[r.row*r.mod.Rank:(r.row+1)*r.mod.Rank]...)
+	}
+	return out
+}
+
+func (v *groupView) restore(saved []float32) {
+	k := 0
+	for _, s := range v.base {
+		for i := 0; i < s.n; i++ {
+			*s.at(i) = saved[k]
+			k++
+		}
+	}
+	for _, r := range v.loraB {
+		k += copy(r.mod.B[r.row*r.mod.Rank:(r.row+1)*r.mod.Rank], saved[k:])
+	}
+}
+
+func norm(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s)
+}
+
+func dotf(x, y []float32) float64 {
+	var s float64
+	for i := range x {
+		s += float64(x[i]) * float64(y[i])
+	}
+	return s
+}
+
+func targetOfTensor(name string) (lora.Target, bool) {
+	r, err := splitName(name)
+	if err != nil {
+		return 0, false
+	}
+	t, ok := targetOf[r.base]
+	return t, ok
+}
+
+func layerOf(name string) (int, bool) {
+	r, err := splitName(name)
+	return r.layer, err == nil
+}
+
+type nameParts struct {
+	layer        int
+	base, suffix string
+}
+
+func splitName(name string) (nameParts, error) {
+	var p nameParts
+	var rest string
+	if _, err := fmt.Sscanf(name, "blk.%d.%s", &p.layer, &rest); err != nil {
+		return p, err
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '.' {
+			p.base, p.suffix = rest[:i], rest[i+1:]
+			return p, nil
+		}
+	}
+	return p, fmt.Errorf("bad tensor name %q", name)
+}

@@ -1,0 +1,278 @@
+package prune
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// Methods are the pruning methods of the harness.
+var Methods = []string{"lorashear", "taylor", "magnitude", "random"}
+
+// Options configure one pruning run.
+type Options struct {
+	Method      string
+	Target      float64            // fraction of all parameters removed
+	KindTargets map[string]float64 // optional per-kind fractions
+	Hidden      bool               // hidden channels are prunable
+	Gamma       float64            // knowledge analysis: top-γ groups unprunable (lorashear)
+	LHSPG       LHSPGConfig
+	LoRA        lora.Config
+	Batch, Ctx  int
+	LR, Clip    float64
+	Seed        uint64
+	// Checkpoint, when set, is written every CheckpointEvery steps of the
+	// pruning stage; with Resume an existing one is continued.
+	Checkpoint      string
+	CheckpointEvery int
+	Resume          bool
+}
+
+// Data is what a run trains and calibrates on.
+type Data struct {
+	Train []train.Example // LoRA training during LHSPG
+	Calib []train.Example // knowledge analysis and Taylor scores
+}
+
+// StepLog is one step of the pruning stage.
+type StepLog struct {
+	Step     int     `json:"step"`
+	Loss     float64 `json:"loss"`
+	Sparsity float64 `json:"group_sparsity"` // fraction of groups exactly zero
+	Seconds  float64 `json:"seconds"`
+}
+
+// Report summarises a pruning run.
+type Report struct {
+	Method        string             `json:"method"`
+	Target        float64            `json:"target"`
+	ParamsBefore  int                `json:"params_before"`
+	ParamsAfter   int                `json:"params_after"`
+	Ratio         float64            `json:"ratio"` // fraction of parameters removed
+	RemovedGroups int                `json:"removed_groups"`
+	RemovedByKind map[string]int     `json:"removed_by_kind"`
+	Heads         []int              `json:"heads"`
+	KVHeads       []int              `json:"kv_heads"`
+	FFN           []int              `json:"ffn"`
+	Dim           int                `json:"dim"`
+	Log           []StepLog          `json:"log,omitempty"`
+	Analysis      *Analysis          `json:"analysis,omitempty"`
+	Seconds       map[string]float64 `json:"seconds"`
+	RemovedIDs    []int              `json:"removed_ids"`
+}
+
+// Progress reports a stage's progress.
+type Progress func(stage string, done, total int, loss float64)
+
+// Prune runs one method on m (float32 weights; modified in place) and
+// returns the compressed model (before recovery) and a report.
+func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
+	for _, w := range allMatrices(m) {
+		if w.DType != tensor.F32 {
+			return nil, nil, fmt.Errorf("prune: load the model with float32 weights (found %s)", w.DType)
+		}
+	}
+	if opt.Target <= 0 || opt.Target >= 1 {
+		return nil, nil, fmt.Errorf("prune: --target %v must be in (0, 1)", opt.Target)
+	}
+	if progress == nil {
+		progress = func(string, int, int, float64) {}
+	}
+	rep := &Report{Method: opt.Method, Target: opt.Target, ParamsBefore: m.Params(), Seconds: map[string]float64{}, RemovedByKind: map[string]int{}}
+	g := graph.Build(m, graph.Options{Hidden: opt.Hidden, LoRARank: opt.LoRA.Rank})
+	var groups []graph.Group
+	switch opt.Method {
+	case "lorashear":
+		t0 := time.Now()
+		var err error
+		groups, err = runLoRAShear(ctx, m, g, opt, data, rep, progress)
+		if err != nil {
+			return nil, rep, err
+		}
+		rep.Seconds["lhspg"] = time.Since(t0).Seconds() - rep.Seconds["analyze"]
+	case "taylor", "magnitude", "random":
+		t0 := time.Now()
+		var scores map[int]float64
+		var err error
+		switch opt.Method {
+		case "magnitude":
+			scores, err = MagnitudeScores(m, g)
+		case "random":
+			scores = RandomScores(g, opt.Seed)
+		case "taylor":
+			cfg := opt.LoRA
+			cfg.Dropout = 0
+			var tr *train.Trainer
+			if tr, err = train.New(m, train.Options{LoRA: cfg, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed, BaseGrads: true}); err == nil {
+				scores, err = TaylorScores(tr, g, data.Calib)
+			}
+		}
+		if err != nil {
+			return nil, rep, err
+		}
+		groups = SelectLowest(g, scores, opt.Target, opt.KindTargets, rep.ParamsBefore)
+		rep.Seconds["score"] = time.Since(t0).Seconds()
+	default:
+		return nil, rep, fmt.Errorf("prune: unknown method %q (want lorashear, taylor, magnitude or random)", opt.Method)
+	}
+	cm, _, err := Compress(m, nil, g, groups)
+	if err != nil {
+		return nil, rep, err
+	}
+	rep.ParamsAfter = cm.Params()
+	rep.Ratio = 1 - float64(rep.ParamsAfter)/float64(rep.ParamsBefore)
+	rep.RemovedGroups = len(groups)
+	for _, gr := range groups {
+		rep.RemovedByKind[gr.Kind]++
+	}
+	rep.RemovedIDs = SortedIDs(groups)
+	rep.Heads, rep.KVHeads, rep.FFN, rep.Dim = cm.Heads, cm.KVHeads, cm.FFN, cm.Dim
+	return cm, rep, nil
+}
+
+// lhspgMeta is the JSON part of an LHSPG checkpoint.
+type lhspgMeta struct {
+	Step      int             `json:"step"`
+	Epoch     int             `json:"epoch"`
+	Pos       int             `json:"pos"`
+	AdamSteps int             `json:"adam_steps"`
+	RNG       []byte          `json:"rng"`
+	Redundant []int           `json:"redundant"`
+	Zero      []int           `json:"zero"`
+	Lambda    map[int]float64 `json:"lambda"`
+	Log       []StepLog       `json:"log"`
+	Analysis  *Analysis       `json:"analysis"`
+}
+
+// baseArrays lists every float32 base tensor of m (LHSPG rewrites rows of
+// them, so a checkpoint holds them all).
+func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
+	var out []train.Array
+	for _, name := range g.TensorNames() {
+		if graph.IsLoRA(name) || (name == "output.weight" && m.Tied) {
+			continue
+		}
+		r, err := lookup(m, nil, name)
+		if err != nil {
+			continue
+		}
+		if r.vec != nil {
+			out = append(out, train.Array{Name: name, Data: *r.vec})
+		} else {
+			out = append(out, train.Array{Name: name, Data: (*r.mat).F32})
+		}
+	}
+	return out
+}
+
+func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Options, data Data, rep *Report, progress Progress) ([]graph.Group, error) {
+	cfg := opt.LHSPG
+	cfg.Target, cfg.KindTargets = opt.Target, opt.KindTargets
+	tr, err := train.New(m, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed, BaseGrads: true})
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewLHSPG(cfg, tr, g, rep.ParamsBefore)
+	if err != nil {
+		return nil, err
+	}
+	ld := &train.Loader{Examples: data.Train, B: tr.B, T: tr.T, Seed: opt.Seed}
+	arrays := append(train.StateArrays(tr, p.Opt), baseArrays(m, g)...)
+	start := 0
+	resumed := false
+	if opt.Resume && opt.Checkpoint != "" {
+		if _, err := os.Stat(opt.Checkpoint); err == nil {
+			var meta lhspgMeta
+			if err := train.ReadSnapshot(opt.Checkpoint, &meta, arrays); err != nil {
+				return nil, err
+			}
+			if err := tr.SetRNGState(meta.RNG); err != nil {
+				return nil, err
+			}
+			start, ld.Epoch, ld.Pos, p.Opt.Steps = meta.Step, meta.Epoch, meta.Pos, meta.AdamSteps
+			p.Redundant, p.Lambda, rep.Log, rep.Analysis = meta.Redundant, meta.Lambda, meta.Log, meta.Analysis
+			for _, id := range meta.Zero {
+				p.Zero[id] = true
+			}
+			if p.Lambda == nil {
+				p.Lambda = map[int]float64{}
+			}
+			resumed = true
+		}
+	}
+	if rep.Analysis != nil {
+		rep.Analysis.Apply(g)
+	} else if opt.Gamma > 0 && !resumed {
+		t0 := time.Now()
+		a, err := Analyze(m, g, data.Calib, opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
+		if err != nil {
+			return nil, err
+		}
+		a.Apply(g)
+		rep.Analysis = a
+		rep.Seconds["analyze"] = time.Since(t0).Seconds()
+	}
+	total := cfg.TotalSteps()
+	sched := train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total}
+	tokens, targets := make([]int, tr.N), make([]int, tr.N)
+	t0 := time.Now()
+	for s := start; s < total; s++ {
+		inPeriod := s >= cfg.Warmup
+		t, T := 0, cfg.PeriodSteps
+		if inPeriod {
+			t = (s - cfg.Warmup) % T
+			if t == 0 {
+				p.GrowRedundant((s - cfg.Warmup) / T)
+			}
+		}
+		ld.Next(tokens, targets)
+		loss, err := p.Step(tokens, targets, t, T, sched.At(s), opt.Clip, inPeriod)
+		if err != nil {
+			return nil, err
+		}
+		rep.Log = append(rep.Log, StepLog{Step: s + 1, Loss: loss, Sparsity: p.GroupSparsity(), Seconds: time.Since(t0).Seconds()})
+		progress("lhspg", s+1, total, loss)
+		stopping := ctx.Err() != nil
+		if opt.Checkpoint != "" && (stopping || (opt.CheckpointEvery > 0 && (s+1)%opt.CheckpointEvery == 0)) {
+			rng, err := tr.RNGState()
+			if err != nil {
+				return nil, err
+			}
+			meta := lhspgMeta{Step: s + 1, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: p.Opt.Steps, RNG: rng,
+				Redundant: p.Redundant, Lambda: p.Lambda, Log: rep.Log, Analysis: rep.Analysis}
+			for id := range p.Zero {
+				meta.Zero = append(meta.Zero, id)
+			}
+			if err := train.WriteSnapshot(opt.Checkpoint, meta, arrays); err != nil {
+				return nil, fmt.Errorf("prune: writing checkpoint: %w", err)
+			}
+		}
+		if stopping {
+			return nil, ctx.Err()
+		}
+	}
+	// Every redundant group is zero now; fold the LoRA into the base.
+	if err := tr.Adapter.Merge(m); err != nil {
+		return nil, err
+	}
+	return p.RemovedGroups(), nil
+}
+
+func allMatrices(m *model.Model) []*tensor.Matrix {
+	ws := []*tensor.Matrix{m.Embed, m.Output}
+	for _, L := range m.Blocks {
+		for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
+			if w != nil {
+				ws = append(ws, w)
+			}
+		}
+	}
+	return ws
+}
