@@ -2,11 +2,43 @@
 // matrix-vector and matrix-matrix products over row-major weights, the
 // transformer's element-wise ops, and float16 conversion.
 //
-// On amd64 with AVX2 and FMA the kernels run on vek and hand-written
-// assembly; everywhere else (arm64, riscv64, wasm, or the noasm build tag)
-// they run on a portable, unrolled pure-Go path. Both paths are tested
-// against a float64 reference and against each other.
+// On amd64 with AVX2 and FMA the kernels run on hand-written assembly
+// (kernels_amd64.s; F16C for half precision); everywhere else (arm64,
+// riscv64, wasm, the noasm build tag, or an amd64 CPU without those
+// features) they run on a portable, unrolled pure-Go path
+// (kernels_generic.go). Both paths are tested against a float64 reference
+// and against each other, and the fp16 conversions are bit-identical to
+// github.com/x448/float16 on both.
 //
 // Heavy kernels split their work over a persistent worker pool
-// (ParallelFor); nothing is allocated per call.
+// (ParallelFor); nothing is allocated per call once the pool's free lists
+// are warm. Results do not depend on the number of threads: each output is
+// summed in the same order whichever worker computes it.
+//
+// # Design notes
+//
+// Weights are GGUF-shaped, one row per output feature, so the forward
+// products are dot products along rows. MatVec and MatVecF16 (decode) are
+// memory-bound: a kernel takes four consecutive rows, i.e. one contiguous
+// stream, against one x, with several accumulators. The f16 kernel converts
+// with VCVTPH2PS as it multiplies, which makes it busy enough that the
+// hardware prefetcher falls behind; it prefetches 8 KiB ahead in software.
+//
+// MatMul and MatMulF16 (prefill) use a 3×4 register block: three x rows
+// against four w rows, twelve 8-lane accumulators, reduced horizontally at
+// the end. Cols are tiled when long; for each tile, a quad of w rows is
+// copied (or converted from f16) into a per-chunk scratch buffer that stays
+// in L1 while every triple of x rows of the block, held in L2, streams past.
+//
+// The backward products are plain products C (+)= A·B and share one
+// driver: A is packed once into groups of four rows, B a few 24-column
+// panels at a time, and a 4×24 register block accumulates over a tile of
+// the shared dimension.
+//
+// The element-wise ops follow llama.cpp's CPU order of operations
+// (RMSNorm's float64 sum of squares, Softmax's float64 sum, SiLU as
+// x/(1+e^-x), RoPE's float32 angle recurrence) so that Shear's outputs
+// track llama.cpp's closely. Like llama.cpp's AVX2 build, the assembly path
+// computes e^x with a vectorised polynomial (within 1 ulp of the correctly
+// rounded value in the tests); the portable path rounds math.Exp.
 package simd

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Task is a unit of parallel work over the index range [0, n). Run is called
@@ -14,19 +15,34 @@ type Task interface {
 }
 
 // pool is a persistent set of workers. Goroutines are started once; each call
-// of ParallelFor hands out chunks through an atomic counter, so no goroutine
-// is spawned and nothing is allocated per call.
+// of ParallelFor publishes a job by bumping gen and hands out chunks through
+// an atomic counter, so no goroutine is spawned and nothing is allocated per
+// call.
+//
+// A decode step makes hundreds of short parallel calls separated by a few
+// microseconds of serial work, and waking a parked goroutine costs 5–15 µs.
+// So a worker that finishes a job spins (yielding to the scheduler) for up
+// to spinTime before it parks on its channel, and the caller spins likewise
+// while it waits for the helpers.
 type pool struct {
 	mu      sync.Mutex // one ParallelFor at a time; nested calls run inline
 	workers int
-	start   []chan struct{}
-	done    sync.WaitGroup
 
-	task  Task
-	n     int
-	chunk int
-	next  atomic.Int64
+	gen      atomic.Uint64 // job number; bumped after the job is set up
+	task     Task
+	n        int
+	chunk    int
+	next     atomic.Int64
+	pending  atomic.Int32 // helpers still working on the current job
+	wake     []chan struct{}
+	sleeping []atomic.Bool // helper i is parked (or about to park) on wake[i]
+	waiting  atomic.Bool   // the caller is parked on done
+	done     chan struct{}
 }
+
+// spinTime is how long an idle worker or a waiting caller keeps polling
+// before it blocks.
+const spinTime = 50 * time.Microsecond
 
 var (
 	workPool     *pool
@@ -48,22 +64,56 @@ func Threads() int {
 
 func getPool() *pool {
 	workPoolOnce.Do(func() {
-		p := &pool{workers: Threads()}
-		p.start = make([]chan struct{}, p.workers-1)
-		for i := range p.start {
-			p.start[i] = make(chan struct{}, 1)
-			go p.loop(p.start[i])
+		p := &pool{workers: Threads(), done: make(chan struct{}, 1)}
+		helpers := max(0, p.workers-1)
+		p.wake = make([]chan struct{}, helpers)
+		p.sleeping = make([]atomic.Bool, helpers)
+		for i := range p.wake {
+			p.wake[i] = make(chan struct{}, 1)
+			go p.loop(i)
 		}
 		workPool = p
 	})
 	return workPool
 }
 
-func (p *pool) loop(start chan struct{}) {
-	for range start {
-		p.work()
-		p.done.Done()
+// spin polls cond, yielding the processor between polls, for up to
+// spinTime. It reports whether cond became true.
+func spin(cond func() bool) bool {
+	start := time.Now()
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&63 == 63 && time.Since(start) > spinTime {
+			return false
+		}
+		runtime.Gosched()
 	}
+}
+
+func (p *pool) loop(i int) {
+	var seen uint64 // jobs start at 1: this helper runs every job
+	for {
+		p.waitJob(i, seen)
+		seen = p.gen.Load()
+		p.work()
+		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
+			p.done <- struct{}{}
+		}
+	}
+}
+
+// waitJob returns once a job newer than seen has been published.
+func (p *pool) waitJob(i int, seen uint64) {
+	if spin(func() bool { return p.gen.Load() != seen }) {
+		return
+	}
+	p.sleeping[i].Store(true)
+	if p.gen.Load() != seen && p.sleeping[i].CompareAndSwap(true, false) {
+		return // a job arrived before anyone saw us asleep
+	}
+	<-p.wake[i]
 }
 
 func (p *pool) work() {
@@ -97,12 +147,19 @@ func ParallelFor(n, grain int, t Task) {
 	chunk := max(grain, (n+4*p.workers-1)/(4*p.workers))
 	p.task, p.n, p.chunk = t, n, chunk
 	p.next.Store(0)
-	helpers := min(len(p.start), (n+chunk-1)/chunk-1)
-	p.done.Add(helpers)
-	for i := 0; i < helpers; i++ {
-		p.start[i] <- struct{}{}
+	p.pending.Store(int32(len(p.wake)))
+	p.gen.Add(1) // publishes the job: every helper runs it exactly once
+	for i := range p.wake {
+		if p.sleeping[i].CompareAndSwap(true, false) {
+			p.wake[i] <- struct{}{}
+		}
 	}
 	p.work()
-	p.done.Wait()
+	if !spin(func() bool { return p.pending.Load() == 0 }) {
+		p.waiting.Store(true)
+		if p.pending.Load() != 0 || !p.waiting.CompareAndSwap(true, false) {
+			<-p.done
+		}
+	}
 	p.task = nil
 }

@@ -5,8 +5,10 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
@@ -52,6 +54,44 @@ func savePlot(path, title, xlabel, ylabel string, lines ...series) error {
 	if err := p.Save(8*vg.Inch, 5*vg.Inch, tmp); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// heatGrid adapts rows (kinds) × columns (layers) to plotter.GridXYZ.
+type heatGrid struct {
+	kinds []string
+	vals  [][]float64
+}
+
+func (h heatGrid) Dims() (c, r int)   { return len(h.vals[0]), len(h.vals) }
+func (h heatGrid) Z(c, r int) float64 { return h.vals[r][c] }
+func (h heatGrid) X(c int) float64    { return float64(c) }
+func (h heatGrid) Y(r int) float64    { return float64(r) }
+
+// saveHeatmap draws values[kind][layer] as a heatmap (NaN cells blank).
+func saveHeatmap(path, title string, values map[string][]float64) error {
+	var h heatGrid
+	for _, k := range []string{"attention", "mlp", "hidden"} {
+		if v, ok := values[k]; ok {
+			h.kinds = append(h.kinds, k)
+			h.vals = append(h.vals, v)
+		}
+	}
+	if len(h.vals) == 0 || len(h.vals[0]) == 0 {
+		return fmt.Errorf("heatmap %s: no values", path)
+	}
+	p := plot.New()
+	p.Title.Text = title + " (rows: " + strings.Join(h.kinds, ", ") + " from bottom)"
+	p.X.Label.Text = "layer"
+	p.Y.Label.Text = "kind"
+	hm := plotter.NewHeatMap(h, moreland.SmoothBlueRed().Palette(64))
+	hm.NaN = color.White
+	p.Add(hm)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp.png")
+	if err := p.Save(8*vg.Inch, 4*vg.Inch, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("heatmap %s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
 }

@@ -101,99 +101,137 @@ func ropeBackward(dx []float32, n, T, heads, hd, ropeDim int, cos, sin []float32
 
 // attention is causal grouped-query attention over B sequences of T
 // tokens. Forward: P = softmax(q·kᵀ/√hd) (causal), o = P·v; P is kept for
-// the backward. Work items are (sequence, KV head) pairs so the backward
-// can accumulate dk, dv of a group without races.
+// the backward. Each work item is one (sequence, KV head) pair, so the
+// backward accumulates dk, dv of a group without races; each head's
+// products run as small matrix multiplications on gathered, contiguous
+// Q, K, V tiles.
 type attention struct {
 	B, T, H, KV, hd int
 	q, k, v, probs  []float32 // probs [B × H × T × T]
 	o               []float32
 	dq, dk, dv, do  []float32
 	backward        bool
+	scratch         chan *attnScratch
+}
+
+// attnScratch is one worker's tiles.
+type attnScratch struct {
+	qh, kh, vh, oh, dqh, dkh, dvh []float32 // [T × hd]
+	dp                            []float32 // [T × T]
+}
+
+// initScratch allocates one tile set per worker, once.
+func (a *attention) initScratch() {
+	if a.scratch == nil {
+		a.scratch = make(chan *attnScratch, simd.Threads()+1)
+		for i := 0; i < cap(a.scratch); i++ {
+			th, tt := a.T*a.hd, a.T*a.T
+			a.scratch <- &attnScratch{qh: make([]float32, th), kh: make([]float32, th), vh: make([]float32, th),
+				oh: make([]float32, th), dqh: make([]float32, th), dkh: make([]float32, th), dvh: make([]float32, th),
+				dp: make([]float32, tt)}
+		}
+	}
 }
 
 func (a *attention) forward() {
+	a.initScratch()
 	a.backward = false
 	simd.ParallelFor(a.B*a.KV, 1, a)
 }
 
 // backwardPass overwrites dq, dk, dv from do.
 func (a *attention) backwardPass() {
+	a.initScratch()
 	a.backward = true
 	simd.ParallelFor(a.B*a.KV, 1, a)
 }
 
+// gather copies head h of rows b·T … b·T+T−1 of x (width w) into a T×hd tile.
+func (a *attention) gather(tile, x []float32, b, h, w int) {
+	hd := a.hd
+	for i := 0; i < a.T; i++ {
+		copy(tile[i*hd:(i+1)*hd], x[(b*a.T+i)*w+h*hd:])
+	}
+}
+
+// scatter is gather's inverse.
+func (a *attention) scatter(x, tile []float32, b, h, w int) {
+	hd := a.hd
+	for i := 0; i < a.T; i++ {
+		copy(x[(b*a.T+i)*w+h*hd:(b*a.T+i)*w+(h+1)*hd], tile[i*hd:(i+1)*hd])
+	}
+}
+
 func (a *attention) Run(lo, hi int) {
+	sc := <-a.scratch
+	defer func() { a.scratch <- sc }()
 	for item := lo; item < hi; item++ {
 		b, kh := item/a.KV, item%a.KV
-		group := a.H / a.KV
-		for h := kh * group; h < (kh+1)*group; h++ {
-			if a.backward {
-				a.backwardHead(b, h, kh)
-			} else {
-				a.forwardHead(b, h, kh)
+		if a.backward {
+			a.backwardGroup(sc, b, kh)
+		} else {
+			a.forwardGroup(sc, b, kh)
+		}
+	}
+}
+
+// forwardGroup: for each query head h of KV head kh,
+// P = causal-softmax(Q_h·K_hᵀ·s), O_h = P·V_h.
+func (a *attention) forwardGroup(sc *attnScratch, b, kh int) {
+	T, hd := a.T, a.hd
+	qd, kvd := a.H*hd, a.KV*hd
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	a.gather(sc.kh, a.k, b, kh, kvd)
+	a.gather(sc.vh, a.v, b, kh, kvd)
+	group := a.H / a.KV
+	for h := kh * group; h < (kh+1)*group; h++ {
+		a.gather(sc.qh, a.q, b, h, qd)
+		p := a.probs[(b*a.H+h)*T*T : (b*a.H+h+1)*T*T]
+		simd.MatMul(p, sc.qh, sc.kh, T, T, hd)
+		for i := 0; i < T; i++ {
+			row := p[i*T : (i+1)*T]
+			simd.Scale(scale, row[:i+1])
+			simd.Softmax(row[:i+1])
+			clear(row[i+1:])
+		}
+		simd.MatMulBackIn(sc.oh, p, sc.vh, T, T, hd)
+		a.scatter(a.o, sc.oh, b, h, qd)
+	}
+}
+
+// backwardGroup: for each query head h of KV head kh,
+// dP = dO_h·V_hᵀ, dV_h += Pᵀ·dO_h, dS = P ⊙ (dP − rowsum(P ⊙ dP))·s,
+// dQ_h = dS·K_h, dK_h += dSᵀ·Q_h.
+func (a *attention) backwardGroup(sc *attnScratch, b, kh int) {
+	T, hd := a.T, a.hd
+	qd, kvd := a.H*hd, a.KV*hd
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	a.gather(sc.kh, a.k, b, kh, kvd)
+	a.gather(sc.vh, a.v, b, kh, kvd)
+	clear(sc.dkh)
+	clear(sc.dvh)
+	group := a.H / a.KV
+	for h := kh * group; h < (kh+1)*group; h++ {
+		a.gather(sc.qh, a.q, b, h, qd)
+		a.gather(sc.oh, a.do, b, h, qd) // oh holds dO_h here
+		p := a.probs[(b*a.H+h)*T*T : (b*a.H+h+1)*T*T]
+		dp := sc.dp
+		simd.MatMul(dp, sc.oh, sc.vh, T, T, hd)
+		simd.MatMulBackW(sc.dvh, p, sc.oh, T, T, hd)
+		for i := 0; i < T; i++ {
+			pr, dr := p[i*T:i*T+i+1], dp[i*T:(i+1)*T]
+			sum := simd.Dot(pr, dr[:i+1])
+			for j, pv := range pr {
+				dr[j] = pv * (dr[j] - sum) * scale
 			}
+			clear(dr[i+1:])
 		}
+		simd.MatMulBackIn(sc.dqh, dp, sc.kh, T, T, hd)
+		simd.MatMulBackW(sc.dkh, dp, sc.qh, T, T, hd)
+		a.scatter(a.dq, sc.dqh, b, h, qd)
 	}
-}
-
-func (a *attention) forwardHead(b, h, kh int) {
-	T, hd := a.T, a.hd
-	qd, kvd := a.H*hd, a.KV*hd
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	for i := 0; i < T; i++ {
-		row := (b*T + i)
-		qi := a.q[row*qd+h*hd : row*qd+(h+1)*hd]
-		p := a.probs[((b*a.H+h)*T+i)*T : ((b*a.H+h)*T+i)*T+T]
-		for j := 0; j <= i; j++ {
-			kj := a.k[(b*T+j)*kvd+kh*hd : (b*T+j)*kvd+(kh+1)*hd]
-			p[j] = dot(qi, kj) * scale
-		}
-		simd.Softmax(p[:i+1])
-		clear(p[i+1:])
-		o := a.o[row*qd+h*hd : row*qd+(h+1)*hd]
-		clear(o)
-		for j := 0; j <= i; j++ {
-			axpy(p[j], a.v[(b*T+j)*kvd+kh*hd:(b*T+j)*kvd+(kh+1)*hd], o)
-		}
-	}
-}
-
-// backwardHead: dP_ij = ⟨do_i, v_j⟩; dv_j += P_ij·do_i;
-// dS_ij = P_ij·(dP_ij − Σ_k P_ik·dP_ik); dq_i = s·Σ_j dS_ij·k_j; dk_j += s·dS_ij·q_i.
-// The first head of a group clears dk, dv of the group.
-func (a *attention) backwardHead(b, h, kh int) {
-	T, hd := a.T, a.hd
-	qd, kvd := a.H*hd, a.KV*hd
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	if h%(a.H/a.KV) == 0 {
-		for j := 0; j < T; j++ {
-			clear(a.dk[(b*T+j)*kvd+kh*hd : (b*T+j)*kvd+(kh+1)*hd])
-			clear(a.dv[(b*T+j)*kvd+kh*hd : (b*T+j)*kvd+(kh+1)*hd])
-		}
-	}
-	for i := 0; i < T; i++ {
-		row := b*T + i
-		doi := a.do[row*qd+h*hd : row*qd+(h+1)*hd]
-		qi := a.q[row*qd+h*hd : row*qd+(h+1)*hd]
-		dqi := a.dq[row*qd+h*hd : row*qd+(h+1)*hd]
-		p := a.probs[((b*a.H+h)*T+i)*T : ((b*a.H+h)*T+i)*T+T]
-		// Σ_k P_ik dP_ik, with dP_ik = ⟨do_i, v_k⟩.
-		var sum float32
-		for j := 0; j <= i; j++ {
-			vj := a.v[(b*T+j)*kvd+kh*hd : (b*T+j)*kvd+(kh+1)*hd]
-			sum += p[j] * dot(doi, vj)
-		}
-		clear(dqi)
-		for j := 0; j <= i; j++ {
-			off := (b*T+j)*kvd + kh*hd
-			vj, kj := a.v[off:off+hd], a.k[off:off+hd]
-			dp := dot(doi, vj)
-			axpy(p[j], doi, a.dv[off:off+hd])
-			ds := p[j] * (dp - sum) * scale
-			axpy(ds, kj, dqi)
-			axpy(ds, qi, a.dk[off:off+hd])
-		}
-	}
+	a.scatter(a.dk, sc.dkh, b, kh, kvd)
+	a.scatter(a.dv, sc.dvh, b, kh, kvd)
 }
 
 // dot and axpy pick a plain loop for short vectors, where a kernel call

@@ -1,0 +1,117 @@
+package simd
+
+import (
+	"fmt"
+	"math"
+)
+
+// The transformer's element-wise and normalisation ops, computed in the
+// order llama.cpp's CPU backend uses so that results match it closely.
+
+// RMSNorm computes out = x * scale * weight with
+// scale = 1/sqrt(mean(x²)+eps), in llama.cpp's order: x² summed in float64,
+// the mean and scale rounded to float32, then out[i] = (x[i]*scale)*weight[i].
+// All lengths must match; out may be x.
+func RMSNorm(out, x, weight []float32, eps float32) {
+	checkLen3("RMSNorm", len(x), len(out), len(weight))
+	if len(x) == 0 {
+		return
+	}
+	var ss float64
+	for _, v := range x {
+		ss += float64(v * v)
+	}
+	mean := float32(ss / float64(len(x)))
+	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
+	weight = weight[:len(x)]
+	out = out[:len(x)]
+	for i, v := range x {
+		out[i] = (v * scale) * weight[i]
+	}
+}
+
+// Softmax replaces x by softmax(x) in place: e^(x[i]-max), scaled by the
+// float32 reciprocal of their sum accumulated in float64 (llama.cpp's
+// order). On amd64 e^x is a vectorised polynomial accurate to about 1 ulp.
+func Softmax(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	s := expSub(x, maxOf(x))
+	scale(float32(1/s), x)
+}
+
+// SiLU replaces x[i] by x[i]*sigmoid(x[i]) = x[i]/(1+e^-x[i]) in place.
+func SiLU(x []float32) {
+	siluVec(x, x)
+}
+
+// SwiGLU computes dst = silu(gate) * up elementwise. All lengths must
+// match; dst may be gate or up.
+func SwiGLU(dst, gate, up []float32) {
+	checkLen3("SwiGLU", len(gate), len(up), len(dst))
+	swigluVec(dst, gate, up)
+}
+
+// RoPEFreqs fills cos[i], sin[i] for i < ropeDim/2 with the rotation of
+// position pos: theta_i = pos*base^(-2i/ropeDim), computed as llama.cpp does
+// in float32 (theta_scale = powf(base, -2/ropeDim), theta starts at pos and
+// is multiplied by theta_scale after each pair).
+func RoPEFreqs(cos, sin []float32, pos, ropeDim int, base float32) {
+	half := ropeDim / 2
+	checkMat("RoPEFreqs", "cos", len(cos), half)
+	checkMat("RoPEFreqs", "sin", len(sin), half)
+	thetaScale := float32(math.Pow(float64(base), float64(float32(-2)/float32(ropeDim))))
+	theta := float32(pos)
+	for i := 0; i < half; i++ {
+		cos[i] = float32(math.Cos(float64(theta)))
+		sin[i] = float32(math.Sin(float64(theta)))
+		theta *= thetaScale
+	}
+}
+
+func checkRoPE(op string, x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
+	if ropeDim < 0 || ropeDim > headDim || ropeDim%2 != 0 || nHeads < 0 {
+		panic(fmt.Sprintf("simd.%s: bad ropeDim %d for headDim %d", op, ropeDim, headDim))
+	}
+	checkMat(op, "x", len(x), nHeads*headDim)
+	checkMat(op, "cos", len(cos), ropeDim/2)
+	checkMat(op, "sin", len(sin), ropeDim/2)
+}
+
+// RoPE rotates x in place, llama.cpp's "NORM" mode (arch llama): for each of
+// nHeads heads of headDim values, the adjacent pair (x[2i], x[2i+1]) for
+// i < ropeDim/2 is rotated by the angle whose cosine and sine are cos[i],
+// sin[i] (see RoPEFreqs). Values at ropeDim and beyond are untouched.
+func RoPE(x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
+	checkRoPE("RoPE", x, nHeads, headDim, ropeDim, cos, sin)
+	half := ropeDim / 2
+	cos, sin = cos[:half], sin[:half]
+	for h := 0; h < nHeads; h++ {
+		v := x[h*headDim : h*headDim+ropeDim]
+		for i, c := range cos {
+			s := sin[i]
+			x0, x1 := v[2*i], v[2*i+1]
+			v[2*i] = float32(x0*c) - float32(x1*s)
+			v[2*i+1] = float32(x0*s) + float32(x1*c)
+		}
+	}
+}
+
+// RoPEBack applies the inverse rotation of RoPE in place: given the gradient
+// with respect to RoPE's output it yields the gradient with respect to its
+// input (the rotation is orthogonal, so its transpose is its inverse).
+func RoPEBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
+	checkRoPE("RoPEBack", dx, nHeads, headDim, ropeDim, cos, sin)
+	half := ropeDim / 2
+	cos, sin = cos[:half], sin[:half]
+	for h := 0; h < nHeads; h++ {
+		v := dx[h*headDim : h*headDim+ropeDim]
+		for i, c := range cos {
+			s := sin[i]
+			g0, g1 := v[2*i], v[2*i+1]
+			v[2*i] = float32(g0*c) + float32(g1*s)
+			v[2*i+1] = float32(g1*c) - float32(g0*s)
+		}
+	}
+}
