@@ -52,7 +52,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print one JSON object on stdout")
 	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "worker threads (0: GOMAXPROCS)")
 	root.AddCommand(newGenerate(), newPPL(), newEval(), newTokenize(), newInfo(), newBench(), newFinetune(), newMerge(),
-		newConvert(), newQuantize(), newInit(), newGraph(), newCompress(), newPrune(), newAnalyze())
+		newConvert(), newQuantize(), newInit(), newGraph(), newCompress(), newPrune(), newAnalyze(), newLorashear())
 	return root
 }
 

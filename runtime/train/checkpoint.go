@@ -125,8 +125,7 @@ func ReadSnapshot(path string, meta any, arrays []Array) error {
 // runMeta is the training loop's part of a checkpoint.
 type runMeta struct {
 	Step          int        `json:"step"`
-	Epoch         int        `json:"epoch"`
-	Pos           int        `json:"pos"`
+	Source        []byte     `json:"source"`
 	AdamSteps     int        `json:"adam_steps"`
 	RNG           []byte     `json:"rng"`
 	DevLossBefore float64    `json:"dev_loss_before"`
@@ -147,17 +146,21 @@ func StateArrays(tr *Trainer, opt *AdamW) []Array {
 func (t *Trainer) RNGState() ([]byte, error)  { return t.pcg.MarshalBinary() }
 func (t *Trainer) SetRNGState(b []byte) error { return t.pcg.UnmarshalBinary(b) }
 
-func saveCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, step int, res *Result) error {
+func saveCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, step int, res *Result) error {
 	rng, err := tr.RNGState()
 	if err != nil {
 		return err
 	}
-	meta := runMeta{Step: step, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: opt.Steps, RNG: rng,
+	ss, err := src.State()
+	if err != nil {
+		return err
+	}
+	meta := runMeta{Step: step, Source: ss, AdamSteps: opt.Steps, RNG: rng,
 		DevLossBefore: res.DevLossBefore, Log: res.Log}
 	return WriteSnapshot(path, meta, StateArrays(tr, opt))
 }
 
-func loadCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, res *Result) (int, error) {
+func loadCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, res *Result) (int, error) {
 	var meta runMeta
 	if err := ReadSnapshot(path, &meta, StateArrays(tr, opt)); err != nil {
 		return 0, err
@@ -165,7 +168,10 @@ func loadCheckpoint(path string, tr *Trainer, opt *AdamW, ld *Loader, res *Resul
 	if err := tr.SetRNGState(meta.RNG); err != nil {
 		return 0, fmt.Errorf("%s: %v", path, err)
 	}
-	opt.Steps, ld.Epoch, ld.Pos = meta.AdamSteps, meta.Epoch, meta.Pos
+	if err := src.SetState(meta.Source); err != nil {
+		return 0, fmt.Errorf("%s: %v", path, err)
+	}
+	opt.Steps = meta.AdamSteps
 	res.DevLossBefore, res.Log = meta.DevLossBefore, meta.Log
 	return meta.Step, nil
 }

@@ -239,6 +239,21 @@ func (l *Loader) Next(tokens, targets []int) {
 	}
 }
 
+// State and SetState save and restore the loader's position.
+func (l *Loader) State() ([]byte, error) { return json.Marshal([2]int{l.Epoch, l.Pos}) }
+
+func (l *Loader) SetState(b []byte) error {
+	var s [2]int
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	l.Epoch, l.Pos = s[0], s[1]
+	return nil
+}
+
+// FillRow copies an example into one row of a micro-batch.
+func FillRow(tokens, targets []int, ex Example) { fillRow(tokens, targets, ex) }
+
 // fillRow copies an example into a row, padding with token 0 and
 // unscored targets.
 func fillRow(tokens, targets []int, ex Example) {

@@ -21,6 +21,19 @@ type Config struct {
 	CheckpointPath  string  // "" disables checkpoints
 	CheckpointEvery int
 	Resume          bool // continue from CheckpointPath if it exists
+	// Source, when set, supplies the micro-batches instead of a uniform
+	// Loader over the training examples (recovery's weighted sampling).
+	Source Source
+	// Patience > 0 stops after that many dev evaluations (EvalEvery)
+	// without improvement, and keeps the best weights.
+	Patience int
+}
+
+// Source hands out micro-batches. Its state is part of a checkpoint.
+type Source interface {
+	Next(tokens, targets []int)
+	State() ([]byte, error)
+	SetState([]byte) error
 }
 
 // StepInfo is one line of the loss log.
@@ -40,6 +53,8 @@ type Result struct {
 	DevLossBefore float64    `json:"dev_loss_before"`
 	DevLossAfter  float64    `json:"dev_loss_after"`
 	TokensPerS    float64    `json:"tokens_per_s"`
+	StoppedEarly  int        `json:"stopped_early,omitempty"` // step of an early stop
+	BestStep      int        `json:"best_step,omitempty"`     // step whose weights were kept (early stopping)
 	Log           []StepInfo `json:"-"`
 }
 
@@ -69,7 +84,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	if cfg.Steps < 1 {
 		return Result{}, fmt.Errorf("train: steps %d must be ≥ 1", cfg.Steps)
 	}
-	if len(trainEx) == 0 {
+	if len(trainEx) == 0 && cfg.Source == nil {
 		return Result{}, fmt.Errorf("train: no training examples")
 	}
 	if cfg.Accum < 1 {
@@ -82,12 +97,15 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		devEx = devEx[:cfg.DevMax]
 	}
 	opt := NewAdamW(tr.params, cfg.WeightDecay)
-	ld := &Loader{Examples: trainEx, B: tr.B, T: tr.T, Seed: cfg.Seed}
+	src := cfg.Source
+	if src == nil {
+		src = &Loader{Examples: trainEx, B: tr.B, T: tr.T, Seed: cfg.Seed}
+	}
 	var res Result
 	start := 0
 	if cfg.Resume && cfg.CheckpointPath != "" {
 		if _, err := os.Stat(cfg.CheckpointPath); err == nil {
-			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, ld, &res)
+			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, src, &res)
 			if err != nil {
 				return res, err
 			}
@@ -107,6 +125,26 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		}
 	}
 	tokens, targets := make([]int, tr.N), make([]int, tr.N)
+	best, bestAt, sinceBest := math.Inf(1), 0, 0
+	var bestW [][]float32
+	keepBest := func(d float64, step int) {
+		if d < best {
+			best, bestAt, sinceBest = d, step, 0
+			if bestW == nil {
+				for _, p := range tr.params {
+					bestW = append(bestW, make([]float32, len(p.W)))
+				}
+			}
+			for k, p := range tr.params {
+				copy(bestW[k], p.W)
+			}
+		} else {
+			sinceBest++
+		}
+	}
+	if cfg.Patience > 0 && start == 0 && !math.IsNaN(res.DevLossBefore) {
+		keepBest(res.DevLossBefore, 0)
+	}
 	t0 := time.Now()
 	processed := 0 // token positions run through forward and backward
 	for step := start; step < cfg.Steps; step++ {
@@ -114,7 +152,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		var lossSum float64
 		var count int
 		for a := 0; a < cfg.Accum; a++ {
-			ld.Next(tokens, targets)
+			src.Next(tokens, targets)
 			loss, n, err := tr.Step(tokens, targets, 1/float32(cfg.Accum))
 			if err != nil {
 				return res, err
@@ -137,24 +175,41 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 				return res, err
 			}
 			info.DevLoss = d
+			if cfg.Patience > 0 {
+				keepBest(d, step+1)
+			}
 		}
 		res.Log = append(res.Log, info)
 		if onStep != nil {
 			onStep(info)
 		}
 		stopping := ctx.Err() != nil
-		if cfg.CheckpointPath != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping) {
-			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, ld, step+1, &res); err != nil {
+		early := cfg.Patience > 0 && sinceBest >= cfg.Patience
+		last := step+1 == cfg.Steps || early
+		if cfg.CheckpointPath != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping || last) {
+			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, src, step+1, &res); err != nil {
 				return res, fmt.Errorf("train: writing checkpoint: %w", err)
 			}
 		}
 		if stopping {
 			return res, ctx.Err()
 		}
+		if early {
+			res.StoppedEarly = step + 1
+			break
+		}
 	}
-	res.Steps = cfg.Steps
+	res.Steps = len(res.Log)
 	res.TokensPerS = float64(processed) / time.Since(t0).Seconds()
 	var err error
-	res.DevLossAfter, err = dev()
-	return res, err
+	if res.DevLossAfter, err = dev(); err != nil {
+		return res, err
+	}
+	if bestW != nil && best < res.DevLossAfter {
+		for k, p := range tr.params {
+			copy(p.W, bestW[k])
+		}
+		res.DevLossAfter, res.BestStep = best, bestAt
+	}
+	return res, nil
 }

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// dataPlan is the data of a pruning pipeline, with the evaluation text
+// kept out of every training and calibration step.
+type dataPlan struct {
+	heldOut  string          // evaluation text
+	trainTxt []string        // training texts (one per file)
+	names    []string        // file names
+	instruct []train.Example // instructions, minus any that quote the held-out text
+	dropped  int             // instructions dropped for quoting the held-out text
+}
+
+// holdOutFrac of every data file, its tail cut at a paragraph boundary,
+// is the evaluation text.
+const holdOutFrac = 0.1
+
+// splitTail cuts text into head and the last frac of it, at a blank line.
+func splitTail(text string, frac float64) (head, tail string) {
+	cut := int(float64(len(text)) * (1 - frac))
+	if i := strings.Index(text[cut:], "\n\n"); i >= 0 {
+		cut += i + 2
+	}
+	return text[:cut], text[cut:]
+}
+
+func planData(m *model.Model, dataPath, instructPath, evalPath string, ctx int) (*dataPlan, error) {
+	p := &dataPlan{}
+	files, err := train.TextFiles(dataPath)
+	if err != nil {
+		return nil, err
+	}
+	var held []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		head, tail := string(b), ""
+		if evalPath == "" {
+			head, tail = splitTail(string(b), holdOutFrac)
+		}
+		p.trainTxt, p.names = append(p.trainTxt, head), append(p.names, filepath.Base(f))
+		held = append(held, tail)
+	}
+	p.heldOut = strings.Join(held, "")
+	if evalPath != "" {
+		b, err := os.ReadFile(evalPath)
+		if err != nil {
+			return nil, err
+		}
+		p.heldOut = string(b)
+	}
+	if instructPath != "" {
+		ins, err := train.ReadInstructions(instructPath)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range ins {
+			if quotes(p.heldOut, in.Input) || quotes(p.heldOut, in.Output) {
+				p.dropped++
+				continue
+			}
+			if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
+				p.instruct = append(p.instruct, ex)
+			}
+		}
+	}
+	return p, nil
+}
+
+// quotes reports whether s (long enough to be telling) appears in text.
+func quotes(text, s string) bool {
+	s = strings.TrimSpace(s)
+	return len(s) >= 20 && strings.Contains(text, s)
+}
+
+// subsets cuts the training texts into recovery subsets: one per file, or
+// by paragraph length for a single file (prune.SplitByLength).
+func (p *dataPlan) subsets(m *model.Model, ctx, k int) []prune.Subset {
+	if len(p.trainTxt) == 1 {
+		return prune.SplitByLength(m.Tok, p.trainTxt[0], ctx, k)
+	}
+	var out []prune.Subset
+	for i, t := range p.trainTxt {
+		if ex := train.PackText(m.Tok, t, ctx); len(ex) > 0 {
+			out = append(out, prune.Subset{Name: p.names[i], Examples: ex})
+		}
+	}
+	return out
+}
+
+// pruneData is the training and calibration data of the pruning stage.
+func (p *dataPlan) pruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+	var text []train.Example
+	for _, t := range p.trainTxt {
+		text = append(text, train.PackText(m.Tok, t, ctx)...)
+	}
+	rest, calib := train.Split(text, float64(calibSeqs)/float64(max(len(text), 1)), seed+7)
+	return prune.Data{Train: append(rest, p.instruct...), Calib: calib}
+}
+
+// quality is a model's evaluation in the pipeline report.
+type quality struct {
+	PPL     float64  `json:"ppl"`
+	Acc     *float64 `json:"acc,omitempty"`
+	AccNorm *float64 `json:"acc_norm,omitempty"`
+}
+
+func evaluate(m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (quality, error) {
+	res, err := eval.Perplexity(m, m.Tok.Encode(heldOut), 256, chunks, nil)
+	if err != nil {
+		return quality{}, err
+	}
+	q := quality{PPL: res.PPL}
+	if len(mc) > 0 {
+		r, err := eval.MultipleChoice(m, mc, 512, nil)
+		if err != nil {
+			return q, err
+		}
+		q.Acc, q.AccNorm = &r.Acc, &r.AccNorm
+	}
+	return q, nil
+}
+
+func newLorashear() *cobra.Command {
+	var mf modelFlags
+	var tf trainFlags
+	var pf pruneFlags
+	var out, reportDir, evalPath, mcPath string
+	var stage1, stage2, subsetsK, evalChunks int
+	var uniform bool
+	cmd := &cobra.Command{
+		Use:   "lorashear",
+		Short: "The whole LoRAShear method: analysis → LHSPG → compression → dynamic recovery → evaluation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			if out == "" {
+				out = "pruned.gguf"
+			}
+			if reportDir == "" {
+				reportDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-report"
+			}
+			if mf.path != "" && abs(out) == abs(mf.path) {
+				return errors.New("the output would overwrite the input model")
+			}
+			if tf.data == "" {
+				return errors.New("no --data given (pretraining-style text file or directory)")
+			}
+			lc, err := tf.loraConfig()
+			if err != nil {
+				return err
+			}
+			pf.method = "lorashear"
+			opt, err := pf.options(&tf, lc, filepath.Join(reportDir, "prune.ckpt"))
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(reportDir, 0o755); err != nil {
+				return err
+			}
+			mf.dtype = "f32"
+			m, err := mf.load()
+			if err != nil {
+				return err
+			}
+			plan, err := planData(m, tf.data, tf.instruct, evalPath, tf.ctx)
+			if err != nil {
+				return err
+			}
+			var mc []eval.MCItem
+			if mcPath != "" {
+				if mc, err = eval.ReadMC(mcPath); err != nil {
+					return err
+				}
+			}
+			ctx, stop := interruptible()
+			defer stop()
+			stageStart := time.Now()
+			dense := m.Clone()
+			fmt.Fprintln(os.Stderr, "evaluating the dense model…")
+			dq, err := evaluate(dense, plan.heldOut, evalChunks, mc)
+			if err != nil {
+				return err
+			}
+			tEvalDense := time.Since(stageStart).Seconds()
+			bars := map[string]*progress{}
+			onProgress := func(stage string, done, total int, loss float64) {
+				p := bars[stage]
+				if p == nil {
+					p = newProgress(stage, total)
+					bars[stage] = p
+				}
+				if p.bar != nil && loss != 0 {
+					p.bar.Describe(fmt.Sprintf("%s loss %.4f", stage, loss))
+				}
+				p.update(done, total)
+			}
+			cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, tf.ctx, pf.calibSeqs, tf.seed), onProgress)
+			if err != nil {
+				return stopped(ctx, err, reportDir)
+			}
+			ropt := prune.DefaultRecover()
+			ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx = stage1, stage2, tf.batch, tf.ctx
+			ropt.LR, ropt.Clip, ropt.LoRA, ropt.Seed, ropt.Uniform = tf.lr, tf.clip, lc, tf.seed, uniform
+			ropt.Checkpoint, ropt.Resume = filepath.Join(reportDir, "recover.ckpt"), tf.resume
+			if len(plan.instruct) == 0 {
+				ropt.Stage2Steps = 0
+			}
+			t0 := time.Now()
+			rrep, err := prune.Recover(ctx, cm, dense, plan.subsets(m, tf.ctx, subsetsK), plan.instruct, ropt, func(stage string, s train.StepInfo) {
+				total := ropt.Stage1Steps
+				if stage == "recover-2" {
+					total = ropt.Stage2Steps
+				}
+				onProgress(stage, s.Step, total, s.Loss)
+			})
+			for _, p := range bars {
+				p.finish()
+			}
+			if err != nil {
+				return stopped(ctx, err, reportDir)
+			}
+			rep.Seconds["recover"] = time.Since(t0).Seconds()
+			fmt.Fprintln(os.Stderr, "evaluating the pruned model…")
+			t0 = time.Now()
+			pq, err := evaluate(cm, plan.heldOut, evalChunks, mc)
+			if err != nil {
+				return err
+			}
+			rep.Seconds["eval"] = time.Since(t0).Seconds() + tEvalDense
+			if err := cm.Save(out); err != nil {
+				return err
+			}
+			secs := time.Since(start).Seconds()
+			rep.Seconds["total"] = secs
+			summary := pipelineSummary(rep, dq, pq, plan, evalChunks, len(mc))
+			if err := writePipelineReport(reportDir, rep, rrep, dq, pq, summary); err != nil {
+				return err
+			}
+			for _, f := range []string{"prune.ckpt", "recover.ckpt.stage1", "recover.ckpt.stage2"} {
+				os.Remove(filepath.Join(reportDir, f))
+			}
+			res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
+				"seconds": secs, "dense": dq, "pruned": pq, "output": out, "report": reportDir}
+			return emit(res, func() {
+				fmt.Print(summary)
+				fmt.Printf("\nwrote %s and %s/ (report.json, summary.md, plots) in %.0fs\n", out, reportDir, secs)
+			})
+		},
+	}
+	mf.register(cmd)
+	tf.register(cmd)
+	pf.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVarP(&out, "output", "o", "", "output GGUF (default pruned.gguf)")
+	fl.StringVar(&reportDir, "report", "", "report directory (default OUTPUT-report; holds checkpoints for --resume)")
+	fl.StringVar(&evalPath, "eval", "", "evaluation text (default: the last 10% of every --data file, kept out of training)")
+	fl.StringVar(&mcPath, "mc", "", "multiple-choice JSONL for acc/acc_norm")
+	fl.IntVar(&stage1, "recover-steps", 150, "recovery stage 1 steps (pretraining-style subsets)")
+	fl.IntVar(&stage2, "instruct-steps", 50, "recovery stage 2 steps (instructions)")
+	fl.IntVar(&subsetsK, "subsets", 4, "subsets a single --data file is cut into")
+	fl.IntVar(&evalChunks, "eval-chunks", 100, "perplexity chunks of the evaluation text")
+	fl.BoolVar(&uniform, "uniform", false, "recovery with fixed equal subset weights (no dynamic weighting)")
+	return cmd
+}
+
+func stopped(ctx context.Context, err error, dir string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted; rerun the same command with --resume to continue from %s", dir)
+	}
+	return err
+}
+
+func pipelineSummary(rep *prune.Report, dq, pq quality, plan *dataPlan, chunks, mcN int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| model | params | ppl (held-out, %d chunks) |", chunks)
+	if mcN > 0 {
+		b.WriteString(" acc | acc_norm |")
+	}
+	b.WriteString("\n|---|---|---|")
+	if mcN > 0 {
+		b.WriteString("---|---|")
+	}
+	b.WriteString("\n")
+	row := func(name string, params int, q quality) {
+		fmt.Fprintf(&b, "| %s | %d | %.4f |", name, params, q.PPL)
+		if q.Acc != nil {
+			fmt.Fprintf(&b, " %.3f | %.3f |", *q.Acc, *q.AccNorm)
+		}
+		b.WriteString("\n")
+	}
+	row("dense", rep.ParamsBefore, dq)
+	row(fmt.Sprintf("lorashear −%.1f%%", 100*rep.Ratio), rep.ParamsAfter, pq)
+	fmt.Fprintf(&b, "\npruned/dense ppl: %.3f×", pq.PPL/dq.PPL)
+	if dq.Acc != nil && *dq.Acc > 0 {
+		fmt.Fprintf(&b, "; acc retained %.1f%%", 100**pq.Acc / *dq.Acc)
+	}
+	fmt.Fprintf(&b, "\nper layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
+	if plan.dropped > 0 {
+		fmt.Fprintf(&b, "%d instructions quoting the evaluation text were left out of training\n", plan.dropped)
+	}
+	return b.String()
+}
+
+func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverReport, dq, pq quality, summary string) error {
+	if err := writePruneReport(dir, rep, map[string]any{"recovery": rrep, "dense": dq, "pruned": pq}); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte("# LoRAShear run\n\n"+summary), 0o644); err != nil {
+		return err
+	}
+	if rrep != nil && len(rrep.Weights) > 0 {
+		var lines []series
+		for i, name := range rrep.Subsets {
+			s := series{name: name}
+			for k, w := range rrep.Weights {
+				s.xs, s.ys = append(s.xs, float64(rrep.WeightSteps[k])), append(s.ys, w[i])
+			}
+			lines = append(lines, s)
+		}
+		if err := savePlot(filepath.Join(dir, "subset-weights.png"), "recovery subset weights", "step", "weight", lines...); err != nil {
+			return err
+		}
+	}
+	if rrep != nil {
+		var s1, s2 series
+		for _, s := range rrep.Log1 {
+			s1.xs, s1.ys = append(s1.xs, float64(s.Step)), append(s1.ys, s.Loss)
+		}
+		for _, s := range rrep.Log2 {
+			s2.xs, s2.ys = append(s2.xs, float64(len(rrep.Log1)+s.Step)), append(s2.ys, s.Loss)
+		}
+		s1.name, s2.name = "stage 1 (text)", "stage 2 (instructions)"
+		if err := savePlot(filepath.Join(dir, "recovery-loss.png"), "recovery loss", "step", "loss", s1, s2); err != nil {
+			return err
+		}
+	}
+	return nil
+}

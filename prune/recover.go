@@ -1,0 +1,325 @@
+package prune
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tokenizer"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// Subset is one named part of the pretraining-style data (§5).
+type Subset struct {
+	Name     string
+	Examples []train.Example
+}
+
+// TextSubsets cuts a --data path into subsets. A directory gives one
+// subset per file. A single file is split by this deterministic rule: its
+// paragraphs (separated by blank lines) are sorted into k buckets by
+// length in tokens — the shortest k-th of the paragraphs form "len-1", the
+// next "len-2", and so on — so subsets differ in kind (short simple
+// stories vs long ones) rather than being random halves of one
+// distribution. Each subset's text is then packed into ctx-token sequences.
+func TextSubsets(tok *tokenizer.Tokenizer, path string, ctx, k int) ([]Subset, error) {
+	files, err := train.TextFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Subset
+	if len(files) > 1 {
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			ex := train.PackText(tok, string(b), ctx)
+			if len(ex) > 0 {
+				out = append(out, Subset{Name: filepath.Base(f), Examples: ex})
+			}
+		}
+	} else {
+		b, err := os.ReadFile(files[0])
+		if err != nil {
+			return nil, err
+		}
+		out = SplitByLength(tok, string(b), ctx, k)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: too little text for any subset", path)
+	}
+	return out, nil
+}
+
+// SplitByLength is the single-file rule of TextSubsets.
+func SplitByLength(tok *tokenizer.Tokenizer, text string, ctx, k int) []Subset {
+	paras := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n")
+	type para struct {
+		text string
+		n    int
+		idx  int
+	}
+	var ps []para
+	for i, p := range paras {
+		if p = strings.TrimSpace(p); p != "" {
+			ps = append(ps, para{p, len(tok.Encode(p)), i})
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].n < ps[j].n })
+	k = max(1, min(k, len(ps)))
+	var out []Subset
+	for b := 0; b < k; b++ {
+		part := ps[b*len(ps)/k : (b+1)*len(ps)/k]
+		sort.Slice(part, func(i, j int) bool { return part[i].idx < part[j].idx }) // keep the file's order inside
+		var sb strings.Builder
+		for _, p := range part {
+			sb.WriteString(p.text)
+			sb.WriteString("\n\n")
+		}
+		if ex := train.PackText(tok, sb.String(), ctx); len(ex) > 0 {
+			out = append(out, Subset{Name: fmt.Sprintf("len-%d", b+1), Examples: ex})
+		}
+	}
+	return out
+}
+
+// RecoverOptions configure dynamic knowledge recovery.
+type RecoverOptions struct {
+	Stage1Steps, Stage2Steps int
+	Batch, Ctx               int
+	LR, Clip                 float64
+	LoRA                     lora.Config
+	Seed                     uint64
+	Uniform                  bool    // fixed equal subset weights (the comparison)
+	EstimateEvery            int     // re-estimate δ_i every N steps
+	Eta                      float64 // w_i ← w_i·exp(η·max(δ_i, 0))
+	SampleSeqs               int     // sequences per subset for δ_i
+	EvalEvery, Patience      int     // early stopping on the dev split
+	DevFrac                  float64
+	Checkpoint               string // prefix; stage files get .stage1/.stage2
+	Resume                   bool
+}
+
+// DefaultRecover returns the defaults of `shear recover`.
+func DefaultRecover() RecoverOptions {
+	return RecoverOptions{Stage1Steps: 200, Stage2Steps: 100, Batch: 8, Ctx: 128, LR: 2e-3, Clip: 1, LoRA: lora.DefaultConfig(),
+		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05}
+}
+
+// RecoverReport records a recovery run.
+type RecoverReport struct {
+	Subsets     []string           `json:"subsets"`
+	DenseLoss   []float64          `json:"dense_loss"`   // per subset, on its sample
+	WeightSteps []int              `json:"weight_steps"` // steps at which weights were (re)estimated
+	Weights     [][]float64        `json:"weights"`      // subset weights over time
+	Deltas      [][]float64        `json:"deltas"`       // δ_i = L_pruned − L_dense over time
+	Stage1      train.Result       `json:"stage1"`
+	Stage2      *train.Result      `json:"stage2,omitempty"`
+	Seconds     map[string]float64 `json:"seconds"`
+	Log1, Log2  []train.StepInfo   `json:"-"`
+}
+
+// weightedSource samples each row of a micro-batch from subset i with
+// probability w_i, walking each subset in its own shuffled order.
+type weightedSource struct {
+	loaders []*train.Loader
+	weights []float64
+	pcg     *rand.PCG
+	rng     *rand.Rand
+	B, T    int
+	one     [2][]int
+}
+
+func newWeightedSource(subs []Subset, B, T int, seed uint64) *weightedSource {
+	s := &weightedSource{B: B, T: T, pcg: rand.NewPCG(seed, 0x5b5e7)}
+	s.rng = rand.New(s.pcg)
+	for i, sub := range subs {
+		s.loaders = append(s.loaders, &train.Loader{Examples: sub.Examples, B: 1, T: T, Seed: seed + uint64(i)*7919})
+		s.weights = append(s.weights, 1/float64(len(subs)))
+	}
+	s.one = [2][]int{make([]int, T), make([]int, T)}
+	return s
+}
+
+func (s *weightedSource) Next(tokens, targets []int) {
+	for b := 0; b < s.B; b++ {
+		r := s.rng.Float64()
+		i := 0
+		for ; i < len(s.weights)-1; i++ {
+			if r < s.weights[i] {
+				break
+			}
+			r -= s.weights[i]
+		}
+		s.loaders[i].Next(tokens[b*s.T:(b+1)*s.T], targets[b*s.T:(b+1)*s.T])
+	}
+}
+
+type sourceState struct {
+	Weights []float64 `json:"weights"`
+	RNG     []byte    `json:"rng"`
+	Loaders [][]byte  `json:"loaders"`
+}
+
+func (s *weightedSource) State() ([]byte, error) {
+	st := sourceState{Weights: s.weights}
+	var err error
+	if st.RNG, err = s.pcg.MarshalBinary(); err != nil {
+		return nil, err
+	}
+	for _, l := range s.loaders {
+		b, err := l.State()
+		if err != nil {
+			return nil, err
+		}
+		st.Loaders = append(st.Loaders, b)
+	}
+	return json.Marshal(st)
+}
+
+func (s *weightedSource) SetState(b []byte) error {
+	var st sourceState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if len(st.Weights) != len(s.weights) || len(st.Loaders) != len(s.loaders) {
+		return fmt.Errorf("checkpoint has %d subsets, this run %d", len(st.Weights), len(s.weights))
+	}
+	copy(s.weights, st.Weights)
+	for i, l := range s.loaders {
+		if err := l.SetState(st.Loaders[i]); err != nil {
+			return err
+		}
+	}
+	return s.pcg.UnmarshalBinary(st.RNG)
+}
+
+// Recover runs §5 on pruned (float32 or float16 weights; a fresh LoRA is
+// trained and merged into it at the end): stage 1 on the subsets with
+// weights driven by δ_i = L_pruned(S_i) − L_dense(S_i), re-estimated every
+// EstimateEvery steps (w_i ∝ w_i·exp(η·max(δ_i, 0)), as Sheared-LLaMA's
+// dynamic batch loading), then stage 2 on instructions; early stopping on
+// dev splits of each stage's data.
+func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, instruct []train.Example, opt RecoverOptions, onStep func(stage string, s train.StepInfo)) (*RecoverReport, error) {
+	if len(subsets) == 0 && opt.Stage1Steps > 0 {
+		return nil, fmt.Errorf("recover: stage 1 needs pretraining-style data (--data)")
+	}
+	if len(instruct) == 0 && opt.Stage2Steps > 0 {
+		return nil, fmt.Errorf("recover: stage 2 needs instruction data (--instruct)")
+	}
+	rep := &RecoverReport{Seconds: map[string]float64{}}
+	tr, err := train.New(pruned, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed})
+	if err != nil {
+		return nil, err
+	}
+	base := func(steps int, ckpt string) train.Config {
+		return train.Config{Steps: steps, Sched: train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, steps/10)},
+			ClipNorm: opt.Clip, EvalEvery: opt.EvalEvery, Patience: opt.Patience, DevMax: 64, Seed: opt.Seed,
+			CheckpointPath: ckpt, CheckpointEvery: max(1, opt.EstimateEvery), Resume: opt.Resume}
+	}
+	ckpt := func(stage string) string {
+		if opt.Checkpoint == "" {
+			return ""
+		}
+		return opt.Checkpoint + "." + stage
+	}
+	if opt.Stage1Steps > 0 {
+		t0 := time.Now()
+		// Hold out a dev split and a loss-estimation sample from every subset.
+		var dev []train.Example
+		samples := make([][]train.Example, len(subsets))
+		trainSubs := make([]Subset, len(subsets))
+		for i, s := range subsets {
+			rest, d := train.Split(s.Examples, opt.DevFrac, opt.Seed+uint64(i))
+			dev = append(dev, d...)
+			samples[i] = rest[:min(opt.SampleSeqs, len(rest))]
+			trainSubs[i] = Subset{Name: s.Name, Examples: rest}
+			rep.Subsets = append(rep.Subsets, s.Name)
+			l, err := Loss(dense, samples[i])
+			if err != nil {
+				return nil, err
+			}
+			rep.DenseLoss = append(rep.DenseLoss, l)
+		}
+		src := newWeightedSource(trainSubs, tr.B, tr.T, opt.Seed)
+		estimate := func(step int) error {
+			deltas := make([]float64, len(subsets))
+			for i := range subsets {
+				l, err := train.Evaluate(tr, samples[i])
+				if err != nil {
+					return err
+				}
+				deltas[i] = l - rep.DenseLoss[i]
+			}
+			if !opt.Uniform {
+				var sum float64
+				for i, d := range deltas {
+					src.weights[i] *= math.Exp(opt.Eta * math.Max(d, 0))
+					sum += src.weights[i]
+				}
+				for i := range src.weights {
+					src.weights[i] /= sum
+				}
+			}
+			rep.WeightSteps = append(rep.WeightSteps, step)
+			rep.Weights = append(rep.Weights, append([]float64(nil), src.weights...))
+			rep.Deltas = append(rep.Deltas, deltas)
+			return nil
+		}
+		cfg := base(opt.Stage1Steps, ckpt("stage1"))
+		cfg.Source = src
+		resumed := opt.Resume && cfg.CheckpointPath != "" && fileExists(cfg.CheckpointPath)
+		if !resumed {
+			if err := estimate(0); err != nil {
+				return nil, err
+			}
+		}
+		var estErr error
+		res, err := train.Run(ctx, tr, nil, dev, cfg, func(s train.StepInfo) {
+			if opt.EstimateEvery > 0 && s.Step%opt.EstimateEvery == 0 && s.Step < opt.Stage1Steps && estErr == nil {
+				estErr = estimate(s.Step)
+			}
+			if onStep != nil {
+				onStep("recover-1", s)
+			}
+		})
+		if err == nil {
+			err = estErr
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Stage1, rep.Log1 = res, res.Log
+		rep.Seconds["stage1"] = time.Since(t0).Seconds()
+	}
+	if opt.Stage2Steps > 0 {
+		t0 := time.Now()
+		trainEx, devEx := train.Split(instruct, opt.DevFrac, opt.Seed)
+		res, err := train.Run(ctx, tr, trainEx, devEx, base(opt.Stage2Steps, ckpt("stage2")), func(s train.StepInfo) {
+			if onStep != nil {
+				onStep("recover-2", s)
+			}
+		})
+		if err != nil {
+			return rep, err
+		}
+		rep.Stage2, rep.Log2 = &res, res.Log
+		rep.Seconds["stage2"] = time.Since(t0).Seconds()
+	}
+	return rep, tr.Adapter.Merge(pruned)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
