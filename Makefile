@@ -53,3 +53,16 @@ clean:
 .PHONY: interop
 interop:
 	$(GO) test -count=1 -tags interop -v ./interop/
+
+# The embedded default model (docs/DEFAULT_MODEL.md): prepares the Austen
+# text under assets/data, trains the BPE vocabulary and a small LLaMA from
+# scratch with Shear's trainer (about 25 minutes on 2 cores), and writes
+# assets/default.gguf and assets/default.json. Deterministic (seed 1).
+.PHONY: default-model
+default-model:
+	$(GO) run ./tools/defaultmodel -src $(SHARED)/data/public-domain -out assets
+
+# Pruning experiments on stories260K → docs/RESULTS.md (about an hour on 2 cores).
+.PHONY: results
+results:
+	$(GO) run ./tools/results -shared $(SHARED) -o docs/RESULTS.md

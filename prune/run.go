@@ -211,7 +211,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		rep.Analysis.Apply(g)
 	} else if opt.Gamma > 0 && !resumed {
 		t0 := time.Now()
-		a, err := Analyze(m, g, data.Calib, opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
+		a, err := Analyze(m, g, probeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
 		if err != nil {
 			return nil, err
 		}
@@ -263,6 +263,25 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		return nil, err
 	}
 	return p.RemovedGroups(), nil
+}
+
+// probeTokens bounds the calibration tokens of each analysis probe: the
+// analysis runs one forward pass per group, so it stays in minutes.
+const probeTokens = 256
+
+// probeSet cuts calibration sequences to about probeTokens tokens in all.
+func probeSet(calib []train.Example) []train.Example {
+	var out []train.Example
+	left := probeTokens
+	for _, ex := range calib {
+		if left <= 0 {
+			break
+		}
+		n := min(len(ex.Tokens), max(left, 32))
+		out = append(out, train.Example{Tokens: ex.Tokens[:n], Targets: ex.Targets[:n]})
+		left -= n
+	}
+	return out
 }
 
 func allMatrices(m *model.Model) []*tensor.Matrix {

@@ -27,13 +27,13 @@ type dataPlan struct {
 	dropped  int             // instructions dropped for quoting the held-out text
 }
 
-// holdOutFrac of every data file, its tail cut at a paragraph boundary,
+// holdOutFrac of every data file, its head cut at a paragraph boundary,
 // is the evaluation text.
 const holdOutFrac = 0.1
 
-// splitTail cuts text into head and the last frac of it, at a blank line.
-func splitTail(text string, frac float64) (head, tail string) {
-	cut := int(float64(len(text)) * (1 - frac))
+// splitHead cuts text into its first frac (at a blank line) and the rest.
+func splitHead(text string, frac float64) (head, rest string) {
+	cut := int(float64(len(text)) * frac)
 	if i := strings.Index(text[cut:], "\n\n"); i >= 0 {
 		cut += i + 2
 	}
@@ -52,12 +52,12 @@ func planData(m *model.Model, dataPath, instructPath, evalPath string, ctx int) 
 		if err != nil {
 			return nil, err
 		}
-		head, tail := string(b), ""
+		held1, rest := "", string(b)
 		if evalPath == "" {
-			head, tail = splitTail(string(b), holdOutFrac)
+			held1, rest = splitHead(string(b), holdOutFrac)
 		}
-		p.trainTxt, p.names = append(p.trainTxt, head), append(p.names, filepath.Base(f))
-		held = append(held, tail)
+		p.trainTxt, p.names = append(p.trainTxt, rest), append(p.names, filepath.Base(f))
+		held = append(held, held1)
 	}
 	p.heldOut = strings.Join(held, "")
 	if evalPath != "" {
@@ -272,7 +272,7 @@ func newLorashear() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&out, "output", "o", "", "output GGUF (default pruned.gguf)")
 	fl.StringVar(&reportDir, "report", "", "report directory (default OUTPUT-report; holds checkpoints for --resume)")
-	fl.StringVar(&evalPath, "eval", "", "evaluation text (default: the last 10% of every --data file, kept out of training)")
+	fl.StringVar(&evalPath, "eval", "", "evaluation text (default: the first 10% of every --data file, kept out of training)")
 	fl.StringVar(&mcPath, "mc", "", "multiple-choice JSONL for acc/acc_norm")
 	fl.IntVar(&stage1, "recover-steps", 150, "recovery stage 1 steps (pretraining-style subsets)")
 	fl.IntVar(&stage2, "instruct-steps", 50, "recovery stage 2 steps (instructions)")
