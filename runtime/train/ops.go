@@ -259,24 +259,20 @@ func axpy(a float32, x, y []float32) {
 
 // crossEntropy turns one row of logits into the gradient of
 // loss·weight in place (softmax − one-hot)·weight and returns the row's
-// loss −log p[target].
+// loss −log p[target] = log Z − (v_t − max). The largest logit's
+// probability is 1/Z, so log Z comes out of the softmax without a second
+// pass and without underflow.
 func crossEntropy(logits []float32, target int, weight float32) float64 {
-	maxv := logits[0]
-	for _, v := range logits {
-		maxv = max(maxv, v)
-	}
-	zt := float64(logits[target] - maxv)
-	var z float64
+	best := 0
 	for i, v := range logits {
-		e := math.Exp(float64(v - maxv))
-		logits[i] = float32(e)
-		z += e
+		if v > logits[best] {
+			best = i
+		}
 	}
-	loss := math.Log(z) - zt
-	inv := float32(1/z) * weight
-	for i := range logits {
-		logits[i] *= inv
-	}
+	zt := float64(logits[target] - logits[best])
+	simd.Softmax(logits) // vectorised exp: the vocabulary row is the hot loop
+	loss := -math.Log(float64(logits[best])) - zt
+	simd.Scale(weight, logits)
 	logits[target] -= weight
 	return loss
 }
