@@ -64,8 +64,13 @@ func newGraph() *cobra.Command {
 			if err := gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(text); return err }); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "wrote %s (%d groups)\n", out, len(g.Groups))
-			return nil
+			kinds := map[string]int{}
+			for _, gr := range g.Groups {
+				kinds[gr.Kind]++
+			}
+			return emit(map[string]any{"output": out, "groups": len(g.Groups), "kinds": kinds}, func() {
+				fmt.Fprintf(os.Stderr, "wrote %s (%d groups)\n", out, len(g.Groups))
+			})
 		},
 	}
 	mf.register(cmd)
