@@ -3,8 +3,13 @@
 package interop
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	shearprune "github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/train"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +55,10 @@ func TestLlamaCppGreedy(t *testing.T) {
 		{"pruned-f16", tensor.F16, prune, "", "deci"},
 		{"stories-via-hf-f16", tensor.F16, nil, "hf", "llama"},
 		{"pruned-via-hf-f32", tensor.F32, prune, "hf", "deci"},
+		{"pruned-hidden-f32", tensor.F32, pruneHidden, "", "deci"},
+		{"pruned-hidden-via-hf-f32", tensor.F32, pruneHidden, "hf", "deci"},
+		{"no-attention-layer-f16", tensor.F16, pruneEmpty, "", "deci"},
+		{"lorashear-20pct-f32", tensor.F32, pruneLoRAShear, "", "deci"},
 		{"stories-via-llama2c-f32", tensor.F32, nil, "llama2c", "llama"},
 	}
 	for _, c := range cases {
@@ -172,76 +181,69 @@ func fileSize(path string) int64 {
 	return st.Size()
 }
 
-// prune gives stories260K different widths per layer, the way structured
-// pruning does: layer 0 keeps 3 of its 4 KV heads (KV head 1 goes, with its
-// query heads 2 and 3 and the matching attn_output columns), layer 2 keeps
-// 100 of its 172 FFN channels (gate/up rows and down columns).
-func prune(t *testing.T, m *model.Model) {
-	t.Helper()
-	c := &m.Config
-	c.Heads, c.KVHeads, c.FFN = slices.Clone(c.Heads), slices.Clone(c.KVHeads), slices.Clone(c.FFN)
-	hd := c.HeadDim
-	group := c.Heads[0] / c.KVHeads[0]
-	var keepKV, keepQ []int
-	for kv := range c.KVHeads[0] {
-		if kv == 1 {
-			continue
-		}
-		keepKV = append(keepKV, kv)
-		for q := kv * group; q < (kv+1)*group; q++ {
-			keepQ = append(keepQ, q)
-		}
-	}
-	L := &m.Blocks[0]
-	qRows, kvRows := headRows(keepQ, hd), headRows(keepKV, hd)
-	L.Wq, L.Wk, L.Wv = rows(L.Wq, qRows), rows(L.Wk, kvRows), rows(L.Wv, kvRows)
-	L.Wo = cols(L.Wo, qRows)
-	c.Heads[0], c.KVHeads[0] = len(keepQ), len(keepKV)
+// prune gives stories260K different widths per layer through the
+// dependency graph and prune.Compress, as structured pruning does: layer 0
+// loses KV head 1 (with its query heads and attn_output columns) and
+// layer 2 keeps 100 of its 172 FFN channels.
+func prune(t *testing.T, m *model.Model) { pruneKinds(t, m, false) }
 
-	var keep []int
-	for i := range c.FFN[2] {
-		if (i*37)%c.FFN[2] < 100 { // a scattered subset of exactly 100
-			keep = append(keep, i)
+// pruneHidden also removes 4 hidden channels, which rescales every
+// RMSNorm (see prune.Compress). The model is badly damaged by it, so its
+// greedy path is full of near-ties: only f32 runs compare token for token
+// (llama.cpp rounds activations to f16 against f16 weights, Shear does not).
+func pruneHidden(t *testing.T, m *model.Model) { pruneKinds(t, m, true) }
+
+func pruneKinds(t *testing.T, m *model.Model, hidden bool) {
+	t.Helper()
+	pruneWith(t, m, func(gr graph.Group, mlpSeen map[int]int) bool {
+		switch gr.Kind {
+		case "attention":
+			return gr.Layer == 0 && gr.Producers[0].Ranges[0].Lo == 8 // KV head 1: k rows 8..15
+		case "mlp":
+			mlpSeen[gr.Layer]++
+			return gr.Layer == 2 && (mlpSeen[2]*37)%172 >= 100
+		case "hidden":
+			return hidden && gr.Producers[0].Ranges[0].Lo%16 == 5
 		}
-	}
-	if len(keep) != 100 {
-		t.Fatalf("kept %d FFN channels", len(keep))
-	}
-	L = &m.Blocks[2]
-	L.Wgate, L.Wup, L.Wdown = rows(L.Wgate, keep), rows(L.Wup, keep), cols(L.Wdown, keep)
-	c.FFN[2] = len(keep)
-	c.Arch = "deci"
-	if err := c.Validate(); err != nil {
+		return false
+	})
+}
+
+// pruneEmpty removes every head of layer 3: a layer without attention.
+func pruneEmpty(t *testing.T, m *model.Model) {
+	t.Helper()
+	pruneWith(t, m, func(gr graph.Group, _ map[int]int) bool { return gr.Kind == "attention" && gr.Layer == 3 })
+}
+
+// pruneLoRAShear runs the LoRAShear stage itself (LHSPG with a small
+// budget) to 20% of the parameters.
+func pruneLoRAShear(t *testing.T, m *model.Model) {
+	ex, err := train.LoadText(m.Tok, filepath.Join(filepath.Dir(stories), "../data/tinystories-dev.txt"), 64)
+	if err != nil {
 		t.Fatal(err)
 	}
+	cfg := shearprune.DefaultLHSPG()
+	cfg.Warmup, cfg.Periods, cfg.PeriodSteps = 4, 2, 4
+	opt := shearprune.Options{Method: "lorashear", Target: 0.2, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}
+	cm, _, err := shearprune.Prune(context.Background(), m, opt, shearprune.Data{Train: ex[:64], Calib: ex[64:65]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*m = *cm
 }
 
-func headRows(heads []int, hd int) []int {
-	var out []int
-	for _, h := range heads {
-		for i := range hd {
-			out = append(out, h*hd+i)
+func pruneWith(t *testing.T, m *model.Model, pick func(graph.Group, map[int]int) bool) {
+	g := graph.Build(m, graph.Options{Hidden: true})
+	var groups []graph.Group
+	seen := map[int]int{}
+	for _, gr := range g.Groups {
+		if gr.Prunable && pick(gr, seen) {
+			groups = append(groups, gr)
 		}
 	}
-	return out
-}
-
-// rows keeps the given rows of an f32 matrix.
-func rows(w *tensor.Matrix, keep []int) *tensor.Matrix {
-	out := tensor.Zeros(len(keep), w.Cols)
-	for i, r := range keep {
-		copy(out.F32[i*w.Cols:(i+1)*w.Cols], w.F32[r*w.Cols:(r+1)*w.Cols])
+	cm, _, err := shearprune.Compress(m, nil, g, groups)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-// cols keeps the given columns of an f32 matrix.
-func cols(w *tensor.Matrix, keep []int) *tensor.Matrix {
-	out := tensor.Zeros(w.Rows, len(keep))
-	for r := range w.Rows {
-		for j, c := range keep {
-			out.F32[r*len(keep)+j] = w.F32[r*w.Cols+c]
-		}
-	}
-	return out
+	*m = *cm
 }
