@@ -66,3 +66,27 @@ default-model:
 .PHONY: results
 results:
 	$(GO) run ./tools/results -shared $(SHARED) -o docs/RESULTS.md
+
+# The WebAssembly core (docs/WASM.md): wasm/guest as a wasip1 reactor, pure
+# Go (shear.wasm) and with the heavy kernels imported from the host
+# (shear-host.wasm, -tags shearhost), stored gzip-compressed where
+# wasm/host embeds them. Deterministic for a given Go version: commit the
+# results with the change that needs them.
+WASMFLAGS := -buildmode=c-shared -trimpath -buildvcs=false -ldflags='-s -w'
+.PHONY: wasm bench-wasm
+wasm:
+	GOOS=wasip1 GOARCH=wasm $(GO) vet -tags shearhost ./simd/ ./quant/ ./wasm/guest/
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o wasm/host/shear.wasm ./wasm/guest
+	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -tags shearhost -o wasm/host/shear-host.wasm ./wasm/guest
+	gzip -9 -n -f wasm/host/shear.wasm wasm/host/shear-host.wasm
+	@ls -l wasm/host/*.wasm.gz
+
+# Decode tokens/s of the three engines (native, wasm, wasm-pure) as ratios
+# to native in one run (docs/WASM.md).
+bench-wasm:
+	$(GO) test -run '^$$' -bench Engines -benchtime 1x -count 1 -timeout 30m ./wasm/host/ | tee bench-wasm.txt
+
+# CLI reference (docs/cli/), generated from the cobra commands.
+.PHONY: docs
+docs:
+	$(GO) run ./cmd/shear docs -o docs/cli

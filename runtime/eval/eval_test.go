@@ -119,3 +119,25 @@ func BenchmarkPerplexity(b *testing.B) {
 		Perplexity(m, tokens, 256, 10, nil)
 	}
 }
+
+// TestQuantizedPerplexity: Q8_0 storage stays within 1% of f32 on the
+// reference protocol (40 chunks); Q4_0 is reported.
+func TestQuantizedPerplexity(t *testing.T) {
+	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppl := map[tensor.DType]float64{}
+	for _, dt := range []tensor.DType{tensor.F32, tensor.Q8_0, tensor.Q4_0} {
+		m := stories(t, dt)
+		res, err := Perplexity(m, m.Tok.Encode(string(text)), 256, 40, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ppl[dt] = res.PPL
+	}
+	if r := ppl[tensor.Q8_0] / ppl[tensor.F32]; r > 1.01 || r < 0.99 {
+		t.Errorf("Q8_0 ppl %.4f vs f32 %.4f", ppl[tensor.Q8_0], ppl[tensor.F32])
+	}
+	t.Logf("ppl, 40 chunks: f32 %.4f, q8_0 %.4f, q4_0 %.4f", ppl[tensor.F32], ppl[tensor.Q8_0], ppl[tensor.Q4_0])
+}

@@ -1,7 +1,10 @@
 package model_test
 
 import (
+	"strings"
+
 	"encoding/json"
+	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"math"
 	"os"
@@ -175,5 +178,64 @@ func TestDecodeAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per decoded token", allocs)
+	}
+}
+
+// TestTinyRandomF16: the F16 LLaMA-2-vocabulary model loads, matches the
+// float64 reference and generates.
+func TestTinyRandomF16(t *testing.T) {
+	m, err := model.Load(sharedPath(t, "models/llama-2-tiny-random.gguf"), model.LoadOptions{DType: tensor.F16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Vocab != 32000 || m.Tok.Size() != 32000 || m.Embed.DType != tensor.F16 {
+		t.Fatalf("vocab %d, tokenizer %d, dtype %s", m.Vocab, m.Tok.Size(), m.Embed.DType)
+	}
+	tokens := append([]int{1}, m.Tok.Encode("Hello world")...)
+	checkAgainstReference(t, m, tokens, 1e-4)
+	st := m.NewState(32, 8)
+	logits, err := st.Forward(tokens, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 16; i++ {
+		if logits, err = st.Forward([]int{sample.Argmax(logits)}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLoadShapeMismatch: a tensor whose shape disagrees with the metadata
+// is named in the error.
+func TestLoadShapeMismatch(t *testing.T) {
+	f, err := gguf.Open(sharedPath(t, "models/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := gguf.NewBuilder()
+	b.CopyMetadata(f, nil)
+	for i := range f.Tensors {
+		ti := f.Tensors[i]
+		dims, data := ti.Dims, f.TensorData(&ti)
+		if ti.Name == "blk.2.ffn_up.weight" {
+			dims, data = []uint64{64, 171}, data[:64*171*4] // one row short
+		}
+		if err := b.AddTensor(ti.Name, ti.Type, dims, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "bad.gguf")
+	if err := b.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = model.Load(path, model.LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "blk.2.ffn_up.weight") || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("error %v does not name the tensor and its shape", err)
+	}
+	// A missing key and an absurd width are named too.
+	b.Set("llama.feed_forward_length", uint32(1<<31))
+	b.WriteFile(path)
+	if _, err := model.Load(path, model.LoadOptions{}); err == nil || !strings.Contains(err.Error(), "feed_forward_length") {
+		t.Errorf("absurd width: %v", err)
 	}
 }
