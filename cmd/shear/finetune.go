@@ -228,7 +228,7 @@ func newFinetune() *cobra.Command {
 				}
 			} else if srcType != tensor.F32 {
 				// Full training ran on an f32 master copy; store as the source was.
-				if err := convertModel(m, srcType); err != nil {
+				if err := m.Convert(srcType); err != nil {
 					return err
 				}
 			}
@@ -254,35 +254,6 @@ func newFinetune() *cobra.Command {
 	return cmd
 }
 
-// convertModel changes every matrix's storage type in place.
-func convertModel(m *model.Model, dt tensor.DType) error {
-	conv := func(w **tensor.Matrix) error {
-		if *w == nil {
-			return nil
-		}
-		nw, err := (*w).Convert(dt)
-		*w = nw
-		return err
-	}
-	if err := conv(&m.Embed); err != nil {
-		return err
-	}
-	if m.Tied {
-		m.Output = m.Embed
-	} else if err := conv(&m.Output); err != nil {
-		return err
-	}
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		for _, w := range []**tensor.Matrix{&L.Wq, &L.Wk, &L.Wv, &L.Wo, &L.Wgate, &L.Wup, &L.Wdown} {
-			if err := conv(w); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 func newMerge() *cobra.Command {
 	var mf modelFlags
 	var adapter, out string
@@ -297,7 +268,7 @@ func newMerge() *cobra.Command {
 			if abs(out) == abs(mf.path) {
 				return errors.New("the output would overwrite the input model")
 			}
-			f, err := gguf.Open(mf.path)
+			f, err := mf.file()
 			if err != nil {
 				return err
 			}

@@ -238,3 +238,33 @@ func (m *Model) Clone() *Model {
 	c.Meta = slices.Clone(m.Meta)
 	return &c
 }
+
+// Convert changes the storage type of every matrix in place (a tied
+// output follows the embedding).
+func (m *Model) Convert(dt tensor.DType) error {
+	conv := func(w **tensor.Matrix) error {
+		if *w == nil {
+			return nil
+		}
+		nw, err := (*w).Convert(dt)
+		*w = nw
+		return err
+	}
+	if err := conv(&m.Embed); err != nil {
+		return err
+	}
+	if m.Tied {
+		m.Output = m.Embed
+	} else if err := conv(&m.Output); err != nil {
+		return err
+	}
+	for l := range m.Blocks {
+		L := &m.Blocks[l]
+		for _, w := range []**tensor.Matrix{&L.Wq, &L.Wk, &L.Wv, &L.Wo, &L.Wgate, &L.Wup, &L.Wdown} {
+			if err := conv(w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -87,7 +87,7 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	pcg := rand.NewPCG(opt.Seed, 0xd209)
 	t := &Trainer{M: m, opt: opt, B: opt.Batch, T: opt.Ctx, N: opt.Batch * opt.Ctx, pcg: pcg, rng: rand.New(pcg)}
 	if opt.Full {
-		if err := toFloat32(m); err != nil {
+		if err := m.Convert(tensor.F32); err != nil {
 			return nil, err
 		}
 	} else {
@@ -187,35 +187,6 @@ func allMatrices(m *model.Model) []*tensor.Matrix {
 		}
 	}
 	return ws
-}
-
-// toFloat32 converts every matrix of m to float32 storage in place.
-func toFloat32(m *model.Model) error {
-	conv := func(w **tensor.Matrix) error {
-		if *w == nil {
-			return nil
-		}
-		nw, err := (*w).Convert(tensor.F32)
-		*w = nw
-		return err
-	}
-	if err := conv(&m.Embed); err != nil {
-		return err
-	}
-	if m.Tied {
-		m.Output = m.Embed
-	} else if err := conv(&m.Output); err != nil {
-		return err
-	}
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		for _, w := range []**tensor.Matrix{&L.Wq, &L.Wk, &L.Wv, &L.Wo, &L.Wgate, &L.Wup, &L.Wdown} {
-			if err := conv(w); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func (t *Trainer) collectParams() []Param {
