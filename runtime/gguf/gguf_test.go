@@ -3,26 +3,14 @@ package gguf
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/shear-ai/shear/internal/testshared"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-func sharedPath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		if filepath.Dir(d) == d {
-			t.Skipf("../shared/%s not found above %s", rel, dir)
-		}
-	}
-}
+func sharedPath(t testing.TB, rel string) string { return testshared.Path(t, rel) }
 
 func readShared(t testing.TB, rel string) []byte {
 	b, err := os.ReadFile(sharedPath(t, rel))

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"github.com/shear-ai/shear/internal/testshared"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,19 +14,7 @@ import (
 	"github.com/shear-ai/shear/runtime/tensor"
 )
 
-func sharedPath(t testing.TB, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		if filepath.Dir(d) == d {
-			t.Skipf("../shared/%s not found above %s", rel, dir)
-		}
-	}
-}
+func sharedPath(t testing.TB, rel string) string { return testshared.Path(t, rel) }
 
 func stories(t testing.TB, dt tensor.DType) *model.Model {
 	m, err := model.Load(sharedPath(t, "models/stories260K.gguf"), model.LoadOptions{DType: dt})
