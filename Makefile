@@ -56,7 +56,7 @@ interop:
 
 # The embedded default model (docs/DEFAULT_MODEL.md): prepares the Austen
 # text under assets/data, trains the BPE vocabulary and a small LLaMA from
-# scratch with Shear's trainer (about 25 minutes on 2 cores), and writes
+# scratch with Shear's trainer (18–35 minutes on 2 shared cores), and writes
 # assets/default.gguf and assets/default.json. Deterministic (seed 1).
 .PHONY: default-model
 default-model:
@@ -70,8 +70,9 @@ results:
 # The WebAssembly core (docs/WASM.md): wasm/guest as a wasip1 reactor, pure
 # Go (shear.wasm) and with the heavy kernels imported from the host
 # (shear-host.wasm, -tags shearhost), stored gzip-compressed where
-# wasm/host embeds them. Deterministic for a given Go version: commit the
-# results with the change that needs them.
+# wasm/host embeds them, and modules.txt (what they were built from, which
+# TestModulesUpToDate checks). Deterministic for a given Go version: rerun
+# after changing the core and commit the three files.
 WASMFLAGS := -buildmode=c-shared -trimpath -buildvcs=false -ldflags='-s -w'
 .PHONY: wasm bench-wasm
 wasm:
@@ -79,6 +80,7 @@ wasm:
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -o wasm/host/shear.wasm ./wasm/guest
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(WASMFLAGS) -tags shearhost -o wasm/host/shear-host.wasm ./wasm/guest
 	gzip -9 -n -f wasm/host/shear.wasm wasm/host/shear-host.wasm
+	$(GO) test -count=1 -run '^TestModulesUpToDate$$' ./wasm/host/ -args -update
 	@ls -l wasm/host/*.wasm.gz
 
 # Decode tokens/s of the three engines (native, wasm, wasm-pure) as ratios

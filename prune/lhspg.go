@@ -24,6 +24,10 @@ type LHSPGConfig struct {
 	Lambda0      float64 // initial λ_g
 	Amplify      float64 // λ growth factor when the gradient pulls away from zero
 	LambdaCap    float64
+	// Balanced splits the target over the kinds in proportion to their
+	// prunable parameters (when no kind targets are given), so no kind is
+	// emptied because its groups' saliencies are on another scale.
+	Balanced bool
 }
 
 // DefaultLHSPG returns OTO's defaults for Adam: λ 1e-2, amplify 20, cap 1e3.
@@ -175,6 +179,21 @@ func (p *LHSPG) GrowRedundant(period int) {
 		}
 		return cands[i] < cands[j]
 	})
+	kindTargets := p.Cfg.KindTargets
+	if len(kindTargets) == 0 && p.Cfg.Balanced {
+		prunable := map[string]float64{}
+		var sum float64
+		for _, g := range p.G.Groups {
+			if g.Prunable || isRed[g.ID] {
+				prunable[g.Kind] += float64(g.Params)
+				sum += float64(g.Params)
+			}
+		}
+		kindTargets = map[string]float64{}
+		for k, n := range prunable {
+			kindTargets[k] = p.Cfg.Target * n / sum
+		}
+	}
 	byKind, all := p.removed()
 	add := func(id int) {
 		p.Redundant = append(p.Redundant, id)
@@ -183,10 +202,10 @@ func (p *LHSPG) GrowRedundant(period int) {
 		byKind[g.Kind] += g.Params
 		all += g.Params
 	}
-	if len(p.Cfg.KindTargets) > 0 {
+	if len(kindTargets) > 0 {
 		for _, id := range cands {
 			k := p.G.Groups[id].Kind
-			if float64(byKind[k]) < frac*p.Cfg.KindTargets[k]*float64(p.Total) {
+			if float64(byKind[k]) < frac*kindTargets[k]*float64(p.Total) {
 				add(id)
 			}
 		}

@@ -267,7 +267,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 
 // probeTokens bounds the calibration tokens of each analysis probe: the
 // analysis runs one forward pass per group, so it stays in minutes.
-const probeTokens = 256
+const probeTokens = 128
 
 // probeSet cuts calibration sequences to about probeTokens tokens in all.
 func probeSet(calib []train.Example) []train.Example {

@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/shear-ai/shear/runtime/gguf"
 )
 
 func newTokenize() *cobra.Command {
@@ -43,14 +41,11 @@ func newInfo() *cobra.Command {
 		Short: "Show a model's configuration, per-layer widths, parameters and tensors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if path == "" {
-				return fmt.Errorf("no model given: pass -m MODEL.gguf")
-			}
-			f, err := gguf.Open(path)
+			mf := modelFlags{path: path, dtype: "f32"}
+			f, err := mf.file()
 			if err != nil {
 				return err
 			}
-			mf := modelFlags{path: path, dtype: "f32"}
 			m, err := mf.load()
 			if err != nil {
 				return err
@@ -97,6 +92,6 @@ func newInfo() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&path, "model", "m", "", "GGUF model file")
+	cmd.Flags().StringVarP(&path, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
 	return cmd
 }

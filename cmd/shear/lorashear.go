@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/assets"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
@@ -40,49 +43,64 @@ func splitHead(text string, frac float64) (head, rest string) {
 	return text[:cut], text[cut:]
 }
 
-func planData(m *model.Model, dataPath, instructPath, evalPath string, ctx int) (*dataPlan, error) {
-	p := &dataPlan{}
-	files, err := train.TextFiles(dataPath)
+// namedText is one training text and where it came from.
+type namedText struct{ name, text string }
+
+// readTexts reads the files of a --data path.
+func readTexts(path string) ([]namedText, error) {
+	files, err := train.TextFiles(path)
 	if err != nil {
 		return nil, err
 	}
-	var held []string
+	var out []namedText
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		held1, rest := "", string(b)
-		if evalPath == "" {
-			held1, rest = splitHead(string(b), holdOutFrac)
-		}
-		p.trainTxt, p.names = append(p.trainTxt, rest), append(p.names, filepath.Base(f))
-		held = append(held, held1)
+		out = append(out, namedText{filepath.Base(f), string(b)})
 	}
-	p.heldOut = strings.Join(held, "")
-	if evalPath != "" {
-		b, err := os.ReadFile(evalPath)
-		if err != nil {
-			return nil, err
+	return out, nil
+}
+
+// defaultTexts is the embedded default data (the Austen novels the
+// default model was trained on).
+func defaultTexts() ([]namedText, error) {
+	var out []namedText
+	err := fs.WalkDir(assets.DefaultData(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		p.heldOut = string(b)
+		b, err := fs.ReadFile(assets.DefaultData(), p)
+		out = append(out, namedText{path.Base(p), string(b)})
+		return err
+	})
+	return out, err
+}
+
+// planData holds out the evaluation text — evalText, or the first 10% of
+// every text — and drops instructions that quote it.
+func planData(m *model.Model, texts []namedText, ins []train.Instruction, evalText string, ctx int) *dataPlan {
+	p := &dataPlan{heldOut: evalText}
+	for _, t := range texts {
+		rest := t.text
+		if evalText == "" {
+			var held string
+			held, rest = splitHead(t.text, holdOutFrac)
+			p.heldOut += held
+		}
+		p.trainTxt, p.names = append(p.trainTxt, rest), append(p.names, t.name)
 	}
-	if instructPath != "" {
-		ins, err := train.ReadInstructions(instructPath)
-		if err != nil {
-			return nil, err
+	for _, in := range ins {
+		if quotes(p.heldOut, in.Input) || quotes(p.heldOut, in.Output) {
+			p.dropped++
+			continue
 		}
-		for _, in := range ins {
-			if quotes(p.heldOut, in.Input) || quotes(p.heldOut, in.Output) {
-				p.dropped++
-				continue
-			}
-			if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
-				p.instruct = append(p.instruct, ex)
-			}
+		if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
+			p.instruct = append(p.instruct, ex)
 		}
 	}
-	return p, nil
+	return p
 }
 
 // quotes reports whether s (long enough to be telling) appears in text.
@@ -161,9 +179,6 @@ func newLorashear() *cobra.Command {
 			if mf.path != "" && abs(out) == abs(mf.path) {
 				return errors.New("the output would overwrite the input model")
 			}
-			if tf.data == "" {
-				return errors.New("no --data given (pretraining-style text file or directory)")
-			}
 			lc, err := tf.loraConfig()
 			if err != nil {
 				return err
@@ -181,10 +196,39 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			plan, err := planData(m, tf.data, tf.instruct, evalPath, tf.ctx)
-			if err != nil {
-				return err
+			// Data: --data/--instruct/--eval, or the embedded defaults.
+			var texts []namedText
+			var ins []train.Instruction
+			evalText := ""
+			if evalPath != "" {
+				b, err := os.ReadFile(evalPath)
+				if err != nil {
+					return err
+				}
+				evalText = string(b)
 			}
+			if tf.data != "" {
+				if texts, err = readTexts(tf.data); err != nil {
+					return err
+				}
+			} else {
+				if texts, err = defaultTexts(); err != nil {
+					return err
+				}
+				if evalText == "" {
+					evalText = assets.HeldOut()
+				}
+				if tf.instruct == "" {
+					ins = assets.DefaultInstructions()
+				}
+				fmt.Fprintln(os.Stderr, "using the embedded default data (Austen: training text, held-out text, instructions)")
+			}
+			if tf.instruct != "" {
+				if ins, err = train.ReadInstructions(tf.instruct); err != nil {
+					return err
+				}
+			}
+			plan := planData(m, texts, ins, evalText, tf.ctx)
 			var mc []eval.MCItem
 			if mcPath != "" {
 				if mc, err = eval.ReadMC(mcPath); err != nil {
@@ -274,8 +318,8 @@ func newLorashear() *cobra.Command {
 	fl.StringVar(&reportDir, "report", "", "report directory (default OUTPUT-report; holds checkpoints for --resume)")
 	fl.StringVar(&evalPath, "eval", "", "evaluation text (default: the first 10% of every --data file, kept out of training)")
 	fl.StringVar(&mcPath, "mc", "", "multiple-choice JSONL for acc/acc_norm")
-	fl.IntVar(&stage1, "recover-steps", 150, "recovery stage 1 steps (pretraining-style subsets)")
-	fl.IntVar(&stage2, "instruct-steps", 50, "recovery stage 2 steps (instructions)")
+	fl.IntVar(&stage1, "recover-steps", 100, "recovery stage 1 steps (pretraining-style subsets)")
+	fl.IntVar(&stage2, "instruct-steps", 30, "recovery stage 2 steps (instructions)")
 	fl.IntVar(&subsetsK, "subsets", 4, "subsets a single --data file is cut into")
 	fl.IntVar(&evalChunks, "eval-chunks", 100, "perplexity chunks of the evaluation text")
 	fl.BoolVar(&uniform, "uniform", false, "recovery with fixed equal subset weights (no dynamic weighting)")

@@ -5,12 +5,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/simd"
@@ -52,7 +53,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print one JSON object on stdout")
 	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "worker threads (0: GOMAXPROCS)")
 	root.AddCommand(newGenerate(), newPPL(), newEval(), newTokenize(), newInfo(), newBench(), newFinetune(), newMerge(),
-		newConvert(), newQuantize(), newInit(), newGraph(), newCompress(), newPrune(), newAnalyze(), newLorashear())
+		newConvert(), newQuantize(), newInit(), newGraph(), newCompress(), newPrune(), newAnalyze(), newLorashear(),
+		newTokenizer(), newRecover(), newDocs())
 	return root
 }
 
@@ -63,19 +65,34 @@ type modelFlags struct {
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.path, "model", "m", "", "GGUF model file")
+	cmd.Flags().StringVarP(&f.path, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
 	cmd.Flags().StringVar(&f.dtype, "dtype", "f16", "weight storage: f32, f16, q8_0 or q4_0")
 }
 
+// load loads -m, or the embedded default model when -m is omitted (with
+// a note on stderr; stdout may carry --json).
 func (f *modelFlags) load() (*model.Model, error) {
-	if f.path == "" {
-		return nil, errors.New("no model given: pass -m MODEL.gguf")
-	}
 	dt, err := tensor.ParseDType(f.dtype)
 	if err != nil {
 		return nil, fmt.Errorf("--dtype: %w", err)
 	}
+	if f.path == "" {
+		m, err := assets.LoadDefault(model.LoadOptions{DType: dt})
+		if err != nil {
+			return nil, fmt.Errorf("the embedded default model: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "using the embedded default model (Austen, %d params); pass -m MODEL.gguf for another\n", m.Params())
+		return m, nil
+	}
 	return model.Load(f.path, model.LoadOptions{DType: dt})
+}
+
+// file parses -m's GGUF file, or the embedded default model's.
+func (f *modelFlags) file() (*gguf.File, error) {
+	if f.path == "" {
+		return gguf.Parse(assets.DefaultModel())
+	}
+	return gguf.Open(f.path)
 }
 
 // emit prints v as JSON when --json is set, or calls text otherwise.

@@ -49,9 +49,9 @@ func (f *pruneFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.variant, "lhspg", "projection", "LHSPG variant: projection or decay")
 	fl.BoolVar(&f.noProjection, "no-projection", false, "ablation: no half-space projection")
 	fl.BoolVar(&f.noTransfer, "no-transfer", false, "ablation: no LoRA training during the pruning periods")
-	fl.IntVar(&f.warmup, "lhspg-warmup", 40, "LHSPG warm-up steps")
+	fl.IntVar(&f.warmup, "lhspg-warmup", 20, "LHSPG warm-up steps")
 	fl.IntVar(&f.periods, "periods", 4, "LHSPG periods")
-	fl.IntVar(&f.periodSteps, "period-steps", 40, "steps per LHSPG period")
+	fl.IntVar(&f.periodSteps, "period-steps", 20, "steps per LHSPG period")
 	fl.Float64Var(&f.epsilon, "epsilon", 0, "half-space projection ε")
 	fl.IntVar(&f.calibSeqs, "calib-seqs", 8, "calibration sequences")
 }
@@ -176,6 +176,7 @@ func writePruneReport(dir string, rep *prune.Report, extra map[string]any) error
 
 func newPrune() *cobra.Command {
 	var mf modelFlags
+	var ef engineFlags
 	var tf trainFlags
 	var pf pruneFlags
 	var out, reportDir string
@@ -221,6 +222,9 @@ func newPrune() *cobra.Command {
 			start := time.Now()
 			ctx, stop := interruptible()
 			defer stop()
+			if ef.wasm() {
+				return pruneWasm(ctx, &ef, &mf, opt, data, &tf, lc, recoverSteps, out, reportDir, work, start)
+			}
 			bars := map[string]*progress{}
 			onProgress := func(stage string, done, total int, loss float64) {
 				p := bars[stage]
@@ -282,6 +286,7 @@ func newPrune() *cobra.Command {
 		},
 	}
 	mf.register(cmd)
+	ef.register(cmd)
 	tf.register(cmd)
 	pf.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF")

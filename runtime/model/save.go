@@ -47,9 +47,12 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 		b.Set("tokenizer.ggml.tokens", v.Tokens)
 		b.Set("tokenizer.ggml.scores", v.Scores)
 		b.Set("tokenizer.ggml.token_type", v.Types)
-		for key, id := range map[string]int{"bos": v.BOS, "eos": v.EOS, "unknown": v.UNK} {
-			if id >= 0 {
-				b.Set("tokenizer.ggml."+key+"_token_id", uint32(id))
+		for _, special := range []struct {
+			key string
+			id  int
+		}{{"bos", v.BOS}, {"eos", v.EOS}, {"unknown", v.UNK}} { // a fixed order: files are reproducible
+			if special.id >= 0 {
+				b.Set("tokenizer.ggml."+special.key+"_token_id", uint32(special.id))
 			}
 		}
 	}

@@ -126,7 +126,7 @@ func main() {
 		}
 	}
 	path := filepath.Join(*out, "default.gguf")
-	must(toF16(m))
+	must(m.Convert(tensor.F16))
 	must(m.Save(path))
 	m, err = model.Load(path, model.LoadOptions{DType: tensor.F16})
 	must(err)
@@ -199,34 +199,6 @@ func Sample(m *model.Model, prompt string, n int, temp, topP float32, seed uint6
 		}
 	}
 	return prompt + m.Tok.Decode(out)
-}
-
-func toF16(m *model.Model) error {
-	conv := func(w **tensor.Matrix) error {
-		if *w == nil {
-			return nil
-		}
-		nw, err := (*w).Convert(tensor.F16)
-		*w = nw
-		return err
-	}
-	if err := conv(&m.Embed); err != nil {
-		return err
-	}
-	if m.Tied {
-		m.Output = m.Embed
-	} else if err := conv(&m.Output); err != nil {
-		return err
-	}
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		for _, w := range []**tensor.Matrix{&L.Wq, &L.Wk, &L.Wv, &L.Wo, &L.Wgate, &L.Wup, &L.Wdown} {
-			if err := conv(w); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func totalLen(ss []string) int {

@@ -27,13 +27,14 @@ import (
 )
 
 type run struct {
-	name    string
-	ratio   float64
-	method  string
-	variant string
-	noProj  bool
-	noTrans bool
-	uniform bool
+	name     string
+	ratio    float64
+	method   string
+	variant  string
+	noProj   bool
+	noTrans  bool
+	uniform  bool
+	balanced bool
 }
 
 type outcome struct {
@@ -137,6 +138,9 @@ func mainErr(shared, outPath string, quick bool, only string) error {
 		runs = append(runs, run{name: "lorashear-uniform@" + tag(r), ratio: r, method: "lorashear", variant: "projection", uniform: true})
 	}
 	for _, r := range []float64{0.2, 0.5} {
+		runs = append(runs, run{name: "lorashear-balanced@" + tag(r), ratio: r, method: "lorashear", variant: "projection", balanced: true})
+	}
+	for _, r := range []float64{0.2, 0.5} {
 		runs = append(runs,
 			run{name: "no-projection@" + tag(r), ratio: r, method: "lorashear", variant: "projection", noProj: true},
 			run{name: "no-transfer@" + tag(r), ratio: r, method: "lorashear", variant: "projection", noTrans: true},
@@ -161,7 +165,7 @@ func mainErr(shared, outPath string, quick bool, only string) error {
 		if r.variant == "" {
 			cfg.Variant = "projection"
 		}
-		cfg.NoProjection, cfg.NoTransfer, cfg.Target = r.noProj, r.noTrans, r.ratio
+		cfg.NoProjection, cfg.NoTransfer, cfg.Target, cfg.Balanced = r.noProj, r.noTrans, r.ratio, r.balanced
 		opt := prune.Options{Method: r.method, Target: r.ratio, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(),
 			Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1}
 		data := prune.Data{Train: append(append([]train.Example(nil), trainText...), instruct...), Calib: calib}
