@@ -110,23 +110,38 @@ func TestForgettingReachesZero(t *testing.T) {
 }
 
 // TestTargetReached: after the last period's growth the redundant groups
-// remove at least the target, and dropping the last one falls short.
+// remove at least the target, and dropping the last one falls short. With
+// balanced kind targets each kind meets its own share the same way.
 func TestTargetReached(t *testing.T) {
-	for _, target := range []float64{0.05, 0.2, 0.35} {
-		cfg := DefaultLHSPG()
-		cfg.Target = target
-		p, _, _ := tinyLHSPG(t, cfg)
-		for period := 0; period < cfg.Periods; period++ {
-			p.GrowRedundant(period)
-			_, all := p.removed()
-			if goal := float64(period+1) / float64(cfg.Periods) * target * float64(p.Total); float64(all) < goal {
-				t.Errorf("target %v period %d: %d parameters chosen, goal %.0f", target, period, all, goal)
+	for _, balanced := range []bool{false, true} {
+		for _, target := range []float64{0.05, 0.2, 0.35} {
+			cfg := DefaultLHSPG()
+			cfg.Target, cfg.Balanced = target, balanced
+			p, _, _ := tinyLHSPG(t, cfg)
+			for period := 0; period < cfg.Periods; period++ {
+				p.GrowRedundant(period)
+				_, all := p.removed()
+				if goal := float64(period+1) / float64(cfg.Periods) * target * float64(p.Total); float64(all) < goal*0.999 {
+					t.Errorf("balanced=%v target %v period %d: %d parameters chosen, goal %.0f", balanced, target, period, all, goal)
+				}
 			}
-		}
-		_, all := p.removed()
-		last := p.G.Groups[p.Redundant[len(p.Redundant)-1]].Params
-		if goal := target * float64(p.Total); float64(all) < goal || float64(all-last) >= goal {
-			t.Errorf("target %v: %d chosen, last group %d, goal %.0f", target, all, last, goal)
+			_, all := p.removed()
+			// The last group taken of each kind: without it, that kind (or the
+			// whole, unbalanced) falls short.
+			last := map[string]int{}
+			for _, id := range p.Redundant {
+				last[p.G.Groups[id].Kind] = p.G.Groups[id].Params
+			}
+			slack := 0
+			for _, n := range last {
+				slack += n
+			}
+			if !balanced {
+				slack = p.G.Groups[p.Redundant[len(p.Redundant)-1]].Params
+			}
+			if goal := target * float64(p.Total); float64(all) < goal*0.999 || float64(all-slack) >= goal {
+				t.Errorf("balanced=%v target %v: %d chosen, slack %d, goal %.0f", balanced, target, all, slack, goal)
+			}
 		}
 	}
 }

@@ -36,6 +36,7 @@ type pruneFlags struct {
 	periodSteps  int
 	epsilon      float64
 	calibSeqs    int
+	balanced     bool
 }
 
 func (f *pruneFlags) register(cmd *cobra.Command) {
@@ -54,6 +55,7 @@ func (f *pruneFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.periodSteps, "period-steps", 20, "steps per LHSPG period")
 	fl.Float64Var(&f.epsilon, "epsilon", 0, "half-space projection ε")
 	fl.IntVar(&f.calibSeqs, "calib-seqs", 8, "calibration sequences")
+	fl.BoolVar(&f.balanced, "balanced", true, "split the target over attention and MLP in proportion to their prunable parameters")
 }
 
 func parseKindTargets(s string) (map[string]float64, error) {
@@ -82,7 +84,7 @@ func (f *pruneFlags) options(tf *trainFlags, lc lora.Config, ckpt string) (prune
 	}
 	cfg := prune.DefaultLHSPG()
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = f.warmup, f.periods, f.periodSteps, f.variant
-	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Target = f.noProjection, f.noTransfer, f.epsilon, f.target
+	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Target, cfg.Balanced = f.noProjection, f.noTransfer, f.epsilon, f.target, f.balanced
 	opt := prune.Options{Method: f.method, Target: f.target, KindTargets: kt, Hidden: f.hidden, Gamma: f.gamma,
 		LHSPG: cfg, LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, LR: tf.lr, Clip: tf.clip, Seed: tf.seed,
 		Checkpoint: ckpt, CheckpointEvery: 20, Resume: tf.resume}

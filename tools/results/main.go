@@ -165,7 +165,7 @@ func mainErr(shared, outPath string, quick bool, only string) error {
 		if r.variant == "" {
 			cfg.Variant = "projection"
 		}
-		cfg.NoProjection, cfg.NoTransfer, cfg.Target, cfg.Balanced = r.noProj, r.noTrans, r.ratio, r.balanced
+		cfg.NoProjection, cfg.NoTransfer, cfg.Target, cfg.Balanced = r.noProj, r.noTrans, r.ratio, r.balanced // unbalanced unless the run asks
 		opt := prune.Options{Method: r.method, Target: r.ratio, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(),
 			Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1}
 		data := prune.Data{Train: append(append([]train.Example(nil), trainText...), instruct...), Calib: calib}
