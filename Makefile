@@ -37,12 +37,15 @@ fmt-check:
 
 lint: vet fmt-check
 
-# Benchmarks: kernels (GFLOP/s, GB/s) and model decode/prefill. Results are
-# recorded by hand in docs/PERFORMANCE.md as ratios measured in one run.
+# Benchmarks: kernels (GFLOP/s, GB/s), model decode/prefill (ratios to the
+# read bandwidth and the matmul peak measured in the same run), training
+# throughput and MFU. Numbers are recorded in docs/PERFORMANCE.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./simd/ | tee bench-simd.txt
-	$(GO) test -run '^$$' -bench . -count 1 ./quant/ | tee bench-quant.txt
+	$(GO) test -run '^$$' -bench . -benchtime 300ms -count 1 ./simd/ | tee bench-simd.txt
+	$(GO) test -run '^$$' -bench . -benchtime 300ms -count 1 ./quant/ | tee bench-quant.txt
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 -timeout 30m ./runtime/model/ | tee bench-model.txt
+	$(GO) test -run '^$$' -bench Train15M -benchtime 3x -count 1 -timeout 30m ./runtime/train/ | tee bench-train.txt
+	$(MAKE) bench-wasm
 
 clean:
 	rm -rf bin bench-*.txt

@@ -1,3 +1,5 @@
+//go:build !(wasip1 && shearhost)
+
 package simd
 
 // Gradients of the forward products. Both are plain (not transposed)

@@ -1,3 +1,5 @@
+//go:build !(wasip1 && shearhost)
+
 package simd
 
 // F16ToF32 converts IEEE 754 half-precision values (as bits) to float32:

@@ -54,6 +54,7 @@ func evalOne(m *model.Model, name string, ppls, mcs []string, ctx, chunks int) (
 
 func newEval() *cobra.Command {
 	var mf modelFlags
+	var ef engineFlags
 	var ppls, mcs []string
 	var baseline string
 	var ctx, chunks int
@@ -67,6 +68,9 @@ func newEval() *cobra.Command {
 			}
 			if ctx < 2 || chunks < 0 {
 				return fmt.Errorf("--ctx must be ≥ 2 and --chunks ≥ 0")
+			}
+			if ef.wasm() {
+				return evalWasm(&ef, &mf, baseline, ppls, mcs, ctx, chunks)
 			}
 			m, err := mf.load()
 			if err != nil {
@@ -108,6 +112,7 @@ func newEval() *cobra.Command {
 		},
 	}
 	mf.register(cmd)
+	ef.register(cmd)
 	cmd.Flags().StringArrayVar(&ppls, "ppl", nil, "text file for perplexity (repeatable)")
 	cmd.Flags().StringArrayVar(&mcs, "mc", nil, "multiple-choice JSONL ({context, choices, gold}; repeatable)")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "baseline model to compare with, side by side")

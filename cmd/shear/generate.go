@@ -12,6 +12,7 @@ import (
 
 func newGenerate() *cobra.Command {
 	var mf modelFlags
+	var ef engineFlags
 	var prompt string
 	var n, ctx int
 	var ignoreEOS bool
@@ -26,6 +27,9 @@ func newGenerate() *cobra.Command {
 			}
 			if n < 1 {
 				return fmt.Errorf("-n %d must be ≥ 1", n)
+			}
+			if ef.wasm() {
+				return generateWasm(&ef, &mf, prompt, n, ctx, ignoreEOS, sp)
 			}
 			m, err := mf.load()
 			if err != nil {
@@ -78,6 +82,7 @@ func newGenerate() *cobra.Command {
 		},
 	}
 	mf.register(cmd)
+	ef.register(cmd)
 	f := cmd.Flags()
 	f.StringVarP(&prompt, "prompt", "p", "", "prompt text")
 	f.IntVarP(&n, "n", "n", 128, "tokens to generate")

@@ -11,6 +11,7 @@ import (
 
 func newPPL() *cobra.Command {
 	var mf modelFlags
+	var ef engineFlags
 	var file string
 	var ctx, chunks int
 	cmd := &cobra.Command{
@@ -26,6 +27,9 @@ func newPPL() *cobra.Command {
 			}
 			if chunks < 0 {
 				return fmt.Errorf("--chunks %d must be ≥ 0", chunks)
+			}
+			if ef.wasm() {
+				return perplexityWasm(&ef, &mf, file, ctx, chunks)
 			}
 			text, err := os.ReadFile(file)
 			if err != nil {
@@ -48,6 +52,7 @@ func newPPL() *cobra.Command {
 		},
 	}
 	mf.register(cmd)
+	ef.register(cmd)
 	cmd.Flags().StringVarP(&file, "file", "f", "", "text file")
 	cmd.Flags().IntVar(&ctx, "ctx", 256, "context size: chunks of ctx-1 tokens after BOS")
 	cmd.Flags().IntVar(&chunks, "chunks", 0, "score only the first K chunks (0: all)")

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/sample"
+	"github.com/shear-ai/shear/wasm/host"
+)
+
+// engineFlags select where generate, ppl, eval and prune run: natively
+// (the default), or in the embedded WebAssembly core under wazero with
+// the host's kernels (wasm) or entirely inside the sandbox (wasm-pure).
+// See docs/WASM.md.
+type engineFlags struct {
+	name     string
+	memoryMB int
+}
+
+func (f *engineFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.name, "engine", "native", "native, wasm (the WebAssembly core, native kernels) or wasm-pure (all inside the sandbox)")
+	cmd.Flags().IntVar(&f.memoryMB, "wasm-memory", 2048, "memory cap of the WebAssembly instance in MiB (at most 4096)")
+}
+
+// wasm reports whether a wasm engine was asked for.
+func (f *engineFlags) wasm() bool { return f.name != "native" }
+
+// open starts the engine (compiled modules are cached under the user's
+// cache directory) with progress bars on stderr.
+func (f *engineFlags) open(ctx context.Context) (*host.Engine, func(), error) {
+	mode, err := host.ParseMode(f.name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--engine: %w", err)
+	}
+	opts := host.Options{Mode: mode, MemoryLimitMB: f.memoryMB}
+	if dir, err := os.UserCacheDir(); err == nil {
+		opts.CacheDir = filepath.Join(dir, "shear", "wazero")
+	}
+	bars := map[string]*progress{}
+	opts.Progress = func(stage string, done, total int, loss float64) {
+		if total <= 0 || stage == "generate" { // generation shows its text instead
+			return
+		}
+		p := bars[stage]
+		if p == nil {
+			p = newProgress(stage, total)
+			bars[stage] = p
+		}
+		if p.bar != nil && loss != 0 {
+			p.bar.Describe(fmt.Sprintf("%s loss %.4f", stage, loss))
+		}
+		p.update(done, total)
+	}
+	e, err := host.New(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, func() {
+		for _, p := range bars {
+			p.finish()
+		}
+		e.Close(context.Background())
+	}, nil
+}
+
+// ggufBytes reads -m, or the embedded default model.
+func (f *modelFlags) ggufBytes() ([]byte, error) {
+	if f.path == "" {
+		return assets.DefaultModel(), nil
+	}
+	return os.ReadFile(f.path)
+}
+
+// loadWasm starts the engine and loads -m into it.
+func (f *engineFlags) loadWasm(ctx context.Context, mf *modelFlags) (*host.Model, func(), error) {
+	b, err := mf.ggufBytes()
+	if err != nil {
+		return nil, nil, err
+	}
+	if mf.path == "" {
+		fmt.Fprintln(os.Stderr, "using the embedded default model; pass -m MODEL.gguf for another")
+	}
+	e, done, err := f.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := e.Load(ctx, b, host.LoadOptions{DType: mf.dtype})
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return m, done, nil
+}
+
+// generateWasm is `shear generate` on a wasm engine: the same tokens,
+// streamed as they come, and the same JSON.
+func generateWasm(ef *engineFlags, mf *modelFlags, prompt string, n, ctxLen int, ignoreEOS bool, sp sample.Params) error {
+	ctx, stop := interruptible()
+	defer stop()
+	m, done, err := ef.loadWasm(ctx, mf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	req := host.GenerateRequest{Prompt: prompt, N: n, Ctx: ctxLen, IgnoreEOS: ignoreEOS,
+		Temperature: sp.Temperature, TopK: sp.TopK, TopP: sp.TopP, Seed: sp.Seed}
+	var res host.GenerateResult
+	var secs float64
+	if g.json {
+		if res, err = m.Generate(ctx, req); err != nil {
+			return err
+		}
+		secs = res.Seconds
+	} else {
+		var start time.Time
+		res, err = m.Stream(ctx, req, func(s host.Step) error {
+			if start.IsZero() {
+				start = time.Now()
+			}
+			_, err := fmt.Fprint(os.Stdout, s.Text)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		secs = time.Since(start).Seconds()
+	}
+	rate := float64(len(res.Tokens)) / secs
+	return emit(map[string]any{"tokens": res.Tokens, "text": res.Text, "tokens_per_s": rate}, func() {
+		fmt.Println()
+		fmt.Fprintf(os.Stderr, "%d tokens, %.1f tokens/s (%s)\n", len(res.Tokens), rate, ef.name)
+	})
+}
+
+// perplexityWasm is `shear ppl` on a wasm engine.
+func perplexityWasm(ef *engineFlags, mf *modelFlags, file string, ctxLen, chunks int) error {
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	m, done, err := ef.loadWasm(ctx, mf)
+	if err != nil {
+		return err
+	}
+	res, err := m.Perplexity(ctx, host.PerplexityRequest{Text: string(text), Ctx: ctxLen, Chunks: chunks})
+	done()
+	if err != nil {
+		return err
+	}
+	return emit(res, func() {
+		fmt.Printf("ppl %.4f  nll %.5f  tokens scored %d  chunks %d\n", res.PPL, res.NLL, res.Scored, res.Chunks)
+	})
+}
+
+// evalWasm is `shear eval` on a wasm engine: the same scores and output.
+func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []string, ctxLen, chunks int) error {
+	ctx, stop := interruptible()
+	defer stop()
+	one := func(f *modelFlags, name string) (modelEval, error) {
+		m, done, err := ef.loadWasm(ctx, f)
+		if err != nil {
+			return modelEval{}, err
+		}
+		defer done()
+		r := modelEval{Model: name, Params: m.Info().Params, PPL: map[string]eval.PPLResult{}, MC: map[string]eval.MCResult{}}
+		for _, file := range ppls {
+			text, err := os.ReadFile(file)
+			if err != nil {
+				return r, err
+			}
+			res, err := m.Perplexity(ctx, host.PerplexityRequest{Text: string(text), Ctx: ctxLen, Chunks: chunks})
+			if err != nil {
+				return r, fmt.Errorf("%s: %w", file, err)
+			}
+			r.PPL[file] = res
+		}
+		for _, file := range mcs {
+			items, err := eval.ReadMC(file)
+			if err != nil {
+				return r, err
+			}
+			res, err := m.Score(ctx, host.ScoreRequest{Items: items, Ctx: 512})
+			if err != nil {
+				return r, fmt.Errorf("%s: %w", file, err)
+			}
+			r.MC[file] = res.MCResult
+		}
+		return r, nil
+	}
+	results := []modelEval{}
+	if baseline != "" {
+		r, err := one(&modelFlags{path: baseline, dtype: mf.dtype}, baseline)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	name := mf.path
+	if name == "" {
+		name = "default"
+	}
+	r, err := one(mf, name)
+	if err != nil {
+		return err
+	}
+	results = append(results, r)
+	out := map[string]any{"models": results}
+	if len(mcs) > 0 {
+		res := r.MC[mcs[0]]
+		out["n"], out["acc"], out["acc_norm"] = res.N, res.Acc, res.AccNorm
+	}
+	if len(ppls) > 0 {
+		res := r.PPL[ppls[0]]
+		out["ppl"], out["nll"], out["tokens_scored"], out["chunks"] = res.PPL, res.NLL, res.Scored, res.Chunks
+	}
+	return emit(out, func() { printEvalTable(results, ppls, mcs) })
+}
+
+// pruneWasm is `shear prune` on a wasm engine after the data is loaded:
+// pruning and recovery run in the guest (no checkpoints there), the
+// output and report are written as the native path writes them.
+func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.Options, data prune.Data,
+	tf *trainFlags, lc lora.Config, recoverSteps int, out, reportDir, work string, start time.Time) error {
+	if tf.resume {
+		return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
+	}
+	opt.Checkpoint, opt.CheckpointEvery, opt.Resume = "", 0, false
+	b, err := mf.ggufBytes()
+	if err != nil {
+		return err
+	}
+	e, done, err := ef.open(ctx)
+	if err != nil {
+		return err
+	}
+	req := host.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
+	if recoverSteps > 0 {
+		rtf := *tf
+		rtf.steps = recoverSteps
+		req.Recover = &host.RecoverRequest{LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, Seed: tf.seed, DevFrac: tf.devFrac, Config: rtf.config("")}
+	}
+	gg, res, err := e.Prune(ctx, b, req)
+	done()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		return err
+	}
+	rep := res.Report
+	if err := gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(gg); return err }); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	rep.Seconds["total"] = secs
+	extra := map[string]any{"output": out, "engine": ef.name}
+	if res.Recovery != nil {
+		extra["recovery"] = res.Recovery
+	}
+	if err := writePruneReport(reportDir, rep, extra); err != nil {
+		return err
+	}
+	if reportDir == "" {
+		os.RemoveAll(work)
+	}
+	result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
+		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
+	return emit(result, func() {
+		fmt.Printf("%s (%s): %d → %d parameters (%.1f%% removed) in %.1fs; wrote %s\n", rep.Method, ef.name, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs, out)
+		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
+	})
+}

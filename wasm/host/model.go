@@ -1,0 +1,385 @@
+package host
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/wasm/internal/abi"
+	"github.com/shear-ai/shear/wasm/internal/ops"
+)
+
+// The requests and results, shared with the guest (JSON on the wire).
+type (
+	LoadOptions       = abi.LoadOptions
+	ModelInfo         = abi.ModelInfo
+	GenerateRequest   = abi.GenerateRequest
+	GenerateResult    = abi.GenerateResult
+	Step              = abi.Step
+	PerplexityRequest = abi.PerplexityRequest
+	ScoreRequest      = abi.ScoreRequest
+	ScoreResult       = abi.ScoreResult
+	PruneRequest      = abi.PruneRequest
+	RecoverRequest    = abi.RecoverRequest
+	PruneResult       = abi.PruneResult
+)
+
+// Model is a model loaded into an Engine. Like its engine it is not safe
+// for concurrent use.
+//
+// The model keeps a reference to its GGUF bytes (which it does not
+// modify): when the engine has to replace its instance (after a memory
+// limit, a deadline cut short, or a trap), the model is loaded again into
+// the new instance on its next call.
+type Model struct {
+	e      *Engine
+	gguf   []byte
+	opts   LoadOptions
+	info   ModelInfo
+	handle int32
+	gen    uint64 // the instance the handle belongs to
+	native *model.Model
+}
+
+// Load parses GGUF bytes and binds a model (stored as opts.DType, f16 by
+// default).
+func (e *Engine) Load(ctx context.Context, ggufBytes []byte, opts LoadOptions) (*Model, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := &Model{e: e, gguf: ggufBytes, opts: opts}
+	if e.opts.Mode == Native {
+		nm, err := loadNative(ggufBytes, opts)
+		if err != nil {
+			return nil, err
+		}
+		m.native, m.info = nm, ops.Info(nm)
+		return m, nil
+	}
+	if _, err := m.bind(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func loadNative(b []byte, opts LoadOptions) (*model.Model, error) {
+	dt, err := ops.ParseLoad(opts)
+	if err != nil {
+		return nil, err
+	}
+	f, err := gguf.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	return model.FromGGUF(f, model.LoadOptions{DType: dt})
+}
+
+// bind returns the current instance with the model loaded into it.
+func (m *Model) bind(ctx context.Context) (*instance, error) {
+	e := m.e
+	if m.gen == ^uint64(0) {
+		return nil, errors.New("wasm/host: the model is closed")
+	}
+	inst, err := e.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m.gen == inst.gen {
+		return inst, nil
+	}
+	h, info, err := e.loadInto(ctx, inst, m.gguf, m.opts)
+	if err != nil {
+		return nil, err
+	}
+	m.handle, m.gen, m.info = h, inst.gen, info
+	return inst, nil
+}
+
+// loadInto copies GGUF bytes into the instance and loads them.
+func (e *Engine) loadInto(ctx context.Context, inst *instance, b []byte, opts LoadOptions) (int32, ModelInfo, error) {
+	var info ModelInfo
+	js, _ := json.Marshal(opts)
+	o, err := e.put(ctx, inst, js)
+	if err != nil {
+		return 0, info, err
+	}
+	defer e.free(ctx, inst, o)
+	if len(b) == 0 {
+		return 0, info, &Error{Op: "shear_load_model", Code: CodeModel, Msg: "no GGUF bytes"}
+	}
+	p, err := e.put(ctx, inst, b)
+	if err != nil {
+		return 0, info, err
+	}
+	defer e.free(ctx, inst, p)
+	h, err := e.call(ctx, inst, "shear_load_model", uint64(p), uint64(len(b)), uint64(o), uint64(len(js)))
+	if err != nil {
+		return 0, info, err
+	}
+	res, err := e.result(ctx, inst)
+	if err == nil {
+		err = json.Unmarshal(res, &info)
+	}
+	return h, info, err
+}
+
+// Info describes the model.
+func (m *Model) Info() ModelInfo { return m.info }
+
+// Close frees the model in the guest.
+func (m *Model) Close() error {
+	m.e.mu.Lock()
+	defer m.e.mu.Unlock()
+	if m.native == nil && m.e.inst != nil && m.e.inst.gen == m.gen {
+		_, err := m.e.call(context.Background(), m.e.inst, "shear_free_model", uint64(uint32(m.handle)))
+		if err != nil {
+			return err
+		}
+	}
+	m.gen, m.native = ^uint64(0), nil
+	return nil
+}
+
+// poll is the native mode's Poll: progress, and the context.
+func (e *Engine) poll(ctx context.Context) ops.Poll {
+	return func(stage string, done, total int, loss float64) bool {
+		if stage != "" && e.opts.Progress != nil {
+			e.opts.Progress(stage, done, total, loss)
+		}
+		return ctx.Err() != nil
+	}
+}
+
+// nativeErr maps an interruption to the context's error.
+func nativeErr(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ops.ErrInterrupted) && ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", op, ctx.Err())
+	}
+	return err
+}
+
+// do runs an export that takes (model, request JSON).
+func (m *Model) do(ctx context.Context, name string, req, out any) error {
+	m.e.mu.Lock()
+	defer m.e.mu.Unlock()
+	inst, err := m.bind(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = m.e.request(ctx, inst, name, m.handle, req, out)
+	return err
+}
+
+func (m *Model) checkOpen() error {
+	if m.gen == ^uint64(0) {
+		return errors.New("wasm/host: the model is closed")
+	}
+	return nil
+}
+
+// Tokenize encodes text (with BOS first if bos).
+func (m *Model) Tokenize(ctx context.Context, text string, bos bool) ([]int, error) {
+	req := abi.TokenizeRequest{Text: text, BOS: bos}
+	if m.native != nil {
+		return ops.Tokenize(m.native, req).Tokens, nil
+	}
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
+	var res abi.TokenizeResult
+	err := m.do(ctx, "shear_tokenize", req, &res)
+	return res.Tokens, err
+}
+
+// Logits runs tokens from an empty cache and returns the logits of every
+// position (len(tokens) rows of Info().Vocab values).
+func (m *Model) Logits(ctx context.Context, tokens []int) ([]float32, error) {
+	req := abi.LogitsRequest{Tokens: tokens}
+	if m.native != nil {
+		return ops.Logits(m.native, req)
+	}
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
+	e := m.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inst, err := m.bind(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.request(ctx, inst, "shear_logits", m.handle, req, nil); err != nil {
+		return nil, err
+	}
+	b, err := e.result(ctx, inst)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out, nil
+}
+
+// Generate runs a whole generation, as `shear generate` does.
+func (m *Model) Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error) {
+	if m.native != nil {
+		res, err := ops.Generate(m.native, req, m.e.poll(ctx))
+		return res, nativeErr(ctx, "generate", err)
+	}
+	if err := m.checkOpen(); err != nil {
+		return GenerateResult{}, err
+	}
+	var res GenerateResult
+	err := m.do(ctx, "shear_generate", req, &res)
+	return res, err
+}
+
+// Stream generates token by token (the step API), calling fn with every
+// token and the text it adds; an error from fn stops the generation.
+func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) error) (GenerateResult, error) {
+	if m.native != nil {
+		g, err := ops.NewGenerator(m.native, req)
+		if err != nil {
+			return GenerateResult{}, err
+		}
+		for {
+			if ctx.Err() != nil {
+				return g.Result(), ctx.Err()
+			}
+			tok, piece, done, err := g.Next()
+			if err != nil || done {
+				return g.Result(), err
+			}
+			if err := fn(Step{Token: tok, Text: piece}); err != nil {
+				return g.Result(), err
+			}
+		}
+	}
+	if err := m.checkOpen(); err != nil {
+		return GenerateResult{}, err
+	}
+	e := m.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inst, err := m.bind(ctx)
+	if err != nil {
+		return GenerateResult{}, err
+	}
+	s, err := e.request(ctx, inst, "shear_generate_start", m.handle, req, nil)
+	if err != nil {
+		return GenerateResult{}, err
+	}
+	defer func() {
+		if e.inst == inst {
+			e.call(context.Background(), inst, "shear_generate_end", uint64(uint32(s)))
+		}
+	}()
+	for {
+		if ctx.Err() != nil {
+			return GenerateResult{}, ctx.Err()
+		}
+		status, err := e.call(ctx, inst, "shear_generate_step", uint64(uint32(s)))
+		if err != nil {
+			return GenerateResult{}, err
+		}
+		b, err := e.result(ctx, inst)
+		if err != nil {
+			return GenerateResult{}, err
+		}
+		if Code(status) == abi.StepDone {
+			var res GenerateResult
+			return res, json.Unmarshal(b, &res)
+		}
+		var st Step
+		if err := json.Unmarshal(b, &st); err != nil {
+			return GenerateResult{}, err
+		}
+		if err := fn(st); err != nil {
+			return GenerateResult{}, err
+		}
+	}
+}
+
+// Perplexity scores a text by the docs/REFERENCE.md protocol.
+func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPLResult, error) {
+	if m.native != nil {
+		res, err := ops.Perplexity(m.native, req, m.e.poll(ctx))
+		return res, nativeErr(ctx, "perplexity", err)
+	}
+	if err := m.checkOpen(); err != nil {
+		return eval.PPLResult{}, err
+	}
+	var res eval.PPLResult
+	err := m.do(ctx, "shear_perplexity", req, &res)
+	return res, err
+}
+
+// Score runs multiple choice (acc, acc_norm and every choice's score).
+func (m *Model) Score(ctx context.Context, req ScoreRequest) (ScoreResult, error) {
+	if m.native != nil {
+		res, err := ops.Score(m.native, req, m.e.poll(ctx))
+		return res, nativeErr(ctx, "score", err)
+	}
+	if err := m.checkOpen(); err != nil {
+		return ScoreResult{}, err
+	}
+	var res ScoreResult
+	err := m.do(ctx, "shear_mc_scores", req, &res)
+	return res, err
+}
+
+// Prune loads a GGUF model with float32 weights, prunes it as `shear
+// prune` does (with recovery if req.Recover is set) and returns the
+// compressed model's GGUF bytes and the report.
+func (e *Engine) Prune(ctx context.Context, ggufBytes []byte, req PruneRequest) ([]byte, PruneResult, error) {
+	if e.opts.Mode == Native {
+		m, err := loadNative(ggufBytes, LoadOptions{DType: tensor.F32.String()})
+		if err != nil {
+			return nil, PruneResult{}, err
+		}
+		cm, res, err := ops.Prune(m, req, e.poll(ctx))
+		if err != nil {
+			return nil, res, nativeErr(ctx, "prune", err)
+		}
+		b, err := ops.Save(cm)
+		return b, res, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inst, err := e.instance(ctx)
+	if err != nil {
+		return nil, PruneResult{}, err
+	}
+	h, _, err := e.loadInto(ctx, inst, ggufBytes, LoadOptions{DType: tensor.F32.String()})
+	if err != nil {
+		return nil, PruneResult{}, err
+	}
+	freeModel := func(h int32) {
+		if e.inst == inst {
+			e.call(context.Background(), inst, "shear_free_model", uint64(uint32(h)))
+		}
+	}
+	defer freeModel(h)
+	var res PruneResult
+	h2, err := e.request(ctx, inst, "shear_prune", h, req, &res)
+	if err != nil {
+		return nil, res, err
+	}
+	defer freeModel(h2)
+	if _, err := e.call(ctx, inst, "shear_save_model", uint64(uint32(h2))); err != nil {
+		return nil, res, err
+	}
+	b, err := e.result(ctx, inst)
+	return b, res, err
+}

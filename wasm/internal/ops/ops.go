@@ -1,0 +1,387 @@
+// Package ops holds the operations the WebAssembly guest exports, written
+// once over the native runtime packages: the guest (wasm/guest) runs them
+// inside the sandbox and the host package's Native mode runs the very same
+// code in-process, so the engines differ only in where the arithmetic runs.
+// Each mirrors its CLI command (generate, ppl, eval, prune).
+package ops
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/sample"
+	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/runtime/train"
+	"github.com/shear-ai/shear/wasm/internal/abi"
+)
+
+// Poll reports progress (stage "" when there is none to report) and says
+// whether the operation should stop.
+type Poll func(stage string, done, total int, loss float64) (stop bool)
+
+// ErrInterrupted is returned when Poll asked an operation to stop.
+var ErrInterrupted = errors.New("interrupted by the host")
+
+// RequestError marks an invalid request (as opposed to a failed operation).
+type RequestError struct{ Err error }
+
+func (e RequestError) Error() string { return e.Err.Error() }
+func (e RequestError) Unwrap() error { return e.Err }
+
+func badRequest(format string, args ...any) error {
+	return RequestError{fmt.Errorf(format, args...)}
+}
+
+// Info describes a loaded model.
+func Info(m *model.Model) abi.ModelInfo {
+	return abi.ModelInfo{Arch: m.Arch, Params: m.Params(), Vocab: m.Vocab, Dim: m.Dim, Layers: m.Layers,
+		CtxLen: m.CtxLen, BOS: m.Tok.BOS(), EOS: m.Tok.EOS(), DType: m.Embed.DType.String()}
+}
+
+// ParseLoad checks load options and returns the storage type.
+func ParseLoad(o abi.LoadOptions) (tensor.DType, error) {
+	if o.DType == "" {
+		return tensor.F16, nil
+	}
+	dt, err := tensor.ParseDType(o.DType)
+	if err != nil {
+		return 0, RequestError{err}
+	}
+	return dt, nil
+}
+
+// Tokenize encodes text, with BOS first if asked.
+func Tokenize(m *model.Model, req abi.TokenizeRequest) abi.TokenizeResult {
+	ids := m.Tok.Encode(req.Text)
+	if req.BOS {
+		ids = append([]int{m.Tok.BOS()}, ids...)
+	}
+	if ids == nil {
+		ids = []int{}
+	}
+	return abi.TokenizeResult{Tokens: ids}
+}
+
+// Logits runs tokens from an empty cache and returns every row's logits.
+func Logits(m *model.Model, req abi.LogitsRequest) ([]float32, error) {
+	if len(req.Tokens) == 0 {
+		return nil, badRequest("no tokens")
+	}
+	for _, t := range req.Tokens {
+		if t < 0 || t >= m.Vocab {
+			return nil, badRequest("token %d is outside the vocabulary (0..%d)", t, m.Vocab-1)
+		}
+	}
+	st := m.NewState(len(req.Tokens), min(len(req.Tokens), 256))
+	out, err := st.Forward(req.Tokens, true)
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), out...), nil
+}
+
+// Generator produces tokens one at a time, as `shear generate` does.
+type Generator struct {
+	m       *model.Model
+	st      *model.State
+	smp     *sample.Sampler
+	req     abi.GenerateRequest
+	input   []int
+	logits  []float32
+	out     []int
+	printed int
+	quiet   bool // no text per token (batch generation)
+	done    bool
+	start   time.Time
+	secs    float64
+}
+
+// NewGenerator validates req and runs the prompt.
+func NewGenerator(m *model.Model, req abi.GenerateRequest) (*Generator, error) {
+	sp := sample.Params{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP, Seed: req.Seed}
+	if sp.TopP == 0 {
+		sp.TopP = 1
+	}
+	if err := sp.Validate(); err != nil {
+		return nil, RequestError{err}
+	}
+	if req.N < 1 {
+		return nil, badRequest("n %d must be ≥ 1", req.N)
+	}
+	input := append([]int{m.Tok.BOS()}, m.Tok.Encode(req.Prompt)...)
+	if req.Prompt == "" {
+		input = input[:1]
+	}
+	ctx := req.Ctx
+	if ctx <= 0 {
+		ctx = len(input) + req.N
+	}
+	if len(input)+req.N > ctx {
+		return nil, badRequest("prompt (%d tokens) + %d new tokens exceed ctx %d", len(input), req.N, ctx)
+	}
+	g := &Generator{m: m, st: m.NewState(ctx, 64), smp: sample.New(sp, m.Vocab), req: req, input: input}
+	var err error
+	if g.logits, err = g.st.Forward(input, false); err != nil {
+		return nil, err
+	}
+	g.start = time.Now()
+	return g, nil
+}
+
+// Next produces the next token and the text it adds, or reports done.
+func (g *Generator) Next() (tok int, piece string, done bool, err error) {
+	if g.done {
+		return 0, "", true, nil
+	}
+	t := g.smp.Sample(g.logits)
+	if t == g.m.Tok.EOS() && !g.req.IgnoreEOS {
+		g.finish()
+		return 0, "", true, nil
+	}
+	g.out = append(g.out, t)
+	if !g.quiet {
+		text := g.m.Tok.Decode(g.out)
+		piece, g.printed = text[min(g.printed, len(text)):], len(text)
+	}
+	if len(g.out) == g.req.N {
+		g.finish()
+	} else if g.logits, err = g.st.Forward([]int{t}, false); err != nil {
+		return 0, "", true, err
+	}
+	return t, piece, false, nil
+}
+
+func (g *Generator) finish() {
+	g.done = true
+	g.secs = time.Since(g.start).Seconds()
+}
+
+// Result is what has been generated so far.
+func (g *Generator) Result() abi.GenerateResult {
+	out := g.out
+	if out == nil {
+		out = []int{}
+	}
+	secs := g.secs
+	if !g.done {
+		secs = time.Since(g.start).Seconds()
+	}
+	return abi.GenerateResult{Tokens: out, Text: g.m.Tok.Decode(g.out), PromptTokens: len(g.input), Seconds: secs}
+}
+
+// Generate runs a whole generation, polling between tokens.
+func Generate(m *model.Model, req abi.GenerateRequest, poll Poll) (abi.GenerateResult, error) {
+	g, err := NewGenerator(m, req)
+	if err != nil {
+		return abi.GenerateResult{}, err
+	}
+	g.quiet = true
+	for i := 0; ; i++ {
+		if poll("generate", i, req.N, 0) {
+			return abi.GenerateResult{}, ErrInterrupted
+		}
+		_, _, done, err := g.Next()
+		if err != nil {
+			return abi.GenerateResult{}, err
+		}
+		if done {
+			return g.Result(), nil
+		}
+	}
+}
+
+// stopped is the panic that carries an interruption out of a callback of
+// the eval package.
+type stopped struct{}
+
+func catchStop(err *error) {
+	if r := recover(); r != nil {
+		if _, ok := r.(stopped); !ok {
+			panic(r)
+		}
+		*err = ErrInterrupted
+	}
+}
+
+// Perplexity runs eval.Perplexity on the text's tokens (docs/REFERENCE.md
+// protocol), polling after every chunk.
+func Perplexity(m *model.Model, req abi.PerplexityRequest, poll Poll) (res eval.PPLResult, err error) {
+	if req.Ctx == 0 {
+		req.Ctx = 256
+	}
+	if req.Ctx < 2 || req.Chunks < 0 {
+		return res, badRequest("ctx %d must be ≥ 2 and chunks %d ≥ 0", req.Ctx, req.Chunks)
+	}
+	defer catchStop(&err)
+	if poll("perplexity", 0, 0, 0) {
+		return res, ErrInterrupted
+	}
+	tokens := m.Tok.Encode(req.Text)
+	return eval.Perplexity(m, tokens, req.Ctx, req.Chunks, func(done, total int) {
+		if poll("perplexity", done, total, 0) {
+			panic(stopped{})
+		}
+	})
+}
+
+// Score runs multiple choice as eval.MultipleChoice does and also returns
+// every choice's score, polling after every item.
+func Score(m *model.Model, req abi.ScoreRequest, poll Poll) (abi.ScoreResult, error) {
+	if req.Ctx == 0 {
+		req.Ctx = 512
+	}
+	if req.Ctx < 2 {
+		return abi.ScoreResult{}, badRequest("ctx %d must be ≥ 2", req.Ctx)
+	}
+	if len(req.Items) == 0 {
+		return abi.ScoreResult{}, badRequest("no items")
+	}
+	for n, it := range req.Items {
+		if len(it.Choices) < 2 || it.Gold < 0 || it.Gold >= len(it.Choices) {
+			return abi.ScoreResult{}, badRequest("item %d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", n, len(it.Choices), it.Gold)
+		}
+	}
+	st := m.NewState(req.Ctx, req.Ctx)
+	res := abi.ScoreResult{Scores: make([][]float64, len(req.Items))}
+	var acc, accNorm int
+	for n, it := range req.Items {
+		if poll("multiple choice", n, len(req.Items), 0) {
+			return abi.ScoreResult{}, ErrInterrupted
+		}
+		scores, err := eval.ChoiceScores(st, m, it)
+		if err != nil {
+			return abi.ScoreResult{}, fmt.Errorf("item %d: %w", n, err)
+		}
+		res.Scores[n] = scores
+		best, bestNorm := 0, 0
+		for c := range scores {
+			if scores[c] > scores[best] {
+				best = c
+			}
+			if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
+				bestNorm = c
+			}
+		}
+		if best == it.Gold {
+			acc++
+		}
+		if bestNorm == it.Gold {
+			accNorm++
+		}
+	}
+	N := float64(len(req.Items))
+	res.MCResult = eval.MCResult{N: len(req.Items), Acc: float64(acc) / N, AccNorm: float64(accNorm) / N}
+	return res, nil
+}
+
+// pollContext is a context whose Err asks the host: the pruning and
+// training loops check ctx.Err() once per step.
+type pollContext struct {
+	context.Context
+	poll Poll
+}
+
+func (c pollContext) Err() error {
+	if c.poll("", 0, 0, 0) {
+		return ErrInterrupted
+	}
+	return nil
+}
+
+// Prune runs prune.Prune on m (float32 weights; modified in place) and,
+// if asked, plain LoRA recovery, as `shear prune` does. It returns the
+// compressed model.
+func Prune(m *model.Model, req abi.PruneRequest, poll Poll) (*model.Model, abi.PruneResult, error) {
+	opt := req.Options
+	if opt.Checkpoint != "" || opt.Resume {
+		return nil, abi.PruneResult{}, badRequest("checkpoints are not available here: leave options.Checkpoint empty")
+	}
+	if opt.Target <= 0 || opt.Target >= 1 {
+		return nil, abi.PruneResult{}, badRequest("target %v must be in (0, 1)", opt.Target)
+	}
+	if opt.Method == "lorashear" {
+		if err := opt.LHSPG.Validate(); err != nil {
+			return nil, abi.PruneResult{}, RequestError{err}
+		}
+	}
+	data := prune.Data{Train: req.Train, Calib: req.Calib}
+	for _, t := range req.TrainTexts {
+		data.Train = append(data.Train, train.PackText(m.Tok, t, max(opt.Ctx, 2))...)
+	}
+	for _, t := range req.CalibTexts {
+		data.Calib = append(data.Calib, train.PackText(m.Tok, t, max(opt.Ctx, 2))...)
+	}
+	if err := checkExamples(m, data.Train); err != nil {
+		return nil, abi.PruneResult{}, err
+	}
+	if err := checkExamples(m, data.Calib); err != nil {
+		return nil, abi.PruneResult{}, err
+	}
+	ctx := pollContext{context.Background(), poll}
+	progress := func(stage string, done, total int, loss float64) { poll(stage, done, total, loss) }
+	cm, rep, err := prune.Prune(ctx, m, opt, data, progress)
+	if err != nil {
+		return nil, abi.PruneResult{}, err
+	}
+	res := abi.PruneResult{Report: rep}
+	if r := req.Recover; r != nil {
+		t0 := time.Now()
+		cfg := r.Config
+		cfg.CheckpointPath, cfg.Resume, cfg.Source = "", false, nil
+		tr, err := train.New(cm, train.Options{LoRA: r.LoRA, Batch: r.Batch, Ctx: r.Ctx, Seed: r.Seed + 1})
+		if err != nil {
+			return nil, res, RequestError{err}
+		}
+		trainEx, devEx := train.Split(data.Train, r.DevFrac, r.Seed)
+		out, err := train.Run(ctx, tr, trainEx, devEx, cfg, func(s train.StepInfo) { poll("recover", s.Step, cfg.Steps, s.Loss) })
+		if err != nil {
+			return nil, res, err
+		}
+		if err := tr.Adapter.Merge(cm); err != nil {
+			return nil, res, err
+		}
+		res.Recovery = &out
+		rep.Seconds["recover"] = time.Since(t0).Seconds()
+	}
+	return cm, res, nil
+}
+
+// checkExamples rejects token ids outside the vocabulary and mismatched
+// targets before they reach the trainer.
+func checkExamples(m *model.Model, ex []train.Example) error {
+	for i, e := range ex {
+		if len(e.Tokens) != len(e.Targets) {
+			return badRequest("example %d: %d tokens but %d targets", i, len(e.Tokens), len(e.Targets))
+		}
+		for _, t := range e.Tokens {
+			if t < 0 || t >= m.Vocab {
+				return badRequest("example %d: token %d outside the vocabulary", i, t)
+			}
+		}
+		for _, t := range e.Targets {
+			if t >= m.Vocab {
+				return badRequest("example %d: target %d outside the vocabulary", i, t)
+			}
+		}
+	}
+	return nil
+}
+
+// Save encodes m as GGUF bytes (what model.Save writes).
+func Save(m *model.Model) ([]byte, error) {
+	b, err := m.GGUF()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := b.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
