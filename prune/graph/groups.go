@@ -282,14 +282,23 @@ func (b *builder) markUnprunable() {
 	}
 	// Shared weights: a prunable group whose slices overlap an unprunable
 	// group's slices of the same tensor and axis cannot be removed alone.
-	owner := map[[3]any]int{}
+	type tensorAxis struct {
+		tensor string
+		axis   int
+	}
+	type owned struct {
+		r     Range
+		group int
+	}
+	owner := map[tensorAxis][]owned{}
 	for i, gr := range g.Groups {
 		if gr.Prunable {
 			continue
 		}
 		for _, s := range append(append([]Slice(nil), gr.Producers...), gr.Consumers...) {
 			for _, r := range s.Ranges {
-				owner[[3]any{s.Tensor, s.Axis, r}] = i
+				k := tensorAxis{s.Tensor, s.Axis}
+				owner[k] = append(owner[k], owned{r, i})
 			}
 		}
 	}
@@ -300,12 +309,9 @@ func (b *builder) markUnprunable() {
 		}
 		for _, s := range append(append([]Slice(nil), gr.Producers...), gr.Consumers...) {
 			for _, r := range s.Ranges {
-				for k, j := range owner {
-					if k[0] == s.Tensor && k[1] == s.Axis {
-						or := k[2].(Range)
-						if r.Lo < or.Hi && or.Lo < r.Hi {
-							gr.Prunable, gr.Reason = false, "shares weights with unprunable group "+strconv.Itoa(j)
-						}
+				for _, o := range owner[tensorAxis{s.Tensor, s.Axis}] {
+					if r.Lo < o.r.Hi && o.r.Lo < r.Hi {
+						gr.Prunable, gr.Reason = false, "shares weights with unprunable group "+strconv.Itoa(o.group)
 					}
 				}
 			}
