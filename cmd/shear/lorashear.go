@@ -137,6 +137,7 @@ func (p *dataPlan) pruneData(m *model.Model, ctx, calibSeqs int, seed uint64) pr
 // quality is a model's evaluation in the pipeline report.
 type quality struct {
 	PPL     float64  `json:"ppl"`
+	Chunks  int      `json:"chunks"`
 	Acc     *float64 `json:"acc,omitempty"`
 	AccNorm *float64 `json:"acc_norm,omitempty"`
 }
@@ -146,7 +147,7 @@ func evaluate(m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (qua
 	if err != nil {
 		return quality{}, err
 	}
-	q := quality{PPL: res.PPL}
+	q := quality{PPL: res.PPL, Chunks: res.Chunks}
 	if len(mc) > 0 {
 		r, err := eval.MultipleChoice(m, mc, 512, nil)
 		if err != nil {
@@ -335,7 +336,7 @@ func stopped(ctx context.Context, err error, dir string) error {
 
 func pipelineSummary(rep *prune.Report, dq, pq quality, plan *dataPlan, chunks, mcN int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| model | params | ppl (held-out, %d chunks) |", chunks)
+	fmt.Fprintf(&b, "| model | params | ppl (held-out, %d chunks) |", dq.Chunks)
 	if mcN > 0 {
 		b.WriteString(" acc | acc_norm |")
 	}
