@@ -148,6 +148,26 @@ func reply(v any) error {
 	return nil
 }
 
+// modelRequest is the common shape of the exports that run one request
+// on a loaded model and reply with its JSON result.
+func modelRequest[Req any](h int32, ptr, n uint32, run func(*model.Model, Req) (any, error)) int32 {
+	return call(abi.ErrInternal, func() (int32, error) {
+		m, err := getModel(h)
+		if err != nil {
+			return 0, err
+		}
+		var req Req
+		if err := request(ptr, n, &req); err != nil {
+			return 0, err
+		}
+		res, err := run(m, req)
+		if err != nil {
+			return 0, err
+		}
+		return 0, reply(res)
+	})
+}
+
 func getModel(h int32) (*model.Model, error) {
 	m, ok := models[h]
 	if !ok {
@@ -323,21 +343,7 @@ func shearLogits(h int32, ptr, n uint32) int32 {
 
 //go:wasmexport shear_generate
 func shearGenerate(h int32, ptr, n uint32) int32 {
-	return call(abi.ErrInternal, func() (int32, error) {
-		m, err := getModel(h)
-		if err != nil {
-			return 0, err
-		}
-		var req abi.GenerateRequest
-		if err := request(ptr, n, &req); err != nil {
-			return 0, err
-		}
-		res, err := ops.Generate(m, req, poll)
-		if err != nil {
-			return 0, err
-		}
-		return 0, reply(res)
-	})
+	return modelRequest(h, ptr, n, func(m *model.Model, req abi.GenerateRequest) (any, error) { return ops.Generate(m, req, poll) })
 }
 
 // shear_generate_start runs the prompt and returns a session handle for
@@ -398,40 +404,12 @@ func shearGenerateEnd(s int32) int32 {
 
 //go:wasmexport shear_perplexity
 func shearPerplexity(h int32, ptr, n uint32) int32 {
-	return call(abi.ErrInternal, func() (int32, error) {
-		m, err := getModel(h)
-		if err != nil {
-			return 0, err
-		}
-		var req abi.PerplexityRequest
-		if err := request(ptr, n, &req); err != nil {
-			return 0, err
-		}
-		res, err := ops.Perplexity(m, req, poll)
-		if err != nil {
-			return 0, err
-		}
-		return 0, reply(res)
-	})
+	return modelRequest(h, ptr, n, func(m *model.Model, req abi.PerplexityRequest) (any, error) { return ops.Perplexity(m, req, poll) })
 }
 
 //go:wasmexport shear_mc_scores
 func shearMCScores(h int32, ptr, n uint32) int32 {
-	return call(abi.ErrInternal, func() (int32, error) {
-		m, err := getModel(h)
-		if err != nil {
-			return 0, err
-		}
-		var req abi.ScoreRequest
-		if err := request(ptr, n, &req); err != nil {
-			return 0, err
-		}
-		res, err := ops.Score(m, req, poll)
-		if err != nil {
-			return 0, err
-		}
-		return 0, reply(res)
-	})
+	return modelRequest(h, ptr, n, func(m *model.Model, req abi.ScoreRequest) (any, error) { return ops.Score(m, req, poll) })
 }
 
 // shear_prune prunes the model (loaded as f32; modified in place) and
