@@ -31,6 +31,25 @@ type ref struct {
 var targetOf = map[string]lora.Target{"attn_q": lora.Q, "attn_k": lora.K, "attn_v": lora.V, "attn_output": lora.O,
 	"ffn_gate": lora.Gate, "ffn_up": lora.Up, "ffn_down": lora.Down}
 
+// layerMatrices and layerVectors name a block's tensors as GGUF does.
+var layerMatrices = map[string]func(*model.Layer) **tensor.Matrix{
+	"attn_q":      func(L *model.Layer) **tensor.Matrix { return &L.Wq },
+	"attn_k":      func(L *model.Layer) **tensor.Matrix { return &L.Wk },
+	"attn_v":      func(L *model.Layer) **tensor.Matrix { return &L.Wv },
+	"attn_output": func(L *model.Layer) **tensor.Matrix { return &L.Wo },
+	"ffn_gate":    func(L *model.Layer) **tensor.Matrix { return &L.Wgate },
+	"ffn_up":      func(L *model.Layer) **tensor.Matrix { return &L.Wup },
+	"ffn_down":    func(L *model.Layer) **tensor.Matrix { return &L.Wdown },
+}
+
+var layerVectors = map[string]func(*model.Layer) *[]float32{
+	"attn_norm.weight": func(L *model.Layer) *[]float32 { return &L.AttnNorm },
+	"ffn_norm.weight":  func(L *model.Layer) *[]float32 { return &L.FFNNorm },
+	"attn_q.bias":      func(L *model.Layer) *[]float32 { return &L.Bq },
+	"attn_k.bias":      func(L *model.Layer) *[]float32 { return &L.Bk },
+	"attn_v.bias":      func(L *model.Layer) *[]float32 { return &L.Bv },
+}
+
 // lookup resolves a tensor name such as "blk.3.ffn_up.weight" or
 // "blk.3.ffn_up.lora_b".
 func lookup(m *model.Model, ad *lora.Adapter, name string) (ref, error) {
@@ -53,40 +72,14 @@ func lookup(m *model.Model, ad *lora.Adapter, name string) (ref, error) {
 	}
 	L := &m.Blocks[l]
 	base, suffix, _ := strings.Cut(rest[dot+1:], ".")
-	switch suffix {
-	case "weight":
-		switch base {
-		case "attn_norm":
-			return ref{vec: &L.AttnNorm}, nil
-		case "ffn_norm":
-			return ref{vec: &L.FFNNorm}, nil
-		case "attn_q":
-			return ref{mat: &L.Wq}, nil
-		case "attn_k":
-			return ref{mat: &L.Wk}, nil
-		case "attn_v":
-			return ref{mat: &L.Wv}, nil
-		case "attn_output":
-			return ref{mat: &L.Wo}, nil
-		case "ffn_gate":
-			return ref{mat: &L.Wgate}, nil
-		case "ffn_up":
-			return ref{mat: &L.Wup}, nil
-		case "ffn_down":
-			return ref{mat: &L.Wdown}, nil
-		}
-	case "bias":
-		switch base {
-		case "attn_q":
-			return ref{vec: &L.Bq}, nil
-		case "attn_k":
-			return ref{vec: &L.Bk}, nil
-		case "attn_v":
-			return ref{vec: &L.Bv}, nil
-		}
-	case "lora_a", "lora_b":
-		t, ok := targetOf[base]
-		if !ok || ad == nil || l >= len(ad.Modules) || ad.Modules[l][t] == nil {
+	if get, ok := layerMatrices[base]; ok && suffix == "weight" {
+		return ref{mat: get(L)}, nil
+	}
+	if get, ok := layerVectors[base+"."+suffix]; ok {
+		return ref{vec: get(L)}, nil
+	}
+	if t, ok := targetOf[base]; ok && (suffix == "lora_a" || suffix == "lora_b") {
+		if ad == nil || l >= len(ad.Modules) || ad.Modules[l][t] == nil {
 			return ref{}, fmt.Errorf("prune: no LoRA module for %q", name)
 		}
 		mod := ad.Modules[l][t]
