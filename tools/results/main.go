@@ -52,8 +52,9 @@ func main() {
 	out := flag.String("o", "docs/RESULTS.md", "output Markdown")
 	quick := flag.Bool("quick", false, "tiny budgets (a smoke test of the driver)")
 	only := flag.String("only", "", "comma-separated run names to run (default all)")
+	scale := flag.Int("scale", 1, "multiply every step budget (LHSPG and recovery) by this")
 	flag.Parse()
-	if err := mainErr(*shared, *out, *quick, *only); err != nil {
+	if err := mainErr(*shared, *out, *quick, *only, *scale); err != nil {
 		fmt.Fprintln(os.Stderr, "results:", err)
 		os.Exit(1)
 	}
@@ -66,11 +67,12 @@ type budget struct {
 	batch, ctx                   int
 }
 
-func mainErr(shared, outPath string, quick bool, only string) error {
+func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 	b := budget{warmup: 30, periods: 4, periodSteps: 30, stage1: 150, stage2: 50, batch: 8, ctx: 128}
 	if quick {
 		b = budget{warmup: 4, periods: 2, periodSteps: 4, stage1: 6, stage2: 4, batch: 4, ctx: 64}
 	}
+	b.warmup, b.periodSteps, b.stage1, b.stage2 = b.warmup*scale, b.periodSteps*scale, b.stage1*scale, b.stage2*scale
 	dense, err := model.Load(filepath.Join(shared, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F32})
 	if err != nil {
 		return err
