@@ -48,29 +48,19 @@ func (f *engineFlags) open(ctx context.Context) (*host.Engine, func(), error) {
 	if dir, err := os.UserCacheDir(); err == nil {
 		opts.CacheDir = filepath.Join(dir, "shear", "wazero")
 	}
-	bars := map[string]*progress{}
+	bars := stageBars{}
 	opts.Progress = func(stage string, done, total int, loss float64) {
 		if total <= 0 || stage == "generate" { // generation shows its text instead
 			return
 		}
-		p := bars[stage]
-		if p == nil {
-			p = newProgress(stage, total)
-			bars[stage] = p
-		}
-		if p.bar != nil && loss != 0 {
-			p.bar.Describe(fmt.Sprintf("%s loss %.4f", stage, loss))
-		}
-		p.update(done, total)
+		bars.update(stage, done, total, loss)
 	}
 	e, err := host.New(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	return e, func() {
-		for _, p := range bars {
-			p.finish()
-		}
+		bars.finish()
 		e.Close(context.Background())
 	}, nil
 }

@@ -246,19 +246,9 @@ func newLorashear() *cobra.Command {
 				return err
 			}
 			tEvalDense := time.Since(stageStart).Seconds()
-			bars := map[string]*progress{}
-			onProgress := func(stage string, done, total int, loss float64) {
-				p := bars[stage]
-				if p == nil {
-					p = newProgress(stage, total)
-					bars[stage] = p
-				}
-				if p.bar != nil && loss != 0 {
-					p.bar.Describe(fmt.Sprintf("%s loss %.4f", stage, loss))
-				}
-				p.update(done, total)
-			}
-			cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, tf.ctx, pf.calibSeqs, tf.seed), onProgress)
+			bars := stageBars{}
+			defer bars.finish()
+			cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, tf.ctx, pf.calibSeqs, tf.seed), bars.update)
 			if err != nil {
 				return stopped(ctx, err, reportDir)
 			}
@@ -275,11 +265,9 @@ func newLorashear() *cobra.Command {
 				if stage == "recover-2" {
 					total = ropt.Stage2Steps
 				}
-				onProgress(stage, s.Step, total, s.Loss)
+				bars.update(stage, s.Step, total, s.Loss)
 			})
-			for _, p := range bars {
-				p.finish()
-			}
+			bars.finish()
 			if err != nil {
 				return stopped(ctx, err, reportDir)
 			}

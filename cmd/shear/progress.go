@@ -17,6 +17,7 @@ type progress struct {
 	total int
 	last  time.Time
 	start time.Time
+	done  bool
 }
 
 func newProgress(what string, total int) *progress {
@@ -47,7 +48,30 @@ func (p *progress) update(done, total int) {
 }
 
 func (p *progress) finish() {
-	if p.bar != nil {
+	if p.bar != nil && !p.done {
 		p.bar.Finish()
+	}
+	p.done = true
+}
+
+// stageBars shows one progress line or bar per stage of a long command.
+type stageBars map[string]*progress
+
+// update reports a stage's progress, with its loss when there is one.
+func (b stageBars) update(stage string, done, total int, loss float64) {
+	p := b[stage]
+	if p == nil {
+		p = newProgress(stage, total)
+		b[stage] = p
+	}
+	if p.bar != nil && loss != 0 {
+		p.bar.Describe(fmt.Sprintf("%s loss %.4f", stage, loss))
+	}
+	p.update(done, total)
+}
+
+func (b stageBars) finish() {
+	for _, p := range b {
+		p.finish()
 	}
 }

@@ -227,22 +227,9 @@ func newPrune() *cobra.Command {
 			if ef.wasm() {
 				return pruneWasm(ctx, &ef, &mf, opt, data, &tf, lc, recoverSteps, out, reportDir, work, start)
 			}
-			bars := map[string]*progress{}
-			onProgress := func(stage string, done, total int, loss float64) {
-				p := bars[stage]
-				if p == nil {
-					p = newProgress(stage, total)
-					bars[stage] = p
-				}
-				if p.bar != nil && loss != 0 {
-					p.bar.Describe(fmt.Sprintf("%s loss %.4f", stage, loss))
-				}
-				p.update(done, total)
-			}
-			cm, rep, err := prune.Prune(ctx, m, opt, data, onProgress)
-			for _, p := range bars {
-				p.finish()
-			}
+			bars := stageBars{}
+			cm, rep, err := prune.Prune(ctx, m, opt, data, bars.update)
+			bars.finish()
 			if err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("interrupted; rerun with --resume to continue from %s", work)

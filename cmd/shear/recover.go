@@ -82,22 +82,15 @@ func newRecover() *cobra.Command {
 			ctx, stop := interruptible()
 			defer stop()
 			start := time.Now()
-			bars := map[string]*progress{}
+			bars := stageBars{}
 			rep, err := prune.Recover(ctx, pm, dm, subs, ins, ropt, func(stage string, s train.StepInfo) {
 				total := ropt.Stage1Steps
 				if stage == "recover-2" {
 					total = ropt.Stage2Steps
 				}
-				p := bars[stage]
-				if p == nil {
-					p = newProgress(stage, total)
-					bars[stage] = p
-				}
-				p.update(s.Step, total)
+				bars.update(stage, s.Step, total, s.Loss)
 			})
-			for _, p := range bars {
-				p.finish()
-			}
+			bars.finish()
 			if err != nil {
 				return stopped(ctx, err, reportDir)
 			}
