@@ -13,15 +13,11 @@ import (
 
 func ggufBytes(t *testing.T, m *model.Model) []byte {
 	t.Helper()
-	b, err := m.GGUF()
+	b, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if _, err := b.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return b
 }
 
 // TestPruneAndRecoverResume: a pruning run and a recovery run, each

@@ -284,7 +284,7 @@ func newLorashear() *cobra.Command {
 			}
 			secs := time.Since(start).Seconds()
 			rep.Seconds["total"] = secs
-			summary := pipelineSummary(rep, dq, pq, plan, evalChunks, len(mc))
+			summary := pipelineSummary(rep, dq, pq, plan, len(mc))
 			if err := writePipelineReport(reportDir, rep, rrep, dq, pq, summary); err != nil {
 				return err
 			}
@@ -322,7 +322,7 @@ func stopped(ctx context.Context, err error, dir string) error {
 	return err
 }
 
-func pipelineSummary(rep *prune.Report, dq, pq quality, plan *dataPlan, chunks, mcN int) string {
+func pipelineSummary(rep *prune.Report, dq, pq quality, plan *dataPlan, mcN int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| model | params | ppl (held-out, %d chunks) |", dq.Chunks)
 	if mcN > 0 {

@@ -45,15 +45,11 @@ func randomGQA(t *testing.T, dt tensor.DType) *model.Model {
 // ggufOf serializes a model to GGUF and parses it back.
 func ggufOf(t *testing.T, m *model.Model) *gguf.File {
 	t.Helper()
-	b, err := m.GGUF()
+	raw, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if _, err := b.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Parse(buf.Bytes())
+	f, err := gguf.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,15 +41,11 @@ func randomGQA(t *testing.T) *model.Model {
 
 func ggufOf(t *testing.T, m *model.Model) *gguf.File {
 	t.Helper()
-	b, err := m.GGUF()
+	raw, err := m.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if _, err := b.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Parse(buf.Bytes())
+	f, err := gguf.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

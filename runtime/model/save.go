@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -118,6 +119,19 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 		mat(pre+"ffn_down.weight", L.Wdown)
 	}
 	return b, err
+}
+
+// Encode returns the model's GGUF file as bytes (what Save writes).
+func (m *Model) Encode() ([]byte, error) {
+	b, err := m.GGUF()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := b.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Save writes the model as GGUF to path, atomically.

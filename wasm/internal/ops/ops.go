@@ -6,7 +6,6 @@
 package ops
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -374,14 +373,4 @@ func checkExamples(m *model.Model, ex []train.Example) error {
 }
 
 // Save encodes m as GGUF bytes (what model.Save writes).
-func Save(m *model.Model) ([]byte, error) {
-	b, err := m.GGUF()
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := b.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func Save(m *model.Model) ([]byte, error) { return m.Encode() }
