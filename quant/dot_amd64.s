@@ -2,6 +2,9 @@
 
 #include "textflag.h"
 
+// PFDIST is the software prefetch distance of the x4 kernels.
+#define PFDIST 8192
+
 // AVX2 kernels for Q8_0·Q8_0 and Q4_0·Q8_0 dot products. Each must give the
 // bits of dotQ8_0Generic / dotQ4_0Generic in dot.go: per block the int8
 // products are summed exactly in int32 (their order does not matter), the
@@ -15,6 +18,12 @@
 // gives u[2i]x[2i]+u[2i+1]x[2i+1] in int16 without saturation (|·| ≤ 3840);
 // subtracting VPMADDUBSW(8, x) gives the products of u-8. VPMADDWD with ones
 // widens to int32.
+//
+// Q8_0 x4 pairs: VPMADDUBSW(|w|, sign(w)·x) as ggml does, with the sign
+// moved onto x: |w| ≤ 128 is a valid unsigned byte even for w = -128, and
+// x comes from quantizeQ8_0, whose codes lie in [-127, 127], so negating it
+// is exact and pair sums stay within ±32512 (no saturation). Only the
+// single-row kernel, which DotQ8_0 exposes to any bytes, keeps VPMOVSXBW.
 //
 // The x4 kernels run four rows against one x, so the x side is loaded once
 // per block, and they reduce the four rows' int32 vectors together with
@@ -76,41 +85,46 @@ TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-40
 	LEAQ   (SI)(DX*1), R9
 	LEAQ   (R9)(DX*1), R10
 	LEAQ   (R10)(DX*1), R11
+	LEAQ   PFDIST(SI), R12
 	VXORPS X10, X10, X10
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
 
 q8x4loop:
-	// Fetch the same blocks of the next four rows while these compute: the
-	// hardware prefetcher alone leaves large matrices short of bandwidth.
-	PREFETCHT0 (SI)(DX*4)
-	PREFETCHT0 (R9)(DX*4)
-	PREFETCHT0 (R10)(DX*4)
-	PREFETCHT0 (R11)(DX*4)
-	VPMOVSXBW 2(BX), Y0
-	VPMOVSXBW 18(BX), Y1
+	// The four rows are one contiguous stream of 4·stride bytes; R12 runs
+	// PFDIST bytes ahead of it, covering the 136 bytes an iteration consumes
+	// (as simd's dot1x4F16AVX): the hardware prefetcher alone leaves large
+	// matrices short of bandwidth.
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	ADDQ       $136, R12
+	VMOVDQU 2(BX), Y0
 
-	VPMOVSXBW 2(SI), Y2
-	VPMOVSXBW 18(SI), Y3
-	VPMADDWD  Y0, Y2, Y2
-	VPMADDWD  Y1, Y3, Y3
-	VPADDD    Y3, Y2, Y2
+	VMOVDQU    2(SI), Y2
+	VPSIGNB    Y2, Y0, Y3
+	VPABSB     Y2, Y2
+	VPMADDUBSW Y3, Y2, Y2
+	VPMADDWD   Y15, Y2, Y2
 
-	VPMOVSXBW 2(R9), Y4
-	VPMOVSXBW 18(R9), Y5
-	VPMADDWD  Y0, Y4, Y4
-	VPMADDWD  Y1, Y5, Y5
-	VPADDD    Y5, Y4, Y4
+	VMOVDQU    2(R9), Y4
+	VPSIGNB    Y4, Y0, Y5
+	VPABSB     Y4, Y4
+	VPMADDUBSW Y5, Y4, Y4
+	VPMADDWD   Y15, Y4, Y4
 
-	VPMOVSXBW 2(R10), Y6
-	VPMOVSXBW 18(R10), Y7
-	VPMADDWD  Y0, Y6, Y6
-	VPMADDWD  Y1, Y7, Y7
-	VPADDD    Y7, Y6, Y6
+	VMOVDQU    2(R10), Y6
+	VPSIGNB    Y6, Y0, Y7
+	VPABSB     Y6, Y6
+	VPMADDUBSW Y7, Y6, Y6
+	VPMADDWD   Y15, Y6, Y6
 
-	VPMOVSXBW 2(R11), Y8
-	VPMOVSXBW 18(R11), Y9
-	VPMADDWD  Y0, Y8, Y8
-	VPMADDWD  Y1, Y9, Y9
-	VPADDD    Y9, Y8, Y8
+	VMOVDQU    2(R11), Y8
+	VPSIGNB    Y8, Y0, Y9
+	VPABSB     Y8, Y8
+	VPMADDUBSW Y9, Y8, Y8
+	VPMADDWD   Y15, Y8, Y8
 
 	// Per 128-bit half: [r0 r1 r2 r3] partial sums; then add the halves.
 	VPHADDD      Y4, Y2, Y2
@@ -213,6 +227,7 @@ TEXT ·dotQ4_0x4AVX2(SB), NOSPLIT, $0-40
 	LEAQ   (SI)(DX*1), R9
 	LEAQ   (R9)(DX*1), R10
 	LEAQ   (R10)(DX*1), R11
+	LEAQ   PFDIST(SI), R12
 	VXORPS X10, X10, X10
 
 	MOVL         $0x0f0f0f0f, AX
@@ -226,6 +241,9 @@ TEXT ·dotQ4_0x4AVX2(SB), NOSPLIT, $0-40
 	VPBROADCASTD X15, Y15
 
 q4x4loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       $72, R12
 	VMOVDQU    2(BX), Y0
 	VPMADDUBSW Y0, Y14, Y1
 

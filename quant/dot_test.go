@@ -317,3 +317,85 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantizeNeverMinus128 backs the Q8_0 x4 kernel's use of VPSIGNB on the
+// activation side: for every finite input, the quantizer's codes lie in
+// [-127, 127], also for subnormal, huge and single-spike blocks.
+func TestQuantizeNeverMinus128(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	src := make([]float32, BlockSize)
+	dst := make([]byte, Q8_0BlockBytes)
+	scales := []float32{1e-45, 1e-42, 1e-40, 1.2e-38, 1e-30, 1, 1e30, math.MaxFloat32}
+	for trial := range 20000 {
+		s := scales[trial%len(scales)]
+		for i := range src {
+			switch trial / len(scales) % 3 {
+			case 0:
+				src[i] = s * float32(rng.NormFloat64())
+			case 1:
+				src[i] = -s * rng.Float32()
+			case 2:
+				src[i] = 0
+				if i == trial%BlockSize {
+					src[i] = -s
+				}
+			}
+			if math.IsInf(float64(src[i]), 0) {
+				src[i] = -math.MaxFloat32
+			}
+		}
+		QuantizeQ8_0(dst, src)
+		for i, c := range dst[2:] {
+			if int8(c) == -128 {
+				t.Fatalf("trial %d: code %d is -128 for input %g", trial, i, src[i])
+			}
+		}
+	}
+}
+
+// TestRowsExtremeWeights runs the four-row kernels on raw weight bytes (every
+// code, -128 included) against activations from the quantizer, as MatVec
+// does, and wants the portable bits.
+func TestRowsExtremeWeights(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	const nb, rows = 24, 9
+	x := randRow(rng, nb*BlockSize, 0)
+	xq := make([]byte, RowBytesQ8_0(len(x)))
+	QuantizeQ8_0(xq, x)
+	for _, f := range []struct {
+		name       string
+		rb         int
+		kernel     func([]float32, []byte, int, []byte, int)
+		portable   func([]float32, []byte, int, []byte, int)
+		blockBytes int
+	}{
+		{"Q8_0", nb * Q8_0BlockBytes, rowsQ8_0, rowsQ8_0Generic, Q8_0BlockBytes},
+		{"Q4_0", nb * Q4_0BlockBytes, rowsQ4_0, rowsQ4_0Generic, Q4_0BlockBytes},
+	} {
+		w := make([]byte, rows*f.rb)
+		for trial := range 30 {
+			for i := range w {
+				switch trial % 3 {
+				case 0:
+					w[i] = byte(rng.Uint32())
+				case 1:
+					w[i] = 0x80
+				case 2:
+					w[i] = byte(0x7f + rng.IntN(3))
+				}
+			}
+			for b := 0; b < len(w); b += f.blockBytes {
+				h := uint16(7+rng.IntN(16))<<10 | uint16(rng.IntN(1024)) | uint16(rng.IntN(2))<<15
+				w[b], w[b+1] = byte(h), byte(h>>8)
+			}
+			got, want := make([]float32, rows), make([]float32, rows)
+			f.kernel(got, w, f.rb, xq, nb)
+			f.portable(want, w, f.rb, xq, nb)
+			for r := range rows {
+				if !sameBits(got[r], want[r]) {
+					t.Errorf("%s trial %d row %d: kernel %v, portable %v", f.name, trial, r, got[r], want[r])
+				}
+			}
+		}
+	}
+}
