@@ -300,6 +300,10 @@ func expSub(x []float32, m float32) float64 {
 	return expSubGeneric(x, m)
 }
 
+// argmax is the portable loop: memory-bound, and its NaN rule is simpler
+// to keep than VMAXPS's.
+func argmax(x []float32) int { return argmaxGeneric(x) }
+
 // maxOf returns the largest element of a non-empty x.
 func maxOf(x []float32) float32 {
 	n := len(x) &^ 7

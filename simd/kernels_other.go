@@ -40,6 +40,7 @@ func siluVec(dst, x []float32)              { siluGeneric(dst, x) }
 func swigluVec(dst, g, u []float32)         { swigluGeneric(dst, g, u) }
 func expSub(x []float32, m float32) float64 { return expSubGeneric(x, m) }
 func maxOf(x []float32) float32             { return maxGeneric(x) }
+func argmax(x []float32) int                { return argmaxGeneric(x) }
 
 func packB4(dst, src []float32, ldb, pl, rows int) bool             { return false }
 func packB4F16(dst []float32, src []uint16, ldb, pl, rows int) bool { return false }

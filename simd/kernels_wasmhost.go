@@ -72,6 +72,12 @@ func hostSiLU(dst, x unsafe.Pointer, n uint32)
 //go:wasmimport shear_kernels swiglu
 func hostSwiGLU(dst, g, u unsafe.Pointer, n uint32)
 
+//go:wasmimport shear_kernels attention
+func hostAttention(out, q, k, v, scores unsafe.Pointer, n, pos, heads, kvHeads, headDim, ctx uint32)
+
+//go:wasmimport shear_kernels argmax
+func hostArgmax(x unsafe.Pointer, n uint32) uint32
+
 //go:wasmimport shear_kernels exp_sub
 func hostExpSub(x unsafe.Pointer, n uint32, m float32) float64
 
@@ -157,6 +163,13 @@ func swigluVec(dst, g, u []float32) {
 	}
 	_, _ = dst[len(g)-1], u[len(g)-1]
 	hostSwiGLU(ptr(dst), ptr(g), ptr(u), uint32(len(g)))
+}
+
+func argmax(x []float32) int {
+	if len(x) < hostMinVec {
+		return argmaxGeneric(x)
+	}
+	return int(hostArgmax(ptr(x), uint32(len(x))))
 }
 
 func expSub(x []float32, m float32) float64 {
@@ -303,4 +316,11 @@ func F32ToF16(dst []uint16, src []float32) {
 		return
 	}
 	hostF32ToF16(ptr(dst), ptr(src), uint32(len(src)))
+}
+
+// attention runs a layer's whole attention in one host call (the host
+// runs it on its threads); Attention has checked the sizes.
+func attention(out, q, kCache, vCache, scores []float32, n, pos, heads, kvHeads, headDim, ctx int) {
+	hostAttention(ptr(out), ptr(q), ptr(kCache), ptr(vCache), ptr(scores),
+		uint32(n), uint32(pos), uint32(heads), uint32(kvHeads), uint32(headDim), uint32(ctx))
 }

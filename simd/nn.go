@@ -115,3 +115,25 @@ func RoPEBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 		}
 	}
 }
+
+// Argmax returns the index of the largest element of x: the first one on
+// ties, and 0 for an empty x. NaNs never compare larger, so they win only
+// at index 0. The WebAssembly host build runs it on the host: a greedy
+// decode of a 32k vocabulary spent ~0.45 ms per token in this loop as
+// Go-compiled wasm, a third of the 15M model's whole step.
+func Argmax(x []float32) int {
+	if len(x) == 0 {
+		return 0
+	}
+	return argmax(x)
+}
+
+func argmaxGeneric(x []float32) int {
+	best, m := 0, x[0]
+	for i, v := range x {
+		if v > m {
+			best, m = i, v
+		}
+	}
+	return best
+}

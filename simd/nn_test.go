@@ -246,3 +246,22 @@ func TestRoPE(t *testing.T) {
 		}
 	}
 }
+
+func TestArgmax(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		x    []float32
+		want int
+	}{
+		{nil, 0},
+		{[]float32{3}, 0},
+		{[]float32{1, 5, 2, 5, 0, 0, 0, 0, 0, 0}, 1}, // first on ties
+		{[]float32{nan, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 0},
+		{[]float32{1, nan, 2, 9, 4, 5, 6, 7, 8, 9}, 3},
+		{[]float32{-3, -2, -1, -4, -5, -6, -7, -8, -9, -1}, 2},
+	} {
+		if got := Argmax(c.x); got != c.want {
+			t.Errorf("Argmax(%v) = %d, want %d", c.x, got, c.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/simd"
@@ -27,7 +26,6 @@ type State struct {
 	kCache, vCache [][]float32 // per layer [ctx × kv·hd]
 	cos, sin       []float32   // RoPE table [ctx × ropeDim/2]
 	scratch        tensor.Scratch
-	attn           attentionTask
 }
 
 // NewState allocates a state for up to ctx tokens, processing at most
@@ -150,7 +148,7 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 			copy(s.kCache[l][s.pos*kvd:], k)
 			copy(s.vCache[l][s.pos*kvd:], v)
 			att := s.att[:n*qd]
-			s.attention(att, q, l, n, H, KV)
+			simd.Attention(att, q, s.kCache[l], s.vCache[l], s.scores, n, s.pos, H, KV, hd, s.ctx)
 			L.Wo.MatMul(xb, att, n, &s.scratch)
 			simd.Add(x, x, xb)
 		}
@@ -197,64 +195,5 @@ func addBias(x, b []float32, n int) {
 	w := len(b)
 	for i := 0; i < n; i++ {
 		simd.Add(x[i*w:(i+1)*w], x[i*w:(i+1)*w], b)
-	}
-}
-
-// attention computes causal multi-head attention for n new rows against
-// the layer's cache, one (row, head) pair per parallel work item.
-func (s *State) attention(out, q []float32, l, n, H, KV int) {
-	t := &s.attn
-	t.s, t.out, t.q, t.l, t.H, t.KV = s, out, q, l, H, KV
-	simd.ParallelFor(n*H, 1, t)
-	t.out, t.q = nil, nil
-}
-
-type attentionTask struct {
-	s        *State
-	out, q   []float32
-	l, H, KV int
-}
-
-func (t *attentionTask) Run(lo, hi int) {
-	s := t.s
-	hd := s.m.HeadDim
-	qd, kvd := t.H*hd, t.KV*hd
-	group := t.H / t.KV
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	kc, vc := s.kCache[t.l], s.vCache[t.l]
-	for item := lo; item < hi; item++ {
-		i, h := item/t.H, item%t.H
-		p := s.pos + i // absolute position of this row
-		kh := h / group
-		qh := t.q[i*qd+h*hd : i*qd+(h+1)*hd]
-		sc := s.scores[item*s.ctx : item*s.ctx+p+1]
-		o := t.out[i*qd+h*hd : i*qd+(h+1)*hd]
-		clear(o)
-		if hd < 32 {
-			// Small heads: a kernel call per position costs more than the math.
-			for j := 0; j <= p; j++ {
-				kj := kc[j*kvd+kh*hd : j*kvd+(kh+1)*hd]
-				var dot float32
-				for e, qv := range qh {
-					dot += qv * kj[e]
-				}
-				sc[j] = dot * scale
-			}
-			simd.Softmax(sc)
-			for j := 0; j <= p; j++ {
-				vj, a := vc[j*kvd+kh*hd:j*kvd+(kh+1)*hd], sc[j]
-				for e := range o {
-					o[e] += a * vj[e]
-				}
-			}
-			continue
-		}
-		for j := 0; j <= p; j++ {
-			sc[j] = simd.Dot(qh, kc[j*kvd+kh*hd:j*kvd+(kh+1)*hd]) * scale
-		}
-		simd.Softmax(sc)
-		for j := 0; j <= p; j++ {
-			simd.Axpy(sc[j], vc[j*kvd+kh*hd:j*kvd+(kh+1)*hd], o)
-		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/shear-ai/shear/simd"
 )
 
 // Params configure a Sampler. Temperature 0 means greedy (argmax).
@@ -44,15 +46,7 @@ func New(p Params, n int) *Sampler {
 }
 
 // Argmax returns the index of the largest logit (the first on ties).
-func Argmax(logits []float32) int {
-	best := 0
-	for i, v := range logits {
-		if v > logits[best] {
-			best = i
-		}
-	}
-	return best
-}
+func Argmax(logits []float32) int { return simd.Argmax(logits) }
 
 // Sample picks a token from logits (which it does not modify).
 func (s *Sampler) Sample(logits []float32) int {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -251,6 +252,9 @@ func (e *Engine) instance(ctx context.Context) (*instance, error) {
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithStderr(stderr).WithStdout(io.Discard).
 		WithEnv("GOMEMLIMIT", fmt.Sprintf("%dMiB", soft))
+	if alloc := memoryAllocator(); alloc != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	}
 	mod, err := e.rt.InstantiateModule(ctx, e.cm, cfg)
 	if err != nil {
 		return nil, e.instanceError("starting the instance", err, stderr)

@@ -142,6 +142,21 @@ var kernels = []kernel{
 		simd.SwiGLU(dst.s, f32s(mem, a[1], n).s, f32s(mem, a[2], n).s)
 		dst.done()
 	}},
+	{name: "attention", params: 11, fn: func(mem api.Memory, a []uint64) {
+		n, pos, heads, kvHeads, headDim, ctx := u(a, 5), u(a, 6), u(a, 7), u(a, 8), u(a, 9), u(a, 10)
+		if kvHeads == 0 || headDim == 0 || heads%kvHeads != 0 || ctx < pos+n {
+			panic(fmt.Errorf("shear_kernels: attention: bad sizes n=%d pos=%d heads=%d kvHeads=%d headDim=%d ctx=%d", n, pos, heads, kvHeads, headDim, ctx))
+		}
+		qLen := elems(n, heads, headDim)
+		kvLen := elems(pos+n, kvHeads, headDim)
+		out := f32s(mem, a[0], qLen)
+		simd.Attention(out.s, f32s(mem, a[1], qLen).s, f32s(mem, a[2], kvLen).s, f32s(mem, a[3], kvLen).s,
+			f32s(mem, a[4], elems(n, heads, ctx)).s, n, pos, heads, kvHeads, headDim, ctx)
+		out.done()
+	}},
+	{name: "argmax", params: 2, result: i32, fn: func(mem api.Memory, a []uint64) {
+		a[0] = uint64(simd.Argmax(f32s(mem, a[0], u(a, 1)).s))
+	}},
 	{name: "exp_sub", sig: []api.ValueType{i32, i32, f32}, result: api.ValueTypeF64, fn: func(mem api.Memory, a []uint64) {
 		x := f32s(mem, a[0], u(a, 1))
 		s := simd.ExpSub(x.s, api.DecodeF32(a[2]))
@@ -169,6 +184,19 @@ func quantMatMul(mem api.Memory, a []uint64, q4 bool) {
 		quant.MatMulQ8_0(out.s, x, w, n, rows, cols, xq)
 	}
 	out.done()
+}
+
+// elems is the product of sizes a guest passed, or a panic (trapping the
+// instance) when it exceeds what 32-bit memory can hold.
+func elems(sizes ...int) int {
+	p := 1
+	for _, s := range sizes {
+		if s != 0 && p > (1<<32)/s {
+			panic(fmt.Errorf("shear_kernels: sizes %v out of range", sizes))
+		}
+		p *= s
+	}
+	return p
 }
 
 // bytesAt is guest memory [ptr, ptr+n); it panics (trapping the instance)
