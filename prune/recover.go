@@ -16,6 +16,7 @@ import (
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tokenizer"
 	"github.com/shear-ai/shear/runtime/train"
+	"github.com/shear-ai/shear/simd"
 )
 
 // Subset is one named part of the pretraining-style data (§5).
@@ -264,7 +265,7 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 			if !opt.Uniform {
 				var sum float64
 				for i, d := range deltas {
-					src.weights[i] *= math.Exp(opt.Eta * math.Max(d, 0))
+					src.weights[i] *= simd.Exp64(opt.Eta * math.Max(d, 0))
 					sum += src.weights[i]
 				}
 				for i := range src.weights {

@@ -38,7 +38,14 @@
 // The element-wise ops follow llama.cpp's CPU order of operations
 // (RMSNorm's float64 sum of squares, Softmax's float64 sum, SiLU as
 // x/(1+e^-x), RoPE's float32 angle recurrence) so that Shear's outputs
-// track llama.cpp's closely. Like llama.cpp's AVX2 build, the assembly path
-// computes e^x with a vectorised polynomial (within 1 ulp of the correctly
-// rounded value in the tests); the portable path rounds math.Exp.
+// track llama.cpp's closely. Like llama.cpp's AVX2 build, e^x is a
+// vectorised polynomial (within 1 ulp of the correctly rounded value in the
+// tests).
+//
+// The portable kernels (kernels_generic.go) are exact models of the amd64
+// assembly: same lanes, same order of additions, fused multiply-adds
+// emulated exactly (fma32), the same polynomial. Every build therefore
+// computes the bits of the AVX2 build, the pure-Go WebAssembly guest
+// included; TestMirror* compare the two paths bit for bit. Exp64 and Log64
+// are portable float64 functions for the same reason.
 package simd

@@ -61,7 +61,7 @@ func RoPEFreqs(cos, sin []float32, pos, ropeDim int, base float32) {
 	half := ropeDim / 2
 	checkMat("RoPEFreqs", "cos", len(cos), half)
 	checkMat("RoPEFreqs", "sin", len(sin), half)
-	thetaScale := float32(math.Pow(float64(base), float64(float32(-2)/float32(ropeDim))))
+	thetaScale := float32(Pow64(float64(base), float64(float32(-2)/float32(ropeDim))))
 	theta := float32(pos)
 	for i := 0; i < half; i++ {
 		cos[i] = float32(math.Cos(float64(theta)))

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/simd"
 )
 
 // PPLResult is the outcome of Perplexity.
@@ -59,10 +60,12 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 	}
 	n := total * per
 	mean := nll / float64(n)
-	return PPLResult{PPL: math.Exp(mean), NLL: mean, Scored: n, Chunks: total}, nil
+	return PPLResult{PPL: simd.Exp64(mean), NLL: mean, Scored: n, Chunks: total}, nil
 }
 
-// LogProb is log softmax(logits)[t], computed in float64.
+// LogProb is log softmax(logits)[t], computed in float64 (with simd's
+// portable Exp64 and Log64, so that every platform and the wasm guest give
+// the same bits).
 func LogProb(logits []float32, t int) float64 {
 	maxv := float64(logits[0])
 	for _, v := range logits {
@@ -70,9 +73,9 @@ func LogProb(logits []float32, t int) float64 {
 	}
 	var sum float64
 	for _, v := range logits {
-		sum += math.Exp(float64(v) - maxv)
+		sum += simd.Exp64(float64(v) - maxv)
 	}
-	return float64(logits[t]) - maxv - math.Log(sum)
+	return float64(logits[t]) - maxv - simd.Log64(sum)
 }
 
 // MCItem is one multiple-choice question. Choices carry their leading space.

@@ -58,7 +58,7 @@ func (s *Sampler) Sample(logits []float32) int {
 	maxv := logits[Argmax(logits)]
 	var sum float64
 	for i, v := range logits {
-		e := math.Exp(float64((v - maxv) / s.p.Temperature))
+		e := simd.Exp64(float64((v - maxv) / s.p.Temperature))
 		probs[i] = float32(e)
 		sum += e
 		idx[i] = i

@@ -1,6 +1,10 @@
 package train
 
-import "math"
+import (
+	"math"
+
+	"github.com/shear-ai/shear/simd"
+)
 
 // AdamW is Adam with decoupled weight decay (Loshchilov & Hutter) and bias
 // correction. Moments are float32, one pair per parameter tensor.
@@ -25,8 +29,8 @@ func NewAdamW(params []Param, weightDecay float64) *AdamW {
 func (o *AdamW) Step(params []Param, lr float64) {
 	o.Steps++
 	t := float64(o.Steps)
-	c1 := 1 - math.Pow(o.Beta1, t)
-	c2 := 1 - math.Pow(o.Beta2, t)
+	c1 := 1 - simd.Pow64(o.Beta1, t)
+	c2 := 1 - simd.Pow64(o.Beta2, t)
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	for k, p := range params {
 		m, v := o.M[k], o.V[k]

@@ -58,7 +58,7 @@ func swigluForward(h, g, u []float32) { simd.SwiGLU(h, g, u) }
 // silu'(g) = σ(g)·(1 + g·(1 − σ(g))). Overwrites dg and du.
 func swigluBackward(dg, du, dh, g, u []float32) {
 	for i, gv := range g {
-		sig := float32(1 / (1 + math.Exp(-float64(gv))))
+		sig := float32(1 / (1 + simd.Exp64(-float64(gv))))
 		du[i] = dh[i] * gv * sig
 		dg[i] = dh[i] * u[i] * sig * (1 + gv*(1-sig))
 	}
@@ -73,7 +73,7 @@ func siluForward(h, u []float32) {
 // siluBackward: du = dh ⊙ silu'(u). Overwrites du.
 func siluBackward(du, dh, u []float32) {
 	for i, uv := range u {
-		sig := float32(1 / (1 + math.Exp(-float64(uv))))
+		sig := float32(1 / (1 + simd.Exp64(-float64(uv))))
 		du[i] = dh[i] * sig * (1 + uv*(1-sig))
 	}
 }
@@ -271,7 +271,7 @@ func crossEntropy(logits []float32, target int, weight float32) float64 {
 	}
 	zt := float64(logits[target] - logits[best])
 	simd.Softmax(logits) // vectorised exp: the vocabulary row is the hot loop
-	loss := -math.Log(float64(logits[best])) - zt
+	loss := -simd.Log64(float64(logits[best])) - zt
 	simd.Scale(weight, logits)
 	logits[target] -= weight
 	return loss
