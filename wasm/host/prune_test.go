@@ -3,7 +3,6 @@ package host_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"sync"
 	"testing"
 
@@ -23,14 +22,9 @@ func pruneRequest(method string) host.PruneRequest {
 
 // TestPruneSameBytes prunes stories260K to 80% of its parameters through
 // the engines and compares the GGUF files. A short LoRAShear run (no
-// analysis, 3 LHSPG steps with LoRA rank 4) writes native's bytes on the
-// host-kernel engine, whose training products and vector kernels are the
-// native ones; on the pure engine training rounds differently (the
-// portable kernels), so its weights differ in the last bits. Magnitude
-// pruning (no training) writes native's bytes on both wasm engines: the
-// CLI test (cmd/shear TestEngineFlag) checks the host-kernel engine; the
-// pure one is checked here when SHEAR_WASM_FULL is set, since building
-// the dependency graph takes tens of seconds in the pure guest.
+// analysis, 3 LHSPG steps with LoRA rank 4) and magnitude pruning write
+// native's bytes on both wasm engines: the host-kernel engine runs the
+// native kernels, the pure one portable kernels that model them exactly.
 func TestPruneSameBytes(t *testing.T) {
 	gg := readShared(t, "models/stories260K.gguf")
 	text := string(readShared(t, "data/tinystories-dev.txt")[:6000])
@@ -38,9 +32,11 @@ func TestPruneSameBytes(t *testing.T) {
 		method string
 		mode   host.Mode
 	}
-	runs := []run{{"lorashear", host.Native}, {"lorashear", host.HostKernels}}
-	if os.Getenv("SHEAR_WASM_FULL") != "" {
-		runs = append(runs, run{"magnitude", host.Native}, run{"magnitude", host.HostKernels}, run{"magnitude", host.Pure})
+	var runs []run
+	for _, method := range []string{"lorashear", "magnitude"} {
+		for _, mode := range modes {
+			runs = append(runs, run{method, mode})
+		}
 	}
 	var mu sync.Mutex
 	out := map[run][]byte{}
