@@ -134,6 +134,34 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeQ8VsF16 measures the Q8_0 speed-up over f16 on the 110M
+// shape: decode rounds of the two alternate, and the best round of each
+// counts, so that load from other jobs falls on both alike.
+func BenchmarkDecodeQ8VsF16(b *testing.B) {
+	const steps, rounds = 32, 5
+	models := map[tensor.DType]*model.Model{}
+	for _, dt := range []tensor.DType{tensor.F16, tensor.Q8_0} {
+		models[dt] = benchModel(b, "110M", dt)
+	}
+	best := map[tensor.DType]float64{}
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		for r := 0; r < rounds; r++ {
+			for _, dt := range []tensor.DType{tensor.F16, tensor.Q8_0} {
+				st := models[dt].NewState(steps+1, 1)
+				t0 := time.Now()
+				for i := 0; i < steps; i++ {
+					st.Forward([]int{i + 1}, false)
+				}
+				best[dt] = max(best[dt], steps/time.Since(t0).Seconds())
+			}
+		}
+	}
+	b.ReportMetric(best[tensor.F16], "f16-tok/s")
+	b.ReportMetric(best[tensor.Q8_0], "q8_0-tok/s")
+	b.ReportMetric(best[tensor.Q8_0]/best[tensor.F16], "q8_0-x-f16")
+}
+
 // BenchmarkPrefill reports tokens/s and the fraction of the measured
 // matmul peak (Shear's GEMM on 512³ in the same run) reached.
 func BenchmarkPrefill(b *testing.B) {
