@@ -108,12 +108,18 @@ type RecoverOptions struct {
 	DevFrac                  float64
 	Checkpoint               string // prefix; stage files get .stage1/.stage2
 	Resume                   bool
+	// Full trains every weight of the pruned model instead of a LoRA.
+	Full bool
+	// Distill > 0 distills the dense model into the pruned one in both
+	// stages: the loss is (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p_pruned(τ)) with
+	// λ = Distill and τ = DistillTemp (train.Trainer.SetTeacher).
+	Distill, DistillTemp float64
 }
 
 // DefaultRecover returns the defaults of `shear recover`.
 func DefaultRecover() RecoverOptions {
 	return RecoverOptions{Stage1Steps: 200, Stage2Steps: 100, Batch: 8, Ctx: 128, LR: 2e-3, Clip: 1, LoRA: lora.DefaultConfig(),
-		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05}
+		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05, DistillTemp: 1}
 }
 
 // RecoverReport records a recovery run.
@@ -218,9 +224,18 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 		return nil, fmt.Errorf("recover: stage 2 needs instruction data (--instruct)")
 	}
 	rep := &RecoverReport{Seconds: map[string]float64{}}
-	tr, err := train.New(pruned, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed})
+	tr, err := train.New(pruned, train.Options{Full: opt.Full, LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed})
 	if err != nil {
 		return nil, err
+	}
+	if opt.Distill > 0 {
+		teacher, err := train.New(dense, train.Options{Frozen: true, Batch: opt.Batch, Ctx: opt.Ctx})
+		if err != nil {
+			return nil, err
+		}
+		if err := tr.SetTeacher(teacher, opt.Distill, opt.DistillTemp); err != nil {
+			return nil, err
+		}
 	}
 	base := func(steps int, ckpt string) train.Config {
 		return train.Config{Steps: steps, Sched: train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, steps/10)},
@@ -315,6 +330,9 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 		}
 		rep.Stage2, rep.Log2 = &res, res.Log
 		rep.Seconds["stage2"] = time.Since(t0).Seconds()
+	}
+	if tr.Adapter == nil {
+		return rep, nil // full training changed pruned's weights in place
 	}
 	return rep, tr.Adapter.Merge(pruned)
 }

@@ -22,8 +22,14 @@ func ggufBytes(t *testing.T, m *model.Model) []byte {
 
 // TestPruneAndRecoverResume: a pruning run and a recovery run, each
 // cancelled mid-way and resumed from its checkpoint, end with exactly the
-// bytes of uninterrupted runs.
+// bytes of uninterrupted runs — with LoRA recovery, and with distillation
+// (in LHSPG and recovery) and full-rank recovery.
 func TestPruneAndRecoverResume(t *testing.T) {
+	t.Run("lora", func(t *testing.T) { testResume(t, false) })
+	t.Run("distill-full", func(t *testing.T) { testResume(t, true) })
+}
+
+func testResume(t *testing.T, distillFull bool) {
 	base := stories(t)
 	ex, err := train.LoadText(base.Tok, sharedPath(t, "data/tinystories-dev.txt"), 64)
 	if err != nil {
@@ -44,6 +50,10 @@ func TestPruneAndRecoverResume(t *testing.T) {
 		opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.05, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64,
 			LR: 1e-3, Clip: 1, Seed: 3, CheckpointEvery: 2, Resume: true}
 		ropt := ropt
+		if distillFull {
+			opt.Distill, opt.DistillTemp = 0.5, 2
+			ropt.Distill, ropt.DistillTemp, ropt.Full = 0.5, 2, true
+		}
 		if dir != "" {
 			opt.Checkpoint, ropt.Checkpoint, ropt.Resume = filepath.Join(dir, "prune"), filepath.Join(dir, "recover"), true
 		}
