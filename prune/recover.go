@@ -98,6 +98,7 @@ type RecoverOptions struct {
 	Stage1Steps, Stage2Steps int
 	Batch, Ctx               int
 	LR, Clip                 float64
+	Stage2LR                 float64 // peak learning rate of stage 2 (0: LR)
 	LoRA                     lora.Config
 	Seed                     uint64
 	Uniform                  bool    // fixed equal subset weights (the comparison)
@@ -237,8 +238,8 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 			return nil, err
 		}
 	}
-	base := func(steps int, ckpt string) train.Config {
-		return train.Config{Steps: steps, Sched: train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, steps/10)},
+	base := func(steps int, ckpt string, lr float64) train.Config {
+		return train.Config{Steps: steps, Sched: train.Schedule{LR: lr, MinLR: lr / 10, Warmup: min(10, steps/10)},
 			ClipNorm: opt.Clip, EvalEvery: opt.EvalEvery, Patience: opt.Patience, DevMax: 64, Seed: opt.Seed,
 			CheckpointPath: ckpt, CheckpointEvery: max(1, opt.EstimateEvery), Resume: opt.Resume}
 	}
@@ -291,7 +292,7 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 			rep.Deltas = append(rep.Deltas, deltas)
 			return nil
 		}
-		cfg := base(opt.Stage1Steps, ckpt("stage1"))
+		cfg := base(opt.Stage1Steps, ckpt("stage1"), opt.LR)
 		cfg.Source = src
 		resumed := opt.Resume && cfg.CheckpointPath != "" && fileExists(cfg.CheckpointPath)
 		if !resumed {
@@ -320,7 +321,11 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 	if opt.Stage2Steps > 0 {
 		t0 := time.Now()
 		trainEx, devEx := train.Split(instruct, opt.DevFrac, opt.Seed)
-		res, err := train.Run(ctx, tr, trainEx, devEx, base(opt.Stage2Steps, ckpt("stage2")), func(s train.StepInfo) {
+		lr := opt.LR
+		if opt.Stage2LR > 0 {
+			lr = opt.Stage2LR
+		}
+		res, err := train.Run(ctx, tr, trainEx, devEx, base(opt.Stage2Steps, ckpt("stage2"), lr), func(s train.StepInfo) {
 			if onStep != nil {
 				onStep("recover-2", s)
 			}

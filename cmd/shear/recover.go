@@ -17,6 +17,7 @@ import (
 // `shear lorashear`.
 type recoveryFlags struct {
 	distill, temp, lr float64
+	lr2               float64
 	full              bool
 }
 
@@ -26,6 +27,7 @@ func (f *recoveryFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.temp, "distill-temp", 1, "distillation temperature τ")
 	fl.BoolVar(&f.full, "recover-full", false, "recover by training every kept weight instead of a LoRA")
 	fl.Float64Var(&f.lr, "recover-lr", 0, "recovery learning rate (default --lr)")
+	fl.Float64Var(&f.lr2, "instruct-lr", 0, "peak learning rate of recovery stage 2, the instructions (default: the stage 1 rate)")
 }
 
 // check validates the flags (before any long stage runs).
@@ -36,8 +38,8 @@ func (f *recoveryFlags) check() error {
 	if !(f.temp > 0) {
 		return fmt.Errorf("--distill-temp %g must be > 0", f.temp)
 	}
-	if f.lr < 0 {
-		return fmt.Errorf("--recover-lr %g must be ≥ 0", f.lr)
+	if f.lr < 0 || f.lr2 < 0 {
+		return fmt.Errorf("--recover-lr %g and --instruct-lr %g must be ≥ 0", f.lr, f.lr2)
 	}
 	return nil
 }
@@ -47,7 +49,7 @@ func (f *recoveryFlags) apply(o *prune.RecoverOptions) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	o.Distill, o.DistillTemp, o.Full = f.distill, f.temp, f.full
+	o.Distill, o.DistillTemp, o.Full, o.Stage2LR = f.distill, f.temp, f.full, f.lr2
 	if f.lr > 0 {
 		o.LR = f.lr
 	}

@@ -59,6 +59,7 @@ func main() {
 	flag.Float64Var(&rk.pruneDistill, "prune-distill", 0, "LHSPG: distillation weight λ (temperature -distill-temp; 0: off)")
 	flag.BoolVar(&rk.full, "recover-full", false, "recovery: train every weight instead of a LoRA")
 	flag.Float64Var(&rk.lr, "recover-lr", 0, "recovery: learning rate (0: the default of prune.DefaultRecover)")
+	flag.Float64Var(&rk.lr2, "instruct-lr", 0, "recovery stage 2 learning rate (0: the stage 1 rate)")
 	flag.IntVar(&rk.stage1, "stage1", 0, "recovery stage 1 steps (0: the budget's, times -scale)")
 	flag.IntVar(&rk.stage2, "stage2", -1, "recovery stage 2 steps (-1: the budget's, times -scale)")
 	flag.StringVar(&rk.cache, "cache", "", "directory caching the pruned models before recovery (pruning is deterministic), so recovery settings can be compared without re-pruning")
@@ -72,7 +73,7 @@ func main() {
 // recoveryKnobs vary the recovery of every run (see the flags).
 type recoveryKnobs struct {
 	distill, temp, lr float64
-	pruneDistill      float64
+	pruneDistill, lr2 float64
 	full              bool
 	stage1, stage2    int
 	cache             string
@@ -206,6 +207,7 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		if rk.lr > 0 {
 			ropt.LR = rk.lr
 		}
+		ropt.Stage2LR = rk.lr2
 		tr := time.Now()
 		rrep, err := prune.Recover(context.Background(), cm, dense, subsets, instruct, ropt, nil)
 		if err != nil {
