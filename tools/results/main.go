@@ -284,7 +284,9 @@ func quotes(text, s string) bool {
 func pruneCached(r run, b budget, scale int, quick bool, m *model.Model, opt prune.Options, data prune.Data) (*model.Model, *prune.Report, float64, error) {
 	var base string
 	if rk.cache != "" {
-		key := fmt.Sprintf("%s-w%d-p%dx%d-q%v", strings.ReplaceAll(r.name, "%", "pct"), b.warmup, b.periods, b.periodSteps, quick)
+		// Keyed by what pruning depends on (not the recovery: -uniform runs share the model).
+		key := fmt.Sprintf("%s-%s-r%g-bal%v-np%v-nt%v-w%d-p%dx%d-q%v", r.method, r.variant, r.ratio, r.balanced, r.noProj, r.noTrans,
+			b.warmup, b.periods, b.periodSteps, quick)
 		if opt.Distill > 0 {
 			key += fmt.Sprintf("-kd%g-t%g", opt.Distill, opt.DistillTemp)
 		}
