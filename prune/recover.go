@@ -117,14 +117,31 @@ type RecoverOptions struct {
 	Distill, DistillTemp float64
 }
 
-// DefaultRecover returns the defaults of `shear recover`.
+// DefaultRecover returns the defaults of `shear recover`: full-rank
+// recovery with the dense model distilled in (λ 0.5, τ 1) at a peak rate
+// of 1e-3, and a tenth of that rate for the instruction stage (at the full
+// rate it undid much of stage 1 on held-out text). docs/RESULTS.md
+// measures these against the paper's LoRA recovery.
 func DefaultRecover() RecoverOptions {
-	return RecoverOptions{Stage1Steps: 200, Stage2Steps: 100, Batch: 8, Ctx: 128, LR: 2e-3, Clip: 1, LoRA: lora.DefaultConfig(),
-		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05, DistillTemp: 1}
+	return RecoverOptions{Stage1Steps: 200, Stage2Steps: 100, Batch: 8, Ctx: 128, LR: 1e-3, Stage2LR: 1e-4, Clip: 1, LoRA: lora.DefaultConfig(),
+		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05,
+		Full: true, Distill: 0.5, DistillTemp: 1}
+}
+
+// LoRARecover returns the recovery of the paper (and of docs/RESULTS.md's
+// main table): a fresh LoRA, no distillation, one peak rate of 2e-3 for
+// both stages.
+func LoRARecover() RecoverOptions {
+	o := DefaultRecover()
+	o.Full, o.Distill, o.LR, o.Stage2LR = false, 0, 2e-3, 0
+	return o
 }
 
 // RecoverReport records a recovery run.
 type RecoverReport struct {
+	Full        bool               `json:"full"`    // every weight trained (else a LoRA)
+	Distill     float64            `json:"distill"` // λ of the distillation (0: none)
+	DistillTemp float64            `json:"distill_temp,omitempty"`
 	Subsets     []string           `json:"subsets"`
 	DenseLoss   []float64          `json:"dense_loss"`   // per subset, on its sample
 	WeightSteps []int              `json:"weight_steps"` // steps at which weights were (re)estimated
@@ -224,7 +241,10 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 	if len(instruct) == 0 && opt.Stage2Steps > 0 {
 		return nil, fmt.Errorf("recover: stage 2 needs instruction data (--instruct)")
 	}
-	rep := &RecoverReport{Seconds: map[string]float64{}}
+	rep := &RecoverReport{Seconds: map[string]float64{}, Full: opt.Full, Distill: opt.Distill}
+	if opt.Distill > 0 {
+		rep.DistillTemp = opt.DistillTemp
+	}
 	tr, err := train.New(pruned, train.Options{Full: opt.Full, LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed})
 	if err != nil {
 		return nil, err

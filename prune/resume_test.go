@@ -43,7 +43,7 @@ func testResume(t *testing.T, distillFull bool) {
 	subsets := []Subset{{"a", ex[200:260]}, {"b", ex[260:320]}}
 	cfg := DefaultLHSPG()
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps = 3, 2, 3
-	ropt := DefaultRecover()
+	ropt := LoRARecover()
 	ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx, ropt.EstimateEvery, ropt.EvalEvery = 6, 4, 2, 64, 2, 2
 	run := func(dir string, stopPrune, stopRecover int) []byte {
 		m := base.Clone()
@@ -52,7 +52,7 @@ func testResume(t *testing.T, distillFull bool) {
 		ropt := ropt
 		if distillFull {
 			opt.Distill, opt.DistillTemp = 0.5, 2
-			ropt.Distill, ropt.DistillTemp, ropt.Full = 0.5, 2, true
+			ropt.Distill, ropt.DistillTemp, ropt.Full, ropt.Stage2LR = 0.5, 2, true, 1e-4
 		}
 		if dir != "" {
 			opt.Checkpoint, ropt.Checkpoint, ropt.Resume = filepath.Join(dir, "prune"), filepath.Join(dir, "recover"), true

@@ -22,12 +22,13 @@ type recoveryFlags struct {
 }
 
 func (f *recoveryFlags) register(cmd *cobra.Command) {
+	d := prune.DefaultRecover()
 	fl := cmd.Flags()
-	fl.Float64Var(&f.distill, "distill", 0, "distill the dense model during recovery: loss (1−λ)·CE + λ·τ²·KL(dense ‖ pruned), λ = this (0: off)")
-	fl.Float64Var(&f.temp, "distill-temp", 1, "distillation temperature τ")
-	fl.BoolVar(&f.full, "recover-full", false, "recover by training every kept weight instead of a LoRA")
+	fl.Float64Var(&f.distill, "distill", d.Distill, "distill the dense model during recovery: loss (1−λ)·CE + λ·τ²·KL(dense ‖ pruned), λ = this (0: off)")
+	fl.Float64Var(&f.temp, "distill-temp", d.DistillTemp, "distillation temperature τ")
+	fl.BoolVar(&f.full, "recover-full", d.Full, "recover by training every kept weight (false: a fresh LoRA, as the paper)")
 	fl.Float64Var(&f.lr, "recover-lr", 0, "recovery learning rate (default --lr)")
-	fl.Float64Var(&f.lr2, "instruct-lr", 0, "peak learning rate of recovery stage 2, the instructions (default: the stage 1 rate)")
+	fl.Float64Var(&f.lr2, "instruct-lr", 0, "peak learning rate of recovery stage 2, the instructions (default: a tenth of the stage 1 rate)")
 }
 
 // check validates the flags (before any long stage runs).
@@ -49,9 +50,13 @@ func (f *recoveryFlags) apply(o *prune.RecoverOptions) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	o.Distill, o.DistillTemp, o.Full, o.Stage2LR = f.distill, f.temp, f.full, f.lr2
+	o.Distill, o.DistillTemp, o.Full = f.distill, f.temp, f.full
 	if f.lr > 0 {
 		o.LR = f.lr
+	}
+	o.Stage2LR = o.LR / 10
+	if f.lr2 > 0 {
+		o.Stage2LR = f.lr2
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func main() {
 	flag.Float64Var(&rk.temp, "distill-temp", 1, "recovery: distillation temperature τ")
 	flag.Float64Var(&rk.pruneDistill, "prune-distill", 0, "LHSPG: distillation weight λ (temperature -distill-temp; 0: off)")
 	flag.BoolVar(&rk.full, "recover-full", false, "recovery: train every weight instead of a LoRA")
-	flag.Float64Var(&rk.lr, "recover-lr", 0, "recovery: learning rate (0: the default of prune.DefaultRecover)")
+	flag.Float64Var(&rk.lr, "recover-lr", 0, "recovery: learning rate (0: prune.LoRARecover's 2e-3)")
 	flag.Float64Var(&rk.lr2, "instruct-lr", 0, "recovery stage 2 learning rate (0: the stage 1 rate)")
 	flag.IntVar(&rk.stage1, "stage1", 0, "recovery stage 1 steps (0: the budget's, times -scale)")
 	flag.IntVar(&rk.stage2, "stage2", -1, "recovery stage 2 steps (-1: the budget's, times -scale)")
@@ -201,7 +201,7 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		ropt := prune.DefaultRecover()
+		ropt := prune.LoRARecover() // the protocol of the main table; the flags vary it
 		ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx, ropt.Uniform = b.stage1, b.stage2, b.batch, b.ctx, r.uniform
 		ropt.Distill, ropt.DistillTemp, ropt.Full = rk.distill, rk.temp, rk.full
 		if rk.lr > 0 {
