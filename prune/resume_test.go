@@ -22,8 +22,14 @@ func ggufBytes(t *testing.T, m *model.Model) []byte {
 
 // TestPruneAndRecoverResume: a pruning run and a recovery run, each
 // cancelled mid-way and resumed from its checkpoint, end with exactly the
-// bytes of uninterrupted runs.
+// bytes of uninterrupted runs — with LoRA recovery, and with distillation
+// (in LHSPG and recovery) and full-rank recovery.
 func TestPruneAndRecoverResume(t *testing.T) {
+	t.Run("lora", func(t *testing.T) { testResume(t, false) })
+	t.Run("distill-full", func(t *testing.T) { testResume(t, true) })
+}
+
+func testResume(t *testing.T, distillFull bool) {
 	base := stories(t)
 	ex, err := train.LoadText(base.Tok, sharedPath(t, "data/tinystories-dev.txt"), 64)
 	if err != nil {
@@ -37,13 +43,17 @@ func TestPruneAndRecoverResume(t *testing.T) {
 	subsets := []Subset{{"a", ex[200:260]}, {"b", ex[260:320]}}
 	cfg := DefaultLHSPG()
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps = 3, 2, 3
-	ropt := DefaultRecover()
+	ropt := LoRARecover()
 	ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx, ropt.EstimateEvery, ropt.EvalEvery = 6, 4, 2, 64, 2, 2
 	run := func(dir string, stopPrune, stopRecover int) []byte {
 		m := base.Clone()
 		opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.05, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64,
 			LR: 1e-3, Clip: 1, Seed: 3, CheckpointEvery: 2, Resume: true}
 		ropt := ropt
+		if distillFull {
+			opt.Distill, opt.DistillTemp = 0.5, 2
+			ropt.Distill, ropt.DistillTemp, ropt.Full, ropt.Stage2LR = 0.5, 2, true, 1e-4
+		}
 		if dir != "" {
 			opt.Checkpoint, ropt.Checkpoint, ropt.Resume = filepath.Join(dir, "prune"), filepath.Join(dir, "recover"), true
 		}

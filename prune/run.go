@@ -33,6 +33,10 @@ type Options struct {
 	Checkpoint      string
 	CheckpointEvery int
 	Resume          bool
+	// Distill > 0 distills the dense model into the one being pruned
+	// during LHSPG (lorashear): the training loss becomes
+	// (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p(τ)), λ = Distill, τ = DistillTemp.
+	Distill, DistillTemp float64
 }
 
 // Data is what a run trains and calibrates on.
@@ -178,6 +182,16 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	tr, err := train.New(m, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed, BaseGrads: true})
 	if err != nil {
 		return nil, err
+	}
+	if opt.Distill > 0 {
+		// m is still dense here (a checkpoint's base weights are read below).
+		teacher, err := train.New(m.Clone(), train.Options{Frozen: true, Batch: opt.Batch, Ctx: opt.Ctx})
+		if err != nil {
+			return nil, err
+		}
+		if err := tr.SetTeacher(teacher, opt.Distill, opt.DistillTemp); err != nil {
+			return nil, err
+		}
 	}
 	p, err := NewLHSPG(cfg, tr, g, rep.ParamsBefore)
 	if err != nil {

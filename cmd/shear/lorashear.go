@@ -162,6 +162,7 @@ func newLorashear() *cobra.Command {
 	var mf modelFlags
 	var tf trainFlags
 	var pf pruneFlags
+	var rf recoveryFlags
 	var out, reportDir, evalPath, mcPath string
 	var stage1, stage2, subsetsK, evalChunks int
 	var uniform bool
@@ -182,6 +183,9 @@ func newLorashear() *cobra.Command {
 			}
 			lc, err := tf.loraConfig()
 			if err != nil {
+				return err
+			}
+			if err := rf.check(); err != nil {
 				return err
 			}
 			pf.method = "lorashear"
@@ -256,6 +260,9 @@ func newLorashear() *cobra.Command {
 			ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx = stage1, stage2, tf.batch, tf.ctx
 			ropt.LR, ropt.Clip, ropt.LoRA, ropt.Seed, ropt.Uniform = tf.lr, tf.clip, lc, tf.seed, uniform
 			ropt.Checkpoint, ropt.Resume = filepath.Join(reportDir, "recover.ckpt"), tf.resume
+			if err := rf.apply(&ropt); err != nil {
+				return err
+			}
 			if len(plan.instruct) == 0 {
 				ropt.Stage2Steps = 0
 			}
@@ -302,6 +309,7 @@ func newLorashear() *cobra.Command {
 	mf.register(cmd)
 	tf.register(cmd)
 	pf.register(cmd)
+	rf.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVarP(&out, "output", "o", "", "output GGUF (default pruned.gguf)")
 	fl.StringVar(&reportDir, "report", "", "report directory (default OUTPUT-report; holds checkpoints for --resume)")

@@ -37,6 +37,7 @@ type pruneFlags struct {
 	epsilon      float64
 	calibSeqs    int
 	balanced     bool
+	distill      float64
 }
 
 func (f *pruneFlags) register(cmd *cobra.Command) {
@@ -55,6 +56,7 @@ func (f *pruneFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.periodSteps, "period-steps", 20, "steps per LHSPG period")
 	fl.Float64Var(&f.epsilon, "epsilon", 0, "half-space projection ε")
 	fl.IntVar(&f.calibSeqs, "calib-seqs", 8, "calibration sequences")
+	fl.Float64Var(&f.distill, "lhspg-distill", 0, "distill the dense model during LHSPG training: loss (1−λ)·CE + λ·KL(dense ‖ pruned), λ = this (0: off; lorashear)")
 	fl.BoolVar(&f.balanced, "balanced", true, "split the target over attention and MLP in proportion to their prunable parameters")
 }
 
@@ -87,7 +89,10 @@ func (f *pruneFlags) options(tf *trainFlags, lc lora.Config, ckpt string) (prune
 	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Target, cfg.Balanced = f.noProjection, f.noTransfer, f.epsilon, f.target, f.balanced
 	opt := prune.Options{Method: f.method, Target: f.target, KindTargets: kt, Hidden: f.hidden, Gamma: f.gamma,
 		LHSPG: cfg, LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, LR: tf.lr, Clip: tf.clip, Seed: tf.seed,
-		Checkpoint: ckpt, CheckpointEvery: 20, Resume: tf.resume}
+		Checkpoint: ckpt, CheckpointEvery: 20, Resume: tf.resume, Distill: f.distill, DistillTemp: 1}
+	if f.distill < 0 || f.distill > 1 {
+		return opt, fmt.Errorf("--lhspg-distill %g must be in [0, 1]", f.distill)
+	}
 	if opt.Method == "lorashear" {
 		if err := cfg.Validate(); err != nil {
 			return opt, err
@@ -225,6 +230,9 @@ func newPrune() *cobra.Command {
 			ctx, stop := interruptible()
 			defer stop()
 			if ef.wasm() {
+				if pf.distill > 0 {
+					return errors.New("--lhspg-distill runs natively only (not with --engine wasm)")
+				}
 				return pruneWasm(ctx, &ef, &mf, opt, data, &tf, lc, recoverSteps, out, reportDir, work, start)
 			}
 			bars := stageBars{}

@@ -13,9 +13,58 @@ import (
 	"github.com/shear-ai/shear/runtime/train"
 )
 
+// recoveryFlags are the recovery options shared by `shear recover` and
+// `shear lorashear`.
+type recoveryFlags struct {
+	distill, temp, lr float64
+	lr2               float64
+	full              bool
+}
+
+func (f *recoveryFlags) register(cmd *cobra.Command) {
+	d := prune.DefaultRecover()
+	fl := cmd.Flags()
+	fl.Float64Var(&f.distill, "distill", d.Distill, "distill the dense model during recovery: loss (1−λ)·CE + λ·τ²·KL(dense ‖ pruned), λ = this (0: off)")
+	fl.Float64Var(&f.temp, "distill-temp", d.DistillTemp, "distillation temperature τ")
+	fl.BoolVar(&f.full, "recover-full", d.Full, "recover by training every kept weight (false: a fresh LoRA, as the paper)")
+	fl.Float64Var(&f.lr, "recover-lr", 0, "recovery learning rate (default --lr)")
+	fl.Float64Var(&f.lr2, "instruct-lr", 0, "peak learning rate of recovery stage 2, the instructions (default: a tenth of the stage 1 rate)")
+}
+
+// check validates the flags (before any long stage runs).
+func (f *recoveryFlags) check() error {
+	if f.distill < 0 || f.distill > 1 {
+		return fmt.Errorf("--distill %g must be in [0, 1]", f.distill)
+	}
+	if !(f.temp > 0) {
+		return fmt.Errorf("--distill-temp %g must be > 0", f.temp)
+	}
+	if f.lr < 0 || f.lr2 < 0 {
+		return fmt.Errorf("--recover-lr %g and --instruct-lr %g must be ≥ 0", f.lr, f.lr2)
+	}
+	return nil
+}
+
+// apply sets the recovery options (their LR already from --lr).
+func (f *recoveryFlags) apply(o *prune.RecoverOptions) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	o.Distill, o.DistillTemp, o.Full = f.distill, f.temp, f.full
+	if f.lr > 0 {
+		o.LR = f.lr
+	}
+	o.Stage2LR = o.LR / 10
+	if f.lr2 > 0 {
+		o.Stage2LR = f.lr2
+	}
+	return nil
+}
+
 func newRecover() *cobra.Command {
 	var mf modelFlags
 	var tf trainFlags
+	var rf recoveryFlags
 	var dense, out, reportDir string
 	var stage1, stage2, subsetsK, every int
 	var eta float64
@@ -79,6 +128,9 @@ func newRecover() *cobra.Command {
 			}
 			ropt.LR, ropt.Clip, ropt.LoRA, ropt.Seed, ropt.Uniform, ropt.Eta = tf.lr, tf.clip, lc, tf.seed, uniform, eta
 			ropt.EstimateEvery, ropt.Checkpoint, ropt.Resume = every, filepath.Join(reportDir, "recover.ckpt"), tf.resume
+			if err := rf.apply(&ropt); err != nil {
+				return err
+			}
 			ctx, stop := interruptible()
 			defer stop()
 			start := time.Now()
@@ -115,6 +167,7 @@ func newRecover() *cobra.Command {
 	}
 	mf.register(cmd)
 	tf.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&dense, "dense", "", "the dense model before pruning (the reference for δ_i)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF")
 	cmd.Flags().StringVar(&reportDir, "report", "", "report directory (default OUTPUT.recover; holds checkpoints for --resume)")

@@ -530,3 +530,135 @@ func TestLoRAModelGrad(t *testing.T) {
 		}
 	}
 }
+
+// refDistill is the float64 distillation objective of one row:
+// (1−λ)·CE(s, target) + λ·τ²·KL(softmax(t/τ) ‖ softmax(s/τ)), and its KL.
+func refDistill(s, t []float64, target int, lambda, temp float64) (obj, kl float64) {
+	logSoftmax := func(v []float64, temp float64) []float64 {
+		mx := math.Inf(-1)
+		for _, a := range v {
+			mx = math.Max(mx, a/temp)
+		}
+		var z float64
+		for _, a := range v {
+			z += math.Exp(a/temp - mx)
+		}
+		out := make([]float64, len(v))
+		for i, a := range v {
+			out[i] = a/temp - mx - math.Log(z)
+		}
+		return out
+	}
+	ls, lp, lq := logSoftmax(s, 1), logSoftmax(t, temp), logSoftmax(s, temp)
+	for i := range lp {
+		kl += math.Exp(lp[i]) * (lp[i] - lq[i])
+	}
+	return (1-lambda)*-ls[target] + lambda*temp*temp*kl, kl
+}
+
+// TestDistillRowGrad: the distillation gradient of one row of logits
+// against finite differences of the float64 objective, for several
+// weights λ and temperatures τ (τ < 1 and τ > 1 both scale the KL term).
+func TestDistillRowGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, c := range []struct{ lambda, temp float64 }{{0.5, 2}, {1, 1}, {0.3, 0.6}, {0.9, 4}} {
+		s, te := randVec(rng, 13, 3), randVec(rng, 13, 3)
+		s64, t64 := f64(s), f64(te)
+		const w = 0.7
+		buf := make([]float32, 26)
+		ce, kl := distillRow(s, te, buf, 5, w, float32(c.lambda), float32(c.temp))
+		_, refKL := refDistill(s64, t64, 5, c.lambda, c.temp)
+		refCE, _ := refDistill(s64, t64, 5, 0, c.temp)
+		if math.Abs(ce-refCE) > 1e-5 || math.Abs(kl-refKL) > 1e-5 {
+			t.Errorf("λ %g τ %g: ce %v kl %v, reference %v %v", c.lambda, c.temp, ce, kl, refCE, refKL)
+		}
+		obj := func(v []float64) float64 { o, _ := refDistill(v, t64, 5, c.lambda, c.temp); return w * o }
+		if e := relErr(f64(s), numGrad(s64, obj)); e > 1e-3 {
+			t.Errorf("λ %g τ %g: dlogits rel err %g", c.lambda, c.temp, e)
+		}
+	}
+}
+
+// TestDistillModelGrad: full training with a teacher of other widths;
+// every parameter's gradient (sampled) against finite differences of the
+// float64 objective (mean over scored positions of the distillation loss)
+// with the teacher's logits from the float64 reference. The batch has more
+// rows than one logit chunk, so the teacher's rows must line up across
+// chunks.
+func TestDistillModelGrad(t *testing.T) {
+	const lambda, temp = 0.6, 2.0
+	m := tinyModel(t, func(c *model.Config) { c.Tied = true })
+	tm := tinyModel(t, func(c *model.Config) { c.Tied = true; c.FFN = []int{32, 40} })
+	B, T := 3, 30
+	tr, err := New(m, Options{Full: true, Batch: B, Ctx: T})
+	if err != nil {
+		t.Fatal(err)
+	}
+	teacher, err := New(tm, Options{Frozen: true, Batch: B, Ctx: T})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(teacher.Params()) != 0 {
+		t.Fatalf("a frozen trainer has %d parameters", len(teacher.Params()))
+	}
+	if err := tr.SetTeacher(teacher, lambda, temp); err != nil {
+		t.Fatal(err)
+	}
+	tokens, targets := tinyBatch(B, T, m.Vocab)
+	loss, _, err := tr.Step(tokens, targets, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tref := reference.FromModel(tm)
+	tlog := make([][]float64, 0, B*T)
+	for b := 0; b < B; b++ {
+		tlog = append(tlog, tref.Logits(tokens[b*T:(b+1)*T])...)
+	}
+	ref := reference.FromModel(m)
+	objective := func() (obj, ce, kl float64) {
+		n := 0
+		for b := 0; b < B; b++ {
+			logits := ref.Logits(tokens[b*T : (b+1)*T])
+			for i, tg := range targets[b*T : (b+1)*T] {
+				if tg < 0 {
+					continue
+				}
+				o, k := refDistill(logits[i], tlog[b*T+i], tg, lambda, temp)
+				c, _ := refDistill(logits[i], tlog[b*T+i], tg, 0, temp)
+				obj, ce, kl, n = obj+o, ce+c, kl+k, n+1
+			}
+		}
+		return obj / float64(n), ce / float64(n), kl / float64(n)
+	}
+	_, ce, kl := objective()
+	if math.Abs(loss-ce) > 1e-4 || math.Abs(tr.KL()-kl) > 1e-4 {
+		t.Fatalf("step loss %v KL %v, reference CE %v KL %v", loss, tr.KL(), ce, kl)
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, p := range tr.Params() {
+		slot := refSlot(ref, p.Name)
+		var got, num []float64
+		for s := 0; s < 4; s++ {
+			i := rng.IntN(len(p.W))
+			if p.Name == "token_embd.weight" {
+				i = tokens[rng.IntN(len(tokens))]*m.Dim + rng.IntN(m.Dim)
+			}
+			x := slot(i)
+			old := *x
+			*x = old + fdStep
+			fp, _, _ := objective()
+			*x = old - fdStep
+			fm, _, _ := objective()
+			*x = old
+			got = append(got, float64(p.G[i]))
+			num = append(num, (fp-fm)/(2*fdStep))
+		}
+		if e := relErr(got, num); e > 1e-3 {
+			t.Errorf("%s: rel err %g (analytic %v, numeric %v)", p.Name, e, got, num)
+		}
+	}
+	// Loss (evaluation) stays plain cross-entropy.
+	if l, _, err := tr.Loss(tokens, targets); err != nil || math.Abs(l-ce) > 1e-4 {
+		t.Errorf("Loss %v (%v), reference CE %v", l, err, ce)
+	}
+}

@@ -44,7 +44,8 @@ type StepInfo struct {
 	GradNorm float64 `json:"grad_norm"`
 	Tokens   int     `json:"tokens"` // scored tokens in this step
 	DevLoss  float64 `json:"dev_loss,omitempty"`
-	Seconds  float64 `json:"seconds"` // wall time since the run (or resume) started
+	KL       float64 `json:"kl,omitempty"` // mean distillation KL (SetTeacher)
+	Seconds  float64 `json:"seconds"`      // wall time since the run (or resume) started
 }
 
 // Result summarises a run.
@@ -149,7 +150,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	processed := 0 // token positions run through forward and backward
 	for step := start; step < cfg.Steps; step++ {
 		tr.ZeroGrad()
-		var lossSum float64
+		var lossSum, klSum float64
 		var count int
 		for a := 0; a < cfg.Accum; a++ {
 			src.Next(tokens, targets)
@@ -158,6 +159,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 				return res, err
 			}
 			lossSum += loss * float64(n)
+			klSum += tr.KL() * float64(n)
 			count += n
 		}
 		norm := ClipGradNorm(tr.params, cfg.ClipNorm)
@@ -168,7 +170,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		opt.Step(tr.params, lr)
 		processed += tr.N * cfg.Accum
 		info := StepInfo{Step: step + 1, Loss: lossSum / math.Max(1, float64(count)), LR: lr, GradNorm: norm,
-			Tokens: count, Seconds: time.Since(t0).Seconds()}
+			KL: klSum / math.Max(1, float64(count)), Tokens: count, Seconds: time.Since(t0).Seconds()}
 		if cfg.EvalEvery > 0 && (step+1)%cfg.EvalEvery == 0 && step+1 < cfg.Steps {
 			d, err := dev()
 			if err != nil {

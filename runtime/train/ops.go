@@ -276,3 +276,49 @@ func crossEntropy(logits []float32, target int, weight float32) float64 {
 	logits[target] -= weight
 	return loss
 }
+
+// distillRow turns one row of student logits s into the gradient of
+//
+//	weight·[(1−λ)·CE(s, target) + λ·τ²·KL(p ‖ q)],  p = softmax(t/τ), q = softmax(s/τ)
+//
+// in place, with t the teacher's logits (overwritten) and buf a scratch of
+// two rows. ∂/∂s of τ²·KL(p ‖ q) is τ·(q − p), so the row becomes
+// weight·[(1−λ)·(softmax(s) − onehot) + λ·τ·(q − p)]. It returns the
+// row's cross-entropy and KL(p ‖ q) (without τ²). As in crossEntropy, the
+// log-normaliser of a softmax is −log of its largest probability, so
+// log p_i − log q_i = (t_i − s_i)/τ − (t_max − s_max)/τ + log p_max − log q_max.
+func distillRow(s, t, buf []float32, target int, weight, lambda, temp float32) (ce, kl float64) {
+	V := len(s)
+	g, diff := buf[:V], buf[V:2*V]
+	copy(g, s)
+	ce = crossEntropy(g, target, weight*(1-lambda))
+	inv := 1 / temp
+	sMax, tMax := argmax(s), argmax(t)
+	shift := float64(t[tMax]-s[sMax]) * float64(inv)
+	for i := range s {
+		diff[i] = (t[i] - s[i]) * inv
+	}
+	simd.Scale(inv, s)
+	simd.Scale(inv, t)
+	simd.Softmax(s) // q
+	simd.Softmax(t) // p
+	for i, p := range t {
+		kl += float64(p) * float64(diff[i])
+	}
+	kl += math.Log(float64(t[tMax])) - math.Log(float64(s[sMax])) - shift
+	w := weight * lambda * temp
+	for i := range s {
+		s[i] = g[i] + w*(s[i]-t[i])
+	}
+	return ce, kl
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}

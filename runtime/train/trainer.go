@@ -28,6 +28,9 @@ type Options struct {
 	BaseGrads bool
 	// Adapter, when set, is trained instead of a fresh one (LoRA only).
 	Adapter *lora.Adapter
+	// Frozen makes a forward-only trainer: no adapter, no gradients, the
+	// weights left as they are (a distillation teacher, see SetTeacher).
+	Frozen bool
 }
 
 // Param is one trainable tensor and its gradient.
@@ -73,6 +76,11 @@ type Trainer struct {
 	pcg       *rand.PCG // dropout stream; saved in checkpoints
 	rng       *rand.Rand
 	params    []Param
+
+	teacher      *Trainer // distillation (SetTeacher); nil: plain cross-entropy
+	lambda, temp float32
+	kl           float64   // summed KL of the last Step
+	dlogits      []float32 // [2 × vocab] scratch of distillRow
 }
 
 const logitChunk = 64 // rows of logits held at once
@@ -86,11 +94,14 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	}
 	pcg := rand.NewPCG(opt.Seed, 0xd209)
 	t := &Trainer{M: m, opt: opt, B: opt.Batch, T: opt.Ctx, N: opt.Batch * opt.Ctx, pcg: pcg, rng: rand.New(pcg)}
+	if opt.Full && opt.Frozen {
+		return nil, fmt.Errorf("train: a frozen trainer cannot train every weight")
+	}
 	if opt.Full {
 		if err := m.Convert(tensor.F32); err != nil {
 			return nil, err
 		}
-	} else {
+	} else if !opt.Frozen {
 		for _, w := range allMatrices(m) {
 			if w.DType != tensor.F32 && w.DType != tensor.F16 {
 				return nil, fmt.Errorf("train: LoRA needs an f16 or f32 base, this one is %s (load with --dtype f16)", w.DType)
@@ -108,7 +119,7 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	c := &m.Config
 	N, d := t.N, c.Dim
 	drop := float32(0)
-	if !opt.Full {
+	if t.Adapter != nil {
 		drop = t.Adapter.Dropout
 	}
 	grads := opt.Full || opt.BaseGrads
@@ -263,6 +274,38 @@ func (t *Trainer) ZeroWeightGrads() {
 	}
 }
 
+// SetTeacher turns on knowledge distillation in Step: each scored position
+// contributes (1−λ)·CE(s, target) + λ·τ²·KL(softmax(t/τ) ‖ softmax(s/τ))
+// instead of CE, where s are this model's logits and t the logits of
+// teacher (a Frozen trainer of the same batch shape and vocabulary, run
+// forward on the same tokens). Loss, and so every dev loss, stays plain
+// cross-entropy. A nil teacher or λ = 0 turns distillation off.
+func (t *Trainer) SetTeacher(teacher *Trainer, lambda, temp float64) error {
+	if teacher == nil || lambda == 0 {
+		t.teacher = nil
+		return nil
+	}
+	if !teacher.opt.Frozen {
+		return fmt.Errorf("train: the teacher must be a Frozen trainer")
+	}
+	if teacher.B != t.B || teacher.T != t.T || teacher.M.Vocab != t.M.Vocab {
+		return fmt.Errorf("train: teacher shape %d×%d (vocab %d) differs from the student's %d×%d (vocab %d)",
+			teacher.B, teacher.T, teacher.M.Vocab, t.B, t.T, t.M.Vocab)
+	}
+	if lambda < 0 || lambda > 1 || !(temp > 0) {
+		return fmt.Errorf("train: distillation weight %g must be in [0, 1] and temperature %g > 0", lambda, temp)
+	}
+	t.teacher, t.lambda, t.temp = teacher, float32(lambda), float32(temp)
+	if t.dlogits == nil {
+		t.dlogits = make([]float32, 2*t.M.Vocab)
+	}
+	return nil
+}
+
+// KL is the mean distillation term KL(p_t ‖ p_s) at temperature τ over
+// the scored positions of the last Step (0 without a teacher).
+func (t *Trainer) KL() float64 { return t.kl }
+
 // Params returns the trainable tensors with their gradients.
 func (t *Trainer) Params() []Param { return t.params }
 
@@ -307,11 +350,16 @@ func (t *Trainer) run(tokens, targets []int, weight float32, train bool) (float6
 	if train {
 		rng = t.rng
 	}
+	distill := train && t.teacher != nil
+	if distill {
+		t.teacher.forward(tokens, nil)
+	}
 	t.forward(tokens, rng)
-	loss := t.head(targets, weight/float32(count), train)
+	loss := t.head(targets, weight/float32(count), train, distill)
 	if train {
 		t.backward(tokens)
 	}
+	t.kl /= float64(count)
 	return loss / float64(count), count, nil
 }
 
@@ -366,20 +414,33 @@ func (t *Trainer) forward(tokens []int, rng *rand.Rand) {
 	rmsnormForward(t.xnf, t.invf, x, m.OutNorm, N, d, c.NormEps)
 }
 
-// head computes logits chunk by chunk, the summed loss, and (train) the
-// gradient of the final norm's output into t.dxn, without ever holding
-// all N×Vocab logits.
-func (t *Trainer) head(targets []int, scale float32, train bool) float64 {
+// head computes logits chunk by chunk, the summed cross-entropy, and
+// (train) the gradient of the final norm's output into t.dxn, without
+// ever holding all N×Vocab logits. With distill the teacher's logits
+// (its forward already run) are computed chunk by chunk beside them.
+func (t *Trainer) head(targets []int, scale float32, train, distill bool) float64 {
 	V, d := t.M.Vocab, t.M.Dim
 	var loss float64
+	t.kl = 0
 	for r0 := 0; r0 < t.N; r0 += logitChunk {
 		n := min(logitChunk, t.N-r0)
 		logits := t.logits[:n*V]
 		xn := t.xnf[r0*d : (r0+n)*d]
 		t.out.W.MatMul(logits, xn, n, &t.scratch)
+		var tlogits []float32
+		if distill {
+			T := t.teacher
+			td := T.M.Dim
+			tlogits = T.logits[:n*V]
+			T.out.W.MatMul(tlogits, T.xnf[r0*td:(r0+n)*td], n, &T.scratch)
+		}
 		for i := 0; i < n; i++ {
 			row := logits[i*V : (i+1)*V]
-			if tg := targets[r0+i]; tg >= 0 {
+			if tg := targets[r0+i]; tg >= 0 && distill {
+				ce, kl := distillRow(row, tlogits[i*V:(i+1)*V], t.dlogits, tg, scale, t.lambda, t.temp)
+				loss += ce
+				t.kl += kl
+			} else if tg >= 0 {
 				loss += crossEntropy(row, tg, scale)
 			} else {
 				clear(row)

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -53,12 +54,32 @@ func main() {
 	quick := flag.Bool("quick", false, "tiny budgets (a smoke test of the driver)")
 	only := flag.String("only", "", "comma-separated run names to run (default all)")
 	scale := flag.Int("scale", 1, "multiply every step budget (LHSPG and recovery) by this")
+	flag.Float64Var(&rk.distill, "distill", 0, "recovery: distillation weight λ (0: off)")
+	flag.Float64Var(&rk.temp, "distill-temp", 1, "recovery: distillation temperature τ")
+	flag.Float64Var(&rk.pruneDistill, "prune-distill", 0, "LHSPG: distillation weight λ (temperature -distill-temp; 0: off)")
+	flag.BoolVar(&rk.full, "recover-full", false, "recovery: train every weight instead of a LoRA")
+	flag.Float64Var(&rk.lr, "recover-lr", 0, "recovery: learning rate (0: prune.LoRARecover's 2e-3)")
+	flag.Float64Var(&rk.lr2, "instruct-lr", 0, "recovery stage 2 learning rate (0: the stage 1 rate)")
+	flag.IntVar(&rk.stage1, "stage1", 0, "recovery stage 1 steps (0: the budget's, times -scale)")
+	flag.IntVar(&rk.stage2, "stage2", -1, "recovery stage 2 steps (-1: the budget's, times -scale)")
+	flag.StringVar(&rk.cache, "cache", "", "directory caching the pruned models before recovery (pruning is deterministic), so recovery settings can be compared without re-pruning")
 	flag.Parse()
 	if err := mainErr(*shared, *out, *quick, *only, *scale); err != nil {
 		fmt.Fprintln(os.Stderr, "results:", err)
 		os.Exit(1)
 	}
 }
+
+// recoveryKnobs vary the recovery of every run (see the flags).
+type recoveryKnobs struct {
+	distill, temp, lr float64
+	pruneDistill, lr2 float64
+	full              bool
+	stage1, stage2    int
+	cache             string
+}
+
+var rk recoveryKnobs
 
 // budget is one run's step counts, the same for every method.
 type budget struct {
@@ -73,6 +94,12 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		b = budget{warmup: 4, periods: 2, periodSteps: 4, stage1: 6, stage2: 4, batch: 4, ctx: 64}
 	}
 	b.warmup, b.periodSteps, b.stage1, b.stage2 = b.warmup*scale, b.periodSteps*scale, b.stage1*scale, b.stage2*scale
+	if rk.stage1 > 0 {
+		b.stage1 = rk.stage1
+	}
+	if rk.stage2 >= 0 {
+		b.stage2 = rk.stage2
+	}
 	dense, err := model.Load(filepath.Join(shared, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F32})
 	if err != nil {
 		return err
@@ -160,7 +187,6 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "== %s\n", r.name)
-		t := time.Now()
 		m := dense.Clone()
 		cfg := prune.DefaultLHSPG()
 		cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = b.warmup, b.periods, b.periodSteps, r.variant
@@ -169,18 +195,32 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		}
 		cfg.NoProjection, cfg.NoTransfer, cfg.Target, cfg.Balanced = r.noProj, r.noTrans, r.ratio, r.balanced // unbalanced unless the run asks
 		opt := prune.Options{Method: r.method, Target: r.ratio, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(),
-			Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1}
+			Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1, Distill: rk.pruneDistill, DistillTemp: rk.temp}
 		data := prune.Data{Train: append(append([]train.Example(nil), trainText...), instruct...), Calib: calib}
-		cm, rep, err := prune.Prune(context.Background(), m, opt, data, nil)
+		cm, rep, pruneSecs, err := pruneCached(r, b, scale, quick, m, opt, data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		ropt := prune.DefaultRecover()
+		ropt := prune.LoRARecover() // the protocol of the main table; the flags vary it
 		ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx, ropt.Uniform = b.stage1, b.stage2, b.batch, b.ctx, r.uniform
-		if _, err := prune.Recover(context.Background(), cm, dense, subsets, instruct, ropt, nil); err != nil {
+		ropt.Distill, ropt.DistillTemp, ropt.Full = rk.distill, rk.temp, rk.full
+		if rk.lr > 0 {
+			ropt.LR = rk.lr
+		}
+		ropt.Stage2LR = rk.lr2
+		tr := time.Now()
+		rrep, err := prune.Recover(context.Background(), cm, dense, subsets, instruct, ropt, nil)
+		if err != nil {
 			return fmt.Errorf("%s: recovery: %w", r.name, err)
 		}
-		secs := time.Since(t).Seconds()
+		recSecs := time.Since(tr).Seconds()
+		s2 := ""
+		if rrep.Stage2 != nil {
+			s2 = fmt.Sprintf(", stage 2 dev %.4f→%.4f (best step %d of %d)", rrep.Stage2.DevLossBefore, rrep.Stage2.DevLossAfter, rrep.Stage2.BestStep, rrep.Stage2.Steps)
+		}
+		fmt.Fprintf(os.Stderr, "   pruning %.0fs, recovery %.0fs; stage 1 dev %.4f→%.4f (best step %d of %d)%s\n", pruneSecs, recSecs,
+			rrep.Stage1.DevLossBefore, rrep.Stage1.DevLossAfter, rrep.Stage1.BestStep, rrep.Stage1.Steps, s2)
+		secs := pruneSecs + recSecs
 		ppl, acc, accN, err := evalModel(cm)
 		if err != nil {
 			return err
@@ -236,4 +276,60 @@ func splitHead(text string, frac float64) (head, rest string) {
 func quotes(text, s string) bool {
 	s = strings.TrimSpace(s)
 	return len(s) >= 20 && strings.Contains(text, s)
+}
+
+// pruneCached prunes m, or loads the pruned model of the same run and
+// budget from rk.cache (the pruned model before recovery and its report,
+// including the pruning time it took).
+func pruneCached(r run, b budget, scale int, quick bool, m *model.Model, opt prune.Options, data prune.Data) (*model.Model, *prune.Report, float64, error) {
+	var base string
+	if rk.cache != "" {
+		// Keyed by what pruning depends on (not the recovery: -uniform runs share the model).
+		key := fmt.Sprintf("%s-%s-r%g-bal%v-np%v-nt%v-w%d-p%dx%d-q%v", r.method, r.variant, r.ratio, r.balanced, r.noProj, r.noTrans,
+			b.warmup, b.periods, b.periodSteps, quick)
+		if opt.Distill > 0 {
+			key += fmt.Sprintf("-kd%g-t%g", opt.Distill, opt.DistillTemp)
+		}
+		base = filepath.Join(rk.cache, key)
+		var c struct {
+			Report  *prune.Report
+			Seconds float64
+		}
+		if j, err := os.ReadFile(base + ".json"); err == nil && json.Unmarshal(j, &c) == nil {
+			cm, err := model.Load(base+".gguf", model.LoadOptions{DType: tensor.F32})
+			if err == nil {
+				fmt.Fprintf(os.Stderr, "   pruned model from %s.gguf\n", base)
+				return cm, c.Report, c.Seconds, nil
+			}
+		}
+	}
+	t := time.Now()
+	cm, rep, err := prune.Prune(context.Background(), m, opt, data, nil)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	secs := time.Since(t).Seconds()
+	if base != "" {
+		if err := os.MkdirAll(rk.cache, 0o755); err != nil {
+			return nil, nil, 0, err
+		}
+		if err := cm.Save(base + ".gguf"); err != nil {
+			return nil, nil, 0, err
+		}
+		j, err := json.Marshal(struct {
+			Report  *prune.Report
+			Seconds float64
+		}{rep, secs})
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if err := os.WriteFile(base+".json", j, 0o644); err != nil {
+			return nil, nil, 0, err
+		}
+		// Recover from the saved bytes, so a cached and an uncached run start alike.
+		if cm, err = model.Load(base+".gguf", model.LoadOptions{DType: tensor.F32}); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	return cm, rep, secs, nil
 }
