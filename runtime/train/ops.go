@@ -305,7 +305,7 @@ func distillRow(s, t, buf []float32, target int, weight, lambda, temp float32) (
 	for i, p := range t {
 		kl += float64(p) * float64(diff[i])
 	}
-	kl += math.Log(float64(t[tMax])) - math.Log(float64(s[sMax])) - shift
+	kl += simd.Log64(float64(t[tMax])) - simd.Log64(float64(s[sMax])) - shift
 	w := weight * lambda * temp
 	for i := range s {
 		s[i] = g[i] + w*(s[i]-t[i])
