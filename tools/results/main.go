@@ -214,12 +214,20 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 			return fmt.Errorf("%s: recovery: %w", r.name, err)
 		}
 		recSecs := time.Since(tr).Seconds()
+		// kept says which weights a stage ended with: BestStep is set only
+		// when early stopping restored an earlier step's.
+		kept := func(best, steps int) string {
+			if best > 0 {
+				return fmt.Sprintf("weights of step %d of %d kept", best, steps)
+			}
+			return fmt.Sprintf("%d steps, final weights", steps)
+		}
 		s2 := ""
 		if rrep.Stage2 != nil {
-			s2 = fmt.Sprintf(", stage 2 dev %.4f→%.4f (best step %d of %d)", rrep.Stage2.DevLossBefore, rrep.Stage2.DevLossAfter, rrep.Stage2.BestStep, rrep.Stage2.Steps)
+			s2 = fmt.Sprintf(", stage 2 dev %.4f→%.4f (%s)", rrep.Stage2.DevLossBefore, rrep.Stage2.DevLossAfter, kept(rrep.Stage2.BestStep, rrep.Stage2.Steps))
 		}
-		fmt.Fprintf(os.Stderr, "   pruning %.0fs, recovery %.0fs; stage 1 dev %.4f→%.4f (best step %d of %d)%s\n", pruneSecs, recSecs,
-			rrep.Stage1.DevLossBefore, rrep.Stage1.DevLossAfter, rrep.Stage1.BestStep, rrep.Stage1.Steps, s2)
+		fmt.Fprintf(os.Stderr, "   pruning %.0fs, recovery %.0fs; stage 1 dev %.4f→%.4f (%s)%s\n", pruneSecs, recSecs,
+			rrep.Stage1.DevLossBefore, rrep.Stage1.DevLossAfter, kept(rrep.Stage1.BestStep, rrep.Stage1.Steps), s2)
 		secs := pruneSecs + recSecs
 		ppl, acc, accN, err := evalModel(cm)
 		if err != nil {
