@@ -39,6 +39,11 @@ func Exp64(x float64) float64 {
 	for _, c := range expTaylor {
 		p = float64(p*r) + c
 	}
+	if k > -1020 && k < 1020 {
+		// p·2^k is an exact product of normal numbers here: build 2^k
+		// from its bits (math.Ldexp handles the general case slowly).
+		return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+	}
 	return math.Ldexp(p, int(k))
 }
 
