@@ -39,7 +39,7 @@ func fmaLanes(acc *lanes, x, y []float32) {
 		// portable matrix products.
 		p := float64(v) * float64(y[l])
 		s := p + float64(acc[l])
-		if u := math.Float64bits(s); u&(1<<29-1) != 1<<28 && u>>52&0x7ff >= 1023-126 {
+		if roundsOnce(s) {
 			acc[l] = float32(s)
 		} else {
 			acc[l] = fma32Slow(p, float64(acc[l]), s)
@@ -307,7 +307,7 @@ func gemm4x24Generic(c []float32, ldc int, a []float32, sai, sak int, b []float3
 				// fma32, its fast path written out (see fmaLanes).
 				p := float64(av) * float64(bv)
 				s := p + float64(r[j])
-				if u := math.Float64bits(s); u&(1<<29-1) != 1<<28 && u>>52&0x7ff >= 1023-126 {
+				if roundsOnce(s) {
 					r[j] = float32(s)
 				} else {
 					r[j] = fma32Slow(p, float64(r[j]), s)
@@ -334,10 +334,21 @@ func gemm4x24Generic(c []float32, ldc int, a []float32, sai, sak int, b []float3
 func fma32(a, b, c float32) float32 {
 	p := float64(a) * float64(b)
 	s := p + float64(c)
-	if u := math.Float64bits(s); u&(1<<29-1) != 1<<28 && u>>52&0x7ff >= 1023-126 {
+	if roundsOnce(s) {
 		return float32(s)
 	}
 	return fma32Slow(p, float64(c), s)
+}
+
+// roundsOnce reports whether rounding s, the float64 sum of an exact
+// product and a float32, to float32 gives the correctly rounded fused
+// result: s is not on a float32 rounding boundary (low 29 bits 1000…0) and
+// is within the normal float32 range. fma32's fast path; the hot loops of
+// the portable products write that path out, since fma32 with its slow
+// call is too large to inline.
+func roundsOnce(s float64) bool {
+	u := math.Float64bits(s)
+	return u&(1<<29-1) != 1<<28 && u>>52&0x7ff >= 1023-126
 }
 
 // fma32Slow rounds s = p+c (rounded to float64) to float32 as if from the
