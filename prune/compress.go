@@ -8,8 +8,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/lora"
@@ -28,67 +26,40 @@ type ref struct {
 	cols int
 }
 
-var targetOf = map[string]lora.Target{"attn_q": lora.Q, "attn_k": lora.K, "attn_v": lora.V, "attn_output": lora.O,
-	"ffn_gate": lora.Gate, "ffn_up": lora.Up, "ffn_down": lora.Down}
-
-// layerMatrices and layerVectors name a block's tensors as GGUF does.
-var layerMatrices = map[string]func(*model.Layer) **tensor.Matrix{
-	"attn_q":      func(L *model.Layer) **tensor.Matrix { return &L.Wq },
-	"attn_k":      func(L *model.Layer) **tensor.Matrix { return &L.Wk },
-	"attn_v":      func(L *model.Layer) **tensor.Matrix { return &L.Wv },
-	"attn_output": func(L *model.Layer) **tensor.Matrix { return &L.Wo },
-	"ffn_gate":    func(L *model.Layer) **tensor.Matrix { return &L.Wgate },
-	"ffn_up":      func(L *model.Layer) **tensor.Matrix { return &L.Wup },
-	"ffn_down":    func(L *model.Layer) **tensor.Matrix { return &L.Wdown },
-}
-
-var layerVectors = map[string]func(*model.Layer) *[]float32{
-	"attn_norm.weight": func(L *model.Layer) *[]float32 { return &L.AttnNorm },
-	"ffn_norm.weight":  func(L *model.Layer) *[]float32 { return &L.FFNNorm },
-	"attn_q.bias":      func(L *model.Layer) *[]float32 { return &L.Bq },
-	"attn_k.bias":      func(L *model.Layer) *[]float32 { return &L.Bk },
-	"attn_v.bias":      func(L *model.Layer) *[]float32 { return &L.Bv },
-}
-
-// lookup resolves a tensor name such as "blk.3.ffn_up.weight" or
-// "blk.3.ffn_up.lora_b".
+// lookup resolves a tensor name such as "blk.3.ffn_up.weight" (through
+// the model's tensor table) or "blk.3.ffn_up.lora_b" (a factor of the
+// adapter's module on that matrix).
 func lookup(m *model.Model, ad *lora.Adapter, name string) (ref, error) {
-	switch name {
-	case "token_embd.weight":
-		return ref{mat: &m.Embed}, nil
-	case "output.weight":
-		return ref{mat: &m.Output}, nil
-	case "output_norm.weight":
-		return ref{vec: &m.OutNorm}, nil
+	l, base, suffix, err := model.SplitName(name)
+	if err != nil {
+		return ref{}, fmt.Errorf("prune: %w", err)
 	}
-	rest, ok := strings.CutPrefix(name, "blk.")
-	dot := strings.IndexByte(rest, '.')
-	if !ok || dot < 0 {
-		return ref{}, fmt.Errorf("prune: unknown tensor %q", name)
-	}
-	l, err := strconv.Atoi(rest[:dot])
-	if err != nil || l < 0 || l >= len(m.Blocks) {
-		return ref{}, fmt.Errorf("prune: tensor %q names no layer of the model", name)
-	}
-	L := &m.Blocks[l]
-	base, suffix, _ := strings.Cut(rest[dot+1:], ".")
-	if get, ok := layerMatrices[base]; ok && suffix == "weight" {
-		return ref{mat: get(L)}, nil
-	}
-	if get, ok := layerVectors[base+"."+suffix]; ok {
-		return ref{vec: get(L)}, nil
-	}
-	if t, ok := targetOf[base]; ok && (suffix == "lora_a" || suffix == "lora_b") {
-		if ad == nil || l >= len(ad.Modules) || ad.Modules[l][t] == nil {
+	if suffix == "lora_a" || suffix == "lora_b" {
+		mod := loraModule(ad, l, base)
+		if mod == nil {
 			return ref{}, fmt.Errorf("prune: no LoRA module for %q", name)
 		}
-		mod := ad.Modules[l][t]
 		if suffix == "lora_a" {
 			return ref{mod: mod, isA: true, rows: mod.Rank, cols: mod.In}, nil
 		}
 		return ref{mod: mod, rows: mod.Out, cols: mod.Rank}, nil
 	}
-	return ref{}, fmt.Errorf("prune: unknown tensor %q", name)
+	r, err := m.Tensor(name)
+	if err != nil {
+		return ref{}, fmt.Errorf("prune: %w", err)
+	}
+	return ref{mat: r.Mat, vec: r.Vec}, nil
+}
+
+// loraModule is the adapter's module on the matrix blk.l.base.weight (nil
+// when there is none).
+func loraModule(ad *lora.Adapter, l int, base string) *lora.Module {
+	k, ok := model.KindOf(base, "weight", true)
+	t, isTarget := lora.TargetOf(k)
+	if ad == nil || !ok || !isTarget || l < 0 || l >= len(ad.Modules) {
+		return nil
+	}
+	return ad.Modules[l][t]
 }
 
 // Zero sets the producer slices of the given groups to zero (LoRA B rows

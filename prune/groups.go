@@ -66,10 +66,8 @@ func newGroupView(m *model.Model, ad *lora.Adapter, gr *graph.Group, grad func(n
 			return nil, fmt.Errorf("prune: %s must be float32 while pruning (is %s)", s.Tensor, w.DType)
 		}
 		var mod *lora.Module
-		if t, ok := targetOfTensor(s.Tensor); ok && ad != nil {
-			if l, ok := layerOf(s.Tensor); ok && l < len(ad.Modules) {
-				mod = ad.Modules[l][t]
-			}
+		if l, base, _, err := model.SplitName(s.Tensor); err == nil {
+			mod = loraModule(ad, l, base)
 		}
 		for _, i := range s.Indices() {
 			if s.Axis == 0 {
@@ -203,38 +201,4 @@ func dotf(x, y []float32) float64 {
 		s += float64(x[i]) * float64(y[i])
 	}
 	return s
-}
-
-func targetOfTensor(name string) (lora.Target, bool) {
-	r, err := splitName(name)
-	if err != nil {
-		return 0, false
-	}
-	t, ok := targetOf[r.base]
-	return t, ok
-}
-
-func layerOf(name string) (int, bool) {
-	r, err := splitName(name)
-	return r.layer, err == nil
-}
-
-type nameParts struct {
-	layer        int
-	base, suffix string
-}
-
-func splitName(name string) (nameParts, error) {
-	var p nameParts
-	var rest string
-	if _, err := fmt.Sscanf(name, "blk.%d.%s", &p.layer, &rest); err != nil {
-		return p, err
-	}
-	for i := 0; i < len(rest); i++ {
-		if rest[i] == '.' {
-			p.base, p.suffix = rest[:i], rest[i+1:]
-			return p, nil
-		}
-	}
-	return p, fmt.Errorf("bad tensor name %q", name)
 }

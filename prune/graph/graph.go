@@ -18,6 +18,7 @@ package graph
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/shear-ai/shear/runtime/model"
 )
@@ -31,6 +32,7 @@ const (
 	OpOutput    Op = "output" // the final projection to logits
 	OpRMSNorm   Op = "rmsnorm"
 	OpRoPE      Op = "rope"
+	OpHeadNorm  Op = "headnorm"  // RMSNorm of each head with one weight shared by all heads (Qwen3's q/k norm)
 	OpAttention Op = "attention" // causal softmax(qkᵀ)v over heads
 	OpSiLU      Op = "silu"
 	OpMul       Op = "mul"
@@ -52,10 +54,11 @@ type Node struct {
 	Bias    string `json:"bias,omitempty"`
 	LoRA    bool   `json:"lora,omitempty"` // a LoRA pair is composed into the node
 	// Attention metadata.
-	Heads   int `json:"heads,omitempty"`
-	KVHeads int `json:"kv_heads,omitempty"`
-	HeadDim int `json:"head_dim,omitempty"`
-	RopeDim int `json:"rope_dim,omitempty"`
+	Heads   int  `json:"heads,omitempty"`
+	KVHeads int  `json:"kv_heads,omitempty"`
+	HeadDim int  `json:"head_dim,omitempty"`
+	RopeDim int  `json:"rope_dim,omitempty"`
+	Neox    bool `json:"neox,omitempty"` // RoPE pairs (i, i+rope_dim/2) instead of (2i, 2i+1)
 }
 
 // Edge is a tensor flowing from one node to others.
@@ -196,12 +199,16 @@ func (b *builder) out(n int) int { return b.g.Nodes[n].Outputs[0] }
 
 func (b *builder) shape(name string, rows, cols int) { b.g.shapes[name] = [2]int{rows, cols} }
 
-func (b *builder) linear(name string, layer int, in int, rows, cols int, bias bool) int {
-	w := name + ".weight"
-	n := Node{Op: OpLinear, Name: name, Layer: layer, Weight: w, LoRA: b.opt.LoRARank > 0}
+// linear adds the projection of kind k in layer l (with its bias kind
+// when the model has it); names and shapes come from the model's table.
+func (b *builder) linear(k, bias model.Kind, l, in int) int {
+	c := &b.m.Config
+	rows, cols := k.Info().Shape(c, l)
+	w := k.Name(l)
+	n := Node{Op: OpLinear, Name: model.BlockPrefix(l) + k.Info().Base, Layer: l, Weight: w, LoRA: b.opt.LoRARank > 0}
 	b.shape(w, rows, cols)
-	if bias {
-		n.Bias = name + ".bias"
+	if bias != k && bias.Info().Present(c, l) {
+		n.Bias = bias.Name(l)
 		b.shape(n.Bias, rows, 0)
 	}
 	if n.LoRA {
@@ -211,9 +218,24 @@ func (b *builder) linear(name string, layer int, in int, rows, cols int, bias bo
 	return b.out(b.node(n, []int{in}, rows))
 }
 
-func (b *builder) norm(name string, layer, in, d int) int {
-	b.shape(name+".weight", d, 0)
-	return b.out(b.node(Node{Op: OpRMSNorm, Name: name, Layer: layer, Weight: name + ".weight"}, []int{in}, d))
+// norm adds the RMSNorm of kind k (layer l, or -1) over d channels.
+func (b *builder) norm(k model.Kind, l, in, d int) int {
+	w := k.Name(l)
+	b.shape(w, d, 0)
+	return b.out(b.node(Node{Op: OpRMSNorm, Name: strings.TrimSuffix(w, ".weight"), Layer: l, Weight: w}, []int{in}, d))
+}
+
+// headNorm adds the per-head RMSNorm of kind k (one weight of head size
+// shared by every head) if the model has it.
+func (b *builder) headNorm(k model.Kind, l, in, heads int) int {
+	c := &b.m.Config
+	if !k.Info().Present(c, l) {
+		return in
+	}
+	w := k.Name(l)
+	b.shape(w, c.HeadDim, 0)
+	n := Node{Op: OpHeadNorm, Name: strings.TrimSuffix(w, ".weight"), Layer: l, Weight: w, Heads: heads, HeadDim: c.HeadDim}
+	return b.out(b.node(n, []int{in}, heads*c.HeadDim))
 }
 
 // trace mirrors runtime/model's forward pass.
@@ -221,42 +243,47 @@ func (b *builder) trace() {
 	m, c := b.m, &b.m.Config
 	d, hd := c.Dim, c.HeadDim
 	tokens := b.edge(0)
-	b.shape("token_embd.weight", c.Vocab, d)
-	x := b.out(b.node(Node{Op: OpEmbedding, Name: "token_embd", Layer: -1, Weight: "token_embd.weight"}, []int{tokens}, d))
+	embd := model.TokenEmbd.Name(-1)
+	b.shape(embd, c.Vocab, d)
+	x := b.out(b.node(Node{Op: OpEmbedding, Name: "token_embd", Layer: -1, Weight: embd}, []int{tokens}, d))
 	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		p := fmt.Sprintf("blk.%d.", l)
+		p := model.BlockPrefix(l)
 		H, KV, ff := c.Heads[l], c.KVHeads[l], c.FFN[l]
 		if H > 0 {
-			xn := b.norm(p+"attn_norm", l, x, d)
-			q := b.linear(p+"attn_q", l, xn, H*hd, d, L.Bq != nil)
-			k := b.linear(p+"attn_k", l, xn, KV*hd, d, L.Bk != nil)
-			v := b.linear(p+"attn_v", l, xn, KV*hd, d, L.Bv != nil)
-			q = b.out(b.node(Node{Op: OpRoPE, Name: p + "rope_q", Layer: l, HeadDim: hd, RopeDim: c.RopeDim}, []int{q}, H*hd))
-			k = b.out(b.node(Node{Op: OpRoPE, Name: p + "rope_k", Layer: l, HeadDim: hd, RopeDim: c.RopeDim}, []int{k}, KV*hd))
+			xn := b.norm(model.AttnNorm, l, x, d)
+			q := b.linear(model.AttnQ, model.AttnQBias, l, xn)
+			k := b.linear(model.AttnK, model.AttnKBias, l, xn)
+			v := b.linear(model.AttnV, model.AttnVBias, l, xn)
+			q = b.headNorm(model.AttnQNorm, l, q, H)
+			k = b.headNorm(model.AttnKNorm, l, k, KV)
+			rope := Node{Op: OpRoPE, Layer: l, HeadDim: hd, RopeDim: c.RopeDim, Neox: c.NeoxRoPE()}
+			rope.Name = p + "rope_q"
+			q = b.out(b.node(rope, []int{q}, H*hd))
+			rope.Name = p + "rope_k"
+			k = b.out(b.node(rope, []int{k}, KV*hd))
 			att := b.out(b.node(Node{Op: OpAttention, Name: p + "attention", Layer: l, Heads: H, KVHeads: KV, HeadDim: hd}, []int{q, k, v}, H*hd))
-			o := b.linear(p+"attn_output", l, att, d, H*hd, false)
+			o := b.linear(model.AttnOutput, model.AttnOutput, l, att)
 			x = b.out(b.node(Node{Op: OpAdd, Name: p + "attn_residual", Layer: l}, []int{x, o}, d))
 		}
 		if ff > 0 {
-			xn := b.norm(p+"ffn_norm", l, x, d)
-			up := b.linear(p+"ffn_up", l, xn, ff, d, false)
+			xn := b.norm(model.FFNNorm, l, x, d)
+			up := b.linear(model.FFNUp, model.FFNUp, l, xn)
 			var h int
-			if L.Wgate != nil {
-				gate := b.linear(p+"ffn_gate", l, xn, ff, d, false)
+			if model.FFNGate.Info().Present(c, l) {
+				gate := b.linear(model.FFNGate, model.FFNGate, l, xn)
 				act := b.out(b.node(Node{Op: OpSiLU, Name: p + "silu", Layer: l}, []int{gate}, ff))
 				h = b.out(b.node(Node{Op: OpMul, Name: p + "mul", Layer: l}, []int{act, up}, ff))
 			} else {
 				h = b.out(b.node(Node{Op: OpSiLU, Name: p + "silu", Layer: l}, []int{up}, ff))
 			}
-			down := b.linear(p+"ffn_down", l, h, d, ff, false)
+			down := b.linear(model.FFNDown, model.FFNDown, l, h)
 			x = b.out(b.node(Node{Op: OpAdd, Name: p + "ffn_residual", Layer: l}, []int{x, down}, d))
 		}
 	}
-	xn := b.norm("output_norm", -1, x, d)
-	outW := "output.weight"
+	xn := b.norm(model.OutputNorm, -1, x, d)
+	outW := model.Output.Name(-1)
 	if m.Tied {
-		outW = "token_embd.weight" // shared weights: the same tensor
+		outW = embd // shared weights: the same tensor
 	} else {
 		b.shape(outW, c.Vocab, d)
 	}

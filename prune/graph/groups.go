@@ -40,11 +40,26 @@ func (b *builder) groups() {
 				}
 			}
 		case OpRoPE:
-			// Rotations couple the adjacent pairs of each head.
+			// Rotations couple the pairs of each head: adjacent ones, or
+			// (i, i+ropeDim/2) in NeoX mode.
+			in, out := n.Inputs[0], n.Outputs[0]
+			half := n.RopeDim / 2
+			for c := 0; c < g.Edges[in].Channels; c++ {
+				u.union(slot(in, c), slot(out, c))
+				switch i := c % n.HeadDim; {
+				case n.Neox && i >= half && i < n.RopeDim:
+					u.union(slot(in, c), slot(in, c-half))
+				case !n.Neox && i < n.RopeDim && c%2 == 1:
+					u.union(slot(in, c), slot(in, c-1))
+				}
+			}
+		case OpHeadNorm:
+			// A head's channels are normalised together; the weight is shared
+			// by every head, so it is no group's element and stays whole.
 			in, out := n.Inputs[0], n.Outputs[0]
 			for c := 0; c < g.Edges[in].Channels; c++ {
 				u.union(slot(in, c), slot(out, c))
-				if c%n.HeadDim < n.RopeDim && c%2 == 1 {
+				if c%n.HeadDim > 0 {
 					u.union(slot(in, c), slot(in, c-1))
 				}
 			}

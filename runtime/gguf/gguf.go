@@ -104,35 +104,6 @@ func (t TensorType) String() string {
 	return fmt.Sprintf("ggml_type(%d)", uint32(t))
 }
 
-// ParseTensorType maps a name such as "f16" or "Q8_0" to its type.
-func ParseTensorType(name string) (TensorType, error) {
-	for t, tr := range typeTraits {
-		if equalFold(tr.name, name) {
-			return t, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown tensor type %q", name)
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 32
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 32
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // Bytes returns the encoded size of n elements of type t, or an error if
 // the type is unknown or n is not a whole number of blocks.
 func (t TensorType) Bytes(n uint64) (uint64, error) {

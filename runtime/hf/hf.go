@@ -83,34 +83,20 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	}
 
 	b := binder{f: st, dt: opt.DType, used: map[string]bool{}}
-	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab)}
-	d, hd := mc.Dim, mc.HeadDim
-	m.Embed = b.matrix("model.embed_tokens.weight", mc.Vocab, d, 0, 0)
-	m.OutNorm = b.vector("model.norm.weight", d)
+	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab), Blocks: make([]model.Layer, mc.Layers)}
+	for _, r := range m.Tensors() {
+		l := max(r.Layer, 0)
+		rows, cols := r.Kind.Info().Shape(&m.Config, l)
+		heads := mc.HFPermutedHeads(r.Kind, l)
+		if r.Mat != nil {
+			*r.Mat = b.matrix(r.Kind.HFName(l), rows, cols, heads, mc.HeadDim)
+		} else {
+			*r.Vec = b.vector(r.Kind.HFName(l), rows, heads, mc.HeadDim)
+		}
+	}
 	if mc.Tied {
 		m.Output = m.Embed
-		b.used["lm_head.weight"] = true // transformers ignores a stored lm_head when tied
-	} else {
-		m.Output = b.matrix("lm_head.weight", mc.Vocab, d, 0, 0)
-	}
-	m.Blocks = make([]model.Layer, mc.Layers)
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		p := fmt.Sprintf("model.layers.%d.", l)
-		H, KV, ff := mc.Heads[l], mc.KVHeads[l], mc.FFN[l]
-		if H > 0 {
-			L.AttnNorm = b.vector(p+"input_layernorm.weight", d)
-			L.Wq = b.matrix(p+"self_attn.q_proj.weight", H*hd, d, H, hd)
-			L.Wk = b.matrix(p+"self_attn.k_proj.weight", KV*hd, d, KV, hd)
-			L.Wv = b.matrix(p+"self_attn.v_proj.weight", KV*hd, d, 0, 0)
-			L.Wo = b.matrix(p+"self_attn.o_proj.weight", d, H*hd, 0, 0)
-		}
-		if ff > 0 {
-			L.FFNNorm = b.vector(p+"post_attention_layernorm.weight", d)
-			L.Wgate = b.matrix(p+"mlp.gate_proj.weight", ff, d, 0, 0)
-			L.Wup = b.matrix(p+"mlp.up_proj.weight", ff, d, 0, 0)
-			L.Wdown = b.matrix(p+"mlp.down_proj.weight", d, ff, 0, 0)
-		}
+		b.used[model.Output.HFName(-1)] = true // transformers ignores a stored lm_head when tied
 	}
 	if b.err != nil {
 		return nil, b.err
@@ -277,12 +263,18 @@ func (b *binder) matrix(name string, rows, cols, heads, hd int) *tensor.Matrix {
 	return m
 }
 
-func (b *binder) vector(name string, n int) []float32 {
+// vector loads an n-vector; with heads > 0 it is a q or k bias, permuted
+// as its projection's rows are.
+func (b *binder) vector(name string, n, heads, hd int) []float32 {
 	t := b.tensor(name, n)
 	if t == nil {
 		return nil
 	}
-	return b.floats(name, t.DType, t.Shape, t.Data)
+	data := t.Data
+	if heads > 0 {
+		data = permuteRows(data, heads, hd, safetensors.ElemSize(t.DType), true)
+	}
+	return b.floats(name, t.DType, t.Shape, data)
 }
 
 func (b *binder) floats(name, dtype string, shape []int, data []byte) []float32 {

@@ -39,15 +39,10 @@ func peftTensorName(l int, t lora.Target, part string) string {
 }
 
 // ropeRows tells whether target t's output rows are RoPE-permuted between
-// GGUF and HF (q and k), and with how many heads.
+// GGUF and HF, and with how many heads.
 func ropeRows(m *model.Model, l int, t lora.Target) (int, bool) {
-	switch t {
-	case lora.Q:
-		return m.Heads[l], true
-	case lora.K:
-		return m.KVHeads[l], true
-	}
-	return 0, false
+	heads := m.HFPermutedHeads(t.Kind(), l)
+	return heads, heads > 0
 }
 
 // SaveAdapter writes a in PEFT's layout in dir (created if needed):

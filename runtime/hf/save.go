@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
@@ -109,8 +110,8 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 	dtype := opt.DType
 	if dtype == "" {
 		dtype = safetensors.F32
-		for _, w := range matrices(m) {
-			if w.DType != tensor.F32 {
+		for _, r := range m.Matrices() {
+			if (*r.Mat).DType != tensor.F32 {
 				dtype = safetensors.F16
 			}
 		}
@@ -171,35 +172,25 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 		}
 		out.Tensors = append(out.Tensors, t)
 	}
-	vec := func(name string, v []float32) {
+	vec := func(name string, v []float32, heads int) {
 		if ferr != nil || v == nil {
 			return
 		}
 		var t safetensors.Tensor
 		t, ferr = safetensors.FromFloat32(name, []int{len(v)}, v, safetensors.F32)
+		if heads > 0 {
+			t.Data = permuteRows(t.Data, heads, c.HeadDim, safetensors.ElemSize(safetensors.F32), false)
+		}
 		out.Tensors = append(out.Tensors, t)
 	}
-	mat("model.embed_tokens.weight", m.Embed, 0)
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		p := fmt.Sprintf("model.layers.%d.", l)
-		if c.Heads[l] > 0 {
-			vec(p+"input_layernorm.weight", L.AttnNorm)
-			mat(p+"self_attn.q_proj.weight", L.Wq, c.Heads[l])
-			mat(p+"self_attn.k_proj.weight", L.Wk, c.KVHeads[l])
-			mat(p+"self_attn.v_proj.weight", L.Wv, 0)
-			mat(p+"self_attn.o_proj.weight", L.Wo, 0)
+	for _, r := range hfOrder(m.Tensors()) {
+		l := max(r.Layer, 0)
+		heads := c.HFPermutedHeads(r.Kind, l)
+		if r.Mat != nil {
+			mat(r.Kind.HFName(l), *r.Mat, heads)
+		} else {
+			vec(r.Kind.HFName(l), *r.Vec, heads)
 		}
-		if c.FFN[l] > 0 {
-			vec(p+"post_attention_layernorm.weight", L.FFNNorm)
-			mat(p+"mlp.gate_proj.weight", L.Wgate, 0)
-			mat(p+"mlp.up_proj.weight", L.Wup, 0)
-			mat(p+"mlp.down_proj.weight", L.Wdown, 0)
-		}
-	}
-	vec("model.norm.weight", m.OutNorm)
-	if !c.Tied {
-		mat("lm_head.weight", m.Output, 0)
 	}
 	if ferr != nil {
 		return nil, fmt.Errorf("hf: %w", ferr)
@@ -207,21 +198,18 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 	return out, nil
 }
 
-func matrices(m *model.Model) []*tensor.Matrix {
-	out := []*tensor.Matrix{m.Embed, m.Output}
-	for i := range m.Blocks {
-		L := &m.Blocks[i]
-		out = append(out, L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown)
-	}
-	return slicesNonNil(out)
-}
-
-func slicesNonNil(ms []*tensor.Matrix) []*tensor.Matrix {
-	out := ms[:0]
-	for _, m := range ms {
-		if m != nil {
-			out = append(out, m)
+// hfOrder puts the tensors in the order transformers writes them: the
+// embedding, the layers, then the final norm and the output head.
+func hfOrder(refs []model.TensorRef) []model.TensorRef {
+	rank := func(r model.TensorRef) int {
+		switch {
+		case r.Kind == model.TokenEmbd:
+			return 0
+		case r.Layer >= 0:
+			return 1
 		}
+		return 2
 	}
-	return out
+	slices.SortStableFunc(refs, func(a, b model.TensorRef) int { return rank(a) - rank(b) })
+	return refs
 }

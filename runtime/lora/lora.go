@@ -28,23 +28,43 @@ const (
 	NumTargets
 )
 
-var targetNames = [NumTargets]string{"q", "k", "v", "o", "gate", "up", "down"}
+// kinds maps each target to its row of the model's tensor table, which
+// holds the target's names.
+var kinds = [NumTargets]model.Kind{model.AttnQ, model.AttnK, model.AttnV, model.AttnOutput,
+	model.FFNGate, model.FFNUp, model.FFNDown}
+
+var targetNames = tableNames(func(in *model.KindInfo) string { return in.LoRA })
 
 // PEFTNames are the module paths PEFT uses for each target.
-var PEFTNames = [NumTargets]string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-	"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
+var PEFTNames = tableNames(func(in *model.KindInfo) string { return in.PEFT })
+
+func tableNames(name func(*model.KindInfo) string) (out [NumTargets]string) {
+	for t, k := range kinds {
+		out[t] = name(k.Info())
+	}
+	return out
+}
 
 func (t Target) String() string { return targetNames[t] }
 
-// Weight returns the layer's matrix for target t (nil when absent).
-func (t Target) Weight(L *model.Layer) *tensor.Matrix {
-	return [NumTargets]*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown}[t]
+// Kind is the model tensor kind the target adapts.
+func (t Target) Kind() model.Kind { return kinds[t] }
+
+// TargetOf is the target adapting tensor kind k, if any.
+func TargetOf(k model.Kind) (Target, bool) {
+	for t, tk := range kinds {
+		if tk == k {
+			return Target(t), true
+		}
+	}
+	return 0, false
 }
 
+// Weight returns the layer's matrix for target t (nil when absent).
+func (t Target) Weight(L *model.Layer) *tensor.Matrix { return model.LayerMatrix(L, kinds[t]) }
+
 // SetWeight replaces the layer's matrix for target t.
-func (t Target) SetWeight(L *model.Layer, w *tensor.Matrix) {
-	*[NumTargets]**tensor.Matrix{&L.Wq, &L.Wk, &L.Wv, &L.Wo, &L.Wgate, &L.Wup, &L.Wdown}[t] = w
-}
+func (t Target) SetWeight(L *model.Layer, w *tensor.Matrix) { model.SetLayerMatrix(L, kinds[t], w) }
 
 // ParseTargets parses a comma-separated list such as "q,k,v,o,gate,up,down".
 func ParseTargets(s string) ([]Target, error) {

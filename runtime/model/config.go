@@ -25,7 +25,13 @@ type Config struct {
 	Tied     bool // output projection shares the embedding
 	Gated    bool // SwiGLU MLP (gate and up); false: up → SiLU → down
 	QKVBias  bool // q, k, v projections carry biases (Qwen2 style)
+	QKNorm   bool // per-head RMSNorm on q and k before RoPE (Qwen3 style)
 }
+
+// NeoxRoPE reports whether RoPE rotates the pairs (i, i+ropeDim/2) of each
+// head (llama.cpp's NEOX mode, the Qwen families) instead of the adjacent
+// pairs (2i, 2i+1) of llama.
+func (c *Config) NeoxRoPE() bool { return c.Arch == "qwen2" || c.Arch == "qwen3" }
 
 // Uniform reports whether every layer has the same widths.
 func (c *Config) Uniform() bool {

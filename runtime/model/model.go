@@ -17,6 +17,8 @@ type Layer struct {
 	AttnNorm   []float32
 	Wq, Wk, Wv *tensor.Matrix // [heads·hd × dim], [kv·hd × dim], [kv·hd × dim]
 	Bq, Bk, Bv []float32      // optional biases
+	QNorm      []float32      // optional per-head RMSNorm of q and k before RoPE [hd] (Qwen3)
+	KNorm      []float32
 	Wo         *tensor.Matrix // [dim × heads·hd]
 	FFNNorm    []float32
 	Wgate      *tensor.Matrix // [ffn × dim], nil when the MLP has no gate
@@ -76,53 +78,40 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 	if tok.Size() != cfg.Vocab {
 		return nil, fmt.Errorf("model: tokenizer has %d tokens but token_embd.weight has %d rows", tok.Size(), cfg.Vocab)
 	}
-	b := binder{f: f, dt: opt.DType}
 	m := &Model{Config: cfg, Tok: tok, Meta: f.KV}
-	d, hd := cfg.Dim, cfg.HeadDim
-	m.Embed = b.matrix("token_embd.weight", cfg.Vocab, d)
-	m.OutNorm = b.vector("output_norm.weight", d)
-	if _, ok := f.Tensor("output.weight"); ok {
-		m.Output = b.matrix("output.weight", cfg.Vocab, d)
-	} else {
-		m.Tied, m.Output = true, m.Embed
-	}
-	_, m.Config.QKVBias = f.Tensor("blk.0.attn_q.bias")
-	for l, ff := range cfg.FFN {
-		if ff > 0 {
-			_, m.Config.Gated = f.Tensor(fmt.Sprintf("blk.%d.ffn_gate.weight", l))
-			break
-		}
-	}
+	// Which optional tensors the file has decides the variant.
+	_, hasOutput := f.Tensor(Output.Name(-1))
+	m.Tied = !hasOutput
+	_, m.QKVBias = f.Tensor(AttnQBias.Name(firstLayer(cfg.Heads)))
+	_, m.QKNorm = f.Tensor(AttnQNorm.Name(firstLayer(cfg.Heads)))
+	_, m.Gated = f.Tensor(FFNGate.Name(firstLayer(cfg.FFN)))
 	m.Blocks = make([]Layer, cfg.Layers)
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		p := fmt.Sprintf("blk.%d.", l)
-		qd, kvd, ff := cfg.Heads[l]*hd, cfg.KVHeads[l]*hd, cfg.FFN[l]
-		if cfg.Heads[l] > 0 {
-			L.AttnNorm = b.vector(p+"attn_norm.weight", d)
-			L.Wq = b.matrix(p+"attn_q.weight", qd, d)
-			L.Wk = b.matrix(p+"attn_k.weight", kvd, d)
-			L.Wv = b.matrix(p+"attn_v.weight", kvd, d)
-			L.Wo = b.matrix(p+"attn_output.weight", d, qd)
-			if m.QKVBias {
-				L.Bq = b.vector(p+"attn_q.bias", qd)
-				L.Bk = b.vector(p+"attn_k.bias", kvd)
-				L.Bv = b.vector(p+"attn_v.bias", kvd)
-			}
+	b := binder{f: f, dt: opt.DType}
+	for _, r := range m.Tensors() {
+		rows, cols := r.Kind.Info().Shape(&m.Config, max(r.Layer, 0))
+		if r.Mat != nil {
+			*r.Mat = b.matrix(r.Name, rows, cols)
+		} else {
+			*r.Vec = b.vector(r.Name, rows)
 		}
-		if ff > 0 {
-			L.FFNNorm = b.vector(p+"ffn_norm.weight", d)
-			if m.Gated {
-				L.Wgate = b.matrix(p+"ffn_gate.weight", ff, d)
-			}
-			L.Wup = b.matrix(p+"ffn_up.weight", ff, d)
-			L.Wdown = b.matrix(p+"ffn_down.weight", d, ff)
-		}
+	}
+	if m.Tied {
+		m.Output = m.Embed
 	}
 	if b.err != nil {
 		return nil, b.err
 	}
 	return m, nil
+}
+
+// firstLayer is the first layer with a nonzero width (0 when none has).
+func firstLayer(widths []int) int {
+	for l, w := range widths {
+		if w > 0 {
+			return l
+		}
+	}
+	return 0
 }
 
 // binder loads tensors by name and checks their shapes; the first error sticks.
@@ -174,30 +163,24 @@ func (b *binder) vector(name string, n int) []float32 {
 
 // LayerParams counts the parameters of layer l.
 func (m *Model) LayerParams(l int) int {
-	c, d := &m.Config, m.Dim
-	qd, kvd, ff := c.Heads[l]*c.HeadDim, c.KVHeads[l]*c.HeadDim, c.FFN[l]
 	n := 0
-	if c.Heads[l] > 0 {
-		n += d + 2*qd*d + 2*kvd*d
-		if c.QKVBias {
-			n += qd + 2*kvd
+	for k := range Kinds {
+		if in := &Kinds[k]; in.Block && in.Present(&m.Config, l) {
+			rows, cols := in.Shape(&m.Config, l)
+			n += rows * max(cols, 1)
 		}
-	}
-	if ff > 0 {
-		mats := 2
-		if c.Gated {
-			mats = 3
-		}
-		n += d + mats*ff*d
 	}
 	return n
 }
 
 // Params counts all parameters (a tied output counts once).
 func (m *Model) Params() int {
-	n := m.Vocab*m.Dim + m.Dim
-	if !m.Tied {
-		n += m.Vocab * m.Dim
+	n := 0
+	for k := range Kinds {
+		if in := &Kinds[k]; !in.Block && in.Present(&m.Config, -1) {
+			rows, cols := in.Shape(&m.Config, -1)
+			n += rows * max(cols, 1)
+		}
 	}
 	for l := range m.Blocks {
 		n += m.LayerParams(l)
@@ -220,20 +203,16 @@ func (m *Model) Clone() *Model {
 		n.F32, n.F16, n.Q = slices.Clone(w.F32), slices.Clone(w.F16), slices.Clone(w.Q)
 		return &n
 	}
-	c.Embed = cm(m.Embed)
-	c.Output = c.Embed
-	if !m.Tied {
-		c.Output = cm(m.Output)
-	}
-	c.OutNorm = slices.Clone(m.OutNorm)
-	c.Blocks = make([]Layer, len(m.Blocks))
-	for l, L := range m.Blocks {
-		c.Blocks[l] = Layer{
-			AttnNorm: slices.Clone(L.AttnNorm), FFNNorm: slices.Clone(L.FFNNorm),
-			Wq: cm(L.Wq), Wk: cm(L.Wk), Wv: cm(L.Wv), Wo: cm(L.Wo),
-			Bq: slices.Clone(L.Bq), Bk: slices.Clone(L.Bk), Bv: slices.Clone(L.Bv),
-			Wgate: cm(L.Wgate), Wup: cm(L.Wup), Wdown: cm(L.Wdown),
+	c.Blocks = slices.Clone(m.Blocks)
+	for _, r := range c.Tensors() { // c's refs still point at m's data: replace each by a copy
+		if r.Mat != nil {
+			*r.Mat = cm(*r.Mat)
+		} else {
+			*r.Vec = slices.Clone(*r.Vec)
 		}
+	}
+	if m.Tied {
+		c.Output = c.Embed
 	}
 	c.Meta = slices.Clone(m.Meta)
 	return &c
@@ -250,21 +229,13 @@ func (m *Model) Convert(dt tensor.DType) error {
 		*w = nw
 		return err
 	}
-	if err := conv(&m.Embed); err != nil {
-		return err
+	for _, r := range m.Matrices() {
+		if err := conv(r.Mat); err != nil {
+			return err
+		}
 	}
 	if m.Tied {
 		m.Output = m.Embed
-	} else if err := conv(&m.Output); err != nil {
-		return err
-	}
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		for _, w := range []**tensor.Matrix{&L.Wq, &L.Wk, &L.Wv, &L.Wo, &L.Wgate, &L.Wup, &L.Wdown} {
-			if err := conv(w); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }

@@ -57,33 +57,20 @@ func NewRandom(c Config, dt tensor.DType, seed uint64) (*Model, error) {
 		}
 		return v
 	}
-	m := &Model{Config: c}
-	d, hd := c.Dim, c.HeadDim
-	m.Embed = mat(c.Vocab, d)
-	m.OutNorm = vec(d, false)
+	m := &Model{Config: c, Blocks: make([]Layer, c.Layers)}
+	for _, r := range m.Tensors() {
+		rows, cols := r.Kind.Info().Shape(&m.Config, max(r.Layer, 0))
+		switch {
+		case r.Mat != nil:
+			*r.Mat = mat(rows, cols)
+		case r.Kind == AttnQBias || r.Kind == AttnKBias || r.Kind == AttnVBias:
+			*r.Vec = vec(rows, true)
+		default:
+			*r.Vec = vec(rows, false)
+		}
+	}
 	if c.Tied {
 		m.Output = m.Embed
-	} else {
-		m.Output = mat(c.Vocab, d)
-	}
-	m.Blocks = make([]Layer, c.Layers)
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		qd, kvd, ff := c.Heads[l]*hd, c.KVHeads[l]*hd, c.FFN[l]
-		if qd > 0 {
-			L.AttnNorm = vec(d, false)
-			L.Wq, L.Wk, L.Wv, L.Wo = mat(qd, d), mat(kvd, d), mat(kvd, d), mat(d, qd)
-			if c.QKVBias {
-				L.Bq, L.Bk, L.Bv = vec(qd, true), vec(kvd, true), vec(kvd, true)
-			}
-		}
-		if ff > 0 {
-			L.FFNNorm = vec(d, false)
-			if c.Gated {
-				L.Wgate = mat(ff, d)
-			}
-			L.Wup, L.Wdown = mat(ff, d), mat(d, ff)
-		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("model: random weights: %w", err)

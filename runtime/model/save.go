@@ -2,7 +2,6 @@ package model
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -97,26 +96,12 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 			err = b.AddTensor(name, gguf.F32, []uint64{uint64(len(v))}, tensor.EncodeFloat32(v))
 		}
 	}
-	mat("token_embd.weight", m.Embed)
-	vec("output_norm.weight", m.OutNorm)
-	if !m.Tied {
-		mat("output.weight", m.Output)
-	}
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		pre := fmt.Sprintf("blk.%d.", l)
-		vec(pre+"attn_norm.weight", L.AttnNorm)
-		mat(pre+"attn_q.weight", L.Wq)
-		mat(pre+"attn_k.weight", L.Wk)
-		mat(pre+"attn_v.weight", L.Wv)
-		vec(pre+"attn_q.bias", L.Bq)
-		vec(pre+"attn_k.bias", L.Bk)
-		vec(pre+"attn_v.bias", L.Bv)
-		mat(pre+"attn_output.weight", L.Wo)
-		vec(pre+"ffn_norm.weight", L.FFNNorm)
-		mat(pre+"ffn_gate.weight", L.Wgate)
-		mat(pre+"ffn_up.weight", L.Wup)
-		mat(pre+"ffn_down.weight", L.Wdown)
+	for _, r := range m.Tensors() {
+		if r.Mat != nil {
+			mat(r.Name, *r.Mat)
+		} else {
+			vec(r.Name, *r.Vec)
+		}
 	}
 	return b, err
 }

@@ -82,15 +82,6 @@ func (f *File) Tensor(name string) (*Tensor, bool) {
 	return &f.Tensors[i], true
 }
 
-// Names lists the tensor names in file order.
-func (f *File) Names() []string {
-	out := make([]string, len(f.Tensors))
-	for i := range f.Tensors {
-		out[i] = f.Tensors[i].Name
-	}
-	return out
-}
-
 func (f *File) buildIndex() {
 	f.index = make(map[string]int, len(f.Tensors))
 	for i := range f.Tensors {

@@ -97,11 +97,6 @@ func New(rows, cols int, data []float32, dt DType) (*Matrix, error) {
 	return m, nil
 }
 
-// Zeros returns an all-zero F32 matrix.
-func Zeros(rows, cols int) *Matrix {
-	return &Matrix{Rows: rows, Cols: cols, DType: F32, F32: make([]float32, rows*cols)}
-}
-
 // rowBytes is the encoded size of one row.
 func (m *Matrix) rowBytes() int {
 	switch m.DType {

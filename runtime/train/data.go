@@ -251,9 +251,6 @@ func (l *Loader) SetState(b []byte) error {
 	return nil
 }
 
-// FillRow copies an example into one row of a micro-batch.
-func FillRow(tokens, targets []int, ex Example) { fillRow(tokens, targets, ex) }
-
 // fillRow copies an example into a row, padding with token 0 and
 // unscored targets.
 func fillRow(tokens, targets []int, ex Example) {

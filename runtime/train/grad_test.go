@@ -324,7 +324,8 @@ func tinyModel(t *testing.T, mod func(c *model.Config)) *model.Model {
 	}
 	// Larger weights than the default, so every path carries signal.
 	rng := rand.New(rand.NewPCG(12, 13))
-	for _, w := range allMatrices(m) {
+	for _, r := range m.Matrices() {
+		w := *r.Mat
 		for i := range w.F32 {
 			w.F32[i] = float32(rng.NormFloat64() * 0.3)
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -102,9 +101,9 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 			return nil, err
 		}
 	} else if !opt.Frozen {
-		for _, w := range allMatrices(m) {
-			if w.DType != tensor.F32 && w.DType != tensor.F16 {
-				return nil, fmt.Errorf("train: LoRA needs an f16 or f32 base, this one is %s (load with --dtype f16)", w.DType)
+		for _, r := range m.Matrices() {
+			if w := *r.Mat; w.DType != tensor.F32 && w.DType != tensor.F16 {
+				return nil, fmt.Errorf("train: LoRA needs an f16 or f32 base, %s is %s (load with --dtype f16)", r.Name, w.DType)
 			}
 		}
 		a := opt.Adapter
@@ -184,20 +183,9 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	return t, nil
 }
 
-func allMatrices(m *model.Model) []*tensor.Matrix {
-	ws := []*tensor.Matrix{m.Embed}
-	if !m.Tied {
-		ws = append(ws, m.Output)
-	}
-	for l := range m.Blocks {
-		L := &m.Blocks[l]
-		for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
-			if w != nil {
-				ws = append(ws, w)
-			}
-		}
-	}
-	return ws
+// linears are the layer's projections in lora.Target order (nil where absent).
+func (S *layerState) linears() [lora.NumTargets]*linear {
+	return [lora.NumTargets]*linear{S.q, S.k, S.v, S.o, S.gate, S.up, S.down}
 }
 
 func (t *Trainer) collectParams() []Param {
@@ -209,29 +197,29 @@ func (t *Trainer) collectParams() []Param {
 	}
 	m := t.M
 	if t.opt.Full {
-		add("token_embd.weight", m.Embed.F32, t.gEmbed, true)
-		add("output_norm.weight", m.OutNorm, t.gOutNorm, false)
+		add(model.TokenEmbd.Name(-1), m.Embed.F32, t.gEmbed, true)
+		add(model.OutputNorm.Name(-1), m.OutNorm, t.gOutNorm, false)
 		if !m.Tied {
-			add("output.weight", m.Output.F32, t.out.GW, true)
+			add(model.Output.Name(-1), m.Output.F32, t.out.GW, true)
 		}
 	}
-	names := [...]string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}
 	for l := range t.layers {
 		S, L := &t.layers[l], &m.Blocks[l]
-		p := fmt.Sprintf("blk.%d.", l)
-		add(p+"attn_norm.weight", L.AttnNorm, S.gAttnNorm, false)
-		add(p+"ffn_norm.weight", L.FFNNorm, S.gFFNNorm, false)
-		for i, lin := range []*linear{S.q, S.k, S.v, S.o, S.gate, S.up, S.down} {
+		add(model.AttnNorm.Name(l), L.AttnNorm, S.gAttnNorm, false)
+		add(model.FFNNorm.Name(l), L.FFNNorm, S.gFFNNorm, false)
+		for tg, lin := range S.linears() {
 			if lin == nil {
 				continue
 			}
+			weight := lora.Target(tg).Kind()
+			base := model.BlockPrefix(l) + weight.Info().Base
 			if t.opt.Full {
-				add(p+names[i]+".weight", lin.W.F32, lin.GW, true)
-				add(p+names[i]+".bias", lin.Bias, lin.GBias, false)
+				add(weight.Name(l), lin.W.F32, lin.GW, true)
+				add(base+".bias", lin.Bias, lin.GBias, false)
 			}
 			if lin.L != nil {
-				add(p+names[i]+".lora_a", lin.L.A, lin.GA, true)
-				add(p+names[i]+".lora_b", lin.L.B, lin.GB, true)
+				add(base+".lora_a", lin.L.A, lin.GA, true)
+				add(base+".lora_b", lin.L.B, lin.GB, true)
 			}
 		}
 	}
@@ -242,30 +230,31 @@ func (t *Trainer) collectParams() []Param {
 // named as in GGUF ("blk.3.ffn_up.weight", "blk.0.attn_q.bias"); nil when
 // not computed (see Options.BaseGrads).
 func (t *Trainer) WeightGrad(name string) []float32 {
-	var l int
-	var rest string
-	if _, err := fmt.Sscanf(name, "blk.%d.%s", &l, &rest); err != nil || l < 0 || l >= len(t.layers) {
+	l, base, suffix, err := model.SplitName(name)
+	if err != nil || l < 0 || l >= len(t.layers) {
 		return nil
 	}
-	S := &t.layers[l]
-	lins := map[string]*linear{"attn_q": S.q, "attn_k": S.k, "attn_v": S.v, "attn_output": S.o,
-		"ffn_gate": S.gate, "ffn_up": S.up, "ffn_down": S.down}
-	base, kind, _ := strings.Cut(rest, ".")
-	lin := lins[base]
-	if lin == nil {
+	k, ok := model.KindOf(base, "weight", true)
+	tg, isTarget := lora.TargetOf(k)
+	if !ok || !isTarget {
 		return nil
 	}
-	if kind == "bias" {
+	lin := t.layers[l].linears()[tg]
+	switch {
+	case lin == nil:
+		return nil
+	case suffix == "bias":
 		return lin.GBias
+	case suffix == "weight":
+		return lin.GW
 	}
-	return lin.GW
+	return nil
 }
 
 // ZeroWeightGrads clears the base-matrix gradients of BaseGrads.
 func (t *Trainer) ZeroWeightGrads() {
 	for l := range t.layers {
-		S := &t.layers[l]
-		for _, lin := range []*linear{S.q, S.k, S.v, S.o, S.gate, S.up, S.down} {
+		for _, lin := range t.layers[l].linears() {
 			if lin != nil {
 				clear(lin.GW)
 				clear(lin.GBias)
