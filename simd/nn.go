@@ -11,23 +11,25 @@ import (
 // RMSNorm computes out = x * scale * weight with
 // scale = 1/sqrt(mean(x²)+eps), in llama.cpp's order: x² summed in float64,
 // the mean and scale rounded to float32, then out[i] = (x[i]*scale)*weight[i].
-// All lengths must match; out may be x.
-func RMSNorm(out, x, weight []float32, eps float32) {
+// All lengths must match; out may be x. It returns scale, which the
+// backward pass of training needs.
+func RMSNorm(out, x, weight []float32, eps float32) (scale float32) {
 	checkLen3("RMSNorm", len(x), len(out), len(weight))
 	if len(x) == 0 {
-		return
+		return 0
 	}
 	var ss float64
 	for _, v := range x {
 		ss += float64(v * v)
 	}
 	mean := float32(ss / float64(len(x)))
-	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
+	scale = 1 / float32(math.Sqrt(float64(mean+eps)))
 	weight = weight[:len(x)]
 	out = out[:len(x)]
 	for i, v := range x {
 		out[i] = (v * scale) * weight[i]
 	}
+	return scale
 }
 
 // Softmax replaces x by softmax(x) in place: e^(x[i]-max), scaled by the
@@ -58,14 +60,30 @@ func SwiGLU(dst, gate, up []float32) {
 // in float32 (theta_scale = powf(base, -2/ropeDim), theta starts at pos and
 // is multiplied by theta_scale after each pair).
 func RoPEFreqs(cos, sin []float32, pos, ropeDim int, base float32) {
+	RoPEFreqsScaled(cos, sin, pos, ropeDim, base, 1, nil)
+}
+
+// RoPEFreqsScaled is RoPEFreqs with llama.cpp's scaling: the angle of pair
+// i is freqScale·theta_i/factors[i] (ggml_rope_cache_init without YaRN;
+// freqScale is 1/factor of linear scaling, factors the rope_freqs tensor of
+// Llama-3 scaling, nil for none).
+func RoPEFreqsScaled(cos, sin []float32, pos, ropeDim int, base, freqScale float32, factors []float32) {
 	half := ropeDim / 2
 	checkMat("RoPEFreqs", "cos", len(cos), half)
 	checkMat("RoPEFreqs", "sin", len(sin), half)
+	if factors != nil {
+		checkMat("RoPEFreqs", "factors", len(factors), half)
+	}
 	thetaScale := float32(Pow64(float64(base), float64(float32(-2)/float32(ropeDim))))
 	theta := float32(pos)
 	for i := 0; i < half; i++ {
-		cos[i] = float32(math.Cos(float64(theta)))
-		sin[i] = float32(math.Sin(float64(theta)))
+		t := theta
+		if factors != nil {
+			t /= factors[i]
+		}
+		t *= freqScale
+		cos[i] = float32(math.Cos(float64(t)))
+		sin[i] = float32(math.Sin(float64(t)))
 		theta *= thetaScale
 	}
 }
@@ -112,6 +130,41 @@ func RoPEBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 			g0, g1 := v[2*i], v[2*i+1]
 			v[2*i] = float32(g0*c) + float32(g1*s)
 			v[2*i+1] = float32(g1*c) - float32(g0*s)
+		}
+	}
+}
+
+// RoPENeox rotates x in place, llama.cpp's "NEOX" mode (arch qwen2,
+// qwen3; transformers' rotate_half): for each head, the pair (x[i],
+// x[i+ropeDim/2]) for i < ropeDim/2 is rotated by cos[i], sin[i], with
+// RoPE's arithmetic.
+func RoPENeox(x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
+	checkRoPE("RoPENeox", x, nHeads, headDim, ropeDim, cos, sin)
+	half := ropeDim / 2
+	cos, sin = cos[:half], sin[:half]
+	for h := 0; h < nHeads; h++ {
+		a, b := x[h*headDim:h*headDim+half], x[h*headDim+half:h*headDim+ropeDim]
+		for i, c := range cos {
+			s := sin[i]
+			x0, x1 := a[i], b[i]
+			a[i] = float32(x0*c) - float32(x1*s)
+			b[i] = float32(x0*s) + float32(x1*c)
+		}
+	}
+}
+
+// RoPENeoxBack is RoPENeox's inverse rotation (its backward pass).
+func RoPENeoxBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
+	checkRoPE("RoPENeoxBack", dx, nHeads, headDim, ropeDim, cos, sin)
+	half := ropeDim / 2
+	cos, sin = cos[:half], sin[:half]
+	for h := 0; h < nHeads; h++ {
+		a, b := dx[h*headDim:h*headDim+half], dx[h*headDim+half:h*headDim+ropeDim]
+		for i, c := range cos {
+			s := sin[i]
+			g0, g1 := a[i], b[i]
+			a[i] = float32(g0*c) + float32(g1*s)
+			b[i] = float32(g1*c) - float32(g0*s)
 		}
 	}
 }

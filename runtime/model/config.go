@@ -26,6 +26,8 @@ type Config struct {
 	Gated    bool // SwiGLU MLP (gate and up); false: up → SiLU → down
 	QKVBias  bool // q, k, v projections carry biases (Qwen2 style)
 	QKNorm   bool // per-head RMSNorm on q and k before RoPE (Qwen3 style)
+
+	RopeScaling RopeScaling
 }
 
 // NeoxRoPE reports whether RoPE rotates the pairs (i, i+ropeDim/2) of each
@@ -62,6 +64,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0 {
 		return fmt.Errorf("model: rope dimension %d must be even and at most the head dimension %d", c.RopeDim, c.HeadDim)
+	}
+	if err := c.RopeScaling.Validate(); err != nil {
+		return err
 	}
 	if !(c.NormEps > 0) {
 		return fmt.Errorf("model: RMSNorm epsilon %v must be positive", c.NormEps)

@@ -56,11 +56,7 @@ func (m *Model) NewState(ctx, maxBatch int) *State {
 		s.kCache[l] = make([]float32, ctx*c.KVHeads[l]*c.HeadDim)
 		s.vCache[l] = make([]float32, ctx*c.KVHeads[l]*c.HeadDim)
 	}
-	half := c.RopeDim / 2
-	s.cos, s.sin = make([]float32, ctx*half), make([]float32, ctx*half)
-	for p := 0; p < ctx; p++ {
-		simd.RoPEFreqs(s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half], p, c.RopeDim, c.RopeBase)
-	}
+	s.cos, s.sin = m.RopeTable(ctx)
 	return s
 }
 
@@ -131,19 +127,23 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 			// Attention: x += Wo · attention(rope(Wq·x̂), rope(Wk·x̂), Wv·x̂), x̂ = rmsnorm(x).
 			qd, kvd := H*hd, KV*hd
 			q, k, v := s.q[:n*qd], s.k[:n*kvd], s.v[:n*kvd]
-			s.rmsnormRows(xb, x, L.AttnNorm, n)
+			RMSNormRows(xb, x, L.AttnNorm, c.NormEps, nil)
 			L.Wq.MatMul(q, xb, n, &s.scratch)
 			L.Wk.MatMul(k, xb, n, &s.scratch)
 			L.Wv.MatMul(v, xb, n, &s.scratch)
-			addBias(q, L.Bq, n)
-			addBias(k, L.Bk, n)
-			addBias(v, L.Bv, n)
+			AddBias(q, L.Bq)
+			AddBias(k, L.Bk)
+			AddBias(v, L.Bv)
+			if L.QNorm != nil { // Qwen3: each head of q and k normalised before RoPE
+				RMSNormRows(q, q, L.QNorm, c.NormEps, nil)
+				RMSNormRows(k, k, L.KNorm, c.NormEps, nil)
+			}
 			half := c.RopeDim / 2
 			for i := 0; i < n; i++ {
 				p := s.pos + i
 				cs, sn := s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half]
-				simd.RoPE(q[i*qd:(i+1)*qd], H, hd, c.RopeDim, cs, sn)
-				simd.RoPE(k[i*kvd:(i+1)*kvd], KV, hd, c.RopeDim, cs, sn)
+				c.Rope(q[i*qd:(i+1)*qd], H, cs, sn)
+				c.Rope(k[i*kvd:(i+1)*kvd], KV, cs, sn)
 			}
 			copy(s.kCache[l][s.pos*kvd:], k)
 			copy(s.vCache[l][s.pos*kvd:], v)
@@ -155,7 +155,7 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 		if ff > 0 {
 			// MLP: x += Wdown · (silu(Wgate·x̂) ⊙ Wup·x̂), x̂ = rmsnorm(x).
 			hb, hb2 := s.hb[:n*ff], s.hb2[:n*ff]
-			s.rmsnormRows(xb, x, L.FFNNorm, n)
+			RMSNormRows(xb, x, L.FFNNorm, c.NormEps, nil)
 			L.Wup.MatMul(hb2, xb, n, &s.scratch)
 			if L.Wgate != nil {
 				L.Wgate.MatMul(hb, xb, n, &s.scratch)
@@ -175,25 +175,19 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 	if !all {
 		x, xb, n = x[(n-1)*d:], xb[:d], 1
 	}
-	s.rmsnormRows(xb, x, m.OutNorm, n)
+	RMSNormRows(xb[:n*d], x[:n*d], m.OutNorm, c.NormEps, nil)
 	logits := s.logits[:n*c.Vocab]
 	m.Output.MatMul(logits, xb, n, &s.scratch)
 	return logits
 }
 
-func (s *State) rmsnormRows(out, x, w []float32, n int) {
-	d := s.m.Dim
-	for i := 0; i < n; i++ {
-		simd.RMSNorm(out[i*d:(i+1)*d], x[i*d:(i+1)*d], w, s.m.NormEps)
-	}
-}
-
-func addBias(x, b []float32, n int) {
+// AddBias adds b to every len(b)-wide row of x (nothing when b is nil).
+func AddBias(x, b []float32) {
 	if b == nil {
 		return
 	}
 	w := len(b)
-	for i := 0; i < n; i++ {
+	for i := 0; i < len(x)/w; i++ {
 		simd.Add(x[i*w:(i+1)*w], x[i*w:(i+1)*w], b)
 	}
 }

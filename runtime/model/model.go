@@ -33,7 +33,10 @@ type Model struct {
 	Blocks  []Layer
 	OutNorm []float32
 	Output  *tensor.Matrix // [vocab × dim]; == Embed when tied
-	Tok     *tokenizer.Tokenizer
+	// RopeFreqs are the per-pair frequency divisors of Llama-3 rope
+	// scaling (llama.cpp's rope_freqs tensor); nil without.
+	RopeFreqs []float32
+	Tok       *tokenizer.Tokenizer
 	// Meta keeps the source file's metadata so writers can carry it over.
 	Meta []gguf.KV
 }

@@ -19,6 +19,7 @@ const (
 	TokenEmbd Kind = iota
 	OutputNorm
 	Output
+	RopeFreqs
 	AttnNorm
 	AttnQ
 	AttnK
@@ -41,7 +42,8 @@ type KindInfo struct {
 	// Base and Suffix form the GGUF name: Base.Suffix outside the blocks,
 	// blk.N.Base.Suffix inside ("attn_q", "weight").
 	Base, Suffix string
-	// HF is the Hugging Face name, after "model.layers.N." inside the blocks.
+	// HF is the Hugging Face name, after "model.layers.N." inside the
+	// blocks; empty for tensors Hugging Face computes from config.json.
 	HF string
 	// LoRA is the LoRA target name ("q"), PEFT its module path
 	// ("self_attn.q_proj"); empty when the kind cannot carry an adapter.
@@ -70,6 +72,9 @@ var Kinds = [NumKinds]KindInfo{
 	Output: {Base: "output", Suffix: "weight", HF: "lm_head.weight", Matrix: true,
 		Shape: vocabByDim, Present: func(c *Config, _ int) bool { return !c.Tied },
 		mat: func(m *Model, _ *Layer) **tensor.Matrix { return &m.Output }},
+	RopeFreqs: {Base: "rope_freqs", Suffix: "weight", // Hugging Face derives it from rope_scaling
+		Shape: func(c *Config, _ int) (int, int) { return c.RopeDim / 2, 0 }, Present: func(c *Config, _ int) bool { return c.RopeScaling.Type == "llama3" },
+		vec: func(m *Model, _ *Layer) *[]float32 { return &m.RopeFreqs }},
 
 	AttnNorm: {Base: "attn_norm", Suffix: "weight", HF: "input_layernorm.weight", Block: true,
 		Shape: dimVector, Present: hasAttention, vec: func(_ *Model, L *Layer) *[]float32 { return &L.AttnNorm }},

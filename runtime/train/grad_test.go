@@ -231,18 +231,19 @@ func TestAttentionGrad(t *testing.T) {
 		return o
 	}
 	qr, kr := append([]float32(nil), q...), append([]float32(nil), k...)
-	ropeForward(qr, N, T, H, hd, ropeDim, cos, sin)
-	ropeForward(kr, N, T, KV, hd, ropeDim, cos, sin)
+	cfg := &model.Config{Arch: "llama", HeadDim: hd, RopeDim: ropeDim}
+	ropeForward(cfg, qr, N, T, H, cos, sin)
+	ropeForward(cfg, kr, N, T, KV, cos, sin)
 	a := attention{B: B, T: T, H: H, KV: KV, hd: hd, q: qr, k: kr, v: v, o: make([]float32, N*qd),
-		probs: make([]float32, B*H*T*T), dq: make([]float32, N*qd), dk: make([]float32, N*kvd), dv: make([]float32, N*kvd), do: r}
+		probs: make([]float32, B*T*H*T), dq: make([]float32, N*qd), dk: make([]float32, N*kvd), dv: make([]float32, N*kvd), do: r}
 	a.forward()
 	q64, k64, v64, r64 := f64(q), f64(k), f64(v), f64(r)
 	if e := relErr(f64(a.o), ref(q64, k64, v64)); e > 1e-5 {
 		t.Fatalf("forward rel err %g", e)
 	}
 	a.backwardPass()
-	ropeBackward(a.dq, N, T, H, hd, ropeDim, cos, sin)
-	ropeBackward(a.dk, N, T, KV, hd, ropeDim, cos, sin)
+	ropeBackward(cfg, a.dq, N, T, H, cos, sin)
+	ropeBackward(cfg, a.dk, N, T, KV, cos, sin)
 	for name, c := range map[string]struct {
 		got []float32
 		x   []float64

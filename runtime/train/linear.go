@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/simd"
 )
@@ -54,11 +55,7 @@ func newLinear(w *tensor.Matrix, bias []float32, mod *lora.Module, dropout float
 func (l *linear) forward(y, x []float32, n int, s *tensor.Scratch, rng *rand.Rand) {
 	in, out := l.W.Cols, l.W.Rows
 	l.W.MatMul(y, x, n, s)
-	if l.Bias != nil {
-		for i := 0; i < n; i++ {
-			simd.Add(y[i*out:(i+1)*out], y[i*out:(i+1)*out], l.Bias)
-		}
-	}
+	model.AddBias(y[:n*out], l.Bias)
 	if l.L == nil {
 		return
 	}

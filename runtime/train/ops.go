@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 
+	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/simd"
 )
 
@@ -11,22 +12,11 @@ import (
 // parameter gradients (+=) and write or accumulate input gradients as
 // their comments say.
 
-// rmsnormForward: y = x · inv · w, inv = 1/√(mean(x²)+ε), per row. It
-// stores inv for the backward pass.
+// rmsnormForward: y = x · inv · w, inv = 1/√(mean(x²)+ε), per row of
+// width d; the inference forward's own kernel (model.RMSNormRows), so the
+// two passes agree bit for bit. It stores inv for the backward pass.
 func rmsnormForward(y, inv, x, w []float32, n, d int, eps float32) {
-	for i := 0; i < n; i++ {
-		xr := x[i*d : (i+1)*d]
-		var ss float32
-		for _, v := range xr {
-			ss += v * v
-		}
-		s := float32(1 / math.Sqrt(float64(ss/float32(d)+eps)))
-		inv[i] = s
-		yr := y[i*d : (i+1)*d]
-		for j, v := range xr {
-			yr[j] = v * s * w[j]
-		}
-	}
+	model.RMSNormRows(y[:n*d], x[:n*d], w[:d], eps, inv)
 }
 
 // rmsnormBackward: dx += inv·(dy⊙w) − inv³·x·⟨dy⊙w, x⟩/d; dw += Σ dy⊙x·inv
@@ -78,46 +68,46 @@ func siluBackward(du, dh, u []float32) {
 	}
 }
 
-// ropeForward rotates the adjacent pairs of every head of each row in
-// place; row i of sequence position p uses cos/sin of p.
-func ropeForward(x []float32, n, T, heads, hd, ropeDim int, cos, sin []float32) {
-	half := ropeDim / 2
-	w := heads * hd
+// ropeForward rotates every head of each row in place in the family's
+// pairing (model.Config.Rope); row i of sequence position p uses cos/sin of p.
+func ropeForward(c *model.Config, x []float32, n, T, heads int, cos, sin []float32) {
+	half := c.RopeDim / 2
+	w := heads * c.HeadDim
 	for i := 0; i < n; i++ {
 		p := i % T
-		simd.RoPE(x[i*w:(i+1)*w], heads, hd, ropeDim, cos[p*half:(p+1)*half], sin[p*half:(p+1)*half])
+		c.Rope(x[i*w:(i+1)*w], heads, cos[p*half:(p+1)*half], sin[p*half:(p+1)*half])
 	}
 }
 
 // ropeBackward applies the inverse rotation to the gradient in place.
-func ropeBackward(dx []float32, n, T, heads, hd, ropeDim int, cos, sin []float32) {
-	half := ropeDim / 2
-	w := heads * hd
+func ropeBackward(c *model.Config, dx []float32, n, T, heads int, cos, sin []float32) {
+	half := c.RopeDim / 2
+	w := heads * c.HeadDim
 	for i := 0; i < n; i++ {
 		p := i % T
-		simd.RoPEBack(dx[i*w:(i+1)*w], heads, hd, ropeDim, cos[p*half:(p+1)*half], sin[p*half:(p+1)*half])
+		c.RopeBack(dx[i*w:(i+1)*w], heads, cos[p*half:(p+1)*half], sin[p*half:(p+1)*half])
 	}
 }
 
 // attention is causal grouped-query attention over B sequences of T
-// tokens. Forward: P = softmax(q·kᵀ/√hd) (causal), o = P·v; P is kept for
-// the backward. Each work item is one (sequence, KV head) pair, so the
-// backward accumulates dk, dv of a group without races; each head's
-// products run as small matrix multiplications on gathered, contiguous
-// Q, K, V tiles.
+// tokens. Forward: P = softmax(q·kᵀ/√hd) (causal), o = P·v, run by the
+// inference kernel simd.Attention (each sequence as a KV cache of T rows)
+// so training and inference compute the same bits; P is kept for the
+// backward. Each backward work item is one (sequence, KV head) pair, so
+// dk, dv of a group accumulate without races; each head's products run as
+// small matrix multiplications on gathered, contiguous tiles.
 type attention struct {
 	B, T, H, KV, hd int
-	q, k, v, probs  []float32 // probs [B × H × T × T]
+	q, k, v, probs  []float32 // probs [B × T × H × T]: simd.Attention's scores, row (i, h) holds P[i, 0…i]
 	o               []float32
 	dq, dk, dv, do  []float32
-	backward        bool
 	scratch         chan *attnScratch
 }
 
 // attnScratch is one worker's tiles.
 type attnScratch struct {
 	qh, kh, vh, oh, dqh, dkh, dvh []float32 // [T × hd]
-	dp                            []float32 // [T × T]
+	p, dp                         []float32 // [T × T]
 }
 
 // initScratch allocates one tile set per worker, once.
@@ -128,21 +118,32 @@ func (a *attention) initScratch() {
 			th, tt := a.T*a.hd, a.T*a.T
 			a.scratch <- &attnScratch{qh: make([]float32, th), kh: make([]float32, th), vh: make([]float32, th),
 				oh: make([]float32, th), dqh: make([]float32, th), dkh: make([]float32, th), dvh: make([]float32, th),
-				dp: make([]float32, tt)}
+				p: make([]float32, tt), dp: make([]float32, tt)}
 		}
 	}
 }
 
 func (a *attention) forward() {
-	a.initScratch()
-	a.backward = false
-	simd.ParallelFor(a.B*a.KV, 1, a)
+	T, qd, kvd := a.T, a.H*a.hd, a.KV*a.hd
+	for b := 0; b < a.B; b++ {
+		simd.Attention(a.o[b*T*qd:(b+1)*T*qd], a.q[b*T*qd:(b+1)*T*qd], a.k[b*T*kvd:(b+1)*T*kvd], a.v[b*T*kvd:(b+1)*T*kvd],
+			a.probs[b*T*a.H*T:(b+1)*T*a.H*T], T, 0, a.H, a.KV, a.hd, T)
+	}
+}
+
+// gatherProbs copies head h of sequence b's probabilities into a causal T×T tile.
+func (a *attention) gatherProbs(tile []float32, b, h int) {
+	T := a.T
+	for i := 0; i < T; i++ {
+		off := ((b*T+i)*a.H + h) * T
+		copy(tile[i*T:i*T+i+1], a.probs[off:off+i+1])
+		clear(tile[i*T+i+1 : (i+1)*T])
+	}
 }
 
 // backwardPass overwrites dq, dk, dv from do.
 func (a *attention) backwardPass() {
 	a.initScratch()
-	a.backward = true
 	simd.ParallelFor(a.B*a.KV, 1, a)
 }
 
@@ -166,36 +167,7 @@ func (a *attention) Run(lo, hi int) {
 	sc := <-a.scratch
 	defer func() { a.scratch <- sc }()
 	for item := lo; item < hi; item++ {
-		b, kh := item/a.KV, item%a.KV
-		if a.backward {
-			a.backwardGroup(sc, b, kh)
-		} else {
-			a.forwardGroup(sc, b, kh)
-		}
-	}
-}
-
-// forwardGroup: for each query head h of KV head kh,
-// P = causal-softmax(Q_h·K_hᵀ·s), O_h = P·V_h.
-func (a *attention) forwardGroup(sc *attnScratch, b, kh int) {
-	T, hd := a.T, a.hd
-	qd, kvd := a.H*hd, a.KV*hd
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	a.gather(sc.kh, a.k, b, kh, kvd)
-	a.gather(sc.vh, a.v, b, kh, kvd)
-	group := a.H / a.KV
-	for h := kh * group; h < (kh+1)*group; h++ {
-		a.gather(sc.qh, a.q, b, h, qd)
-		p := a.probs[(b*a.H+h)*T*T : (b*a.H+h+1)*T*T]
-		simd.MatMul(p, sc.qh, sc.kh, T, T, hd)
-		for i := 0; i < T; i++ {
-			row := p[i*T : (i+1)*T]
-			simd.Scale(scale, row[:i+1])
-			simd.Softmax(row[:i+1])
-			clear(row[i+1:])
-		}
-		simd.MatMulBackIn(sc.oh, p, sc.vh, T, T, hd)
-		a.scatter(a.o, sc.oh, b, h, qd)
+		a.backwardGroup(sc, item/a.KV, item%a.KV)
 	}
 }
 
@@ -214,7 +186,8 @@ func (a *attention) backwardGroup(sc *attnScratch, b, kh int) {
 	for h := kh * group; h < (kh+1)*group; h++ {
 		a.gather(sc.qh, a.q, b, h, qd)
 		a.gather(sc.oh, a.do, b, h, qd) // oh holds dO_h here
-		p := a.probs[(b*a.H+h)*T*T : (b*a.H+h+1)*T*T]
+		p := sc.p
+		a.gatherProbs(p, b, h)
 		dp := sc.dp
 		simd.MatMul(dp, sc.oh, sc.vh, T, T, hd)
 		simd.MatMulBackW(sc.dvh, p, sc.oh, T, T, hd)

@@ -43,6 +43,12 @@ type Param struct {
 type layerState struct {
 	q, k, v, o, gate, up, down *linear
 	gAttnNorm, gFFNNorm        []float32
+	gQNorm, gKNorm             []float32 // full training with per-head q/k norms
+
+	// Per-head q/k norms (Qwen3): the projections before the norm, each
+	// head's scale, and the gradient with respect to the projections.
+	qPre, kPre, qInv, kInv []float32
+	dqPre, dkPre           []float32
 
 	xIn, xn1, inv1    []float32
 	qb, kb, vb, atto  []float32
@@ -142,10 +148,17 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 			S.qb, S.kb, S.vb, S.atto = make([]float32, N*qd), make([]float32, N*kvd), make([]float32, N*kvd), make([]float32, N*qd)
 			S.dq, S.dk, S.dv, S.datto = make([]float32, N*qd), make([]float32, N*kvd), make([]float32, N*kvd), make([]float32, N*qd)
 			S.att = attention{B: t.B, T: t.T, H: c.Heads[l], KV: c.KVHeads[l], hd: c.HeadDim,
-				q: S.qb, k: S.kb, v: S.vb, o: S.atto, probs: make([]float32, t.B*c.Heads[l]*t.T*t.T),
+				q: S.qb, k: S.kb, v: S.vb, o: S.atto, probs: make([]float32, t.B*t.T*c.Heads[l]*t.T),
 				dq: S.dq, dk: S.dk, dv: S.dv, do: S.datto}
 			if opt.Full {
 				S.gAttnNorm = make([]float32, d)
+			}
+			if L.QNorm != nil {
+				S.qPre, S.kPre, S.dqPre, S.dkPre = make([]float32, N*qd), make([]float32, N*kvd), make([]float32, N*qd), make([]float32, N*kvd)
+				S.qInv, S.kInv = make([]float32, N*c.Heads[l]), make([]float32, N*c.KVHeads[l])
+				if opt.Full {
+					S.gQNorm, S.gKNorm = make([]float32, c.HeadDim), make([]float32, c.HeadDim)
+				}
 			}
 		}
 		if ff > 0 {
@@ -174,11 +187,7 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	t.xOut, t.xnf, t.invf = make([]float32, N*d), make([]float32, N*d), make([]float32, N)
 	t.dx, t.dxn = make([]float32, N*d), make([]float32, N*d)
 	t.logits = make([]float32, logitChunk*c.Vocab)
-	half := c.RopeDim / 2
-	t.cos, t.sin = make([]float32, t.T*half), make([]float32, t.T*half)
-	for p := 0; p < t.T; p++ {
-		simd.RoPEFreqs(t.cos[p*half:(p+1)*half], t.sin[p*half:(p+1)*half], p, c.RopeDim, c.RopeBase)
-	}
+	t.cos, t.sin = m.RopeTable(t.T)
 	t.params = t.collectParams()
 	return t, nil
 }
@@ -207,6 +216,8 @@ func (t *Trainer) collectParams() []Param {
 		S, L := &t.layers[l], &m.Blocks[l]
 		add(model.AttnNorm.Name(l), L.AttnNorm, S.gAttnNorm, false)
 		add(model.FFNNorm.Name(l), L.FFNNorm, S.gFFNNorm, false)
+		add(model.AttnQNorm.Name(l), L.QNorm, S.gQNorm, false)
+		add(model.AttnKNorm.Name(l), L.KNorm, S.gKNorm, false)
 		for tg, lin := range S.linears() {
 			if lin == nil {
 				continue
@@ -380,8 +391,14 @@ func (t *Trainer) forward(tokens []int, rng *rand.Rand) {
 			S.q.forward(S.qb, S.xn1, N, &t.scratch, rng)
 			S.k.forward(S.kb, S.xn1, N, &t.scratch, rng)
 			S.v.forward(S.vb, S.xn1, N, &t.scratch, rng)
-			ropeForward(S.qb, N, t.T, c.Heads[l], c.HeadDim, c.RopeDim, t.cos, t.sin)
-			ropeForward(S.kb, N, t.T, c.KVHeads[l], c.HeadDim, c.RopeDim, t.cos, t.sin)
+			if L.QNorm != nil {
+				copy(S.qPre, S.qb)
+				copy(S.kPre, S.kb)
+				model.RMSNormRows(S.qb, S.qPre, L.QNorm, c.NormEps, S.qInv)
+				model.RMSNormRows(S.kb, S.kPre, L.KNorm, c.NormEps, S.kInv)
+			}
+			ropeForward(c, S.qb, N, t.T, c.Heads[l], t.cos, t.sin)
+			ropeForward(c, S.kb, N, t.T, c.KVHeads[l], t.cos, t.sin)
 			S.att.forward()
 			S.o.forward(t.dxn, S.atto, N, &t.scratch, rng)
 			simd.Add(x, x, t.dxn)
@@ -470,8 +487,17 @@ func (t *Trainer) backward(tokens []int) {
 		if S.q != nil {
 			S.o.backward(S.datto, dx, S.atto, N)
 			S.att.backwardPass()
-			ropeBackward(S.dq, N, t.T, c.Heads[l], c.HeadDim, c.RopeDim, t.cos, t.sin)
-			ropeBackward(S.dk, N, t.T, c.KVHeads[l], c.HeadDim, c.RopeDim, t.cos, t.sin)
+			ropeBackward(c, S.dq, N, t.T, c.Heads[l], t.cos, t.sin)
+			ropeBackward(c, S.dk, N, t.T, c.KVHeads[l], t.cos, t.sin)
+			if L.QNorm != nil {
+				// Through each head's norm back to the projection outputs.
+				clear(S.dqPre)
+				clear(S.dkPre)
+				rmsnormBackward(S.dqPre, S.gQNorm, S.dq, S.qPre, L.QNorm, S.qInv, N*c.Heads[l], c.HeadDim)
+				rmsnormBackward(S.dkPre, S.gKNorm, S.dk, S.kPre, L.KNorm, S.kInv, N*c.KVHeads[l], c.HeadDim)
+				copy(S.dq, S.dqPre)
+				copy(S.dk, S.dkPre)
+			}
 			S.q.backward(t.dxn, S.dq, S.xn1, N)
 			tmp := t.scratchRows()
 			S.k.backward(tmp, S.dk, S.xn1, N)
