@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/shear-ai/shear/runtime/gguf"
 )
@@ -10,7 +12,7 @@ import (
 // models that structured pruning produces: every layer may have its own
 // query-head count, KV-head count and FFN width (llama.cpp arch "deci").
 type Config struct {
-	Arch     string // "llama" or "deci"
+	Arch     string // family: "llama", "deci" (llama with per-layer widths), "qwen2", "qwen3"
 	Dim      int    // residual width (n_embd)
 	Layers   int
 	Vocab    int
@@ -74,12 +76,15 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ConfigFromGGUF reads the shape from GGUF metadata (arch llama or deci).
-// vocab is the embedding's row count.
+// Archs are the GGUF architectures Shear runs.
+var Archs = []string{"llama", "deci", "qwen2", "qwen3"}
+
+// ConfigFromGGUF reads the shape from GGUF metadata (one of Archs). vocab
+// is the embedding's row count.
 func ConfigFromGGUF(f *gguf.File, vocab int) (Config, error) {
 	arch, _ := f.String("general.architecture")
-	if arch != "llama" && arch != "deci" {
-		return Config{}, fmt.Errorf("model: architecture %q is not supported (Shear runs llama and deci)", arch)
+	if !slices.Contains(Archs, arch) {
+		return Config{}, fmt.Errorf("model: architecture %q is not supported (Shear runs %s)", arch, strings.Join(Archs, ", "))
 	}
 	p := arch + "."
 	c := Config{Arch: arch, Vocab: vocab, RopeBase: 10000, Gated: true}
@@ -138,6 +143,9 @@ func ConfigFromGGUF(f *gguf.File, vocab int) (Config, error) {
 	if v, ok := f.Float(p + "rope.freq_base"); ok {
 		c.RopeBase = float32(v)
 	}
+	if c.RopeScaling, err = ropeScalingFromGGUF(f, p); err != nil {
+		return c, err
+	}
 	eps, ok := f.Float(p + "attention.layer_norm_rms_epsilon")
 	if !ok {
 		return c, fmt.Errorf("model: metadata %sattention.layer_norm_rms_epsilon is missing", p)
@@ -177,4 +185,36 @@ func perLayer(f *gguf.File, key string, layers int, def []int) ([]int, error) {
 		out[i] = int(v)
 	}
 	return out, nil
+}
+
+// ropeScalingFromGGUF reads llama.cpp's rope.scaling keys (linear) and
+// Shear's keys for Llama-3 scaling; FromGGUF also marks Llama-3 scaling
+// when the file has a rope_freqs tensor.
+func ropeScalingFromGGUF(f *gguf.File, p string) (RopeScaling, error) {
+	var r RopeScaling
+	typ, _ := f.String(p + "rope.scaling.type")
+	switch typ {
+	case "", "none":
+	case "linear":
+		factor, ok := f.Float(p + "rope.scaling.factor")
+		if !ok {
+			return r, fmt.Errorf("model: metadata %srope.scaling.type is linear but %srope.scaling.factor is missing", p, p)
+		}
+		r = RopeScaling{Type: "linear", Factor: float32(factor)}
+	default:
+		return r, fmt.Errorf("model: metadata %srope.scaling.type %q is not supported (Shear runs none, linear, and llama3 via rope_freqs)", p, typ)
+	}
+	if t, _ := f.String(ggufScalingPrefix + "type"); t == "llama3" {
+		get := func(key string) float32 {
+			v, _ := f.Float(ggufScalingPrefix + key)
+			return float32(v)
+		}
+		orig, _ := f.Int(ggufScalingPrefix + "original_context_length")
+		if orig < 0 || orig > 1<<30 {
+			return r, fmt.Errorf("model: metadata %soriginal_context_length = %d is out of range", ggufScalingPrefix, orig)
+		}
+		r = RopeScaling{Type: "llama3", Factor: get("factor"), LowFreqFactor: get("low_freq_factor"),
+			HighFreqFactor: get("high_freq_factor"), OrigCtx: int(orig)}
+	}
+	return r, r.Validate()
 }

@@ -88,6 +88,12 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 	_, m.QKVBias = f.Tensor(AttnQBias.Name(firstLayer(cfg.Heads)))
 	_, m.QKNorm = f.Tensor(AttnQNorm.Name(firstLayer(cfg.Heads)))
 	_, m.Gated = f.Tensor(FFNGate.Name(firstLayer(cfg.FFN)))
+	if _, ok := f.Tensor(RopeFreqs.Name(-1)); ok && m.RopeScaling.Type == "" {
+		m.RopeScaling.Type = "llama3" // llama.cpp's form: the factors without parameters
+	}
+	if err := m.Config.Validate(); err != nil {
+		return nil, err
+	}
 	m.Blocks = make([]Layer, cfg.Layers)
 	b := binder{f: f, dt: opt.DType}
 	for _, r := range m.Tensors() {

@@ -29,6 +29,9 @@ func (r *RopeScaling) Validate() error {
 		}
 		return nil
 	case "llama3":
+		if *r == (RopeScaling{Type: "llama3"}) {
+			return nil // a GGUF's rope_freqs tensor without Shear's parameter keys: the factors are all there is
+		}
 		if !(r.Factor > 0) || !(r.LowFreqFactor > 0) || !(r.HighFreqFactor > r.LowFreqFactor) || r.OrigCtx <= 0 ||
 			math.IsInf(float64(r.Factor), 0) || math.IsInf(float64(r.HighFreqFactor), 0) {
 			return fmt.Errorf("model: llama3 rope scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor and original context > 0 (have %v, %v, %v, %d)",
@@ -38,6 +41,13 @@ func (r *RopeScaling) Validate() error {
 	}
 	return fmt.Errorf("model: rope scaling type %q is not supported (Shear runs linear and llama3)", r.Type)
 }
+
+// ggufScalingPrefix starts the metadata keys that keep Llama-3 scaling's
+// parameters in a GGUF. llama.cpp reads that scaling from the rope_freqs
+// tensor alone (its converter writes no keys for it, and it refuses a
+// rope.scaling.type it does not know), so the parameters, which a
+// Hugging Face export needs, get keys of Shear's own.
+const ggufScalingPrefix = "shear.rope_scaling."
 
 // freqScale is llama.cpp's rope_freq_scale: 1/factor for linear scaling.
 func (r *RopeScaling) freqScale() float32 {

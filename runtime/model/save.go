@@ -8,24 +8,24 @@ import (
 	"github.com/shear-ai/shear/runtime/tensor"
 )
 
-// archKeys are the architecture-specific metadata keys Shear writes itself.
-var archKeys = []string{"context_length", "embedding_length", "block_count", "feed_forward_length",
-	"attention.head_count", "attention.head_count_kv", "attention.key_length", "attention.value_length",
-	"rope.dimension_count", "rope.freq_base", "attention.layer_norm_rms_epsilon", "vocab_size"}
-
-// GGUF builds the model as a GGUF file. Uniform models are written as arch
-// "llama"; models whose layers differ in width as arch "deci" with
-// per-layer arrays (llama.cpp runs both). Metadata of the source file
-// (tokenizer, names) is carried over; the shape keys are rewritten.
+// GGUF builds the model as a GGUF file. Uniform llama-family models are
+// written as arch "llama"; those whose layers differ in width as arch
+// "deci" with per-layer arrays (llama.cpp runs both). Qwen models keep
+// their arch, with per-layer arrays when pruned (docs/FORMATS.md says
+// which of these llama.cpp runs). Metadata of the source file (tokenizer,
+// names) is carried over; the shape keys are rewritten.
 func (m *Model) GGUF() (*gguf.Builder, error) {
 	c := &m.Config
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	b := gguf.NewBuilder()
-	arch := "llama"
-	if !c.Uniform() {
-		arch = "deci"
+	arch := c.Arch
+	if arch == "llama" || arch == "deci" {
+		arch = "llama"
+		if !c.Uniform() {
+			arch = "deci"
+		}
 	}
 	b.Set("general.architecture", arch)
 	hasTokenizer := false
@@ -34,7 +34,9 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 		switch {
 		case k == "general.architecture", k == "general.alignment", k == "general.file_type":
 			continue
-		case strings.HasPrefix(k, "llama."), strings.HasPrefix(k, "deci."):
+		case strings.HasPrefix(k, ggufScalingPrefix):
+			continue
+		case archKey(k):
 			continue
 		case strings.HasPrefix(k, "tokenizer."):
 			hasTokenizer = true
@@ -62,7 +64,7 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 	}
 	b.Set(p+"embedding_length", uint32(c.Dim))
 	b.Set(p+"block_count", uint32(c.Layers))
-	if arch == "llama" {
+	if c.Uniform() {
 		b.Set(p+"feed_forward_length", uint32(c.FFN[0]))
 		b.Set(p+"attention.head_count", uint32(c.Heads[0]))
 		b.Set(p+"attention.head_count_kv", uint32(c.KVHeads[0]))
@@ -81,6 +83,19 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 	}
 	b.Set(p+"rope.dimension_count", uint32(c.RopeDim))
 	b.Set(p+"rope.freq_base", c.RopeBase)
+	switch r := &c.RopeScaling; r.Type {
+	case "linear":
+		b.Set(p+"rope.scaling.type", "linear")
+		b.Set(p+"rope.scaling.factor", r.Factor)
+	case "llama3":
+		if r.Factor > 0 { // llama.cpp reads the rope_freqs tensor; these keys are for a Hugging Face export
+			b.Set(ggufScalingPrefix+"type", "llama3")
+			b.Set(ggufScalingPrefix+"factor", r.Factor)
+			b.Set(ggufScalingPrefix+"low_freq_factor", r.LowFreqFactor)
+			b.Set(ggufScalingPrefix+"high_freq_factor", r.HighFreqFactor)
+			b.Set(ggufScalingPrefix+"original_context_length", uint32(r.OrigCtx))
+		}
+	}
 	b.Set(p+"attention.layer_norm_rms_epsilon", c.NormEps)
 	b.Set(p+"vocab_size", uint32(c.Vocab))
 	b.Set("general.file_type", fileType(m.Embed.DType))
@@ -139,4 +154,15 @@ func int32s(v []int) []int32 {
 // fileType is llama.cpp's general.file_type for a storage type.
 func fileType(d tensor.DType) uint32 {
 	return [...]uint32{0, 1, 7, 2}[d] // ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_0
+}
+
+// archKey reports whether a metadata key belongs to one of the
+// architectures Shear writes (their shape keys are rewritten).
+func archKey(k string) bool {
+	for _, a := range Archs {
+		if strings.HasPrefix(k, a+".") {
+			return true
+		}
+	}
+	return false
 }

@@ -19,6 +19,7 @@ type Layer struct {
 	AttnNorm, FFNNorm []float64
 	Wq, Wk, Wv, Wo    Mat
 	Bq, Bk, Bv        []float64
+	QNorm, KNorm      []float64 // per-head norms of q and k (Qwen3)
 	Wgate, Wup, Wdown Mat
 }
 
@@ -70,7 +71,7 @@ func FromModel(m *model.Model) *Model {
 		r.Layers = append(r.Layers, Layer{
 			AttnNorm: vec(L.AttnNorm), FFNNorm: vec(L.FFNNorm),
 			Wq: FromMatrix(L.Wq), Wk: FromMatrix(L.Wk), Wv: FromMatrix(L.Wv), Wo: FromMatrix(L.Wo),
-			Bq: vec(L.Bq), Bk: vec(L.Bk), Bv: vec(L.Bv),
+			Bq: vec(L.Bq), Bk: vec(L.Bk), Bv: vec(L.Bv), QNorm: vec(L.QNorm), KNorm: vec(L.KNorm),
 			Wgate: FromMatrix(L.Wgate), Wup: FromMatrix(L.Wup), Wdown: FromMatrix(L.Wdown),
 		})
 	}
@@ -100,15 +101,59 @@ func (m *Model) norm(x, w []float64) []float64 {
 	return y
 }
 
+// invFreq is pair i's angular frequency, with transformers' rope_scaling
+// (modeling_rope_utils: linear divides positions by the factor; llama3
+// divides low frequencies by it and blends the band between).
+func (m *Model) invFreq(i int) float64 {
+	c := &m.Cfg
+	f := math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
+	r := &c.RopeScaling
+	switch r.Type {
+	case "linear":
+		return f / float64(r.Factor)
+	case "llama3":
+		lowWavelen := float64(r.OrigCtx) / float64(r.LowFreqFactor)
+		highWavelen := float64(r.OrigCtx) / float64(r.HighFreqFactor)
+		wavelen := 2 * math.Pi / f
+		switch {
+		case wavelen > lowWavelen:
+			return f / float64(r.Factor)
+		case wavelen < highWavelen:
+			return f
+		}
+		smooth := (float64(r.OrigCtx)/wavelen - float64(r.LowFreqFactor)) / float64(r.HighFreqFactor-r.LowFreqFactor)
+		return (1-smooth)*f/float64(r.Factor) + smooth*f
+	}
+	return f
+}
+
+// rope rotates pairs (2i, 2i+1) of each head, or (i, i+ropeDim/2) for the
+// NeoX-style families (transformers' rotate_half).
 func (m *Model) rope(x []float64, heads, pos int) {
 	c, hd := &m.Cfg, m.Cfg.HeadDim
+	half := c.RopeDim / 2
 	for h := 0; h < heads; h++ {
-		for i := 0; i < c.RopeDim/2; i++ {
-			th := float64(pos) * math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDim))
-			a, b := x[h*hd+2*i], x[h*hd+2*i+1]
-			x[h*hd+2*i] = a*math.Cos(th) - b*math.Sin(th)
-			x[h*hd+2*i+1] = a*math.Sin(th) + b*math.Cos(th)
+		for i := 0; i < half; i++ {
+			th := float64(pos) * m.invFreq(i)
+			ia, ib := h*hd+2*i, h*hd+2*i+1
+			if c.NeoxRoPE() {
+				ia, ib = h*hd+i, h*hd+i+half
+			}
+			a, b := x[ia], x[ib]
+			x[ia] = a*math.Cos(th) - b*math.Sin(th)
+			x[ib] = a*math.Sin(th) + b*math.Cos(th)
 		}
+	}
+}
+
+// headNorm applies the RMSNorm w to each head of x.
+func (m *Model) headNorm(x, w []float64, heads int) {
+	if w == nil {
+		return
+	}
+	hd := m.Cfg.HeadDim
+	for h := 0; h < heads; h++ {
+		copy(x[h*hd:(h+1)*hd], m.norm(x[h*hd:(h+1)*hd], w))
 	}
 }
 
@@ -140,6 +185,8 @@ func (m *Model) Logits(tokens []int) [][]float64 {
 				addv(qs[i], L.Bq)
 				addv(ks[i], L.Bk)
 				addv(vs[i], L.Bv)
+				m.headNorm(qs[i], L.QNorm, H)
+				m.headNorm(ks[i], L.KNorm, KV)
 				m.rope(qs[i], H, i)
 				m.rope(ks[i], KV, i)
 			}
