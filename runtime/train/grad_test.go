@@ -1,10 +1,8 @@
 package train
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/shear-ai/shear/runtime/internal/reference"
@@ -379,24 +377,31 @@ func refSlot(r *reference.Model, name string) (get func(i int) *float64) {
 	case "output_norm.weight":
 		return vec(r.OutNorm)
 	}
-	var l int
-	var rest string
-	fmt.Sscanf(name, "blk.%d.", &l)
-	rest = name[strings.Index(name[4:], ".")+5:]
+	l, base, suffix, err := model.SplitName(name)
+	if err != nil || l < 0 {
+		return nil
+	}
+	rest := base + "." + suffix
 	L := &r.Layers[l]
 	return map[string]func(i int) *float64{
 		"attn_norm.weight": vec(L.AttnNorm), "ffn_norm.weight": vec(L.FFNNorm),
 		"attn_q.weight": flat(L.Wq), "attn_k.weight": flat(L.Wk), "attn_v.weight": flat(L.Wv), "attn_output.weight": flat(L.Wo),
 		"ffn_gate.weight": flat(L.Wgate), "ffn_up.weight": flat(L.Wup), "ffn_down.weight": flat(L.Wdown),
 		"attn_q.bias": vec(L.Bq), "attn_k.bias": vec(L.Bk), "attn_v.bias": vec(L.Bv),
+		"attn_q_norm.weight": vec(L.QNorm), "attn_k_norm.weight": vec(L.KNorm),
 	}[rest]
 }
 
 // TestFullModelGrad: every parameter tensor's gradient (sampled entries)
 // against finite differences of the float64 reference model, for GQA with
-// tied embeddings, MHA untied with biases, and an MLP without gate.
+// tied embeddings, MHA untied with biases, an MLP without gate, and the
+// families: Qwen2 (biases, NeoX RoPE), Qwen3 (per-head q/k norms, a head
+// size other than dim/heads) and Llama-3 rope scaling.
 func TestFullModelGrad(t *testing.T) {
 	variants := map[string]func(c *model.Config){
+		"qwen2":  func(c *model.Config) { c.Arch, c.QKVBias, c.Tied = "qwen2", true, true },
+		"qwen3":  func(c *model.Config) { c.Arch, c.QKNorm, c.HeadDim, c.RopeDim = "qwen3", true, 6, 6 },
+		"llama3": func(c *model.Config) { c.RopeScaling = model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtx: 8} },
 		"gqa-tied": func(c *model.Config) { c.Tied = true },
 		"mha-bias": func(c *model.Config) { c.KVHeads = []int{4, 4}; c.QKVBias = true },
 		"nogate-widths": func(c *model.Config) {
