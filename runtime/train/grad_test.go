@@ -399,9 +399,11 @@ func refSlot(r *reference.Model, name string) (get func(i int) *float64) {
 // size other than dim/heads) and Llama-3 rope scaling.
 func TestFullModelGrad(t *testing.T) {
 	variants := map[string]func(c *model.Config){
-		"qwen2":  func(c *model.Config) { c.Arch, c.QKVBias, c.Tied = "qwen2", true, true },
-		"qwen3":  func(c *model.Config) { c.Arch, c.QKNorm, c.HeadDim, c.RopeDim = "qwen3", true, 6, 6 },
-		"llama3": func(c *model.Config) { c.RopeScaling = model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtx: 8} },
+		"qwen2": func(c *model.Config) { c.Arch, c.QKVBias, c.Tied = "qwen2", true, true },
+		"qwen3": func(c *model.Config) { c.Arch, c.QKNorm, c.HeadDim, c.RopeDim = "qwen3", true, 6, 6 },
+		"llama3": func(c *model.Config) {
+			c.RopeScaling = model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtx: 8}
+		},
 		"gqa-tied": func(c *model.Config) { c.Tied = true },
 		"mha-bias": func(c *model.Config) { c.KVHeads = []int{4, 4}; c.QKVBias = true },
 		"nogate-widths": func(c *model.Config) {
