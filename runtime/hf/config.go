@@ -11,8 +11,8 @@ import (
 	"github.com/shear-ai/shear/runtime/model"
 )
 
-// Config is the part of a LlamaForCausalLM config.json that Shear reads.
-// Pointer fields are optional in the file.
+// Config is the part of a config.json that Shear reads, for the families
+// of Families. Pointer fields are optional in the file.
 type Config struct {
 	Architectures         []string        `json:"architectures,omitempty"`
 	ModelType             string          `json:"model_type,omitempty"`
@@ -35,6 +35,7 @@ type Config struct {
 	MLPBias               bool            `json:"mlp_bias,omitempty"`
 	RopeScaling           json.RawMessage `json:"rope_scaling,omitempty"`
 	PartialRotaryFactor   *float64        `json:"partial_rotary_factor,omitempty"`
+	UseSlidingWindow      *bool           `json:"use_sliding_window,omitempty"` // Qwen2/3
 	LayerWidths           *LayerWidths    `json:"shear_layer_widths,omitempty"`
 }
 
@@ -45,28 +46,69 @@ type LayerWidths struct {
 	IntermediateSize  []int `json:"intermediate_size"`
 }
 
+// Family is one Hugging Face model family Shear reads and writes.
+type Family struct {
+	ModelType    string // config.json model_type
+	Architecture string // config.json architectures[0]
+	Arch         string // Shear's (and GGUF's) architecture
+}
+
+// Families maps each supported model_type to its family. Mistral is a
+// llama with another name (llama.cpp converts it to arch llama; its
+// sliding window, like llama.cpp, is not applied).
+var Families = []Family{
+	{"llama", "LlamaForCausalLM", "llama"},
+	{"mistral", "MistralForCausalLM", "llama"},
+	{"qwen2", "Qwen2ForCausalLM", "qwen2"},
+	{"qwen3", "Qwen3ForCausalLM", "qwen3"},
+}
+
+// family finds the config's family by model_type, else by architecture.
+func (c *Config) family() (Family, error) {
+	for _, f := range Families {
+		if c.ModelType == f.ModelType || (c.ModelType == "" && slices.Contains(c.Architectures, f.Architecture)) {
+			return f, nil
+		}
+	}
+	var names []string
+	for _, f := range Families {
+		names = append(names, f.ModelType)
+	}
+	if c.ModelType != "" {
+		return Family{}, fmt.Errorf("hf: config.json model_type %q is not supported (Shear reads %v)", c.ModelType, names)
+	}
+	return Family{}, fmt.Errorf("hf: config.json has no model_type and no supported architecture (architectures %v; Shear reads %v)", c.Architectures, names)
+}
+
 // ParseConfig decodes and checks config.json.
 func ParseConfig(b []byte) (*Config, error) {
 	var c Config
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("hf: config.json is not a valid LLaMA config: %v", err)
+		return nil, fmt.Errorf("hf: config.json is not a valid model config: %v", err)
 	}
-	if c.ModelType != "" && c.ModelType != "llama" {
-		return nil, fmt.Errorf("hf: config.json model_type %q is not supported (Shear reads LlamaForCausalLM, model_type \"llama\")", c.ModelType)
-	}
-	if c.ModelType == "" && !slices.Contains(c.Architectures, "LlamaForCausalLM") {
-		return nil, fmt.Errorf("hf: config.json has neither model_type \"llama\" nor architecture LlamaForCausalLM (architectures %v)", c.Architectures)
+	fam, err := c.family()
+	if err != nil {
+		return nil, err
 	}
 	if c.HiddenAct != "" && c.HiddenAct != "silu" {
-		return nil, fmt.Errorf("hf: hidden_act %q is not supported (LLaMA uses silu)", c.HiddenAct)
+		return nil, fmt.Errorf("hf: hidden_act %q is not supported (these families use silu)", c.HiddenAct)
 	}
-	if c.AttentionBias || c.MLPBias {
-		return nil, fmt.Errorf("hf: attention_bias / mlp_bias are not supported")
+	if c.AttentionBias {
+		// Llama's and Qwen3's attention_bias also biases o_proj, which no
+		// GGUF architecture Shear writes carries. (Qwen2's q/k/v biases are
+		// not switched by it: they are always there.)
+		return nil, fmt.Errorf("hf: attention_bias (biases on q, k, v and o_proj) is not supported for model_type %s", fam.ModelType)
 	}
-	if s := string(bytes.TrimSpace(c.RopeScaling)); s != "" && s != "null" {
-		return nil, fmt.Errorf("hf: rope_scaling %s is not supported", s)
+	if c.MLPBias {
+		return nil, fmt.Errorf("hf: mlp_bias is not supported")
+	}
+	if c.UseSlidingWindow != nil && *c.UseSlidingWindow {
+		return nil, fmt.Errorf("hf: use_sliding_window is not supported")
+	}
+	if _, err := c.ropeScaling(); err != nil {
+		return nil, err
 	}
 	if c.PartialRotaryFactor != nil && *c.PartialRotaryFactor != 1 {
 		return nil, fmt.Errorf("hf: partial_rotary_factor %v is not supported", *c.PartialRotaryFactor)
@@ -103,9 +145,68 @@ func number(n *json.Number, def float64, key string) (float32, error) {
 	return float32(v), nil
 }
 
+// ropeScaling reads rope_scaling (null, default, linear or llama3).
+func (c *Config) ropeScaling() (model.RopeScaling, error) {
+	var r model.RopeScaling
+	raw := bytes.TrimSpace(c.RopeScaling)
+	if len(raw) == 0 || string(raw) == "null" {
+		return r, nil
+	}
+	var rs struct {
+		RopeType       string       `json:"rope_type"`
+		Type           string       `json:"type"` // the older key
+		Factor         *json.Number `json:"factor"`
+		LowFreqFactor  *json.Number `json:"low_freq_factor"`
+		HighFreqFactor *json.Number `json:"high_freq_factor"`
+		OrigCtx        int          `json:"original_max_position_embeddings"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rs); err != nil {
+		return r, fmt.Errorf("hf: config.json rope_scaling %s is not an object: %v", raw, err)
+	}
+	typ := rs.RopeType
+	if typ == "" {
+		typ = rs.Type
+	}
+	num := func(n *json.Number, key string) (float32, error) {
+		if n == nil {
+			return 0, fmt.Errorf("hf: config.json rope_scaling of type %s needs %s", typ, key)
+		}
+		return number(n, 0, "rope_scaling."+key)
+	}
+	var err error
+	switch typ {
+	case "default":
+		return r, nil
+	case "linear":
+		r.Type = "linear"
+		r.Factor, err = num(rs.Factor, "factor")
+	case "llama3":
+		r = model.RopeScaling{Type: "llama3", OrigCtx: rs.OrigCtx}
+		if r.Factor, err = num(rs.Factor, "factor"); err != nil {
+			return r, err
+		}
+		if r.LowFreqFactor, err = num(rs.LowFreqFactor, "low_freq_factor"); err != nil {
+			return r, err
+		}
+		r.HighFreqFactor, err = num(rs.HighFreqFactor, "high_freq_factor")
+	default:
+		return r, fmt.Errorf("hf: config.json rope_scaling type %q is not supported (Shear runs default, linear and llama3)", typ)
+	}
+	if err != nil {
+		return r, err
+	}
+	return r, r.Validate()
+}
+
 // ModelConfig converts the HF config to Shear's.
 func (c *Config) ModelConfig() (model.Config, error) {
-	mc := model.Config{Arch: "llama", Dim: c.HiddenSize, Layers: c.NumHiddenLayers, Vocab: c.VocabSize,
+	fam, err := c.family()
+	if err != nil {
+		return model.Config{}, err
+	}
+	mc := model.Config{Arch: fam.Arch, QKVBias: fam.Arch == "qwen2", QKNorm: fam.Arch == "qwen3", Dim: c.HiddenSize, Layers: c.NumHiddenLayers, Vocab: c.VocabSize,
 		CtxLen: c.MaxPositionEmbeddings, Gated: true}
 	if c.HiddenSize <= 0 || c.NumHiddenLayers <= 0 || c.NumAttentionHeads <= 0 || c.VocabSize <= 0 || c.IntermediateSize < 0 {
 		return mc, fmt.Errorf("hf: config.json needs positive hidden_size, num_hidden_layers, num_attention_heads and vocab_size (have %d, %d, %d, %d)",
@@ -123,7 +224,9 @@ func (c *Config) ModelConfig() (model.Config, error) {
 		mc.HeadDim = *c.HeadDim
 	}
 	mc.RopeDim = mc.HeadDim
-	var err error
+	if mc.RopeScaling, err = c.ropeScaling(); err != nil {
+		return mc, err
+	}
 	if mc.NormEps, err = number(c.RMSNormEps, 1e-6, "rms_norm_eps"); err != nil { // LlamaConfig's default
 		return mc, err
 	}
@@ -150,7 +253,7 @@ func (c *Config) ModelConfig() (model.Config, error) {
 		copy(mc.Heads, w.NumAttentionHeads)
 		copy(mc.KVHeads, w.NumKeyValueHeads)
 		copy(mc.FFN, w.IntermediateSize)
-		if !mc.Uniform() {
+		if !mc.Uniform() && mc.Arch == "llama" {
 			mc.Arch = "deci"
 		}
 	}
@@ -162,15 +265,34 @@ func (c *Config) ModelConfig() (model.Config, error) {
 
 // fromModelConfig builds config.json for a Shear config.
 func fromModelConfig(mc *model.Config, bos, eos int, dtype string) ([]byte, error) {
+	fam := Families[0] // llama and deci
+	for _, f := range Families {
+		if f.Arch == mc.Arch && mc.Arch != "llama" {
+			fam = f
+		}
+	}
 	switch {
 	case !mc.Gated:
-		return nil, fmt.Errorf("hf: the model's MLP has no gate; LlamaForCausalLM needs gate_proj")
-	case mc.QKVBias:
-		return nil, fmt.Errorf("hf: the model has q/k/v biases, which LlamaForCausalLM does not")
+		return nil, fmt.Errorf("hf: the model's MLP has no gate; %s needs gate_proj", fam.Architecture)
+	case mc.QKVBias != (fam.Arch == "qwen2"):
+		return nil, fmt.Errorf("hf: %s has q/k/v biases exactly when it is Qwen2 (this %s model: biases %v)", fam.Architecture, mc.Arch, mc.QKVBias)
+	case mc.QKNorm != (fam.Arch == "qwen3"):
+		return nil, fmt.Errorf("hf: %s has q/k norms exactly when it is Qwen3 (this %s model: q/k norms %v)", fam.Architecture, mc.Arch, mc.QKNorm)
 	case mc.RopeDim != mc.HeadDim:
 		return nil, fmt.Errorf("hf: RoPE covers %d of %d head dimensions; LlamaForCausalLM rotates whole heads", mc.RopeDim, mc.HeadDim)
 	case mc.HeadDim%2 != 0:
 		return nil, fmt.Errorf("hf: head dimension %d is odd", mc.HeadDim)
+	}
+	var ropeScaling any
+	switch r := mc.RopeScaling; r.Type {
+	case "linear":
+		ropeScaling = map[string]any{"rope_type": "linear", "factor": shortFloat(r.Factor)}
+	case "llama3":
+		if r.Factor == 0 {
+			return nil, fmt.Errorf("hf: the model has llama3 rope scaling known only by its rope_freqs factors; config.json needs factor, low/high_freq_factor and original_max_position_embeddings")
+		}
+		ropeScaling = map[string]any{"rope_type": "llama3", "factor": shortFloat(r.Factor), "low_freq_factor": shortFloat(r.LowFreqFactor),
+			"high_freq_factor": shortFloat(r.HighFreqFactor), "original_max_position_embeddings": r.OrigCtx}
 	}
 	maxOf := func(v []int) int { return slices.Max(v) }
 	heads, kv, ffn := maxOf(mc.Heads), maxOf(mc.KVHeads), maxOf(mc.FFN)
@@ -184,8 +306,8 @@ func fromModelConfig(mc *model.Config, bos, eos int, dtype string) ([]byte, erro
 		v any
 	}
 	fields := []kvp{
-		{"architectures", []string{"LlamaForCausalLM"}},
-		{"model_type", "llama"},
+		{"architectures", []string{fam.Architecture}},
+		{"model_type", fam.ModelType},
 		{"hidden_size", mc.Dim},
 		{"intermediate_size", ffn},
 		{"num_hidden_layers", mc.Layers},
@@ -195,7 +317,7 @@ func fromModelConfig(mc *model.Config, bos, eos int, dtype string) ([]byte, erro
 		{"hidden_act", "silu"},
 		{"rms_norm_eps", shortFloat(mc.NormEps)},
 		{"rope_theta", shortFloat(mc.RopeBase)},
-		{"rope_scaling", nil},
+		{"rope_scaling", ropeScaling},
 		{"attention_bias", false},
 		{"mlp_bias", false},
 		{"vocab_size", mc.Vocab},

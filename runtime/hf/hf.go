@@ -35,7 +35,7 @@ func IsDir(path string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// Load reads a Hugging Face LLaMA directory into a model whose matrices
+// Load reads a Hugging Face directory of one of Families into a model whose matrices
 // are stored as opt.DType.
 func Load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	m, err := load(dir, opt)
@@ -85,6 +85,9 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	b := binder{f: st, dt: opt.DType, used: map[string]bool{}}
 	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab), Blocks: make([]model.Layer, mc.Layers)}
 	for _, r := range m.Tensors() {
+		if r.Kind.Info().HF == "" {
+			continue // derived from config.json below
+		}
 		l := max(r.Layer, 0)
 		rows, cols := r.Kind.Info().Shape(&m.Config, l)
 		heads := mc.HFPermutedHeads(r.Kind, l)
@@ -93,6 +96,9 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 		} else {
 			*r.Vec = b.vector(r.Kind.HFName(l), rows, heads, mc.HeadDim)
 		}
+	}
+	if mc.RopeScaling.Type == "llama3" {
+		m.RopeFreqs = mc.Llama3RopeFactors()
 	}
 	if mc.Tied {
 		m.Output = m.Embed
@@ -103,7 +109,7 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	}
 	for _, t := range st.Tensors {
 		if !b.used[t.Name] && !rotaryBuffer.MatchString(t.Name) {
-			return nil, fmt.Errorf("hf: tensor %s is not part of a LLaMA model with this config (biases and other extras are not supported)", t.Name)
+			return nil, fmt.Errorf("hf: tensor %s is not part of a %s model with this config", t.Name, mc.Arch)
 		}
 	}
 	return m, nil

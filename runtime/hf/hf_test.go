@@ -217,6 +217,19 @@ func hfForward(c *model.Config, w map[string][]float32, toks []int) []float32 {
 			qs[i] = matvec(w[p+"self_attn.q_proj.weight"], xn, H*hd)
 			ks[i] = matvec(w[p+"self_attn.k_proj.weight"], xn, KV*hd)
 			vs[i] = matvec(w[p+"self_attn.v_proj.weight"], xn, KV*hd)
+			for _, pr := range []struct {
+				name string
+				x    []float32
+			}{{"q", qs[i]}, {"k", ks[i]}, {"v", vs[i]}} {
+				for e, b := range w[p+"self_attn."+pr.name+"_proj.bias"] { // Qwen2
+					pr.x[e] += b
+				}
+				if g := w[p+"self_attn."+pr.name+"_norm.weight"]; g != nil { // Qwen3: RMSNorm of each head
+					for h := 0; h < len(pr.x)/hd; h++ {
+						copy(pr.x[h*hd:(h+1)*hd], rms(pr.x[h*hd:(h+1)*hd], g))
+					}
+				}
+			}
 			rope(qs[i], H, i)
 			rope(ks[i], KV, i)
 		}
@@ -368,10 +381,15 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"no config", func(t *testing.T, d string) { os.Remove(filepath.Join(d, ConfigFile)) }, "config.json"},
 		{"bad json", func(t *testing.T, d string) { os.WriteFile(filepath.Join(d, ConfigFile), []byte("{"), 0o644) }, "not a valid"},
-		{"mistral", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["model_type"] = "mistral" }) }, "mistral"},
+		{"model type", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["model_type"] = "gpt2" }) }, "gpt2"},
 		{"rope scaling", func(t *testing.T, d string) {
-			editConfig(t, d, func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "linear", "factor": 2} })
-		}, "rope_scaling"},
+			editConfig(t, d, func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "yarn", "factor": 2} })
+		}, `rope_scaling type "yarn"`},
+		{"llama3 parameters", func(t *testing.T, d string) {
+			editConfig(t, d, func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8} })
+		}, "low_freq_factor"},
+		{"attention bias", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["attention_bias"] = true }) }, "attention_bias"},
+		{"sliding window", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["use_sliding_window"] = true }) }, "sliding"},
 		{"hidden size", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["hidden_size"] = 48 }) }, "shape"},
 		{"eps", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["rms_norm_eps"] = -1 }) }, "rms_norm_eps"},
 		{"vocab", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["vocab_size"] = 100 }) }, "pieces"},
@@ -470,4 +488,126 @@ func TestSaveErrorsLeaveNothing(t *testing.T) {
 	if err := Save(m, empty, SaveOptions{}); err != nil {
 		t.Errorf("empty dir: %v", err)
 	}
+}
+
+// familyModel is a random model of one family on stories260K's vocabulary.
+func familyModel(t *testing.T, spec model.FamilySpec, dt tensor.DType) *model.Model {
+	t.Helper()
+	src := loadStories(t, tensor.F32)
+	spec.Vocab = src.Vocab
+	c, err := model.FamilyConfig(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.NewRandom(c, tensor.F32, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range m.Blocks { // non-uniform attention, visible biases
+		for _, w := range []*tensor.Matrix{m.Blocks[l].Wq, m.Blocks[l].Wk} {
+			for i := range w.F32 {
+				w.F32[i] *= 20
+			}
+		}
+		for _, b := range [][]float32{m.Blocks[l].Bq, m.Blocks[l].Bk, m.Blocks[l].Bv} {
+			for i := range b {
+				b[i] *= 50
+			}
+		}
+	}
+	if err := m.Convert(dt); err != nil {
+		t.Fatal(err)
+	}
+	m.Tok = src.Tok
+	return m
+}
+
+var hfFamilies = map[string]model.FamilySpec{
+	"llama3-scaled": {Arch: "llama", Dim: 64, FFN: 96, Layers: 2, Heads: 4, KVHeads: 2, Ctx: 128, Tied: true, RopeBase: 500000,
+		RopeScaling: model.RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtx: 64}},
+	"llama-linear": {Arch: "llama", Dim: 64, FFN: 96, Layers: 2, Heads: 4, KVHeads: 4, Ctx: 128, RopeScaling: model.RopeScaling{Type: "linear", Factor: 2}},
+	"qwen2":        {Arch: "qwen2", Dim: 56, FFN: 96, Layers: 2, Heads: 7, KVHeads: 1, Ctx: 128, Tied: true},
+	"qwen3":        {Arch: "qwen3", Dim: 64, FFN: 96, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 24, Ctx: 128, Tied: true},
+}
+
+// TestFamilyRoundTrip: GGUF → HF → GGUF is bit-identical for every family
+// in f32 and f16, config.json names the family, and — for the families
+// without rope scaling — Shear's logits equal a forward written the
+// transformers way on the exported tensors (Qwen: no q/k permutation and
+// rotate-half RoPE; biases; per-head q/k norms).
+func TestFamilyRoundTrip(t *testing.T) {
+	wantType := map[string]string{"llama3-scaled": "llama", "llama-linear": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}
+	for name, spec := range hfFamilies {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+			t.Run(name+"-"+dt.String(), func(t *testing.T) {
+				m := familyModel(t, spec, dt)
+				dir := filepath.Join(t.TempDir(), "hf")
+				if err := Save(m, dir, SaveOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var cfg map[string]any
+				if err := json.Unmarshal(raw, &cfg); err != nil {
+					t.Fatal(err)
+				}
+				if cfg["model_type"] != wantType[name] {
+					t.Errorf("model_type %v, want %s", cfg["model_type"], wantType[name])
+				}
+				m2, err := Load(dir, model.LoadOptions{DType: dt})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameTensors(t, ggufOf(t, m), ggufOf(t, m2))
+				if m2.Arch != m.Arch || m2.RopeScaling != m.RopeScaling || m2.QKVBias != m.QKVBias || m2.QKNorm != m.QKNorm || m2.HeadDim != m.HeadDim {
+					t.Errorf("config differs: %+v vs %+v", m2.Config, m.Config)
+				}
+				if m.RopeScaling.Type != "" || dt != tensor.F32 {
+					return
+				}
+				files, err := Files(m, SaveOptions{DType: safetensors.F32})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := map[string][]float32{}
+				for _, st := range files.Tensors {
+					w[st.Name], _ = st.Float32()
+				}
+				ref := hfForward(&m.Config, w, probe)
+				got, err := m.NewState(len(probe), len(probe)).Forward(probe, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := 0.0
+				for i := range got {
+					d = max(d, math.Abs(float64(got[i]-ref[i])))
+				}
+				if d > 1e-4 {
+					t.Errorf("Shear vs transformers-style forward: logits differ by %g", d)
+				}
+			})
+		}
+	}
+}
+
+// TestMistral: a MistralForCausalLM directory loads as a llama model.
+func TestMistral(t *testing.T) {
+	m := randomGQA(t, tensor.F32)
+	dir := filepath.Join(t.TempDir(), "hf")
+	if err := Save(m, dir, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	editConfig(t, dir, func(c map[string]any) {
+		c["model_type"], c["architectures"], c["sliding_window"] = "mistral", []string{"MistralForCausalLM"}, 4096
+	})
+	m2, err := Load(dir, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Arch != "llama" {
+		t.Errorf("arch %q, want llama", m2.Arch)
+	}
+	sameTensors(t, ggufOf(t, m), ggufOf(t, m2))
 }

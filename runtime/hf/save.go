@@ -184,6 +184,9 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 		out.Tensors = append(out.Tensors, t)
 	}
 	for _, r := range hfOrder(m.Tensors()) {
+		if r.Kind.Info().HF == "" {
+			continue // config.json describes it
+		}
 		l := max(r.Layer, 0)
 		heads := c.HFPermutedHeads(r.Kind, l)
 		if r.Mat != nil {
