@@ -389,7 +389,9 @@ func TestLoadErrors(t *testing.T) {
 			editConfig(t, d, func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8} })
 		}, "low_freq_factor"},
 		{"attention bias", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["attention_bias"] = true }) }, "attention_bias"},
-		{"sliding window", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["use_sliding_window"] = true }) }, "sliding"},
+		{"sliding window", func(t *testing.T, d string) {
+			editConfig(t, d, func(c map[string]any) { c["use_sliding_window"] = true })
+		}, "sliding"},
 		{"hidden size", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["hidden_size"] = 48 }) }, "shape"},
 		{"eps", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["rms_norm_eps"] = -1 }) }, "rms_norm_eps"},
 		{"vocab", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["vocab_size"] = 100 }) }, "pieces"},
