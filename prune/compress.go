@@ -258,15 +258,17 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 			c.Heads[l], c.KVHeads[l] = L.Wq.Rows/c.HeadDim, L.Wk.Rows/c.HeadDim
 		}
 		if c.Heads[l] == 0 {
-			L.AttnNorm, L.Wq, L.Wk, L.Wv, L.Wo, L.Bq, L.Bk, L.Bv = nil, nil, nil, nil, nil, nil, nil, nil
 			c.KVHeads[l] = 0
 		}
 		if L.Wup != nil {
 			c.FFN[l] = L.Wup.Rows
 		}
-		if c.FFN[l] == 0 {
-			L.FFNNorm, L.Wgate, L.Wup, L.Wdown = nil, nil, nil, nil
-		}
+	}
+	// A sublayer left without heads or channels loses all of its tensors,
+	// its norm (and Qwen3's q/k norms, which no group slices) included.
+	nm.DropAbsent()
+	for l := range nm.Blocks {
+		L := &nm.Blocks[l]
 		if nad != nil {
 			for t := range nad.Modules[l] {
 				if nad.Modules[l][t] != nil && lora.Target(t).Weight(L) == nil {

@@ -6,7 +6,11 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"path/filepath"
+
 	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/runtime/hf"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
@@ -123,6 +127,9 @@ func checkZeroEqualsCompress(t *testing.T, m *model.Model, ad *lora.Adapter, g *
 	for l := range m.Blocks {
 		if m.Heads[l] > 0 && cm.Heads[l] == 0 {
 			base += d
+			if m.QKNorm {
+				base += 2 * m.HeadDim // shared by the heads: no group holds them
+			}
 			adp += 3*ad.Rank*d + d*ad.Rank
 		}
 		if m.FFN[l] > 0 && cm.FFN[l] == 0 {
@@ -277,5 +284,148 @@ func TestSelectErrors(t *testing.T) {
 	}
 	if _, err := Select(g, []int{len(g.Groups) - 1}); err == nil {
 		t.Error("the output group accepted")
+	}
+}
+
+// familySpecs have the real GQA ratios of the families (SmolLM2 9/3,
+// Qwen2.5 14/2, Qwen3 16/8, Llama-3.2 32/8), each with its own features,
+// at a size fit for tests, on stories260K's vocabulary.
+var familySpecs = map[string]model.FamilySpec{
+	"smollm2-9-3":       {Arch: "llama", Dim: 36, FFN: 40, Layers: 2, Heads: 9, KVHeads: 3, Ctx: 64, Tied: true},
+	"qwen2.5-14-2-bias": {Arch: "qwen2", Dim: 56, FFN: 40, Layers: 2, Heads: 14, KVHeads: 2, Ctx: 64, Tied: true},
+	"qwen3-16-8-qknorm": {Arch: "qwen3", Dim: 32, FFN: 40, Layers: 2, Heads: 16, KVHeads: 8, HeadDim: 4, Ctx: 64, Tied: true},
+	"llama3.2-32-8": {Arch: "llama", Dim: 64, FFN: 40, Layers: 2, Heads: 32, KVHeads: 8, Ctx: 64, Tied: true, RopeBase: 500000,
+		RopeScaling: model.RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtx: 16}},
+}
+
+func familyModel(t *testing.T, spec model.FamilySpec) *model.Model {
+	t.Helper()
+	src := stories(t)
+	spec.Vocab = src.Vocab
+	c, err := model.FamilyConfig(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.NewRandom(c, tensor.F32, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range m.Matrices() {
+		for i := range (*r.Mat).F32 {
+			(*r.Mat).F32[i] *= 10
+		}
+	}
+	for l := range m.Blocks {
+		for _, b := range [][]float32{m.Blocks[l].Bq, m.Blocks[l].Bk, m.Blocks[l].Bv} {
+			for i := range b {
+				b[i] *= 20
+			}
+		}
+	}
+	m.Tok = src.Tok
+	return m
+}
+
+// TestFamilies: the graph derives every family's groups with no
+// per-family code — one attention group per KV head whatever the GQA
+// ratio, biases sliced with their rows, Qwen3's shared q/k norms in no
+// group (kept whole), hidden channels through a tied embedding — and
+// zeroing equals compressing for each. A compressed model with per-layer
+// widths saves to GGUF and to Hugging Face and reloads to the same logits.
+func TestFamilies(t *testing.T) {
+	for name, spec := range familySpecs {
+		t.Run(name, func(t *testing.T) {
+			m := familyModel(t, spec)
+			c := &m.Config
+			ad := adapterWithSignal(t, m, 2, 4)
+			g := graph.Build(m, graph.Options{Hidden: true, LoRARank: 2})
+			n := countKinds(g)
+			if n["attention"] != c.Layers*spec.KVHeads || n["mlp"] != c.Layers*spec.FFN || n["hidden"] != c.Dim || n["output"] != 1 {
+				t.Fatalf("kinds %v, want %d attention, %d mlp, %d hidden", n, c.Layers*spec.KVHeads, c.Layers*spec.FFN, c.Dim)
+			}
+			group := spec.Heads / spec.KVHeads
+			for _, gr := range g.Groups {
+				for _, s := range append(append(append([]graph.Slice(nil), gr.Producers...), gr.Consumers...), gr.Elements...) {
+					if _, base, _, _ := model.SplitName(s.Tensor); base == "attn_q_norm" || base == "attn_k_norm" || base == "rope_freqs" {
+						t.Fatalf("group %d slices %s, which every head shares", gr.ID, s.Tensor)
+					}
+				}
+				if gr.Kind != "attention" {
+					continue
+				}
+				for _, s := range gr.Producers {
+					_, base, suffix, _ := model.SplitName(s.Tensor)
+					want := map[string]int{"attn_q": group * c.HeadDim, "attn_k": c.HeadDim, "attn_v": c.HeadDim}[base]
+					if (suffix == "weight" || suffix == "bias") && want > 0 && s.Len() != want {
+						t.Errorf("group %d: %s has %d rows, want %d", gr.ID, s.Tensor, s.Len(), want)
+					}
+				}
+				if c.QKVBias && len(gr.Producers) != 3*2+3 { // q, k, v weights, their LoRA B and their biases
+					t.Errorf("group %d producers %d, want q/k/v weights, biases and LoRA B", gr.ID, len(gr.Producers))
+				}
+			}
+			rng := rand.New(rand.NewPCG(6, 7))
+			tokens := []int{1, 5, 9, 13, 2, 33, 7, 100, 200, 300}
+			for trial := 0; trial < 3; trial++ {
+				var groups []graph.Group
+				groups = append(groups, pick(rng, g, "attention", 1+rng.IntN(3))...)
+				groups = append(groups, pick(rng, g, "mlp", 1+rng.IntN(20))...)
+				groups = append(groups, pick(rng, g, "hidden", rng.IntN(6))...)
+				checkZeroEqualsCompress(t, m, ad, g, groups, tokens)
+			}
+			var whole []graph.Group // all of layer 0's attention, some of layer 1's MLP and hidden channels
+			for _, gr := range g.Groups {
+				if (gr.Kind == "attention" && gr.Layer == 0) || (gr.Kind == "mlp" && gr.Layer == 1 && gr.ID%3 == 0) || (gr.Kind == "hidden" && gr.ID%5 == 0) {
+					whole = append(whole, gr)
+				}
+			}
+			checkZeroEqualsCompress(t, m, ad, g, whole, tokens)
+			cm, _, err := Compress(m, nil, g, whole)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cm.Uniform() || cm.Heads[0] != 0 || cm.Heads[1] != spec.Heads {
+				t.Fatalf("compressed widths %v %v %v", cm.Heads, cm.KVHeads, cm.FFN)
+			}
+			if c.QKNorm && len(cm.Blocks[1].QNorm) != c.HeadDim {
+				t.Errorf("q norm has %d weights after pruning, want all %d", len(cm.Blocks[1].QNorm), c.HeadDim)
+			}
+			checkSavesAndReloads(t, cm, tokens)
+		})
+	}
+}
+
+// checkSavesAndReloads writes m as GGUF and as a Hugging Face directory
+// and reads each back to the same logits.
+func checkSavesAndReloads(t *testing.T, m *model.Model, tokens []int) {
+	t.Helper()
+	want := logitsWith(t, m, nil, tokens)
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromGGUF, err := model.FromGGUF(f, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatalf("GGUF reload: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "hf")
+	if err := hf.Save(m, dir, hf.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fromHF, err := hf.Load(dir, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatalf("HF reload: %v", err)
+	}
+	for name, m2 := range map[string]*model.Model{"GGUF": fromGGUF, "HF": fromHF} {
+		got := logitsWith(t, m2, nil, tokens)
+		for i := range want {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+				t.Fatalf("%s reload: logit %d is %v, was %v", name, i, got[i], want[i])
+			}
+		}
 	}
 }

@@ -239,6 +239,22 @@ func (m *Model) Tensors() []TensorRef {
 	return out
 }
 
+// DropAbsent sets every tensor that the config says the model does not
+// have to nil (after pruning left a layer without heads or channels).
+func (m *Model) DropAbsent() {
+	for l := range m.Blocks {
+		for k := range Kinds {
+			if in := &Kinds[k]; in.Block && !in.Present(&m.Config, l) {
+				if in.Matrix {
+					*in.mat(m, &m.Blocks[l]) = nil
+				} else {
+					*in.vec(m, &m.Blocks[l]) = nil
+				}
+			}
+		}
+	}
+}
+
 // Matrices lists the model's matrices (Tensors without the vectors): the
 // one definition of "every matrix of a model", the tied output counted once.
 func (m *Model) Matrices() []TensorRef {
