@@ -123,15 +123,21 @@ func TestLlamaCppGreedy(t *testing.T) {
 			}
 			want := shearGreedy(t, sm, nTokens)
 			got := llamaCppGreedy(t, path, nTokens)
-			if !slices.Equal(got, want) {
-				i := 0
-				for i < len(got) && i < len(want) && got[i] == want[i] {
-					i++
-				}
-				t.Fatalf("llama.cpp and Shear differ from token %d:\nllama.cpp %v\nShear     %v", i, got, want)
-			}
+			requireSameTokens(t, got, want, c.arch)
 			t.Logf("%s: %d/%d greedy tokens equal (%s, %d bytes): %q", c.name, len(got), nTokens, c.dt, fileSize(path), sm.Tok.Decode(want[:16]))
 		})
+	}
+}
+
+// requireSameTokens fails unless llama.cpp's tokens equal Shear's.
+func requireSameTokens(t *testing.T, got, want []int, arch string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("arch %s: llama.cpp and Shear differ from token %d:\nllama.cpp %v\nShear     %v", arch, i, got, want)
 	}
 }
 

@@ -459,9 +459,18 @@ func TestFullModelGrad(t *testing.T) {
 }
 
 // TestLoRAModelGrad: A and B gradients of every adapted projection, with
-// the reference running the merged weights W + s·B·A in float64.
+// the reference running the merged weights W + s·B·A in float64; also
+// through Qwen3's frozen per-head q/k norms and NeoX RoPE.
 func TestLoRAModelGrad(t *testing.T) {
-	m := tinyModel(t, func(c *model.Config) { c.Tied = true })
+	for name, mod := range map[string]func(c *model.Config){
+		"gqa-tied": func(c *model.Config) { c.Tied = true },
+		"qwen3":    func(c *model.Config) { c.Arch, c.QKNorm, c.HeadDim, c.RopeDim, c.Tied = "qwen3", true, 6, 6, true },
+	} {
+		t.Run(name, func(t *testing.T) { checkLoRAModelGrad(t, tinyModel(t, mod)) })
+	}
+}
+
+func checkLoRAModelGrad(t *testing.T, m *model.Model) {
 	B, T := 2, 6
 	cfg := lora.DefaultConfig()
 	cfg.Dropout, cfg.Rank, cfg.Alpha = 0, 2, 4
