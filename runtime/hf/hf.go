@@ -237,7 +237,7 @@ func (b *binder) matrix(name string, rows, cols, heads, hd int) *tensor.Matrix {
 	}
 	data := t.Data
 	if heads > 0 {
-		data = permuteRows(data, heads, hd, cols*safetensors.ElemSize(t.DType), true)
+		data = model.PermuteRopeRows(data, heads, hd, cols*safetensors.ElemSize(t.DType), true)
 	}
 	m := &tensor.Matrix{Rows: rows, Cols: cols}
 	switch {
@@ -278,7 +278,7 @@ func (b *binder) vector(name string, n, heads, hd int) []float32 {
 	}
 	data := t.Data
 	if heads > 0 {
-		data = permuteRows(data, heads, hd, safetensors.ElemSize(t.DType), true)
+		data = model.PermuteRopeRows(data, heads, hd, safetensors.ElemSize(t.DType), true)
 	}
 	return b.floats(name, t.DType, t.Shape, data)
 }
@@ -299,26 +299,4 @@ func (b *binder) floats(name, dtype string, shape []int, data []byte) []float32 
 		return nil
 	}
 	return v
-}
-
-// permuteRows reorders the rows of a q or k projection between HF's
-// rotate-half layout and GGUF's adjacent pairs, head by head (llama.cpp's
-// LlamaModel.permute: reshape(heads, 2, hd/2, …).swapaxes(1, 2)). GGUF row
-// h·hd + 2i + j holds HF row h·hd + j·hd/2 + i. toGGUF picks the direction.
-func permuteRows(data []byte, heads, hd, rowBytes int, toGGUF bool) []byte {
-	out := make([]byte, len(data))
-	half := hd / 2
-	for h := range heads {
-		for i := range half {
-			for j := range 2 {
-				g, f := h*hd+2*i+j, h*hd+j*half+i
-				src, dst := f, g
-				if !toGGUF {
-					src, dst = g, f
-				}
-				copy(out[dst*rowBytes:(dst+1)*rowBytes], data[src*rowBytes:(src+1)*rowBytes])
-			}
-		}
-	}
-	return out
 }

@@ -73,7 +73,7 @@ func SaveAdapter(a *lora.Adapter, m *model.Model, dir, dtype, baseModel string) 
 				return err
 			}
 			if heads, ok := ropeRows(m, l, t); ok {
-				B.Data = permuteRows(B.Data, heads, m.HeadDim, mod.Rank*safetensors.ElemSize(dtype), false)
+				B.Data = model.PermuteRopeRows(B.Data, heads, m.HeadDim, mod.Rank*safetensors.ElemSize(dtype), false)
 			}
 			tensors = append(tensors, A, B)
 		}
@@ -143,7 +143,7 @@ func LoadAdapter(dir string, m *model.Model) (*lora.Adapter, error) {
 			}
 			bt := *tb
 			if heads, ok := ropeRows(m, l, t); ok {
-				bt.Data = permuteRows(tb.Data, heads, m.HeadDim, cfg.R*safetensors.ElemSize(tb.DType), true)
+				bt.Data = model.PermuteRopeRows(tb.Data, heads, m.HeadDim, cfg.R*safetensors.ElemSize(tb.DType), true)
 			}
 			A, err := ta.Float32()
 			if err != nil {

@@ -168,7 +168,7 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 			t, ferr = safetensors.FromFloat32(name, []int{w.Rows, w.Cols}, w.Float32(), dtype)
 		}
 		if heads > 0 {
-			t.Data = permuteRows(t.Data, heads, c.HeadDim, w.Cols*safetensors.ElemSize(dtype), false)
+			t.Data = model.PermuteRopeRows(t.Data, heads, c.HeadDim, w.Cols*safetensors.ElemSize(dtype), false)
 		}
 		out.Tensors = append(out.Tensors, t)
 	}
@@ -179,7 +179,7 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 		var t safetensors.Tensor
 		t, ferr = safetensors.FromFloat32(name, []int{len(v)}, v, safetensors.F32)
 		if heads > 0 {
-			t.Data = permuteRows(t.Data, heads, c.HeadDim, safetensors.ElemSize(safetensors.F32), false)
+			t.Data = model.PermuteRopeRows(t.Data, heads, c.HeadDim, safetensors.ElemSize(safetensors.F32), false)
 		}
 		out.Tensors = append(out.Tensors, t)
 	}

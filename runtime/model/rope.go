@@ -129,3 +129,28 @@ func RMSNormRows(out, x, w []float32, eps float32, inv []float32) {
 		}
 	}
 }
+
+// PermuteRopeRows reorders the rows of a q or k projection (or its bias:
+// rows of one element) between the rotate-half layout — Hugging Face's,
+// and NeoX RoPE's — and adjacent pairs, head by head (llama.cpp's
+// LlamaModel.permute: reshape(heads, 2, hd/2, …).swapaxes(1, 2)). Pair
+// row h·hd + 2i + j holds rotate-half row h·hd + j·hd/2 + i; toPairs picks
+// the direction. Rotating adjacent pairs of the permuted rows computes
+// what rotating halves of the original rows does.
+func PermuteRopeRows(data []byte, heads, hd, rowBytes int, toPairs bool) []byte {
+	out := make([]byte, len(data))
+	half := hd / 2
+	for h := range heads {
+		for i := range half {
+			for j := range 2 {
+				g, f := h*hd+2*i+j, h*hd+j*half+i
+				src, dst := f, g
+				if !toPairs {
+					src, dst = g, f
+				}
+				copy(out[dst*rowBytes:(dst+1)*rowBytes], data[src*rowBytes:(src+1)*rowBytes])
+			}
+		}
+	}
+	return out
+}

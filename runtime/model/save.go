@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -21,7 +22,14 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 	}
 	b := gguf.NewBuilder()
 	arch := c.Arch
-	if arch == "llama" || arch == "deci" {
+	// llama.cpp's qwen2 takes every layer's widths from layer 0; its deci
+	// runs per-layer widths and q/k/v biases with adjacent-pair RoPE, which
+	// computes NeoX RoPE when the q and k rows are permuted (docs/FORMATS.md).
+	toPairs := arch == "qwen2" && !c.Uniform()
+	if toPairs && c.RopeDim != c.HeadDim {
+		return nil, fmt.Errorf("model: a pruned qwen2 model is written as deci, which needs RoPE over whole heads (rope dimension %d, head %d)", c.RopeDim, c.HeadDim)
+	}
+	if arch == "llama" || arch == "deci" || toPairs {
 		arch = "llama"
 		if !c.Uniform() {
 			arch = "deci"
@@ -112,9 +120,26 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 		}
 	}
 	for _, r := range m.Tensors() {
-		if r.Mat != nil {
+		heads := 0
+		if in := r.Kind.Info(); toPairs && in.RopeHeads != nil {
+			heads = in.RopeHeads(c, r.Layer)
+		}
+		switch {
+		case heads > 0 && err == nil:
+			var data []byte
+			var typ gguf.TensorType
+			var dims []uint64
+			if r.Mat != nil {
+				w := *r.Mat
+				data, typ, dims = w.Encode(), w.DType.GGUFType(), []uint64{uint64(w.Cols), uint64(w.Rows)}
+			} else {
+				data, typ, dims = tensor.EncodeFloat32(*r.Vec), gguf.F32, []uint64{uint64(len(*r.Vec))}
+			}
+			rows := int(dims[len(dims)-1])
+			err = b.AddTensor(r.Name, typ, dims, PermuteRopeRows(data, heads, c.HeadDim, len(data)/rows, true))
+		case r.Mat != nil:
 			mat(r.Name, *r.Mat)
-		} else {
+		default:
 			vec(r.Name, *r.Vec)
 		}
 	}
