@@ -155,3 +155,41 @@ func TestRopeScalingErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPrunedQwen2AsDeci: a qwen2 model with per-layer widths is written as
+// deci with its q/k rows permuted to adjacent pairs, and computes the same
+// logits read back (up to summation order: the head's elements moved).
+func TestPrunedQwen2AsDeci(t *testing.T) {
+	m := familyModel(t, "qwen2-bias-tied", tensor.F32)
+	c := m.Config
+	c.Heads, c.KVHeads, c.FFN = []int{7, 0}, []int{1, 0}, []int{40, 24}
+	pruned, err := model.NewRandom(c, tensor.F32, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]float32{pruned.Blocks[0].Bq, pruned.Blocks[0].Bk} {
+		for i := range b {
+			b[i] *= 50
+		}
+	}
+	pruned.Tok = m.Tok
+	raw, err := pruned.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.String("general.architecture"); a != "deci" {
+		t.Fatalf("written as %q, want deci", a)
+	}
+	back, err := model.FromGGUF(f, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.NeoxRoPE() || !back.QKVBias {
+		t.Fatalf("read back as %+v", back.Config)
+	}
+	checkSameLogits(t, pruned, back, 1e-5)
+}
