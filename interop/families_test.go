@@ -1,0 +1,178 @@
+//go:build interop
+
+package interop
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/sample"
+	"github.com/shear-ai/shear/runtime/tensor"
+)
+
+// familySpecs are random-weight models of each family with its GQA ratio
+// and features, at a size llama.cpp loads in a second. The vocabulary is
+// stories260K's SentencePiece one, a stand-in until the BPE vocabularies
+// of these families are readable (the tokenizer issue): the architecture,
+// not the tokenizer, is under test here.
+var familySpecs = map[string]model.FamilySpec{
+	"smollm2-9-3-tied":  {Arch: "llama", Dim: 144, FFN: 384, Layers: 3, Heads: 9, KVHeads: 3, Ctx: 256, Tied: true, RopeBase: 100000},
+	"qwen2.5-14-2-bias": {Arch: "qwen2", Dim: 224, FFN: 384, Layers: 3, Heads: 14, KVHeads: 2, Ctx: 256, Tied: true},
+	"qwen3-16-8-qknorm": {Arch: "qwen3", Dim: 128, FFN: 384, Layers: 3, Heads: 16, KVHeads: 8, HeadDim: 32, Ctx: 256, Tied: true},
+	"llama3.2-32-8-scaled": {Arch: "llama", Dim: 256, FFN: 512, Layers: 3, Heads: 32, KVHeads: 8, Ctx: 256, Tied: true, RopeBase: 500000,
+		RopeScaling: model.RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OrigCtx: 64}},
+}
+
+// TestFamiliesGreedy: for each family, in f16 and q8_0, and pruned by
+// 20% of the MLP channels and one KV head of layer 0 (per-layer widths),
+// llama.cpp's greedy tokens from BOS equal Shear's.
+func TestFamiliesGreedy(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	if _, err := os.Stat("node_modules/node-llama-cpp/package.json"); err != nil {
+		t.Fatal("node-llama-cpp is not installed: run `npm i -E node-llama-cpp@3.21.1` in interop/")
+	}
+	src, err := model.Load(stories, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const n = 32
+	for name, spec := range familySpecs {
+		for _, pruned := range []bool{false, true} {
+			for _, dt := range []tensor.DType{tensor.F16, tensor.Q8_0} {
+				label := name + "-" + dt.String()
+				if pruned {
+					label += "-pruned"
+				}
+				t.Run(label, func(t *testing.T) {
+					if pruned && spec.Arch == "qwen3" {
+						t.Skip("llama.cpp's qwen3 takes every layer's head counts and FFN width from layer 0, and deci has no q/k norms: " +
+							"no GGUF architecture runs a qwen3 model with per-layer widths (docs/FORMATS.md)")
+					}
+					spec.Vocab = src.Vocab
+					c, err := model.FamilyConfig(spec)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m, err := model.NewRandom(c, tensor.F32, 3)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range m.Matrices() { // larger weights: a decisive greedy path
+						for i := range (*r.Mat).F32 {
+							(*r.Mat).F32[i] *= 5
+						}
+					}
+					m.Tok = src.Tok
+					if pruned {
+						pruneFamily(t, m)
+					}
+					f32 := filepath.Join(dir, label+".src.gguf")
+					if err := m.Save(f32); err != nil {
+						t.Fatal(err)
+					}
+					if m, err = model.Load(f32, model.LoadOptions{DType: dt}); err != nil {
+						t.Fatal(err)
+					}
+					path := filepath.Join(dir, label+".gguf")
+					if err := m.Save(path); err != nil {
+						t.Fatal(err)
+					}
+					f, err := gguf.Open(path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					arch, _ := f.String("general.architecture")
+					sm, err := model.Load(path, model.LoadOptions{DType: dt})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := shearGreedy(t, sm, n)
+					got := llamaCppGreedy(t, path, n)
+					if slices.Equal(got, want) {
+						t.Logf("arch %s: %d/%d greedy tokens equal", arch, len(got), n)
+						return
+					}
+					// Where the paths part, llama.cpp's pick must be a near-tie in
+					// Shear's logits (it rounds activations differently: f16, or
+					// q8_0 blocks against q8_0 weights); teacher-forced on
+					// llama.cpp's tokens, every later pick must be too.
+					tol := float32(nearTie)
+					if dt == tensor.Q8_0 {
+						tol = nearTieQ8
+					}
+					ties, worst := agreesUpToTies(t, sm, got, tol)
+					t.Logf("arch %s: greedy paths part at token %d; llama.cpp's tokens are Shear's argmax or within %g of it at every step (%d near-ties, the widest %.3g)",
+						arch, firstDiff(got, want), tol, ties, worst)
+				})
+			}
+		}
+	}
+}
+
+// nearTie is how far below Shear's best logit llama.cpp's pick may be.
+// With q8_0 weights, llama.cpp's picks on these random models were up to
+// 0.11 below Shear's best (qwen2 and llama3-scaled, not stories260K or
+// the pruned deci files): an open difference in the q8_0 path, bounded
+// here so that a wrong architecture (gaps of whole logits) still fails.
+const (
+	nearTie   = 0.02
+	nearTieQ8 = 0.25
+)
+
+// agreesUpToTies runs m on tokens (from BOS) and requires each to be the
+// argmax of m's logits or within tol of it; it returns how many were not
+// the argmax and the widest such gap.
+func agreesUpToTies(t *testing.T, m *model.Model, tokens []int, tol float32) (ties int, worst float32) {
+	t.Helper()
+	st := m.NewState(len(tokens)+1, 1)
+	logits, err := st.Forward([]int{m.Tok.BOS()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range tokens {
+		best := sample.Argmax(logits)
+		if tok != best {
+			gap := logits[best] - logits[tok]
+			if gap > tol {
+				t.Fatalf("token %d: llama.cpp picked %d, %g below Shear's best %d", i, tok, gap, best)
+			}
+			ties, worst = ties+1, max(worst, gap)
+		}
+		if logits, err = st.Forward([]int{tok}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ties, worst
+}
+
+func firstDiff(a, b []int) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// pruneFamily removes one KV head group of layer 0 and every fifth MLP
+// channel of every layer: per-layer widths, as structured pruning leaves.
+func pruneFamily(t *testing.T, m *model.Model) {
+	pruneWith(t, m, func(gr graph.Group, seen map[int]int) bool {
+		switch gr.Kind {
+		case "attention":
+			return gr.Layer == 0 && gr.Producers[0].Ranges[0].Lo == 0
+		case "mlp":
+			seen[gr.Layer]++
+			return seen[gr.Layer]%5 == 0
+		}
+		return false
+	})
+}
