@@ -78,9 +78,9 @@ type Progress func(stage string, done, total int, loss float64)
 // Prune runs one method on m (float32 weights; modified in place) and
 // returns the compressed model (before recovery) and a report.
 func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
-	for _, w := range allMatrices(m) {
-		if w.DType != tensor.F32 {
-			return nil, nil, fmt.Errorf("prune: load the model with float32 weights (found %s)", w.DType)
+	for _, r := range m.Matrices() {
+		if w := *r.Mat; w.DType != tensor.F32 {
+			return nil, nil, fmt.Errorf("prune: load the model with float32 weights (%s is %s)", r.Name, w.DType)
 		}
 	}
 	if opt.Target <= 0 || opt.Target >= 1 {
@@ -296,16 +296,4 @@ func probeSet(calib []train.Example) []train.Example {
 		left -= n
 	}
 	return out
-}
-
-func allMatrices(m *model.Model) []*tensor.Matrix {
-	ws := []*tensor.Matrix{m.Embed, m.Output}
-	for _, L := range m.Blocks {
-		for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
-			if w != nil {
-				ws = append(ws, w)
-			}
-		}
-	}
-	return ws
 }
