@@ -209,7 +209,7 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 		if rm[0] == nil && rm[1] == nil {
 			continue
 		}
-		if (name == "output.weight" && m.Tied) || (graph.IsLoRA(name) && nad == nil) {
+		if (name == model.Output.Name(-1) && m.Tied) || (graph.IsLoRA(name) && nad == nil) {
 			continue
 		}
 		r, err := lookup(nm, nad, name)

@@ -160,7 +160,7 @@ type lhspgMeta struct {
 func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 	var out []train.Array
 	for _, name := range g.TensorNames() {
-		if graph.IsLoRA(name) || (name == "output.weight" && m.Tied) {
+		if graph.IsLoRA(name) || (name == model.Output.Name(-1) && m.Tied) {
 			continue
 		}
 		r, err := lookup(m, nil, name)

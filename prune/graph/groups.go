@@ -119,11 +119,7 @@ func (b *builder) groups() {
 				case OpEmbedding:
 					add(a.producers, n.Weight, 1, c)
 				case OpLinear, OpOutput:
-					axis := 0
-					if n.Op == OpOutput && n.Weight == "token_embd.weight" {
-						axis = 0 // tied: the embedding's rows are the vocabulary
-					}
-					add(a.producers, n.Weight, axis, c)
+					add(a.producers, n.Weight, 0, c) // rows are the output channels (tied: the embedding's rows, the vocabulary)
 					if n.Bias != "" {
 						add(a.producers, n.Bias, 0, c)
 					}

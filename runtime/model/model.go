@@ -63,7 +63,7 @@ func Load(path string, opt LoadOptions) (*Model, error) {
 
 // FromGGUF binds a parsed GGUF file's tensors into a model.
 func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
-	emb, ok := f.Tensor("token_embd.weight")
+	emb, ok := f.Tensor(TokenEmbd.Name(-1))
 	if !ok {
 		return nil, fmt.Errorf("model: tensor token_embd.weight is missing")
 	}
