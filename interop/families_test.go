@@ -33,19 +33,14 @@ var familySpecs = map[string]model.FamilySpec{
 // 20% of the MLP channels and one KV head of layer 0 (per-layer widths),
 // llama.cpp's greedy tokens from BOS equal Shear's.
 func TestFamiliesGreedy(t *testing.T) {
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
-	if _, err := os.Stat("node_modules/node-llama-cpp/package.json"); err != nil {
-		t.Fatal("node-llama-cpp is not installed: run `npm i -E node-llama-cpp@3.21.1` in interop/")
-	}
-	src, err := model.Load(stories, model.LoadOptions{DType: tensor.F32})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := requireClient(t)
 	dir := t.TempDir()
-	const n = 32
 	for name, spec := range familySpecs {
+		spec.Vocab = src.Vocab
+		c, err := model.FamilyConfig(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, pruned := range []bool{false, true} {
 			for _, dt := range []tensor.DType{tensor.F16, tensor.Q8_0} {
 				label := name + "-" + dt.String()
@@ -53,15 +48,6 @@ func TestFamiliesGreedy(t *testing.T) {
 					label += "-pruned"
 				}
 				t.Run(label, func(t *testing.T) {
-					if pruned && spec.Arch == "qwen3" {
-						t.Skip("llama.cpp's qwen3 takes every layer's head counts and FFN width from layer 0, and deci has no q/k norms: " +
-							"no GGUF architecture runs a qwen3 model with per-layer widths (docs/FORMATS.md)")
-					}
-					spec.Vocab = src.Vocab
-					c, err := model.FamilyConfig(spec)
-					if err != nil {
-						t.Fatal(err)
-					}
 					m, err := model.NewRandom(c, tensor.F32, 3)
 					if err != nil {
 						t.Fatal(err)
@@ -72,50 +58,105 @@ func TestFamiliesGreedy(t *testing.T) {
 						}
 					}
 					m.Tok = src.Tok
-					if pruned {
-						pruneFamily(t, m)
-					}
-					f32 := filepath.Join(dir, label+".src.gguf")
-					if err := m.Save(f32); err != nil {
-						t.Fatal(err)
-					}
-					if m, err = model.Load(f32, model.LoadOptions{DType: dt}); err != nil {
-						t.Fatal(err)
-					}
-					path := filepath.Join(dir, label+".gguf")
-					if err := m.Save(path); err != nil {
-						t.Fatal(err)
-					}
-					f, err := gguf.Open(path)
-					if err != nil {
-						t.Fatal(err)
-					}
-					arch, _ := f.String("general.architecture")
-					sm, err := model.Load(path, model.LoadOptions{DType: dt})
-					if err != nil {
-						t.Fatal(err)
-					}
-					want := shearGreedy(t, sm, n)
-					got := llamaCppGreedy(t, path, n)
-					if slices.Equal(got, want) {
-						t.Logf("arch %s: %d/%d greedy tokens equal", arch, len(got), n)
-						return
-					}
-					// Where the paths part, llama.cpp's pick must be a near-tie in
-					// Shear's logits (it rounds activations differently: f16, or
-					// q8_0 blocks against q8_0 weights); teacher-forced on
-					// llama.cpp's tokens, every later pick must be too.
-					tol := float32(nearTie)
-					if dt == tensor.Q8_0 {
-						tol = nearTieQ8
-					}
-					ties, worst := agreesUpToTies(t, sm, got, tol)
-					t.Logf("arch %s: greedy paths part at token %d; llama.cpp's tokens are Shear's argmax or within %g of it at every step (%d near-ties, the widest %.3g)",
-						arch, firstDiff(got, want), tol, ties, worst)
+					checkFamilyGreedy(t, m, dt, pruned, filepath.Join(dir, label))
 				})
 			}
 		}
 	}
+}
+
+// TestRealShapesGreedy runs the families at their real shapes
+// (model.Shapes, docs/REFERENCE.md), random weights, f16, on the
+// stand-in vocabulary; it takes minutes and gigabytes, so it runs only
+// with SHEAR_REAL_SHAPES=1.
+func TestRealShapesGreedy(t *testing.T) {
+	if os.Getenv("SHEAR_REAL_SHAPES") == "" {
+		t.Skip("set SHEAR_REAL_SHAPES=1 to run the families at their real shapes")
+	}
+	src := requireClient(t)
+	dir := t.TempDir()
+	for _, name := range []string{"SmolLM2-135M", "Qwen2.5-0.5B", "Qwen3-0.6B", "Llama-3.2-1B"} {
+		t.Run(name, func(t *testing.T) {
+			c := model.Shapes[name]
+			c.Vocab = src.Vocab
+			m, err := model.NewRandom(c, tensor.F16, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Tok = src.Tok
+			checkFamilyGreedy(t, m, tensor.F16, false, filepath.Join(dir, name))
+		})
+	}
+}
+
+// requireClient skips without node, fails without node-llama-cpp, and
+// returns stories260K (its vocabulary is the stand-in).
+func requireClient(t *testing.T) *model.Model {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	if _, err := os.Stat("node_modules/node-llama-cpp/package.json"); err != nil {
+		t.Fatal("node-llama-cpp is not installed: run `npm i -E node-llama-cpp@3.21.1` in interop/")
+	}
+	src, err := model.Load(stories, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+// checkFamilyGreedy optionally prunes m, stores it as dt the way a user
+// would (write, reload at dt, write), and requires llama.cpp's 32 greedy
+// tokens from BOS to be Shear's.
+func checkFamilyGreedy(t *testing.T, m *model.Model, dt tensor.DType, pruned bool, base string) {
+	t.Helper()
+	const n = 32
+	if pruned && m.Arch == "qwen3" {
+		t.Skip("llama.cpp's qwen3 takes every layer's head counts and FFN width from layer 0, and deci has no q/k norms: " +
+			"no GGUF architecture runs a qwen3 model with per-layer widths (docs/FORMATS.md)")
+	}
+	if pruned {
+		pruneFamily(t, m)
+	}
+	src := base + ".src.gguf"
+	if err := m.Save(src); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(src, model.LoadOptions{DType: dt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := base + ".gguf"
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arch, _ := f.String("general.architecture")
+	sm, err := model.Load(path, model.LoadOptions{DType: dt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := shearGreedy(t, sm, n)
+	got := llamaCppGreedy(t, path, n)
+	if slices.Equal(got, want) {
+		t.Logf("arch %s: %d/%d greedy tokens equal", arch, len(got), n)
+		return
+	}
+	// Where the paths part, llama.cpp's pick must be a near-tie in Shear's
+	// logits (it rounds activations differently: f16, or q8_0 blocks
+	// against q8_0 weights); teacher-forced on llama.cpp's tokens, every
+	// later pick must be too.
+	tol := float32(nearTie)
+	if dt == tensor.Q8_0 {
+		tol = nearTieQ8
+	}
+	ties, worst := agreesUpToTies(t, sm, got, tol)
+	t.Logf("arch %s: greedy paths part at token %d; llama.cpp's tokens are Shear's argmax or within %g of it at every step (%d near-ties, the widest %.3g)",
+		arch, firstDiff(got, want), tol, ties, worst)
 }
 
 // nearTie is how far below Shear's best logit llama.cpp's pick may be.

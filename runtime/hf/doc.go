@@ -1,7 +1,8 @@
-// Package hf reads and writes LLaMA models in the Hugging Face layout: a
-// directory with
+// Package hf reads and writes models in the Hugging Face layout — the
+// families of Families: Llama (and Mistral, read as Llama), Qwen2, Qwen3 —
+// a directory with
 //
-//	config.json                  LlamaForCausalLM hyper-parameters
+//	config.json                  hyper-parameters (LlamaForCausalLM, …)
 //	model.safetensors            weights (or model-0000K-of-0000N.safetensors
 //	                             shards with model.safetensors.index.json)
 //	tokenizer.model              the SentencePiece model
@@ -14,18 +15,19 @@
 //
 // # Tensor names and the q/k permutation
 //
-// HF names map one to one onto GGUF names (model.embed_tokens.weight ↔
-// token_embd.weight, model.layers.N.self_attn.q_proj.weight ↔
-// blk.N.attn_q.weight, mlp.gate_proj ↔ ffn_gate, input_layernorm ↔
-// attn_norm, post_attention_layernorm ↔ ffn_norm, model.norm ↔ output_norm,
-// lm_head ↔ output). The one difference in content is RoPE: transformers
-// rotates the two halves of each head (dimension i with i + head_dim/2),
-// GGUF/llama.cpp (and Shear) rotate adjacent pairs (2i with 2i+1). So the
+// HF names map one to one onto GGUF names; both are columns of the model's
+// tensor table (model.Kinds: model.embed_tokens.weight ↔ token_embd.weight,
+// model.layers.N.self_attn.q_proj.weight ↔ blk.N.attn_q.weight, …). The one
+// difference in content is RoPE for the llama family: transformers rotates
+// the two halves of each head (dimension i with i + head_dim/2), GGUF's
+// llama (and Shear on it) rotates adjacent pairs (2i with 2i+1). So the
 // rows of q_proj and k_proj are permuted, per head, exactly as llama.cpp's
 // convert_hf_to_gguf.py LlamaModel.permute does (with the KV head count for
-// k_proj): GGUF row h·d + 2i + j is HF row h·d + j·d/2 + i (j ∈ {0, 1}).
-// Save applies the inverse. No values change, so GGUF → HF → GGUF gives the
-// same bytes.
+// k_proj): GGUF row h·d + 2i + j is HF row h·d + j·d/2 + i (j ∈ {0, 1};
+// model.PermuteRopeRows). Save applies the inverse. Qwen's GGUF keeps HF's
+// order and rotates halves (NeoX RoPE), so nothing is permuted. No values
+// change, so GGUF → HF → GGUF gives the same bytes. Llama-3 rope scaling's
+// per-frequency factors (GGUF's rope_freqs) are computed from rope_scaling.
 //
 // # What is written
 //
@@ -52,7 +54,9 @@
 //
 // # Not supported (clear errors)
 //
-// rope_scaling, attention or MLP biases, activations other than SiLU,
-// partial rotary dimensions, PyTorch .bin checkpoints and tokenizers given
-// only as tokenizer.json.
+// rope_scaling types other than default, linear and llama3;
+// attention_bias (it also biases o_proj) and mlp_bias; sliding-window
+// attention (use_sliding_window); activations other than SiLU; partial
+// rotary dimensions; PyTorch .bin checkpoints; tokenizers given only as
+// tokenizer.json.
 package hf
