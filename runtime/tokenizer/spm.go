@@ -23,14 +23,46 @@ const spaceEscape = "\u2581"
 //     BPE merge (see spm) as a whole, however many lines it has.
 //
 // Encode("") is empty. Encode never panics for any input shorter than 2 GiB.
+//
+// Byte-level BPE vocabularies (Model "gpt2") skip steps 2 and 3: each
+// fragment is cut into words by the pre-tokenizer and each word merged by
+// rank (see encodeBPE).
 func (t *Tokenizer) Encode(text string) []int {
+	return t.EncodeWith(text, EncodeOptions{})
+}
+
+// EncodeOptions modify Encode.
+type EncodeOptions struct {
+	// ParseSpecial also splits out the texts of control and unknown tokens
+	// (such as "<|im_start|>" or "<s>") as those tokens, as llama.cpp's
+	// parse_special=true; otherwise they are ordinary text.
+	ParseSpecial bool
+}
+
+// EncodeWith is Encode with options.
+func (t *Tokenizer) EncodeWith(text string, opt EncodeOptions) []int {
 	out := make([]int, 0, len(text)/3+1)
 	if text == "" {
 		return out
 	}
+	specials := t.user
+	if opt.ParseSpecial {
+		specials = t.special
+	}
+	if t.bpe != nil {
+		w := &bpeWork{}
+		t.fragments(text, specials, func(frag string, id int32) {
+			if id >= 0 {
+				out = append(out, int(id))
+				return
+			}
+			out = t.encodeBPE(w, frag, out)
+		})
+		return out
+	}
 	w := &spmWork{}
 	prevSpecial := true // the start of the text counts as after a special token
-	t.fragments(text, func(frag string, id int32) {
+	t.fragments(text, specials, func(frag string, id int32) {
 		if id >= 0 {
 			out = append(out, int(id))
 			prevSpecial = true
@@ -46,16 +78,15 @@ func (t *Tokenizer) Encode(text string) []int {
 	return out
 }
 
-// fragments calls emit for each part of text in order: user-defined tokens
-// as (_, id), the text between them as (text, -1). Like llama.cpp's
-// tokenizer_st_partition, each user-defined token (longest first) splits
-// every raw fragment at all its non-overlapping occurrences before the next
-// token is tried.
-func (t *Tokenizer) fragments(text string, emit func(string, int32)) {
+// fragments calls emit for each part of text in order: the special tokens
+// (longest first) as (_, id), the text between them as (text, -1). Like
+// llama.cpp's tokenizer_st_partition, each token splits every raw fragment
+// at all its non-overlapping occurrences before the next token is tried.
+func (t *Tokenizer) fragments(text string, specials []userToken, emit func(string, int32)) {
 	if text == "" {
 		return // llama.cpp: no fragment at all, so not even the space prefix
 	}
-	if len(t.user) == 0 {
+	if len(specials) == 0 {
 		emit(text, -1)
 		return
 	}
@@ -64,7 +95,7 @@ func (t *Tokenizer) fragments(text string, emit func(string, int32)) {
 		id   int32
 	}
 	frags := []frag{{text, -1}}
-	for _, u := range t.user {
+	for _, u := range specials {
 		tok, id := u.text, u.id
 		var next []frag
 		for _, f := range frags {

@@ -457,7 +457,8 @@ func TestFromGGUFErrors(t *testing.T) {
 		set  func(b *gguf.Builder)
 		want string
 	}{
-		{"model", func(b *gguf.Builder) { b.Set("tokenizer.ggml.model", "gpt2") }, `"gpt2"`},
+		{"model", func(b *gguf.Builder) { b.Set("tokenizer.ggml.model", "t5") }, `tokenizer.ggml.model is "t5"`},
+		{"gpt2 without merges", func(b *gguf.Builder) { b.Set("tokenizer.ggml.model", "gpt2") }, "tokenizer.ggml.merges is missing"},
 		{"no model", func(b *gguf.Builder) { b.Delete("tokenizer.ggml.model") }, "tokenizer.ggml.model is missing"},
 		{"no tokens", func(b *gguf.Builder) { b.Delete("tokenizer.ggml.tokens") }, "tokenizer.ggml.tokens is missing"},
 		{"no scores", func(b *gguf.Builder) { b.Delete("tokenizer.ggml.scores") }, "tokenizer.ggml.scores is missing"},
