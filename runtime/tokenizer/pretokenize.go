@@ -61,8 +61,12 @@ func lookupPre(name string) (preTokenizer, error) {
 // Character classes as llama.cpp's unicode_cpt_flags: \p{L}, \p{N} and its
 // whitespace set (the Unicode White_Space property, which is what \s
 // matches in Hugging Face's regex engines too).
-func isLetter(r rune) bool { return r < utf8.RuneSelf && asciiClass[r]&clsLetter != 0 || r >= utf8.RuneSelf && unicode.IsLetter(r) }
-func isNumber(r rune) bool { return r < utf8.RuneSelf && asciiClass[r]&clsNumber != 0 || r >= utf8.RuneSelf && unicode.IsNumber(r) }
+func isLetter(r rune) bool {
+	return r < utf8.RuneSelf && asciiClass[r]&clsLetter != 0 || r >= utf8.RuneSelf && unicode.IsLetter(r)
+}
+func isNumber(r rune) bool {
+	return r < utf8.RuneSelf && asciiClass[r]&clsNumber != 0 || r >= utf8.RuneSelf && unicode.IsNumber(r)
+}
 func isSpace(r rune) bool {
 	if r < utf8.RuneSelf {
 		return asciiClass[r]&clsSpace != 0

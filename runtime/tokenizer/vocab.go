@@ -34,7 +34,7 @@ type Vocab struct {
 	Model  string
 	Tokens []string
 	Scores []float32 // required for SentencePiece; optional (nil) for byte-level BPE
-	Types  []int32 // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+	Types  []int32   // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
 
 	BOS, EOS, UNK int // -1 if absent
 
