@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -30,4 +31,38 @@ func TestGPT2Vectors(t *testing.T) {
 		t.Fatal("ggml-vocab-gpt-2.gguf did not load as byte-level BPE")
 	}
 	checkVectors(t, tok, "models/vocab-tests/ggml-vocab-gpt-2.gguf.inp", "models/vocab-tests/ggml-vocab-gpt-2.gguf.out")
+}
+
+var (
+	hfMu    sync.Mutex
+	hfCache = map[string]*Tokenizer{}
+)
+
+// loadHF reads a shared tokenizer.json directory once per test binary.
+func loadHF(t testing.TB, rel string) *Tokenizer {
+	t.Helper()
+	dir := sharedPath(t, rel)
+	hfMu.Lock()
+	defer hfMu.Unlock()
+	if tok, ok := hfCache[dir]; ok {
+		return tok
+	}
+	v, err := FromHFDir(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := New(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hfCache[dir] = tok
+	return tok
+}
+
+func TestLlamaBPEVectors(t *testing.T) {
+	tok := loadHF(t, "models/tokenizers/llama3")
+	if v := tok.Vocab(); v.Pre != "llama-bpe" || v.BOS != 128000 || v.EOS != 128001 || !v.AddBOS {
+		t.Errorf("llama3 tokenizer.json: pre %q bos %d eos %d add_bos %v, want llama-bpe 128000 128001 true", v.Pre, v.BOS, v.EOS, v.AddBOS)
+	}
+	checkVectors(t, tok, "models/vocab-tests/ggml-vocab-llama-bpe.gguf.inp", "models/vocab-tests/ggml-vocab-llama-bpe.gguf.out")
 }
