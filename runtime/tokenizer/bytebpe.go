@@ -138,13 +138,44 @@ type bpeWork struct {
 	enc  []byte // the word in the byte alphabet
 	syms []symbol
 	heap []bigram
+	// words caches the tokens of short words seen in this call: prose
+	// repeats most of its words, and a lookup is much cheaper than the
+	// merges.
+	words map[string][]int32
 }
+
+const (
+	cacheWordLen = 32      // longest word (bytes) that is cached
+	cacheWords   = 1 << 16 // the cache is cleared when it holds this many
+)
 
 // encodeBPE appends the tokens of a raw-text fragment (no special tokens in
 // it) to out.
 func (t *Tokenizer) encodeBPE(w *bpeWork, text string, out []int) []int {
+	if w.words == nil {
+		w.words = make(map[string][]int32)
+	}
 	t.bpe.pre.split(text, func(word string) {
+		if len(word) > cacheWordLen {
+			out = t.bpeWord(w, word, out)
+			return
+		}
+		if ids, ok := w.words[word]; ok {
+			for _, id := range ids {
+				out = append(out, int(id))
+			}
+			return
+		}
+		n := len(out)
 		out = t.bpeWord(w, word, out)
+		if len(w.words) >= cacheWords {
+			clear(w.words)
+		}
+		ids := make([]int32, len(out)-n)
+		for i, id := range out[n:] {
+			ids[i] = int32(id)
+		}
+		w.words[word] = ids
 	})
 	return out
 }

@@ -293,7 +293,10 @@ func hfPreName(raw json.RawMessage) (string, error) {
 	for i, q := range steps {
 		desc[i] = q.Type
 		if q.Type == "Split" {
-			desc[i] += " " + string(q.Pattern)
+			var pat bytes.Buffer
+			if json.Compact(&pat, q.Pattern) == nil {
+				desc[i] += " " + pat.String()
+			}
 		}
 		if q.Type == "ByteLevel" && q.AddPrefix {
 			desc[i] += " with add_prefix_space"

@@ -122,6 +122,9 @@ func New(v Vocab) (*Tokenizer, error) {
 	}
 
 	v = v.clone()
+	if v.Model == "" {
+		v.Model = ModelSPM // explicit, as FromGGUF reads it back
+	}
 	t := &Tokenizer{
 		v:      v,
 		ids:    make(map[string]int32, n),
