@@ -189,6 +189,11 @@ func (t *Tokenizer) encodeBPE(w *bpeWork, text string, out []int) []int {
 // costs O(n log n).
 func (t *Tokenizer) bpeWord(w *bpeWork, word string, out []int) []int {
 	m := t.bpe
+	if !utf8.ValidString(word) {
+		// llama.cpp decodes the text to code points first, each invalid
+		// byte becoming U+FFFD, and encodes that.
+		word = replaceInvalid(word)
+	}
 	w.enc = w.enc[:0]
 	for i := 0; i < len(word); i++ {
 		w.enc = append(w.enc, byteText[word[i]]...)
@@ -300,4 +305,23 @@ func (w *bpeWork) popMerge() bigram {
 		i = c
 	}
 	return top
+}
+
+// replaceInvalid replaces each byte of s that is not part of a valid UTF-8
+// sequence by U+FFFD, as llama.cpp's unicode_cpts_from_utf8 does for stray
+// and truncated sequences. (It decodes overlong forms and surrogates that
+// Go treats as invalid; Shear replaces those bytes too.)
+func replaceInvalid(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }

@@ -335,6 +335,7 @@ func TestHFErrors(t *testing.T) {
 		{"no pre", "null", "null", model, "has no pre_tokenizer"},
 		{"bad merge", "null", bl, `{"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}`, `"b" is not a token`},
 		{"negative id", "null", bl, `{"type": "BPE", "vocab": {"a": -1}, "merges": ["a a"]}`, "id -1 outside"},
+		{"sparse ids", "null", bl, `{"type": "BPE", "vocab": {"a": 0, "aa": 16777215}, "merges": ["a a"]}`, "defines 2 tokens but ids up to 16777215"},
 		{"shared id", "null", bl, `{"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": ["a a"]}`, "share id 0"},
 	} {
 		_, err := ParseHF(fmt.Appendf(nil, base, c.norm, c.pre, c.model), nil, nil, 0)

@@ -156,6 +156,7 @@ func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Voca
 	// Tokens by id: the model's vocabulary, then the added tokens.
 	n := vocabSize
 	const maxTokens = 1 << 24
+	const maxGap = 1 << 16 // undefined ids allowed without a vocabulary size
 	for text, id := range m.Vocab {
 		if id < 0 || id >= maxTokens {
 			return Vocab{}, fmt.Errorf("tokenizer: %s: token %q has id %d outside [0, %d)", HFTokenizerFile, text, id, maxTokens)
@@ -167,6 +168,12 @@ func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Voca
 			return Vocab{}, fmt.Errorf("tokenizer: %s: added token %q has no id in [0, %d)", HFTokenizerFile, a.Content, maxTokens)
 		}
 		n = max(n, *a.ID+1)
+	}
+	if defined := len(m.Vocab) + len(tj.AddedTokens); vocabSize == 0 && n > defined+maxGap {
+		// Gaps become [PAD] tokens; a file that defines a few ids far
+		// apart is not a vocabulary, and would cost memory out of all
+		// proportion to its size.
+		return Vocab{}, fmt.Errorf("tokenizer: %s defines %d tokens but ids up to %d", HFTokenizerFile, defined, n-1)
 	}
 	if vocabSize > 0 && n > vocabSize {
 		return Vocab{}, fmt.Errorf("tokenizer: %s defines token id %d, beyond the vocabulary size %d", HFTokenizerFile, n-1, vocabSize)
