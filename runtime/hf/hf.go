@@ -152,7 +152,12 @@ func readVocab(dir string, hc *Config, n int) (tokenizer.Vocab, error) {
 	sp, err := sentencepiece.Read(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return tokenizer.Vocab{}, fmt.Errorf("hf: %s is missing (tokenizers given only as tokenizer.json are not supported)", TokenizerFile)
+			// No SentencePiece model: a byte-level BPE tokenizer.json, as
+			// llama.cpp's converter falls back to (Llama-3, Qwen2/3).
+			if _, jerr := os.Stat(filepath.Join(dir, tokenizer.HFTokenizerFile)); jerr == nil {
+				return tokenizer.FromHFDir(dir, n)
+			}
+			return tokenizer.Vocab{}, fmt.Errorf("hf: neither %s nor %s is present", TokenizerFile, tokenizer.HFTokenizerFile)
 		}
 		return tokenizer.Vocab{}, err
 	}

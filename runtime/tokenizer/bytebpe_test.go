@@ -350,3 +350,63 @@ func TestHFErrors(t *testing.T) {
 		t.Errorf("empty directory: err = %v", err)
 	}
 }
+
+func TestLoadVocab(t *testing.T) {
+	dir := sharedPath(t, "models/tokenizers/llama3")
+	for _, p := range []string{dir, filepath.Join(dir, HFTokenizerFile), sharedPath(t, "models/vocab-tests/ggml-vocab-gpt-2.gguf"), sharedPath(t, "models/ggml-vocab-llama-spm.gguf")} {
+		v, err := LoadVocab(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		tok, err := New(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{true: ModelBPE, false: ModelSPM}[!strings.Contains(p, "spm")]; tok.Model() != want {
+			t.Errorf("%s: model %q, want %q", p, tok.Model(), want)
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, HFTokenizerConfigFile), filepath.Join(t.TempDir(), "absent")} {
+		if _, err := LoadVocab(p); err == nil || !strings.Contains(err.Error(), filepath.Base(p)) {
+			t.Errorf("%s: err = %v, want one naming the file", p, err)
+		}
+	}
+}
+
+// TestHFFilesRoundTrip: tokenizer.json and tokenizer_config.json written by
+// HFFiles read back as the same vocabulary, for both shared tokenizer.json
+// directories and llama.cpp's gpt-2 GGUF vocabulary, and under every
+// pre-tokenizer.
+func TestHFFilesRoundTrip(t *testing.T) {
+	gpt2 := load(t, "models/vocab-tests/ggml-vocab-gpt-2.gguf").Vocab()
+	gpt2.Scores = nil // tokenizer.json has none
+	vocabs := map[string]Vocab{
+		"llama3": loadHF(t, "models/tokenizers/llama3").Vocab(),
+		"qwen3":  loadHF(t, "models/tokenizers/qwen3").Vocab(),
+		"gpt-2":  gpt2,
+	}
+	for _, pre := range []string{"smollm", "qwen2", "llama-bpe"} {
+		v := gpt2
+		v.Pre = pre
+		v.AddBOS = false
+		vocabs["gpt-2 as "+pre] = v
+	}
+	for name, v := range vocabs {
+		tj, tc, err := HFFiles(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := ParseHF(tj, tc, nil, len(v.Tokens))
+		if err != nil {
+			t.Fatalf("%s: reading back: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, v) {
+			t.Errorf("%s: vocabulary changed through tokenizer.json: pre %q→%q bos %d→%d eos %d→%d add_bos %v→%v tokens %d→%d equal %v types equal %v merges equal %v",
+				name, v.Pre, got.Pre, v.BOS, got.BOS, v.EOS, got.EOS, v.AddBOS, got.AddBOS, len(v.Tokens), len(got.Tokens),
+				reflect.DeepEqual(v.Tokens, got.Tokens), reflect.DeepEqual(v.Types, got.Types), reflect.DeepEqual(v.Merges, got.Merges))
+		}
+	}
+	if _, _, err := HFFiles(Vocab{Tokens: []string{"a"}, Scores: []float32{0}, Types: []int32{1}}); err == nil || !strings.Contains(err.Error(), "SentencePiece") {
+		t.Errorf("SentencePiece vocabulary: err = %v", err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/shear-ai/shear/runtime/gguf"
 )
 
 // Hugging Face file names read by FromHFDir.
@@ -403,4 +405,29 @@ func hfSpecials(v *Vocab, tokenizerConfig, config []byte, added map[string]int) 
 		}
 	}
 	return nil
+}
+
+// LoadVocab reads a vocabulary from path: a GGUF file (its tokenizer.ggml.*
+// keys), a Hugging Face tokenizer directory (see FromHFDir) or a
+// tokenizer.json file in one. It is what --vocab-from accepts.
+func LoadVocab(path string) (Vocab, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	switch {
+	case fi.IsDir():
+		return FromHFDir(path, 0)
+	case filepath.Base(path) == HFTokenizerFile:
+		return FromHFDir(filepath.Dir(path), 0)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("%s: not a GGUF file or a %s directory: %w", path, HFTokenizerFile, err)
+	}
+	v, err := VocabFromGGUF(f)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
 }

@@ -394,6 +394,13 @@ func boolKey(f *gguf.File, key string, def bool) (bool, error) {
 // Vocab returns a copy of the vocabulary.
 func (t *Tokenizer) Vocab() Vocab { return t.v.clone() }
 
+// Model returns the tokenizer model: ModelSPM or ModelBPE.
+func (t *Tokenizer) Model() string { return t.v.Model }
+
+// Pre returns the pre-tokenizer of a byte-level BPE vocabulary ("" for
+// SentencePiece).
+func (t *Tokenizer) Pre() string { return t.v.Pre }
+
 // BOS returns the beginning-of-sequence token id, or -1.
 func (t *Tokenizer) BOS() int { return t.v.BOS }
 
