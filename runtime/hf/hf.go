@@ -157,7 +157,7 @@ func readVocab(dir string, hc *Config, n int) (tokenizer.Vocab, error) {
 			if _, jerr := os.Stat(filepath.Join(dir, tokenizer.HFTokenizerFile)); jerr == nil {
 				return tokenizer.FromHFDir(dir, n)
 			}
-			return tokenizer.Vocab{}, fmt.Errorf("hf: neither %s nor %s is present", TokenizerFile, tokenizer.HFTokenizerFile)
+			return tokenizer.Vocab{}, fmt.Errorf("hf: %s is missing (and there is no %s)", TokenizerFile, tokenizer.HFTokenizerFile)
 		}
 		return tokenizer.Vocab{}, err
 	}
