@@ -288,3 +288,55 @@ func TestLlamaCppTokenizesShearGGUF(t *testing.T) {
 		})
 	}
 }
+
+// TestLlamaCppPreTokenizers: llama.cpp's GPT-2 vocabulary written by Shear
+// under the gpt-2 and smollm pre-tokenizers (SmolLM2 uses GPT-2's merges
+// layout with digits split) tokenizes all texts in llama.cpp as in Shear.
+// No tokenizer.json of these families is in ../shared, so there is no
+// JavaScript side here; the llama.cpp splitters are the reference.
+func TestLlamaCppPreTokenizers(t *testing.T) {
+	if _, err := os.Stat(llamaTokenize); err != nil {
+		t.Skipf("%s is absent", llamaTokenize)
+	}
+	f, err := gguf.Open(sharedDir + "/models/vocab-tests/ggml-vocab-gpt-2.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := tokenizer.VocabFromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := interopTexts(t)
+	dir := t.TempDir()
+	for _, pre := range []string{"gpt-2", "smollm"} {
+		t.Run(pre, func(t *testing.T) {
+			v := base
+			v.Pre = pre
+			tok, err := tokenizer.New(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			model := filepath.Join(dir, pre+".gguf")
+			writeVocabGGUF(t, v, "llama", model)
+			joined := strings.Join(texts, "<|endoftext|>")
+			textPath := filepath.Join(dir, pre+".txt")
+			if err := os.WriteFile(textPath, []byte(joined), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, parse := range []bool{true, false} {
+				got := tok.EncodeWith(joined, tokenizer.EncodeOptions{ParseSpecial: parse})
+				want := runLlamaTokenize(t, model, textPath, parse)
+				if !slices.Equal(got, want) {
+					i := 0
+					for i < min(len(got), len(want)) && got[i] == want[i] {
+						i++
+					}
+					t.Errorf("parse_special=%v: Shear and llama.cpp differ from token %d of %d/%d: Shear %v, llama.cpp %v",
+						parse, i, len(got), len(want), got[i:min(i+8, len(got))], want[i:min(i+8, len(want))])
+					continue
+				}
+				t.Logf("parse_special=%v: %d tokens equal", parse, len(got))
+			}
+		})
+	}
+}
