@@ -201,6 +201,26 @@ func runLlamaTokenize(t *testing.T, model, textPath string, parseSpecial bool) [
 	return ids
 }
 
+// sameAsLlamaCpp tokenizes joined (the contents of textPath) with Shear and
+// with llama.cpp on model, reports where they first differ, and returns
+// llama.cpp's ids and whether they are equal.
+func sameAsLlamaCpp(t *testing.T, tok *tokenizer.Tokenizer, model, textPath, joined string, parse bool) ([]int, bool) {
+	t.Helper()
+	got := tok.EncodeWith(joined, tokenizer.EncodeOptions{ParseSpecial: parse})
+	want := runLlamaTokenize(t, model, textPath, parse)
+	if !slices.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Errorf("parse_special=%v: Shear and llama.cpp differ from token %d of %d/%d: Shear %v, llama.cpp %v",
+			parse, i, len(got), len(want), got[i:min(i+8, len(got))], want[i:min(i+8, len(want))])
+		return want, false
+	}
+	t.Logf("parse_special=%v: %d tokens equal", parse, len(got))
+	return want, true
+}
+
 // TestLlamaCppTokenizesShearGGUF writes each tokenizer.json as GGUF with
 // Shear and has llama.cpp (the native llama-tokenize) tokenize all texts,
 // joined by a control token so one run covers them all (llama.cpp
@@ -241,19 +261,8 @@ func TestLlamaCppTokenizesShearGGUF(t *testing.T) {
 			}
 
 			for _, parse := range []bool{true, false} {
-				got := tok.EncodeWith(joined, tokenizer.EncodeOptions{ParseSpecial: parse})
-				want := runLlamaTokenize(t, model, textPath, parse)
-				if !slices.Equal(got, want) {
-					i := 0
-					for i < min(len(got), len(want)) && got[i] == want[i] {
-						i++
-					}
-					t.Errorf("parse_special=%v: Shear and llama.cpp differ from token %d of %d/%d: Shear %v, llama.cpp %v",
-						parse, i, len(got), len(want), got[i:min(i+8, len(got))], want[i:min(i+8, len(want))])
-					continue
-				}
-				t.Logf("parse_special=%v: %d tokens equal", parse, len(got))
-				if !parse {
+				want, ok := sameAsLlamaCpp(t, tok, model, textPath, joined, parse)
+				if !ok || !parse {
 					continue
 				}
 				// Split llama.cpp's ids at the separator and compare with
@@ -324,18 +333,7 @@ func TestLlamaCppPreTokenizers(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, parse := range []bool{true, false} {
-				got := tok.EncodeWith(joined, tokenizer.EncodeOptions{ParseSpecial: parse})
-				want := runLlamaTokenize(t, model, textPath, parse)
-				if !slices.Equal(got, want) {
-					i := 0
-					for i < min(len(got), len(want)) && got[i] == want[i] {
-						i++
-					}
-					t.Errorf("parse_special=%v: Shear and llama.cpp differ from token %d of %d/%d: Shear %v, llama.cpp %v",
-						parse, i, len(got), len(want), got[i:min(i+8, len(got))], want[i:min(i+8, len(want))])
-					continue
-				}
-				t.Logf("parse_special=%v: %d tokens equal", parse, len(got))
+				sameAsLlamaCpp(t, tok, model, textPath, joined, parse)
 			}
 		})
 	}

@@ -137,7 +137,7 @@ func newBPEModel(t *Tokenizer, v *Vocab) (*bpeModel, error) {
 type bpeWork struct {
 	enc  []byte // the word in the byte alphabet
 	syms []symbol
-	heap []bigram
+	heap bigramHeap
 	// words caches the tokens of short words seen in this call: prose
 	// repeats most of its words, and a lookup is much cheaper than the
 	// merges.
@@ -216,7 +216,7 @@ func (t *Tokenizer) bpeWord(w *bpeWork, word string, out []int) []int {
 		t.pushMerge(w, int32(i-1), int32(i))
 	}
 	for len(w.heap) > 0 {
-		b := w.popMerge()
+		b := w.heap.pop()
 		l, r := &w.syms[b.left], &w.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.next != b.right || l.n+r.n != b.size {
 			continue // stale: a side was merged away or grew
@@ -266,45 +266,7 @@ func (t *Tokenizer) pushMerge(w *bpeWork, left, right int32) {
 	}
 	// score is the negated rank so that bigram.before (higher score, then
 	// leftmost) orders by lowest rank, then leftmost.
-	w.heap = append(w.heap, bigram{score: -float32(mg.rank), left: left, right: right, size: l.n + r.n, id: mg.id})
-	w.up(len(w.heap) - 1)
-}
-
-func (w *bpeWork) up(i int) {
-	h := w.heap
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h[i].before(&h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-}
-
-func (w *bpeWork) popMerge() bigram {
-	h := w.heap
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	w.heap = h[:last]
-	h = w.heap
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		c := l
-		if r := l + 1; r < len(h) && h[r].before(&h[l]) {
-			c = r
-		}
-		if !h[c].before(&h[i]) {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	return top
+	w.heap.push(bigram{score: -float32(mg.rank), left: left, right: right, size: l.n + r.n, id: mg.id})
 }
 
 // replaceInvalid replaces each byte of s that is not part of a valid UTF-8

@@ -1,14 +1,12 @@
 package tokenizer
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,34 +41,8 @@ func TestGPT2Vectors(t *testing.T) {
 	checkVectors(t, tok, "models/vocab-tests/ggml-vocab-gpt-2.gguf.inp", "models/vocab-tests/ggml-vocab-gpt-2.gguf.out")
 }
 
-var (
-	hfMu    sync.Mutex
-	hfCache = map[string]*Tokenizer{}
-)
-
-// loadHF reads a shared tokenizer.json directory once per test binary.
-func loadHF(t testing.TB, rel string) *Tokenizer {
-	t.Helper()
-	dir := sharedPath(t, rel)
-	hfMu.Lock()
-	defer hfMu.Unlock()
-	if tok, ok := hfCache[dir]; ok {
-		return tok
-	}
-	v, err := FromHFDir(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := New(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hfCache[dir] = tok
-	return tok
-}
-
 func TestLlamaBPEVectors(t *testing.T) {
-	tok := loadHF(t, "models/tokenizers/llama3")
+	tok := load(t, "models/tokenizers/llama3")
 	if v := tok.Vocab(); v.Pre != "llama-bpe" || v.BOS != 128000 || v.EOS != 128001 || !v.AddBOS {
 		t.Errorf("llama3 tokenizer.json: pre %q bos %d eos %d add_bos %v, want llama-bpe 128000 128001 true", v.Pre, v.BOS, v.EOS, v.AddBOS)
 	}
@@ -83,23 +55,19 @@ func megabyteText(t testing.TB) string {
 	return s[:1<<20]
 }
 
-func BenchmarkEncodeQwen3Megabyte(b *testing.B) {
-	tok := loadHF(b, "models/tokenizers/qwen3")
+// BenchmarkEncodeMegabyte encodes 1 MB of prose with Qwen3's and
+// Llama-3's tokenizer.json vocabularies.
+func BenchmarkEncodeMegabyte(b *testing.B) {
 	text := megabyteText(b)
-	b.SetBytes(int64(len(text)))
-	b.ResetTimer()
-	for b.Loop() {
-		tok.Encode(text)
-	}
-}
-
-func BenchmarkEncodeLlama3Megabyte(b *testing.B) {
-	tok := loadHF(b, "models/tokenizers/llama3")
-	text := megabyteText(b)
-	b.SetBytes(int64(len(text)))
-	b.ResetTimer()
-	for b.Loop() {
-		tok.Encode(text)
+	for _, name := range []string{"qwen3", "llama3"} {
+		b.Run(name, func(b *testing.B) {
+			tok := load(b, "models/tokenizers/"+name)
+			b.SetBytes(int64(len(text)))
+			b.ResetTimer()
+			for b.Loop() {
+				tok.Encode(text)
+			}
+		})
 	}
 }
 
@@ -110,7 +78,7 @@ func TestEncodeNotQuadratic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test")
 	}
-	tok := loadHF(t, "models/tokenizers/qwen3")
+	tok := load(t, "models/tokenizers/qwen3")
 	prose := megabyteText(t)
 	fastest := func(s string) time.Duration {
 		best := time.Duration(math.MaxInt64)
@@ -147,15 +115,7 @@ func vocabGGUF(t *testing.T, v Vocab, set func(b *gguf.Builder)) *gguf.File {
 	if set != nil {
 		set(b)
 	}
-	var buf bytes.Buffer
-	if _, err := b.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Parse(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
+	return parseBuilder(t, b)
 }
 
 // TestBPEGGUFRoundTrip: the GGUF keys Shear writes for a byte-level
@@ -164,8 +124,8 @@ func vocabGGUF(t *testing.T, v Vocab, set func(b *gguf.Builder)) *gguf.File {
 func TestBPEGGUFRoundTrip(t *testing.T) {
 	toks := map[string]*Tokenizer{
 		"gpt-2":  load(t, "models/vocab-tests/ggml-vocab-gpt-2.gguf"),
-		"llama3": loadHF(t, "models/tokenizers/llama3"),
-		"qwen3":  loadHF(t, "models/tokenizers/qwen3"),
+		"llama3": load(t, "models/tokenizers/llama3"),
+		"qwen3":  load(t, "models/tokenizers/qwen3"),
 	}
 	texts, _ := vocabTests(t, readShared(t, "models/vocab-tests/ggml-vocab-llama-bpe.gguf.inp"), readShared(t, "models/vocab-tests/ggml-vocab-llama-bpe.gguf.out"))
 	for name, tok := range toks {
@@ -199,7 +159,7 @@ func TestBPEGGUFRoundTrip(t *testing.T) {
 // the id layout, control vs user-defined added tokens, the special ids and
 // the pre-tokenizer.
 func TestQwen3Vocab(t *testing.T) {
-	tok := loadHF(t, "models/tokenizers/qwen3")
+	tok := load(t, "models/tokenizers/qwen3")
 	v := tok.Vocab()
 	if v.Pre != "qwen2" || v.BOS != -1 || v.EOS != 151645 || v.AddBOS || len(v.Tokens) != 151669 || len(v.Merges) != 151387 {
 		t.Errorf("pre %q bos %d eos %d add_bos %v tokens %d merges %d, want qwen2 -1 151645 false 151669 151387",
@@ -381,8 +341,8 @@ func TestHFFilesRoundTrip(t *testing.T) {
 	gpt2 := load(t, "models/vocab-tests/ggml-vocab-gpt-2.gguf").Vocab()
 	gpt2.Scores = nil // tokenizer.json has none
 	vocabs := map[string]Vocab{
-		"llama3": loadHF(t, "models/tokenizers/llama3").Vocab(),
-		"qwen3":  loadHF(t, "models/tokenizers/qwen3").Vocab(),
+		"llama3": load(t, "models/tokenizers/llama3").Vocab(),
+		"qwen3":  load(t, "models/tokenizers/qwen3").Vocab(),
 		"gpt-2":  gpt2,
 	}
 	for _, pre := range []string{"smollm", "qwen2", "llama-bpe"} {

@@ -141,23 +141,14 @@ func (rs *runes) other(i int) bool {
 //
 // as llama.cpp's unicode_regex_split_custom_gpt2.
 func splitGPT2(text string, emit func(string)) {
-	rs := decodeRunes(text)
-	n := len(rs.r)
-	prev := 0
-	cut := func(end int) {
-		if end > prev {
-			emit(text[rs.off[prev]:rs.off[end]])
-		}
-		prev = end
-	}
-	for pos := 0; pos < n; {
+	w := newWords(text, emit)
+	rs := &w.runes
+	for pos := 0; pos < len(rs.r); {
 		c := rs.r[pos]
-		if c == '\'' && pos+1 < n {
-			if l := contraction(rs.at(pos+1), rs.at(pos+2), false); l > 0 {
-				pos += 1 + l
-				cut(pos)
-				continue
-			}
+		if end := w.contraction(pos, false); end > 0 {
+			pos = end
+			w.cut(pos)
+			continue
 		}
 		p := pos
 		if c == ' ' {
@@ -168,24 +159,65 @@ func splitGPT2(text string, emit func(string)) {
 			for p++; rs.letter(p); p++ {
 			}
 			pos = p
-			cut(pos)
+			w.cut(pos)
 			continue
 		case rs.number(p):
 			for p++; rs.number(p); p++ {
 			}
 			pos = p
-			cut(pos)
+			w.cut(pos)
 			continue
 		case rs.other(p):
 			for p++; rs.other(p); p++ {
 			}
 			pos = p
-			cut(pos)
+			w.cut(pos)
 			continue
 		}
-		pos = whitespace(&rs, pos, false)
-		cut(pos)
+		pos = whitespace(rs, pos, false)
+		w.cut(pos)
 	}
+}
+
+// words emits the words of a text as a splitter finds their ends.
+type words struct {
+	text string
+	runes
+	prev int // code point where the next word starts
+	emit func(string)
+}
+
+func newWords(text string, emit func(string)) *words {
+	return &words{text: text, runes: decodeRunes(text), emit: emit}
+}
+
+// cut ends the current word before code point end.
+func (w *words) cut(end int) {
+	if end > w.prev {
+		w.emit(w.text[w.off[w.prev]:w.off[end]])
+	}
+	w.prev = end
+}
+
+// contraction returns the end of 's|'t|'re|'ve|'m|'ll|'d at pos, or 0.
+// With fold, ASCII case is ignored (Llama-3's (?i:…), which llama.cpp
+// applies with unicode_tolower).
+func (w *words) contraction(pos int, fold bool) int {
+	if w.r[pos] != '\'' || pos+1 >= len(w.r) {
+		return 0
+	}
+	a, b := w.at(pos+1), w.at(pos+2)
+	if fold {
+		a, b = unicode.ToLower(a), unicode.ToLower(b)
+	}
+	switch a {
+	case 's', 't', 'm', 'd':
+		return pos + 2
+	}
+	if (a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l') {
+		return pos + 3
+	}
+	return 0
 }
 
 // whitespace matches \s*[\r\n]+ (when lines is set), \s+(?!\S) and \s+ at
@@ -210,23 +242,6 @@ func whitespace(rs *runes, pos int, lines bool) int {
 	return pos + 1
 }
 
-// contraction returns the length (1 or 2) of s, t, m, d, re, ve or ll
-// starting with a, b after an apostrophe, or 0. With fold, ASCII case is
-// ignored (Llama-3's (?i:…), which llama.cpp applies with unicode_tolower).
-func contraction(a, b rune, fold bool) int {
-	if fold {
-		a, b = unicode.ToLower(a), unicode.ToLower(b)
-	}
-	switch a {
-	case 's', 't', 'm', 'd':
-		return 1
-	}
-	if (a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l') {
-		return 2
-	}
-	return 0
-}
-
 // splitLlama3 is Llama-3's
 //
 //	(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
@@ -236,29 +251,20 @@ func contraction(a, b rune, fold bool) int {
 // one through std::regex on category-collapsed text, which matches the
 // same words).
 func splitLlama3(text string, digits int, emit func(string)) {
-	rs := decodeRunes(text)
-	n := len(rs.r)
-	prev := 0
-	cut := func(end int) {
-		if end > prev {
-			emit(text[rs.off[prev]:rs.off[end]])
-		}
-		prev = end
-	}
-	for pos := 0; pos < n; {
+	w := newWords(text, emit)
+	rs := &w.runes
+	for pos := 0; pos < len(rs.r); {
 		c := rs.r[pos]
-		if c == '\'' && pos+1 < n {
-			if l := contraction(rs.at(pos+1), rs.at(pos+2), true); l > 0 {
-				pos += 1 + l
-				cut(pos)
-				continue
-			}
+		if end := w.contraction(pos, true); end > 0 {
+			pos = end
+			w.cut(pos)
+			continue
 		}
 		// [^\r\n\p{L}\p{N}]?\p{L}+
 		if c != '\r' && c != '\n' && !isNumber(c) && (isLetter(c) || rs.letter(pos+1)) {
 			for pos++; rs.letter(pos); pos++ {
 			}
-			cut(pos)
+			w.cut(pos)
 			continue
 		}
 		// \p{N}{1,digits}
@@ -267,7 +273,7 @@ func splitLlama3(text string, digits int, emit func(string)) {
 			for rs.number(pos) && pos-start < digits {
 				pos++
 			}
-			cut(pos)
+			w.cut(pos)
 			continue
 		}
 		// ?[^\s\p{L}\p{N}]+[\r\n]*
@@ -282,11 +288,11 @@ func splitLlama3(text string, digits int, emit func(string)) {
 				p++
 			}
 			pos = p
-			cut(pos)
+			w.cut(pos)
 			continue
 		}
-		pos = whitespace(&rs, pos, true)
-		cut(pos)
+		pos = whitespace(rs, pos, true)
+		w.cut(pos)
 	}
 }
 
