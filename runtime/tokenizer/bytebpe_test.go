@@ -312,21 +312,37 @@ func TestHFErrors(t *testing.T) {
 }
 
 func TestLoadVocab(t *testing.T) {
-	dir := sharedPath(t, "models/tokenizers/llama3")
-	for _, p := range []string{dir, filepath.Join(dir, HFTokenizerFile), sharedPath(t, "models/vocab-tests/ggml-vocab-gpt-2.gguf"), sharedPath(t, "models/ggml-vocab-llama-spm.gguf")} {
-		v, err := LoadVocab(p)
+	// A small tokenizer.json directory, written by HFFiles.
+	dir := t.TempDir()
+	tj, tc, err := HFFiles(tinyBPE(t, "qwen2", "<s>").Vocab())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HFTokenizerFile), tj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HFTokenizerConfigFile), tc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, model string }{
+		{dir, ModelBPE},
+		{filepath.Join(dir, HFTokenizerFile), ModelBPE},
+		{sharedPath(t, "models/vocab-tests/ggml-vocab-gpt-2.gguf"), ModelBPE},
+		{sharedPath(t, "models/ggml-vocab-llama-spm.gguf"), ModelSPM},
+	} {
+		v, err := LoadVocab(c.path)
 		if err != nil {
-			t.Fatalf("%s: %v", p, err)
+			t.Fatalf("%s: %v", c.path, err)
 		}
 		tok, err := New(v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := map[bool]string{true: ModelBPE, false: ModelSPM}[!strings.Contains(p, "spm")]; tok.Model() != want {
-			t.Errorf("%s: model %q, want %q", p, tok.Model(), want)
+		if tok.Model() != c.model {
+			t.Errorf("%s: model %q, want %q", c.path, tok.Model(), c.model)
 		}
 	}
-	for _, p := range []string{filepath.Join(dir, HFTokenizerConfigFile), filepath.Join(t.TempDir(), "absent")} {
+	for _, p := range []string{filepath.Join(dir, HFTokenizerConfigFile), filepath.Join(dir, "absent")} {
 		if _, err := LoadVocab(p); err == nil || !strings.Contains(err.Error(), filepath.Base(p)) {
 			t.Errorf("%s: err = %v, want one naming the file", p, err)
 		}
@@ -345,7 +361,7 @@ func TestHFFilesRoundTrip(t *testing.T) {
 		"qwen3":  load(t, "models/tokenizers/qwen3").Vocab(),
 		"gpt-2":  gpt2,
 	}
-	for _, pre := range []string{"smollm", "qwen2", "llama-bpe"} {
+	for _, pre := range []string{"smollm"} { // llama-bpe and qwen2 are covered by llama3 and qwen3
 		v := gpt2
 		v.Pre = pre
 		v.AddBOS = false

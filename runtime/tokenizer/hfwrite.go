@@ -19,7 +19,10 @@ func HFFiles(v Vocab) (tokenizerJSON, tokenizerConfig []byte, err error) {
 	if !v.IsBPE() {
 		return nil, nil, errors.New("tokenizer: HFFiles writes byte-level BPE vocabularies; SentencePiece ones go to tokenizer.model")
 	}
-	tok, err := New(v)
+	if len(v.Types) != len(v.Tokens) {
+		return nil, nil, fmt.Errorf("tokenizer: %d tokens but %d token types", len(v.Tokens), len(v.Types))
+	}
+	p, err := lookupPre(v.Pre)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,7 +52,7 @@ func HFFiles(v Vocab) (tokenizerJSON, tokenizerConfig []byte, err error) {
 	b.WriteString(pre)
 	const byteLevel = `{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}`
 	fmt.Fprintf(&b, ",\n  \"post_processor\": %s,\n  \"decoder\": %s,\n", byteLevel, byteLevel)
-	fmt.Fprintf(&b, "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": %v,\n    \"vocab\": {", tok.bpe.pre.ignoreMerges)
+	fmt.Fprintf(&b, "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": %v,\n    \"vocab\": {", p.ignoreMerges)
 	first = true
 	for id, typ := range v.Types {
 		if typ != TypeNormal {
@@ -76,6 +79,9 @@ func HFFiles(v Vocab) (tokenizerJSON, tokenizerConfig []byte, err error) {
 		"clean_up_tokenization_spaces": false, "bos_token": nil, "eos_token": nil, "unk_token": nil,
 	}
 	for key, id := range map[string]int{"bos_token": v.BOS, "eos_token": v.EOS, "unk_token": v.UNK} {
+		if id >= len(v.Tokens) {
+			return nil, nil, fmt.Errorf("tokenizer: %s %d is outside the vocabulary of %d", key, id, len(v.Tokens))
+		}
 		if id >= 0 {
 			if typ := v.Types[id]; typ != TypeControl && typ != TypeUserDefined && typ != TypeUnknown {
 				return nil, nil, fmt.Errorf("tokenizer: %s %d (%q) is a normal token; Hugging Face names special tokens among the added tokens", key, id, v.Tokens[id])
