@@ -55,4 +55,14 @@ func TestBPERoundTrip(t *testing.T) {
 	if got, err := tokenizer.VocabFromGGUF(g); err != nil || !reflect.DeepEqual(got, v) {
 		t.Errorf("GGUF of the imported model: err %v, vocabulary equal %v", err, reflect.DeepEqual(got, v))
 	}
+	// The GGUF model loads with its byte-level tokenizer and encodes as the
+	// original vocabulary does.
+	m3, err := model.FromGGUF(g, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "Hello, world! 1234 it's"
+	if m3.Tok.Model() != tokenizer.ModelBPE || !reflect.DeepEqual(m3.Tok.Encode(text), tok.Encode(text)) {
+		t.Errorf("loaded model: tokenizer %q, Encode %v, want gpt2 and %v", m3.Tok.Model(), m3.Tok.Encode(text), tok.Encode(text))
+	}
 }
