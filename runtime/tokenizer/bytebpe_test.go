@@ -386,3 +386,19 @@ func TestHFFilesRoundTrip(t *testing.T) {
 		t.Errorf("SentencePiece vocabulary: err = %v", err)
 	}
 }
+
+// TestParseSpecialSPM: with ParseSpecial, SentencePiece also splits out
+// control tokens, and the text after one gets the space prefix again
+// (llama.cpp's is_prev_special); without it "<s>" is text.
+func TestParseSpecialSPM(t *testing.T) {
+	tok := load(t, "models/ggml-vocab-llama-spm.gguf")
+	bos := tok.BOS()
+	got := tok.EncodeWith("<s>Hello</s>", EncodeOptions{ParseSpecial: true})
+	want := []int{1, 15043, 2} // llama-tokenize -p "<s>Hello</s>" --no-bos
+	if !equalIDs(got, want) {
+		t.Errorf("ParseSpecial: got %v, want %v", got, want)
+	}
+	if plain := tok.Encode("<s>Hello"); len(plain) < 3 || plain[0] == bos {
+		t.Errorf("without ParseSpecial \"<s>\" must be text, got %v", plain)
+	}
+}
