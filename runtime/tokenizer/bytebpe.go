@@ -189,6 +189,9 @@ func (t *Tokenizer) encodeBPE(w *bpeWork, text string, out []int) []int {
 // costs O(n log n).
 func (t *Tokenizer) bpeWord(w *bpeWork, word string, out []int) []int {
 	m := t.bpe
+	if word == "" {
+		return out // splitters emit no empty words; this keeps syms non-empty regardless
+	}
 	if !utf8.ValidString(word) {
 		// llama.cpp decodes the text to code points first, each invalid
 		// byte becoming U+FFFD, and encodes that.
