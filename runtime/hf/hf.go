@@ -144,7 +144,12 @@ func readVocab(dir string, hc *Config, n int) (tokenizer.Vocab, error) {
 	sp, err := sentencepiece.Read(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return tokenizer.Vocab{}, fmt.Errorf("hf: %s is missing (tokenizers given only as tokenizer.json are not supported)", TokenizerFile)
+			// No SentencePiece model: a byte-level BPE tokenizer.json, as
+			// llama.cpp's converter falls back to (Llama-3, Qwen2/3).
+			if _, jerr := os.Stat(filepath.Join(dir, tokenizer.HFTokenizerFile)); jerr == nil {
+				return tokenizer.FromHFDir(dir, n)
+			}
+			return tokenizer.Vocab{}, fmt.Errorf("hf: %s is missing (and there is no %s)", TokenizerFile, tokenizer.HFTokenizerFile)
 		}
 		return tokenizer.Vocab{}, err
 	}
@@ -182,25 +187,7 @@ func readVocab(dir string, hc *Config, n int) (tokenizer.Vocab, error) {
 
 // tokenizerMeta is the GGUF tokenizer metadata of a vocabulary, carried in
 // Model.Meta so that Save/GGUF write it as llama.cpp's converter would.
-func tokenizerMeta(v tokenizer.Vocab) []gguf.KV {
-	kv := []gguf.KV{
-		{Key: "tokenizer.ggml.model", Type: gguf.TypeString, Value: "llama"},
-		{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, ArrayType: gguf.TypeString, Value: slices.Clone(v.Tokens)},
-		{Key: "tokenizer.ggml.scores", Type: gguf.TypeArray, ArrayType: gguf.TypeFloat32, Value: slices.Clone(v.Scores)},
-		{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, ArrayType: gguf.TypeInt32, Value: slices.Clone(v.Types)},
-	}
-	for _, s := range []struct {
-		key string
-		id  int
-	}{{"bos", v.BOS}, {"eos", v.EOS}, {"unknown", v.UNK}} {
-		if s.id >= 0 {
-			kv = append(kv, gguf.KV{Key: "tokenizer.ggml." + s.key + "_token_id", Type: gguf.TypeUint32, Value: uint32(s.id)})
-		}
-	}
-	return append(kv,
-		gguf.KV{Key: "tokenizer.ggml.add_bos_token", Type: gguf.TypeBool, Value: v.AddBOS},
-		gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Type: gguf.TypeBool, Value: v.AddSpacePrefix})
-}
+func tokenizerMeta(v tokenizer.Vocab) []gguf.KV { return v.GGUFKeys() }
 
 // binder loads tensors by name, checks their shapes and converts them;
 // the first error sticks.

@@ -13,6 +13,7 @@ import (
 	"github.com/shear-ai/shear/runtime/safetensors"
 	"github.com/shear-ai/shear/runtime/sentencepiece"
 	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/runtime/tokenizer"
 )
 
 // SaveOptions control how a model is written.
@@ -98,7 +99,7 @@ func writeFile(path string, b []byte) error {
 type Contents struct {
 	Tensors  []safetensors.Tensor
 	Metadata map[string]string
-	Other    map[string][]byte // config.json, tokenizer.model, tokenizer_config.json
+	Other    map[string][]byte // config.json, tokenizer.model or tokenizer.json, tokenizer_config.json
 }
 
 // Files builds the contents of a Hugging Face directory for m.
@@ -128,7 +129,14 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 		return nil, err
 	}
 	out := &Contents{Metadata: map[string]string{"format": "pt"}, Other: map[string][]byte{ConfigFile: cfg}}
-	if m.Tok != nil {
+	if m.Tok != nil && m.Tok.Model() == tokenizer.ModelBPE {
+		// Byte-level BPE: tokenizer.json, as Llama-3 and Qwen ship it.
+		tj, tc, err := tokenizer.HFFiles(m.Tok.Vocab())
+		if err != nil {
+			return nil, err
+		}
+		out.Other[tokenizer.HFTokenizerFile], out.Other[TokenizerConfigFile] = tj, tc
+	} else if m.Tok != nil {
 		v := m.Tok.Vocab()
 		sp, err := sentencepiece.FromVocab(v)
 		if err != nil {

@@ -3,6 +3,7 @@ package llama2c
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -98,6 +99,9 @@ func isByteToken(s string) bool {
 // becomes a space, BOS is "\n<s>\n" and EOS "\n</s>\n" (llama2.c's
 // tokenizer.py export).
 func WriteTokenizer(path string, v tokenizer.Vocab) error {
+	if v.IsBPE() {
+		return errors.New("llama2c: tokenizer.bin holds SentencePiece vocabularies; this one is byte-level BPE")
+	}
 	if len(v.Scores) != len(v.Tokens) {
 		return fmt.Errorf("llama2c: %d tokens but %d scores", len(v.Tokens), len(v.Scores))
 	}

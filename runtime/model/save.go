@@ -53,17 +53,8 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 	}
 	if !hasTokenizer && m.Tok != nil {
 		v := m.Tok.Vocab()
-		b.Set("tokenizer.ggml.model", "llama")
-		b.Set("tokenizer.ggml.tokens", v.Tokens)
-		b.Set("tokenizer.ggml.scores", v.Scores)
-		b.Set("tokenizer.ggml.token_type", v.Types)
-		for _, special := range []struct {
-			key string
-			id  int
-		}{{"bos", v.BOS}, {"eos", v.EOS}, {"unknown", v.UNK}} { // a fixed order: files are reproducible
-			if special.id >= 0 {
-				b.Set("tokenizer.ggml."+special.key+"_token_id", uint32(special.id))
-			}
+		for _, kv := range v.GGUFKeys() {
+			b.SetKV(kv)
 		}
 	}
 	p := arch + "."

@@ -359,6 +359,9 @@ func (m *Model) ToVocab() (tokenizer.Vocab, error) {
 // is "identity" with the vocabulary's space prefix, as in LLaMA's
 // tokenizer.model; byte_fallback is set when all 256 byte tokens exist.
 func FromVocab(v tokenizer.Vocab) (*Model, error) {
+	if v.IsBPE() {
+		return nil, errors.New("sentencepiece: a byte-level BPE vocabulary has no tokenizer.model form (it is written as tokenizer.json)")
+	}
 	t, err := tokenizer.New(v)
 	if err != nil {
 		return nil, fmt.Errorf("sentencepiece: %w", err)

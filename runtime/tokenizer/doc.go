@@ -1,8 +1,12 @@
-// Package tokenizer implements the SentencePiece BPE tokenizer of LLaMA-family
-// GGUF models (tokenizer.ggml.model = "llama"), token for token as llama.cpp's
-// SPM tokenizer (llm_tokenizer_spm in llama-vocab.cpp).
+// Package tokenizer implements the two tokenizers of LLaMA-family GGUF
+// models, token for token as llama.cpp runs them (llama-vocab.cpp):
+// SentencePiece BPE (tokenizer.ggml.model = "llama": LLaMA-1/2, Mistral,
+// TinyLlama; llm_tokenizer_spm) and byte-level BPE ("gpt2": GPT-2,
+// Llama-3, Qwen2/3, SmolLM; llm_tokenizer_bpe). One Tokenizer type serves
+// both; Model tells which.
 //
-// Build one with FromGGUF (or New from a Vocab), then:
+// Build one with FromGGUF (or New from a Vocab; LoadVocab and FromHFDir read
+// a Hugging Face tokenizer.json directory), then:
 //
 //	ids := tok.Encode("Once upon a time") // no BOS; prepend tok.BOS() yourself
 //	text := tok.Decode(ids)               // "Once upon a time"
@@ -26,6 +30,26 @@
 // Decoding maps each id to its piece (Piece), strips the space the prefix
 // added from the first piece, and concatenates; DecodePiece serves streaming.
 //
+// Byte-level BPE (bytebpe.go, pretokenize.go): user-defined tokens are split
+// out as above (with EncodeOptions.ParseSpecial also control and unknown
+// tokens, llama.cpp's parse_special), then the pre-tokenizer named by
+// tokenizer.ggml.pre cuts each fragment into words — gpt-2, llama-bpe
+// (llama3, llama-v3), qwen2 and smollm, hand-written after llama.cpp's
+// unicode_regex_split_custom_* with Go's unicode categories — each word's
+// bytes are written in GPT-2's byte alphabet and merged by rank with a heap,
+// O(n log n) in the word length. Llama-3's ignore_merges emits a word that
+// is a token whole. Decoding maps token texts back to bytes; nothing is
+// stripped or cleaned (llama.cpp's clean_up_tokenization_spaces applies only
+// to its detokenize call, not to the pieces generation prints), so
+// Decode(Encode(s)) == s for all valid UTF-8.
+//
+// Hugging Face tokenizer.json (hfjson.go, hfwrite.go): ParseHF reads the
+// vocabulary llama.cpp's convert_hf_to_gguf.py would write (token types of
+// added tokens, merges, the pre-tokenizer recognised from its structure,
+// special ids from tokenizer_config.json and config.json); HFFiles writes it
+// back. Vocab.GGUFKeys is the one place the tokenizer.ggml.* keys are
+// written.
+//
 // Differences from llama.cpp, all outside what LLaMA/TinyStories vocabularies
 // exercise:
 //   - llama.cpp forces control type on some tokens by their text (for example
@@ -37,4 +61,9 @@
 //   - New rejects out-of-range special ids, which llama.cpp replaces by a
 //     default with a warning.
 //   - Decode also removes the prefix space after a leading BOS (see Decode).
+//   - Byte-level BPE: invalid UTF-8 bytes become U+FFFD before merging, as
+//     in llama.cpp, but overlong forms and surrogates (which llama.cpp
+//     decodes) are invalid bytes too. Pre-tokenizers other than the four
+//     above are refused by name. A tokenizer.json NFC normalizer is accepted
+//     and, as by llama.cpp, not applied.
 package tokenizer

@@ -12,7 +12,7 @@ import (
 func naiveEncode(tok *Tokenizer, text string) []int {
 	var out []int
 	prevSpecial := true
-	tok.fragments(text, func(frag string, id int32) {
+	tok.fragments(text, tok.user, func(frag string, id int32) {
 		if id >= 0 {
 			out = append(out, int(id))
 			prevSpecial = true

@@ -23,14 +23,46 @@ const spaceEscape = "\u2581"
 //     BPE merge (see spm) as a whole, however many lines it has.
 //
 // Encode("") is empty. Encode never panics for any input shorter than 2 GiB.
+//
+// Byte-level BPE vocabularies (Model "gpt2") skip steps 2 and 3: each
+// fragment is cut into words by the pre-tokenizer and each word merged by
+// rank (see encodeBPE).
 func (t *Tokenizer) Encode(text string) []int {
+	return t.EncodeWith(text, EncodeOptions{})
+}
+
+// EncodeOptions modify Encode.
+type EncodeOptions struct {
+	// ParseSpecial also splits out the texts of control and unknown tokens
+	// (such as "<|im_start|>" or "<s>") as those tokens, as llama.cpp's
+	// parse_special=true; otherwise they are ordinary text.
+	ParseSpecial bool
+}
+
+// EncodeWith is Encode with options.
+func (t *Tokenizer) EncodeWith(text string, opt EncodeOptions) []int {
 	out := make([]int, 0, len(text)/3+1)
 	if text == "" {
 		return out
 	}
+	specials := t.user
+	if opt.ParseSpecial {
+		specials = t.special
+	}
+	if t.bpe != nil {
+		w := &bpeWork{}
+		t.fragments(text, specials, func(frag string, id int32) {
+			if id >= 0 {
+				out = append(out, int(id))
+				return
+			}
+			out = t.encodeBPE(w, frag, out)
+		})
+		return out
+	}
 	w := &spmWork{}
 	prevSpecial := true // the start of the text counts as after a special token
-	t.fragments(text, func(frag string, id int32) {
+	t.fragments(text, specials, func(frag string, id int32) {
 		if id >= 0 {
 			out = append(out, int(id))
 			prevSpecial = true
@@ -46,16 +78,15 @@ func (t *Tokenizer) Encode(text string) []int {
 	return out
 }
 
-// fragments calls emit for each part of text in order: user-defined tokens
-// as (_, id), the text between them as (text, -1). Like llama.cpp's
-// tokenizer_st_partition, each user-defined token (longest first) splits
-// every raw fragment at all its non-overlapping occurrences before the next
-// token is tried.
-func (t *Tokenizer) fragments(text string, emit func(string, int32)) {
+// fragments calls emit for each part of text in order: the special tokens
+// (longest first) as (_, id), the text between them as (text, -1). Like
+// llama.cpp's tokenizer_st_partition, each token splits every raw fragment
+// at all its non-overlapping occurrences before the next token is tried.
+func (t *Tokenizer) fragments(text string, specials []userToken, emit func(string, int32)) {
 	if text == "" {
 		return // llama.cpp: no fragment at all, so not even the space prefix
 	}
-	if len(t.user) == 0 {
+	if len(specials) == 0 {
 		emit(text, -1)
 		return
 	}
@@ -64,7 +95,7 @@ func (t *Tokenizer) fragments(text string, emit func(string, int32)) {
 		id   int32
 	}
 	frags := []frag{{text, -1}}
-	for _, u := range t.user {
+	for _, u := range specials {
 		tok, id := u.text, u.id
 		var next []frag
 		for _, f := range frags {
@@ -122,7 +153,7 @@ func (a *bigram) before(b *bigram) bool {
 // spmWork holds buffers reused across the segments of one Encode call.
 type spmWork struct {
 	sym  []symbol
-	heap []bigram
+	heap bigramHeap
 }
 
 // Pair classes in Tokenizer.pairs and fastPairs, besides a token id (≥ 0).
@@ -201,9 +232,9 @@ func (t *Tokenizer) merge(w *spmWork, s string, out []int) []int {
 		return out
 	}
 	sym[len(sym)-1].next = -1
-	w.heapify()
+	w.heap.heapify()
 	for len(w.heap) > 0 {
-		b := w.pop()
+		b := w.heap.pop()
 		l, r := &sym[b.left], &sym[b.right]
 		// Skip a stale pair: one side was merged away or grew since queued.
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
@@ -248,7 +279,7 @@ func (t *Tokenizer) tryAddBigram(w *spmWork, s string, left, right int32) {
 	if !ok {
 		return
 	}
-	w.push(bigram{score: t.v.Scores[id], left: left, right: right, size: size, id: id})
+	w.heap.push(bigram{score: t.v.Scores[id], left: left, right: right, size: size, id: id})
 }
 
 // fastCodes is the number of characters with table entries: the ASCII
@@ -269,53 +300,55 @@ func fastChar(s string, off int) (code, n int) {
 	return -1, n
 }
 
-// heapify, push and pop implement a binary max-heap ordered by
-// bigram.before.
-func (w *spmWork) heapify() {
-	for i := len(w.heap)/2 - 1; i >= 0; i-- {
-		w.down(i)
+// bigramHeap is a binary heap of candidate merges, first by
+// bigram.before; the SentencePiece and byte-level merges share it.
+type bigramHeap []bigram
+
+func (h *bigramHeap) heapify() {
+	for i := len(*h)/2 - 1; i >= 0; i-- {
+		h.down(i)
 	}
 }
 
-func (w *spmWork) push(b bigram) {
-	h := append(w.heap, b)
-	i := len(h) - 1
+func (h *bigramHeap) push(b bigram) {
+	*h = append(*h, b)
+	q := *h
+	i := len(q) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !h[i].before(&h[p]) {
+		if !q[i].before(&q[p]) {
 			break
 		}
-		h[i], h[p] = h[p], h[i]
+		q[i], q[p] = q[p], q[i]
 		i = p
 	}
-	w.heap = h
 }
 
-func (w *spmWork) pop() bigram {
-	h := w.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	w.heap = h[:n]
-	w.down(0)
+func (h *bigramHeap) pop() bigram {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	*h = q[:n]
+	h.down(0)
 	return top
 }
 
-func (w *spmWork) down(i int) {
-	h := w.heap
-	n := len(h)
+func (h *bigramHeap) down(i int) {
+	q := *h
+	n := len(q)
 	for {
 		c := 2*i + 1
 		if c >= n {
 			return
 		}
-		if c+1 < n && h[c+1].before(&h[c]) {
+		if c+1 < n && q[c+1].before(&q[c]) {
 			c++
 		}
-		if !h[c].before(&h[i]) {
+		if !q[c].before(&q[i]) {
 			return
 		}
-		h[i], h[c] = h[c], h[i]
+		q[i], q[c] = q[c], q[i]
 		i = c
 	}
 }

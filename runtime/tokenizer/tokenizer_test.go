@@ -44,7 +44,8 @@ var (
 	loadCache = map[string]*Tokenizer{}
 )
 
-// load opens a shared GGUF once per test binary and builds its tokenizer.
+// load builds the tokenizer of a shared GGUF file or tokenizer.json
+// directory once per test binary.
 func load(t testing.TB, rel string) *Tokenizer {
 	t.Helper()
 	path := sharedPath(t, rel)
@@ -53,11 +54,11 @@ func load(t testing.TB, rel string) *Tokenizer {
 	if tok, ok := loadCache[path]; ok {
 		return tok
 	}
-	f, err := gguf.Open(path)
+	v, err := LoadVocab(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := FromGGUF(f)
+	tok, err := New(v)
 	if err != nil {
 		t.Fatalf("%s: %v", rel, err)
 	}
@@ -419,6 +420,12 @@ func ggufWith(t *testing.T, v Vocab, set func(b *gguf.Builder)) *gguf.File {
 	if set != nil {
 		set(b)
 	}
+	return parseBuilder(t, b)
+}
+
+// parseBuilder writes b and parses the bytes back.
+func parseBuilder(t *testing.T, b *gguf.Builder) *gguf.File {
+	t.Helper()
 	var buf bytes.Buffer
 	if _, err := b.WriteTo(&buf); err != nil {
 		t.Fatal(err)
@@ -457,7 +464,8 @@ func TestFromGGUFErrors(t *testing.T) {
 		set  func(b *gguf.Builder)
 		want string
 	}{
-		{"model", func(b *gguf.Builder) { b.Set("tokenizer.ggml.model", "gpt2") }, `"gpt2"`},
+		{"model", func(b *gguf.Builder) { b.Set("tokenizer.ggml.model", "t5") }, `tokenizer.ggml.model is "t5"`},
+		{"gpt2 without merges", func(b *gguf.Builder) { b.Set("tokenizer.ggml.model", "gpt2") }, "tokenizer.ggml.merges is missing"},
 		{"no model", func(b *gguf.Builder) { b.Delete("tokenizer.ggml.model") }, "tokenizer.ggml.model is missing"},
 		{"no tokens", func(b *gguf.Builder) { b.Delete("tokenizer.ggml.tokens") }, "tokenizer.ggml.tokens is missing"},
 		{"no scores", func(b *gguf.Builder) { b.Delete("tokenizer.ggml.scores") }, "tokenizer.ggml.scores is missing"},

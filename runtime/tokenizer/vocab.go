@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,16 +22,40 @@ const (
 	TypeByte        = 6
 )
 
-// Vocab is a SentencePiece vocabulary as stored in GGUF under tokenizer.ggml.*.
+// Model names of tokenizer.ggml.model.
+const (
+	ModelSPM = "llama" // SentencePiece BPE (LLaMA-1/2, Mistral, TinyLlama)
+	ModelBPE = "gpt2"  // byte-level BPE (GPT-2, Llama-3, Qwen2/3, SmolLM)
+)
+
+// Vocab is a vocabulary as stored in GGUF under tokenizer.ggml.*.
 type Vocab struct {
+	// Model is tokenizer.ggml.model: ModelSPM (also when empty) or ModelBPE.
+	Model  string
 	Tokens []string
-	Scores []float32
-	Types  []int32 // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+	Scores []float32 // required for SentencePiece; optional (nil) for byte-level BPE
+	Types  []int32   // GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
 
 	BOS, EOS, UNK int // -1 if absent
 
 	AddSpacePrefix bool // tokenizer.ggml.add_space_prefix, default true for "llama"
 	AddBOS         bool // tokenizer.ggml.add_bos_token, default true
+
+	// Byte-level BPE only.
+	Pre    string   // tokenizer.ggml.pre: the pre-tokenizer (see PreTokenizers)
+	Merges []string // tokenizer.ggml.merges: "left right" in the byte alphabet, by rank
+}
+
+// IsBPE reports whether v is a byte-level BPE vocabulary.
+func (v *Vocab) IsBPE() bool { return v.Model == ModelBPE }
+
+// clone copies the slices of v.
+func (v Vocab) clone() Vocab {
+	v.Tokens = slices.Clone(v.Tokens)
+	v.Scores = slices.Clone(v.Scores)
+	v.Types = slices.Clone(v.Types)
+	v.Merges = slices.Clone(v.Merges)
+	return v
 }
 
 // Tokenizer encodes text to token ids and back. It is immutable after New
@@ -48,6 +73,11 @@ type Tokenizer struct {
 	fastPairs [fastCodes * fastCodes]int32 // pairs restricted to those characters, pairCut where absent
 	user      []userToken                  // user-defined tokens, longest text first: split out before SPM
 	bytes     bool                         // all of <0x00>…<0xFF> are present
+
+	// special are the control, unknown and user-defined tokens, longest
+	// text first: what ParseSpecial splits out (user-defined ones always).
+	special []userToken
+	bpe     *bpeModel // byte-level BPE; nil for SentencePiece
 }
 
 type userToken struct {
@@ -61,7 +91,16 @@ func New(v Vocab) (*Tokenizer, error) {
 	if n == 0 {
 		return nil, errors.New("tokenizer: empty vocabulary")
 	}
-	if len(v.Scores) != n {
+	switch v.Model {
+	case "", ModelSPM:
+		if len(v.Merges) > 0 || v.Pre != "" {
+			return nil, errors.New("tokenizer: merges and a pre-tokenizer belong to a byte-level BPE vocabulary (model \"gpt2\"), not SentencePiece")
+		}
+	case ModelBPE:
+	default:
+		return nil, fmt.Errorf("tokenizer: unsupported tokenizer model %q (supported: %q, %q)", v.Model, ModelSPM, ModelBPE)
+	}
+	if len(v.Scores) != n && !(v.IsBPE() && len(v.Scores) == 0) {
 		return nil, fmt.Errorf("tokenizer: %d tokens but %d scores", n, len(v.Scores))
 	}
 	if len(v.Types) != n {
@@ -82,12 +121,9 @@ func New(v Vocab) (*Tokenizer, error) {
 		return nil, errors.New("tokenizer: AddBOS is set but there is no BOS token")
 	}
 
-	v = Vocab{
-		Tokens: append([]string(nil), v.Tokens...),
-		Scores: append([]float32(nil), v.Scores...),
-		Types:  append([]int32(nil), v.Types...),
-		BOS:    v.BOS, EOS: v.EOS, UNK: v.UNK,
-		AddSpacePrefix: v.AddSpacePrefix, AddBOS: v.AddBOS,
+	v = v.clone()
+	if v.Model == "" {
+		v.Model = ModelSPM // explicit, as FromGGUF reads it back
 	}
 	t := &Tokenizer{
 		v:      v,
@@ -109,12 +145,16 @@ func New(v Vocab) (*Tokenizer, error) {
 		t.ids[text] = int32(i)
 		t.maxLen = max(t.maxLen, len(text))
 
-		switch typ {
-		case TypeNormal:
+		switch {
+		case v.IsBPE() && typ == TypeNormal:
+			t.pieces[i] = unByteLevel(text)
+		case v.IsBPE() && typ == TypeByte:
+			// llama.cpp's BPE token_to_piece has no byte tokens: no text.
+		case typ == TypeNormal:
 			t.pieces[i] = strings.ReplaceAll(text, spaceEscape, " ")
-		case TypeUserDefined:
+		case typ == TypeUserDefined:
 			t.pieces[i] = text
-		case TypeByte:
+		case typ == TypeByte:
 			b, ok := parseByteToken(text)
 			if !ok {
 				return nil, fmt.Errorf("tokenizer: token %d has type byte but text %q is not of the form <0xNN>", i, text)
@@ -122,12 +162,24 @@ func New(v Vocab) (*Tokenizer, error) {
 			t.pieces[i] = byteStrings[b]
 		default: // unknown, control, unused, undefined: no text (llama.cpp token_to_piece, special=false)
 		}
-		if typ == TypeUserDefined {
+		switch typ {
+		case TypeUserDefined:
 			t.user = append(t.user, userToken{text, int32(i)})
+			t.special = append(t.special, userToken{text, int32(i)})
+		case TypeControl, TypeUnknown:
+			t.special = append(t.special, userToken{text, int32(i)})
 		}
 	}
-	t.buildPairs()
 	sort.SliceStable(t.user, func(a, b int) bool { return len(t.user[a].text) > len(t.user[b].text) })
+	sort.SliceStable(t.special, func(a, b int) bool { return len(t.special[a].text) > len(t.special[b].text) })
+	if v.IsBPE() {
+		var err error
+		if t.bpe, err = newBPEModel(t, &v); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	t.buildPairs()
 
 	// Byte fallback as llama.cpp's byte_to_token: "<0xNN>" (upper-case hex),
 	// else the token whose text is the byte itself. Where neither exists
@@ -161,32 +213,47 @@ func New(v Vocab) (*Tokenizer, error) {
 // present, so that any text can be encoded without UNK.
 func (t *Tokenizer) HasByteTokens() bool { return t.bytes }
 
-// FromGGUF builds a tokenizer from the tokenizer.ggml.* keys of f. Only the
-// SentencePiece model ("llama") is supported. Missing BOS/EOS/UNK ids take
-// llama.cpp's defaults for "llama" (1, 2, 0, or none if out of range);
-// add_space_prefix and add_bos_token default to true.
+// FromGGUF builds a tokenizer from the tokenizer.ggml.* keys of f: the
+// SentencePiece model ("llama") or byte-level BPE ("gpt2", with merges and
+// a pre-tokenizer Shear supports). Missing keys take llama.cpp's defaults:
+// for "llama" BOS/EOS/UNK 1, 2, 0 (none if out of range), add_space_prefix
+// and add_bos_token true; for "gpt2" BOS and EOS 11, no UNK, no space
+// prefix, add_bos_token true only for the Llama-3 pre-tokenizer.
 func FromGGUF(f *gguf.File) (*Tokenizer, error) {
+	v, err := VocabFromGGUF(f)
+	if err != nil {
+		return nil, err
+	}
+	return New(v)
+}
+
+// VocabFromGGUF reads the tokenizer.ggml.* keys of f (see FromGGUF) without
+// building a tokenizer.
+func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 	model, ok := f.String("tokenizer.ggml.model")
 	if !ok {
 		if _, present := f.Get("tokenizer.ggml.model"); present {
-			return nil, errors.New("tokenizer: tokenizer.ggml.model is not a string")
+			return Vocab{}, errors.New("tokenizer: tokenizer.ggml.model is not a string")
 		}
-		return nil, errors.New("tokenizer: tokenizer.ggml.model is missing: the file has no tokenizer")
+		return Vocab{}, errors.New("tokenizer: tokenizer.ggml.model is missing: the file has no tokenizer")
 	}
-	if model != "llama" {
-		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.model is %q; only the SentencePiece model \"llama\" is supported", model)
+	if model != ModelSPM && model != ModelBPE {
+		return Vocab{}, fmt.Errorf("tokenizer: tokenizer.ggml.model is %q; supported are SentencePiece %q and byte-level BPE %q", model, ModelSPM, ModelBPE)
 	}
+	bpe := model == ModelBPE
 
-	var v Vocab
+	v := Vocab{Model: model}
 	if v.Tokens, ok = f.Strings("tokenizer.ggml.tokens"); !ok {
-		return nil, keyError(f, "tokenizer.ggml.tokens", "an array of strings")
+		return Vocab{}, keyError(f, "tokenizer.ggml.tokens", "an array of strings")
 	}
 	n := len(v.Tokens)
-	if v.Scores, ok = f.Float32s("tokenizer.ggml.scores"); !ok {
+	if _, present := f.Get("tokenizer.ggml.scores"); !present && bpe {
+		// optional for byte-level BPE
+	} else if v.Scores, ok = f.Float32s("tokenizer.ggml.scores"); !ok {
 		// llama.cpp also accepts integer scores.
 		is, ok := f.Ints("tokenizer.ggml.scores")
 		if !ok {
-			return nil, keyError(f, "tokenizer.ggml.scores", "an array of float32")
+			return Vocab{}, keyError(f, "tokenizer.ggml.scores", "an array of float32")
 		}
 		v.Scores = make([]float32, len(is))
 		for i, s := range is {
@@ -195,39 +262,92 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	}
 	types, ok := f.Ints("tokenizer.ggml.token_type")
 	if !ok {
-		return nil, keyError(f, "tokenizer.ggml.token_type", "an array of integers")
+		return Vocab{}, keyError(f, "tokenizer.ggml.token_type", "an array of integers")
 	}
-	if len(v.Scores) != n {
-		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.tokens has %d entries but tokenizer.ggml.scores has %d", n, len(v.Scores))
+	if len(v.Scores) != n && !(bpe && v.Scores == nil) {
+		return Vocab{}, fmt.Errorf("tokenizer: tokenizer.ggml.tokens has %d entries but tokenizer.ggml.scores has %d", n, len(v.Scores))
 	}
 	if len(types) != n {
-		return nil, fmt.Errorf("tokenizer: tokenizer.ggml.tokens has %d entries but tokenizer.ggml.token_type has %d", n, len(types))
+		return Vocab{}, fmt.Errorf("tokenizer: tokenizer.ggml.tokens has %d entries but tokenizer.ggml.token_type has %d", n, len(types))
 	}
 	v.Types = make([]int32, n)
 	for i, x := range types {
 		if x < TypeUndefined || x > TypeByte {
-			return nil, fmt.Errorf("tokenizer: tokenizer.ggml.token_type[%d] = %d is not a GGUF token type", i, x)
+			return Vocab{}, fmt.Errorf("tokenizer: tokenizer.ggml.token_type[%d] = %d is not a GGUF token type", i, x)
 		}
 		v.Types[i] = int32(x)
 	}
 
+	defBOS, defEOS, defUNK, defPrefix, defAddBOS := 1, 2, 0, true, true
+	if bpe {
+		if v.Merges, ok = f.Strings("tokenizer.ggml.merges"); !ok {
+			return Vocab{}, keyError(f, "tokenizer.ggml.merges", "an array of strings")
+		}
+		if _, present := f.Get("tokenizer.ggml.pre"); present {
+			if v.Pre, ok = f.String("tokenizer.ggml.pre"); !ok {
+				return Vocab{}, keyError(f, "tokenizer.ggml.pre", "a string")
+			}
+		}
+		pre, err := lookupPre(v.Pre)
+		if err != nil {
+			return Vocab{}, err
+		}
+		defBOS, defEOS, defUNK, defPrefix, defAddBOS = 11, 11, n, false, pre.addBOS
+	}
+
 	var err error
-	if v.BOS, err = specialID(f, "tokenizer.ggml.bos_token_id", 1, n); err != nil {
-		return nil, err
+	if v.BOS, err = specialID(f, "tokenizer.ggml.bos_token_id", defBOS, n); err != nil {
+		return Vocab{}, err
 	}
-	if v.EOS, err = specialID(f, "tokenizer.ggml.eos_token_id", 2, n); err != nil {
-		return nil, err
+	if v.EOS, err = specialID(f, "tokenizer.ggml.eos_token_id", defEOS, n); err != nil {
+		return Vocab{}, err
 	}
-	if v.UNK, err = specialID(f, "tokenizer.ggml.unknown_token_id", 0, n); err != nil {
-		return nil, err
+	if v.UNK, err = specialID(f, "tokenizer.ggml.unknown_token_id", defUNK, n); err != nil {
+		return Vocab{}, err
 	}
-	if v.AddSpacePrefix, err = boolKey(f, "tokenizer.ggml.add_space_prefix", true); err != nil {
-		return nil, err
+	if v.AddSpacePrefix, err = boolKey(f, "tokenizer.ggml.add_space_prefix", defPrefix); err != nil {
+		return Vocab{}, err
 	}
-	if v.AddBOS, err = boolKey(f, "tokenizer.ggml.add_bos_token", true); err != nil {
-		return nil, err
+	if v.AddBOS, err = boolKey(f, "tokenizer.ggml.add_bos_token", defAddBOS); err != nil {
+		return Vocab{}, err
 	}
-	return New(v)
+	return v, nil
+}
+
+// GGUFKeys is the tokenizer.ggml.* metadata of v as llama.cpp's converter
+// writes it: model, (pre,) tokens, (scores,) token types, (merges,) the
+// special ids that are set, add_bos_token, and add_space_prefix for
+// SentencePiece. Fixed order, so files are reproducible.
+func (v *Vocab) GGUFKeys() []gguf.KV {
+	model := v.Model
+	if model == "" {
+		model = ModelSPM
+	}
+	kv := []gguf.KV{{Key: "tokenizer.ggml.model", Type: gguf.TypeString, Value: model}}
+	if v.IsBPE() {
+		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.pre", Type: gguf.TypeString, Value: v.Pre})
+	}
+	kv = append(kv, gguf.KV{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, ArrayType: gguf.TypeString, Value: slices.Clone(v.Tokens)})
+	if v.Scores != nil {
+		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.scores", Type: gguf.TypeArray, ArrayType: gguf.TypeFloat32, Value: slices.Clone(v.Scores)})
+	}
+	kv = append(kv, gguf.KV{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, ArrayType: gguf.TypeInt32, Value: slices.Clone(v.Types)})
+	if v.IsBPE() {
+		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.merges", Type: gguf.TypeArray, ArrayType: gguf.TypeString, Value: slices.Clone(v.Merges)})
+	}
+	for _, s := range []struct {
+		key string
+		id  int
+	}{{"bos", v.BOS}, {"eos", v.EOS}, {"unknown", v.UNK}} {
+		if s.id >= 0 {
+			kv = append(kv, gguf.KV{Key: "tokenizer.ggml." + s.key + "_token_id", Type: gguf.TypeUint32, Value: uint32(s.id)})
+		}
+	}
+	kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Type: gguf.TypeBool, Value: v.AddBOS})
+	if !v.IsBPE() {
+		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Type: gguf.TypeBool, Value: v.AddSpacePrefix})
+	}
+	return kv
 }
 
 func keyError(f *gguf.File, key, want string) error {
@@ -272,13 +392,14 @@ func boolKey(f *gguf.File, key string, def bool) (bool, error) {
 }
 
 // Vocab returns a copy of the vocabulary.
-func (t *Tokenizer) Vocab() Vocab {
-	v := t.v
-	v.Tokens = append([]string(nil), v.Tokens...)
-	v.Scores = append([]float32(nil), v.Scores...)
-	v.Types = append([]int32(nil), v.Types...)
-	return v
-}
+func (t *Tokenizer) Vocab() Vocab { return t.v.clone() }
+
+// Model returns the tokenizer model: ModelSPM or ModelBPE.
+func (t *Tokenizer) Model() string { return t.v.Model }
+
+// Pre returns the pre-tokenizer of a byte-level BPE vocabulary ("" for
+// SentencePiece).
+func (t *Tokenizer) Pre() string { return t.v.Pre }
 
 // BOS returns the beginning-of-sequence token id, or -1.
 func (t *Tokenizer) BOS() int { return t.v.BOS }

@@ -338,19 +338,8 @@ func GGUF(v tokenizer.Vocab) *gguf.Builder {
 	b := gguf.NewBuilder()
 	b.Set("general.architecture", "llama")
 	b.Set("general.name", "shear-bpe")
-	b.Set("tokenizer.ggml.model", "llama")
-	b.Set("tokenizer.ggml.tokens", v.Tokens)
-	b.Set("tokenizer.ggml.scores", v.Scores)
-	b.Set("tokenizer.ggml.token_type", v.Types)
-	for _, s := range []struct {
-		key string
-		id  int
-	}{{"bos", v.BOS}, {"eos", v.EOS}, {"unknown", v.UNK}} {
-		if s.id >= 0 {
-			b.Set("tokenizer.ggml."+s.key+"_token_id", uint32(s.id))
-		}
+	for _, kv := range v.GGUFKeys() {
+		b.SetKV(kv)
 	}
-	b.Set("tokenizer.ggml.add_bos_token", v.AddBOS)
-	b.Set("tokenizer.ggml.add_space_prefix", v.AddSpacePrefix)
 	return b
 }

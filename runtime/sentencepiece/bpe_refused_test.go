@@ -1,0 +1,16 @@
+package sentencepiece
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shear-ai/shear/runtime/tokenizer"
+)
+
+// A byte-level BPE vocabulary cannot become a tokenizer.model.
+func TestFromVocabRefusesBPE(t *testing.T) {
+	v := tokenizer.Vocab{Model: tokenizer.ModelBPE, Pre: "gpt-2", Tokens: []string{"a", "b", "ab"}, Types: []int32{1, 1, 1}, Merges: []string{"a b"}, BOS: -1, EOS: -1, UNK: -1}
+	if _, err := FromVocab(v); err == nil || !strings.Contains(err.Error(), "byte-level BPE") {
+		t.Errorf("err = %v, want a refusal naming byte-level BPE", err)
+	}
+}

@@ -1,0 +1,433 @@
+package tokenizer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shear-ai/shear/runtime/gguf"
+)
+
+// Hugging Face file names read by FromHFDir.
+const (
+	HFTokenizerFile       = "tokenizer.json"
+	HFTokenizerConfigFile = "tokenizer_config.json"
+	HFConfigFile          = "config.json"
+)
+
+// The split regexes of the tokenizer.json pre-tokenizers Shear recognises,
+// as Llama-3 and Qwen2/3 ship them, and the tokenizer.ggml.pre name
+// llama.cpp's converter gives each.
+const (
+	llama3Regex = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	qwen2Regex  = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+)
+
+// FromHFDir reads a Hugging Face tokenizer directory: tokenizer.json (a
+// byte-level BPE model), and if present tokenizer_config.json (BOS, EOS,
+// add_bos_token) and config.json (bos_token_id, eos_token_id where the
+// tokenizer config names none). The vocabulary is what llama.cpp's
+// convert_hf_to_gguf.py writes for it (see ParseHF); vocabSize > 0 pads it
+// to that many tokens (config.json's vocab_size; 0 keeps the tokenizer's
+// own size).
+func FromHFDir(dir string, vocabSize int) (Vocab, error) {
+	read := func(name string, required bool) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !required && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return b, err
+	}
+	tj, err := read(HFTokenizerFile, true)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	tc, err := read(HFTokenizerConfigFile, false)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	cfg, err := read(HFConfigFile, false)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	v, err := ParseHF(tj, tc, cfg, vocabSize)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("%s: %w", dir, err)
+	}
+	return v, nil
+}
+
+// hfTokenizer is the part of tokenizer.json that ParseHF reads.
+type hfTokenizer struct {
+	AddedTokens []struct {
+		ID         *int   `json:"id"`
+		Content    string `json:"content"`
+		Special    bool   `json:"special"`
+		Normalized bool   `json:"normalized"`
+	} `json:"added_tokens"`
+	Normalizer   json.RawMessage `json:"normalizer"`
+	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+	Model        struct {
+		Type                    string          `json:"type"`
+		Vocab                   map[string]int  `json:"vocab"`
+		Merges                  json.RawMessage `json:"merges"`
+		ByteFallback            bool            `json:"byte_fallback"`
+		ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+		Dropout                 *float64        `json:"dropout"`
+	} `json:"model"`
+}
+
+// hfPre is one pre-tokenizer object of tokenizer.json.
+type hfPre struct {
+	Type          string          `json:"type"`
+	Pretokenizers []hfPre         `json:"pretokenizers"` // Sequence
+	Pattern       json.RawMessage `json:"pattern"`       // Split: {"Regex": …} or {"String": …}
+	Behavior      string          `json:"behavior"`      // Split
+	Invert        bool            `json:"invert"`        // Split
+	AddPrefix     bool            `json:"add_prefix_space"`
+	UseRegex      *bool           `json:"use_regex"`         // ByteLevel, default true
+	Individual    bool            `json:"individual_digits"` // Digits
+}
+
+// ParseHF converts a Hugging Face tokenizer.json (with tokenizer_config.json
+// and config.json, either may be nil) to a GGUF vocabulary, as llama.cpp's
+// convert_hf_to_gguf.py does for byte-level BPE models:
+//
+//   - tokens by id; ids the files do not define (up to vocabSize) become
+//     "[PAD<id>]" of type unused;
+//   - added tokens that are special, or look special ("<|…|>" and the
+//     converter's other patterns), are control tokens; the other added
+//     tokens are user-defined; all others normal;
+//   - merges as "left right" (the newer list-of-pairs form is joined, a
+//     space inside a side written as U+0120 as the converter does);
+//   - tokenizer.ggml.pre from the pre-tokenizer: ByteLevel with its regex is
+//     "gpt-2", Digits then ByteLevel "smollm", and a Split with Llama-3's or
+//     Qwen2's regex then ByteLevel "llama-bpe" or "qwen2" (the converter
+//     finds these by hashing the tokenization of a test string; matching the
+//     structure gives the same names for these families);
+//   - BOS/EOS/UNK from the tokenizer config's bos_token/eos_token/unk_token
+//     (looked up among the added tokens), else config.json's *_token_id;
+//     add_bos_token from the tokenizer config, else llama.cpp's default for
+//     the pre-tokenizer.
+//
+// A normalizer other than none or NFC, a model other than BPE, byte
+// fallback (SentencePiece-style tokenizer.json: use tokenizer.model), word
+// prefixes or suffixes, dropout, missing merges and an unknown pre-tokenizer
+// are errors that name the problem. The NFC normalizer is accepted and not
+// applied, as llama.cpp does not apply it: text that is not in NFC may
+// tokenize differently from transformers.
+func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Vocab, error) {
+	var tj hfTokenizer
+	if err := json.Unmarshal(tokenizerJSON, &tj); err != nil {
+		return Vocab{}, fmt.Errorf("tokenizer: %s: %w", HFTokenizerFile, err)
+	}
+	m := &tj.Model
+	switch {
+	case m.Type != "BPE" && m.Type != "":
+		return Vocab{}, fmt.Errorf("tokenizer: %s: model type %q is not supported (only byte-level BPE)", HFTokenizerFile, m.Type)
+	case m.Type == "" && m.Vocab == nil:
+		return Vocab{}, fmt.Errorf("tokenizer: %s has no model", HFTokenizerFile)
+	case m.ByteFallback:
+		return Vocab{}, fmt.Errorf("tokenizer: %s: BPE with byte_fallback is a SentencePiece-style tokenizer; not supported from tokenizer.json (use tokenizer.model)", HFTokenizerFile)
+	case m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "":
+		return Vocab{}, fmt.Errorf("tokenizer: %s: continuing_subword_prefix %q is not supported", HFTokenizerFile, *m.ContinuingSubwordPrefix)
+	case m.EndOfWordSuffix != nil && *m.EndOfWordSuffix != "":
+		return Vocab{}, fmt.Errorf("tokenizer: %s: end_of_word_suffix %q is not supported", HFTokenizerFile, *m.EndOfWordSuffix)
+	case m.Dropout != nil && *m.Dropout != 0:
+		return Vocab{}, fmt.Errorf("tokenizer: %s: BPE dropout %v is not supported", HFTokenizerFile, *m.Dropout)
+	}
+	if err := checkNormalizer(tj.Normalizer); err != nil {
+		return Vocab{}, err
+	}
+	pre, err := hfPreName(tj.PreTokenizer)
+	if err != nil {
+		return Vocab{}, err
+	}
+	merges, err := hfMerges(m.Merges)
+	if err != nil {
+		return Vocab{}, err
+	}
+
+	// Tokens by id: the model's vocabulary, then the added tokens.
+	n := vocabSize
+	const maxTokens = 1 << 24
+	const maxGap = 1 << 16 // undefined ids allowed without a vocabulary size
+	for text, id := range m.Vocab {
+		if id < 0 || id >= maxTokens {
+			return Vocab{}, fmt.Errorf("tokenizer: %s: token %q has id %d outside [0, %d)", HFTokenizerFile, text, id, maxTokens)
+		}
+		n = max(n, id+1)
+	}
+	for _, a := range tj.AddedTokens {
+		if a.ID == nil || *a.ID < 0 || *a.ID >= maxTokens {
+			return Vocab{}, fmt.Errorf("tokenizer: %s: added token %q has no id in [0, %d)", HFTokenizerFile, a.Content, maxTokens)
+		}
+		n = max(n, *a.ID+1)
+	}
+	if defined := len(m.Vocab) + len(tj.AddedTokens); vocabSize == 0 && n > defined+maxGap {
+		// Gaps become [PAD] tokens; a file that defines a few ids far
+		// apart is not a vocabulary, and would cost memory out of all
+		// proportion to its size.
+		return Vocab{}, fmt.Errorf("tokenizer: %s defines %d tokens but ids up to %d", HFTokenizerFile, defined, n-1)
+	}
+	if vocabSize > 0 && n > vocabSize {
+		return Vocab{}, fmt.Errorf("tokenizer: %s defines token id %d, beyond the vocabulary size %d", HFTokenizerFile, n-1, vocabSize)
+	}
+	if n == 0 {
+		return Vocab{}, fmt.Errorf("tokenizer: %s: empty vocabulary", HFTokenizerFile)
+	}
+	v := Vocab{Model: ModelBPE, Pre: pre, Merges: merges, Tokens: make([]string, n), Types: make([]int32, n), BOS: -1, EOS: -1, UNK: -1}
+	set := make([]bool, n)
+	for text, id := range m.Vocab {
+		if set[id] {
+			return Vocab{}, fmt.Errorf("tokenizer: %s: tokens %q and %q share id %d", HFTokenizerFile, v.Tokens[id], text, id)
+		}
+		v.Tokens[id], v.Types[id], set[id] = text, TypeNormal, true
+	}
+	added := map[string]int{}
+	for _, a := range tj.AddedTokens {
+		id := *a.ID
+		text := a.Content
+		if a.Special || looksSpecial(text) {
+			v.Types[id] = TypeControl
+		} else {
+			// The converter pre-normalises user-defined spaces (for Gemma).
+			text = strings.ReplaceAll(text, spaceEscape, " ")
+			v.Types[id] = TypeUserDefined
+		}
+		v.Tokens[id], set[id] = text, true
+		added[a.Content] = id
+	}
+	for id := range v.Tokens {
+		if !set[id] {
+			v.Tokens[id], v.Types[id] = fmt.Sprintf("[PAD%d]", id), TypeUnused
+		}
+	}
+
+	p, err := lookupPre(pre)
+	if err != nil {
+		return Vocab{}, err
+	}
+	v.AddBOS = p.addBOS
+	if err := hfSpecials(&v, tokenizerConfig, config, added); err != nil {
+		return Vocab{}, err
+	}
+	if v.AddBOS && v.BOS < 0 {
+		return Vocab{}, fmt.Errorf("tokenizer: %s asks for a BOS token (add_bos_token) but names none", HFTokenizerConfigFile)
+	}
+	if _, err := New(v); err != nil {
+		return Vocab{}, err
+	}
+	return v, nil
+}
+
+// looksSpecial is the converter's does_token_look_special: added tokens
+// some models do not mark special but that are control tokens.
+func looksSpecial(s string) bool {
+	switch s {
+	case "<pad>", "<mask>", "<2mass>", "[@BOS@]":
+		return true
+	}
+	return strings.HasPrefix(s, "<|") && strings.HasSuffix(s, "|>") ||
+		strings.HasPrefix(s, "<｜") && strings.HasSuffix(s, "｜>") ||
+		strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">")
+}
+
+func checkNormalizer(raw json.RawMessage) error {
+	if len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	var n struct {
+		Type        string            `json:"type"`
+		Normalizers []json.RawMessage `json:"normalizers"`
+	}
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return fmt.Errorf("tokenizer: %s: normalizer: %w", HFTokenizerFile, err)
+	}
+	switch n.Type {
+	case "NFC":
+		return nil
+	case "Sequence":
+		for _, s := range n.Normalizers {
+			if err := checkNormalizer(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("tokenizer: %s: normalizer %q is not supported (only none or NFC, which llama.cpp does not apply either)", HFTokenizerFile, n.Type)
+}
+
+// hfPreName names the pre-tokenizer of tokenizer.json as tokenizer.ggml.pre.
+func hfPreName(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return "", fmt.Errorf("tokenizer: %s has no pre_tokenizer: not a byte-level BPE tokenizer", HFTokenizerFile)
+	}
+	var p hfPre
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return "", fmt.Errorf("tokenizer: %s: pre_tokenizer: %w", HFTokenizerFile, err)
+	}
+	steps := []hfPre{p}
+	if p.Type == "Sequence" {
+		steps = p.Pretokenizers
+	}
+	byteLevel := func(q hfPre, regex bool) bool {
+		return q.Type == "ByteLevel" && !q.AddPrefix && (q.UseRegex == nil || *q.UseRegex) == regex
+	}
+	switch {
+	case len(steps) == 1 && byteLevel(steps[0], true):
+		return "gpt-2", nil
+	case len(steps) == 2 && steps[0].Type == "Digits" && steps[0].Individual && byteLevel(steps[1], true):
+		return "smollm", nil
+	case len(steps) == 2 && steps[0].Type == "Split" && byteLevel(steps[1], false) &&
+		steps[0].Behavior == "Isolated" && !steps[0].Invert:
+		var pat struct{ Regex string }
+		if err := json.Unmarshal(steps[0].Pattern, &pat); err == nil {
+			switch pat.Regex {
+			case llama3Regex:
+				return "llama-bpe", nil
+			case qwen2Regex:
+				return "qwen2", nil
+			}
+		}
+	}
+	desc := make([]string, len(steps))
+	for i, q := range steps {
+		desc[i] = q.Type
+		if q.Type == "Split" {
+			var pat bytes.Buffer
+			if json.Compact(&pat, q.Pattern) == nil {
+				desc[i] += " " + pat.String()
+			}
+		}
+		if q.Type == "ByteLevel" && q.AddPrefix {
+			desc[i] += " with add_prefix_space"
+		}
+	}
+	return "", fmt.Errorf("tokenizer: %s: pre-tokenizer [%s] is not one Shear knows (it knows those of GPT-2, Llama-3, Qwen2/3 and SmolLM: %s)",
+		HFTokenizerFile, strings.Join(desc, ", "), strings.Join(PreTokenizers(), ", "))
+}
+
+// hfMerges reads model.merges in either form: ["a b", …] or [["a", "b"], …].
+func hfMerges(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil, fmt.Errorf("tokenizer: %s: the BPE model has no merges", HFTokenizerFile)
+	}
+	var strs []string
+	if err := json.Unmarshal(raw, &strs); err == nil {
+		if len(strs) == 0 {
+			return nil, fmt.Errorf("tokenizer: %s: the BPE model has no merges", HFTokenizerFile)
+		}
+		return strs, nil
+	}
+	var pairs [][]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: merges are neither strings nor pairs of strings", HFTokenizerFile)
+	}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("tokenizer: %s: the BPE model has no merges", HFTokenizerFile)
+	}
+	strs = make([]string, len(pairs))
+	for i, p := range pairs {
+		if len(p) != 2 {
+			return nil, fmt.Errorf("tokenizer: %s: merge %d has %d parts, want 2", HFTokenizerFile, i, len(p))
+		}
+		strs[i] = strings.ReplaceAll(p[0], " ", byteText[' ']) + " " + strings.ReplaceAll(p[1], " ", byteText[' '])
+	}
+	return strs, nil
+}
+
+// hfSpecials sets BOS, EOS, UNK and AddBOS from tokenizer_config.json and
+// config.json, as gguf-py's SpecialVocab: a token named in the tokenizer
+// config is looked up among the added tokens; config.json's ids fill in
+// what is still unset.
+func hfSpecials(v *Vocab, tokenizerConfig, config []byte, added map[string]int) error {
+	targets := []struct {
+		name string
+		id   *int
+	}{{"bos", &v.BOS}, {"eos", &v.EOS}, {"unk", &v.UNK}}
+	if len(tokenizerConfig) > 0 {
+		var tc map[string]json.RawMessage
+		if err := json.Unmarshal(tokenizerConfig, &tc); err != nil {
+			return fmt.Errorf("tokenizer: %s: %w", HFTokenizerConfigFile, err)
+		}
+		for _, t := range targets {
+			raw, ok := tc[t.name+"_token"]
+			if !ok {
+				continue
+			}
+			var content string
+			if json.Unmarshal(raw, &content) != nil {
+				var obj struct {
+					Content string `json:"content"`
+				}
+				if json.Unmarshal(raw, &obj) != nil {
+					continue // null or something else: not set
+				}
+				content = obj.Content
+			}
+			if id, ok := added[content]; ok {
+				*t.id = id
+			}
+		}
+		if raw, ok := tc["add_bos_token"]; ok {
+			var b bool
+			if json.Unmarshal(raw, &b) == nil {
+				v.AddBOS = b
+			}
+		}
+	}
+	if len(config) > 0 {
+		var c map[string]json.RawMessage
+		if err := json.Unmarshal(config, &c); err != nil {
+			return fmt.Errorf("tokenizer: %s: %w", HFConfigFile, err)
+		}
+		for _, t := range targets {
+			raw, ok := c[t.name+"_token_id"]
+			if !ok || *t.id >= 0 {
+				continue
+			}
+			var id float64 // a list of EOS ids (Llama-3.1) is not an id: skipped, as the converter does
+			if json.Unmarshal(raw, &id) != nil || id != math.Trunc(id) {
+				continue
+			}
+			if id < 0 || id >= float64(len(v.Tokens)) {
+				return fmt.Errorf("tokenizer: %s: %s_token_id %v is outside the vocabulary of %d", HFConfigFile, t.name, id, len(v.Tokens))
+			}
+			*t.id = int(id)
+		}
+	}
+	return nil
+}
+
+// LoadVocab reads a vocabulary from path: a GGUF file (its tokenizer.ggml.*
+// keys), a Hugging Face tokenizer directory (see FromHFDir) or a
+// tokenizer.json file in one. It is what --vocab-from accepts.
+func LoadVocab(path string) (Vocab, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("tokenizer: %w", err)
+	}
+	switch {
+	case fi.IsDir():
+		return FromHFDir(path, 0)
+	case filepath.Base(path) == HFTokenizerFile:
+		return FromHFDir(filepath.Dir(path), 0)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("%s: not a GGUF file or a %s directory: %w", path, HFTokenizerFile, err)
+	}
+	v, err := VocabFromGGUF(f)
+	if err != nil {
+		return Vocab{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}

@@ -1,0 +1,122 @@
+package tokenizer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// HFFiles writes a byte-level BPE vocabulary as Hugging Face files:
+// tokenizer.json (BPE model with the normal tokens and the merges, the
+// pre-tokenizer of v.Pre, control and user-defined tokens as added tokens,
+// byte-level decoder) and tokenizer_config.json (bos/eos/unk token texts,
+// add_bos_token). ParseHF reads them back as v, with unused "[PAD<id>]"
+// tokens restored when given len(v.Tokens) as the vocabulary size; the
+// tokenizer.json has no normalizer (an NFC normalizer of the source is not
+// kept, as it is not in GGUF).
+func HFFiles(v Vocab) (tokenizerJSON, tokenizerConfig []byte, err error) {
+	if !v.IsBPE() {
+		return nil, nil, errors.New("tokenizer: HFFiles writes byte-level BPE vocabularies; SentencePiece ones go to tokenizer.model")
+	}
+	if len(v.Types) != len(v.Tokens) {
+		return nil, nil, fmt.Errorf("tokenizer: %d tokens but %d token types", len(v.Tokens), len(v.Types))
+	}
+	p, err := lookupPre(v.Pre)
+	if err != nil {
+		return nil, nil, err
+	}
+	pre, err := hfPreJSON(v.Pre)
+	if err != nil {
+		return nil, nil, err
+	}
+	str := func(s string) []byte {
+		b, _ := json.Marshal(s) // a string always marshals
+		return b
+	}
+	var b bytes.Buffer
+	b.WriteString("{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": [")
+	first := true
+	for id, typ := range v.Types {
+		if typ != TypeControl && typ != TypeUserDefined && typ != TypeUnknown {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		fmt.Fprintf(&b, "\n    {\"id\": %d, \"content\": %s, \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": %v}",
+			id, str(v.Tokens[id]), typ != TypeUserDefined)
+	}
+	b.WriteString("\n  ],\n  \"normalizer\": null,\n  \"pre_tokenizer\": ")
+	b.WriteString(pre)
+	const byteLevel = `{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}`
+	fmt.Fprintf(&b, ",\n  \"post_processor\": %s,\n  \"decoder\": %s,\n", byteLevel, byteLevel)
+	fmt.Fprintf(&b, "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n    \"ignore_merges\": %v,\n    \"vocab\": {", p.ignoreMerges)
+	first = true
+	for id, typ := range v.Types {
+		if typ != TypeNormal {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		fmt.Fprintf(&b, "\n      %s: %d", str(v.Tokens[id]), id)
+	}
+	b.WriteString("\n    },\n    \"merges\": [")
+	for i, m := range v.Merges {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n      ")
+		b.Write(str(m))
+	}
+	b.WriteString("\n    ]\n  }\n}\n")
+
+	tc := map[string]any{
+		"tokenizer_class": "PreTrainedTokenizerFast", "add_bos_token": v.AddBOS, "add_eos_token": false,
+		"clean_up_tokenization_spaces": false, "bos_token": nil, "eos_token": nil, "unk_token": nil,
+	}
+	for key, id := range map[string]int{"bos_token": v.BOS, "eos_token": v.EOS, "unk_token": v.UNK} {
+		if id >= len(v.Tokens) {
+			return nil, nil, fmt.Errorf("tokenizer: %s %d is outside the vocabulary of %d", key, id, len(v.Tokens))
+		}
+		if id >= 0 {
+			if typ := v.Types[id]; typ != TypeControl && typ != TypeUserDefined && typ != TypeUnknown {
+				return nil, nil, fmt.Errorf("tokenizer: %s %d (%q) is a normal token; Hugging Face names special tokens among the added tokens", key, id, v.Tokens[id])
+			}
+			tc[key] = v.Tokens[id]
+		}
+	}
+	cfg, err := json.MarshalIndent(tc, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return b.Bytes(), append(cfg, '\n'), nil
+}
+
+// hfPreJSON is the tokenizer.json pre_tokenizer for a tokenizer.ggml.pre
+// name: the inverse of hfPreName.
+func hfPreJSON(pre string) (string, error) {
+	split := func(regex string) string {
+		r, _ := json.Marshal(regex)
+		return `{"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": ` + string(r) +
+			`}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]}`
+	}
+	switch pre {
+	case "gpt-2":
+		return `{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true}`, nil
+	case "smollm":
+		return `{"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": true}, {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true}]}`, nil
+	case "llama-bpe", "llama3", "llama-v3":
+		return split(llama3Regex), nil
+	case "qwen2":
+		return split(qwen2Regex), nil
+	}
+	_, err := lookupPre(pre)
+	if err == nil {
+		err = fmt.Errorf("tokenizer: no tokenizer.json form for pre-tokenizer %q", pre)
+	}
+	return "", err
+}
