@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/hf"
 	"github.com/shear-ai/shear/runtime/llama2c"
@@ -185,21 +186,7 @@ func checkOutput(out string, inputs ...string) error {
 	if out == "" {
 		return errors.New("no output given: pass -o OUTPUT")
 	}
-	ao, _ := filepath.Abs(out)
-	so, errOut := os.Stat(out)
-	for _, in := range inputs {
-		if in == "" {
-			continue
-		}
-		ai, _ := filepath.Abs(in)
-		if ao == ai {
-			return fmt.Errorf("output %s is the input: refusing to overwrite it", out)
-		}
-		if si, err := os.Stat(in); err == nil && errOut == nil && os.SameFile(si, so) {
-			return fmt.Errorf("output %s is the input %s: refusing to overwrite it", out, in)
-		}
-	}
-	return nil
+	return safefile.CheckOutput(out, inputs...)
 }
 
 // outputFormat picks the output format from --to or the output's name.

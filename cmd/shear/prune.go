@@ -196,8 +196,8 @@ func newPrune() *cobra.Command {
 			if out == "" {
 				return errors.New("no output: pass -o OUT.gguf")
 			}
-			if abs(out) == abs(mf.path) {
-				return errors.New("the output would overwrite the input model")
+			if err := checkOutput(out, mf.path); err != nil {
+				return err
 			}
 			if recoverSteps < 0 {
 				return fmt.Errorf("--recover-steps %d must be ≥ 0", recoverSteps)

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/quant"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
@@ -46,7 +47,7 @@ func Load(dir string, opt model.LoadOptions) (*model.Model, error) {
 }
 
 func load(dir string, opt model.LoadOptions) (*model.Model, error) {
-	cb, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	cb, err := safefile.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/safetensors"
@@ -107,7 +108,7 @@ func PEFTNames(t lora.Target) string {
 // LoadAdapter reads a PEFT adapter directory for model m, checking that
 // every tensor fits m's matrices.
 func LoadAdapter(dir string, m *model.Model) (*lora.Adapter, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
+	raw, err := safefile.ReadFile(filepath.Join(dir, AdapterConfigFile))
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"unicode/utf8"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/simd"
 )
 
@@ -107,7 +108,7 @@ func Read(path string) (*File, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("safetensors: %s is a directory, not a .safetensors file", path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/tokenizer"
 )
@@ -93,7 +93,7 @@ const (
 
 // Read reads and parses a tokenizer.model file.
 func Read(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
