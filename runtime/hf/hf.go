@@ -63,6 +63,12 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := binder{f: st, dt: opt.DType, used: map[string]bool{}}
+	// The embedding in the file bounds vocab_size before the vocabulary
+	// is padded to it (a tiny config.json must not allocate gigabytes).
+	if b.tensor("model.embed_tokens.weight", mc.Vocab, mc.Dim); b.err != nil {
+		return nil, b.err
+	}
 	vocab, err := readVocab(dir, hc, mc.Vocab)
 	if err != nil {
 		return nil, err
@@ -83,7 +89,6 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 		return nil, errors.New("hf: lm_head.weight is missing and tie_word_embeddings is false")
 	}
 
-	b := binder{f: st, dt: opt.DType, used: map[string]bool{}}
 	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab)}
 	d, hd := mc.Dim, mc.HeadDim
 	m.Embed = b.matrix("model.embed_tokens.weight", mc.Vocab, d, 0, 0)

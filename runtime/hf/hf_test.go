@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -374,7 +375,11 @@ func TestLoadErrors(t *testing.T) {
 		}, "rope_scaling"},
 		{"hidden size", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["hidden_size"] = 48 }) }, "shape"},
 		{"eps", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["rms_norm_eps"] = -1 }) }, "rms_norm_eps"},
-		{"vocab", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["vocab_size"] = 100 }) }, "pieces"},
+		{"vocab", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["vocab_size"] = 100 }) }, "embed_tokens"},
+		// heads × head_dim wraps to 64 = hidden_size in 64 bits (issue 17: a panic in permuteRows).
+		{"head_dim overflow", func(t *testing.T, d string) {
+			editConfig(t, d, func(c map[string]any) { c["head_dim"] = json.Number("2305843009213693960") })
+		}, "out of range"},
 		{"bos", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["bos_token_id"] = 9999 }) }, "bos_token_id"},
 		{"widths", func(t *testing.T, d string) {
 			editConfig(t, d, func(c map[string]any) { c["shear_layer_widths"] = map[string]any{"num_attention_heads": []int{1}} })
@@ -423,6 +428,24 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestHugeVocabRefusedBeforeAllocating: vocab_size 16777216 in a tiny
+// config.json is refused by the embedding's shape before the vocabulary
+// is padded to it (issue 17: 3.3 GB of RSS for 34 s before the error).
+func TestHugeVocabRefusedBeforeAllocating(t *testing.T) {
+	dir := write(t)
+	editConfig(t, dir, func(c map[string]any) { c["vocab_size"] = 16777216 })
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Load(dir, model.LoadOptions{DType: tensor.F32})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "model.embed_tokens.weight has shape") {
+		t.Fatalf("error %v, want the embedding's shape", err)
+	}
+	if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 64 {
+		t.Errorf("the refused load allocated %d MB", mb)
 	}
 }
 
