@@ -129,6 +129,9 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	return m, nil
 }
 
+// ggufType is the GGUF type with the same encoding as a safetensors dtype.
+var ggufType = map[string]gguf.TensorType{safetensors.F32: gguf.F32, safetensors.F16: gguf.F16, safetensors.BF16: gguf.BF16}
+
 // rotaryBuffer matches the inv_freq buffers old checkpoints saved.
 var rotaryBuffer = regexp.MustCompile(`^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$`)
 
@@ -238,6 +241,10 @@ func (b *binder) tensor(name string, shape ...int) *safetensors.Tensor {
 		b.err = fmt.Errorf("hf: tensor %s has shape %v, the config needs %v", name, t.Shape, shape)
 		return nil
 	}
+	if err := tensor.CheckFinite(name, ggufType[t.DType], t.Data); err != nil {
+		b.err = fmt.Errorf("hf: %w", err)
+		return nil
+	}
 	b.used[name] = true
 	return t
 }
@@ -294,14 +301,6 @@ func (b *binder) vector(name string, n int) []float32 {
 func (b *binder) floats(name, dtype string, shape []int, data []byte) []float32 {
 	t := safetensors.Tensor{Name: name, DType: dtype, Shape: shape, Data: data}
 	v, err := t.Float32()
-	if err == nil {
-		for i, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				err = fmt.Errorf("hf: tensor %s: element %d is %v", name, i, x)
-				break
-			}
-		}
-	}
 	if err != nil {
 		b.err = err
 		return nil

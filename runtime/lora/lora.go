@@ -184,6 +184,11 @@ func (a *Adapter) apply(m *model.Model, sign float32) error {
 			if err != nil {
 				return err
 			}
+			// A huge scale or adapter weights overflow here (or when
+			// rounded to the matrix's storage): refuse before writing.
+			if err := nw.CheckFinite(fmt.Sprintf("layer %d %s", l, Target(t))); err != nil {
+				return fmt.Errorf("lora: the merged weights are not finite: %w", err)
+			}
 			if m.Tied && w == m.Embed {
 				return fmt.Errorf("lora: cannot merge into a tied embedding")
 			}
