@@ -68,3 +68,18 @@ func TestDeviceAsModelRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeContextRefused: --ctx or -n far beyond the model's context is an
+// error naming the limit, not a fatal out-of-memory.
+func TestHugeContextRefused(t *testing.T) {
+	needShared(t)
+	for _, args := range [][]string{
+		{"generate", "-m", storiesGGUF, "--ctx", "100000000"},
+		{"generate", "-m", storiesGGUF, "-n", "100000000"},
+	} {
+		_, err := runCLI(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "context length") {
+			t.Errorf("shear %s: error %v, want one naming the model's context length", strings.Join(args, " "), err)
+		}
+	}
+}
