@@ -2,6 +2,7 @@ package hf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -393,6 +394,15 @@ func TestLoadErrors(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(d, WeightsFile))
 			os.WriteFile(filepath.Join(d, WeightsFile), b[:len(b)/2], 0o644)
 		}, "safetensors"},
+		{"tokenizer cut at a piece boundary", func(t *testing.T, d string) {
+			b, _ := os.ReadFile(filepath.Join(d, TokenizerFile))
+			off := 0
+			for range 100 { // each piece: tag 0x0a, a varint length, the payload
+				n, k := binary.Uvarint(b[off+1:])
+				off += 1 + k + int(n)
+			}
+			os.WriteFile(filepath.Join(d, TokenizerFile), b[:off], 0o644)
+		}, "truncated"},
 		{"no tokenizer", func(t *testing.T, d string) { os.Remove(filepath.Join(d, TokenizerFile)) }, "tokenizer.model is missing"},
 		{"bad tokenizer", func(t *testing.T, d string) { os.WriteFile(filepath.Join(d, TokenizerFile), []byte{0x0a, 0x10}, 0o644) }, "sentencepiece"},
 		{"missing tensor", func(t *testing.T, d string) {
