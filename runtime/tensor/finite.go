@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/shear-ai/shear/quant"
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -140,18 +141,20 @@ func half(h uint16) float32 {
 	return v[0]
 }
 
-// CheckFinite reports the first NaN or ±Inf the matrix stores (after a
-// merge or conversion, a finite float32 may round to Inf in f16 or in a
-// quantized block's scale).
+// CheckFinite reports the first NaN or ±Inf the matrix stores.
 func (m *Matrix) CheckFinite(name string) error {
+	return CheckFinite(name, m.DType.GGUFType(), m.storage())
+}
+
+// storage is the matrix's encoded bytes, without a copy: F32 and F16 are
+// viewed as bytes, which is their GGUF encoding on the little-endian
+// machines Go targets here (amd64, arm64, riscv64, wasm).
+func (m *Matrix) storage() []byte {
 	switch m.DType {
 	case F32:
-		for i, v := range m.F32 {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("tensor %q: element %d is %v: not finite", name, i, v)
-			}
-		}
-		return nil
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m.F32))), 4*len(m.F32))
+	case F16:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m.F16))), 2*len(m.F16))
 	}
-	return CheckFinite(name, m.DType.GGUFType(), m.Encode())
+	return m.Q
 }

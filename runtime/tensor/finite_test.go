@@ -167,3 +167,29 @@ func BenchmarkFirstNonFinite(b *testing.B) {
 		})
 	}
 }
+
+// TestNewRefusesWhatDoesNotFit: finite float32 values beyond a storage
+// type's range become Inf there (f16 above 65504; a Q8_0 block whose
+// maximum exceeds 127·65504, a Q4_0 block above 8·65504): New refuses
+// them, and accepts the largest values that fit.
+func TestNewRefusesWhatDoesNotFit(t *testing.T) {
+	for _, c := range []struct {
+		dt       DType
+		fits, no float32
+	}{
+		{F32, math.MaxFloat32, float32(math.NaN())},
+		{F16, 65504, 65520},
+		{Q8_0, 127 * 65504, 127 * 65536},
+		{Q4_0, 8 * 65504, 8 * 65536},
+	} {
+		data := make([]float32, 64)
+		data[40] = c.fits
+		if _, err := New(2, 32, data, c.dt); err != nil {
+			t.Errorf("%s: %g refused: %v", c.dt, c.fits, err)
+		}
+		data[40] = c.no
+		if _, err := New(2, 32, data, c.dt); err == nil || !strings.Contains(err.Error(), "not finite stored as "+c.dt.String()) {
+			t.Errorf("%s: %g: error %v", c.dt, c.no, err)
+		}
+	}
+}

@@ -68,8 +68,21 @@ func (s *Scratch) bytes(n int) []byte {
 	return s.xq[:n]
 }
 
-// New converts a float32 rows × cols matrix to the given storage type.
+// New converts a float32 rows × cols matrix to the given storage type. It
+// refuses data whose stored form is not finite: a NaN or ±Inf, or a value
+// beyond the type's range (f16's ±65504, or a quantized block's f16 scale).
 func New(rows, cols int, data []float32, dt DType) (*Matrix, error) {
+	m, err := newMatrix(rows, cols, data, dt)
+	if err != nil {
+		return nil, err
+	}
+	if i := FirstNonFinite(dt.GGUFType(), m.storage()); i >= 0 {
+		return nil, fmt.Errorf("tensor: element %d (%g) is not finite stored as %s (NaN, ±Inf or beyond the type's range)", i, data[i], dt)
+	}
+	return m, nil
+}
+
+func newMatrix(rows, cols int, data []float32, dt DType) (*Matrix, error) {
 	if len(data) != rows*cols {
 		return nil, fmt.Errorf("tensor: %d values for a %d×%d matrix", len(data), rows, cols)
 	}
