@@ -63,6 +63,10 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 	}
 	n := total * per
 	mean := nll / float64(n)
+	if math.IsNaN(mean) || math.IsInf(mean, 0) {
+		// Finite weights can still overflow in the forward pass.
+		return PPLResult{}, fmt.Errorf("eval: the model's log-probabilities are not finite (mean NLL %v): its weights overflow in the forward pass", mean)
+	}
 	return PPLResult{PPL: simd.Exp64(mean), NLL: mean, Scored: n, Chunks: total}, nil
 }
 
