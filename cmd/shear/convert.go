@@ -293,16 +293,21 @@ input.`,
 				}
 				loadDT = tensor.F32
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			p := newProgress("convert", 2)
 			m, err := loadAny(in, format, tokIn, loadDT)
 			if err != nil {
 				return err
 			}
 			p.update(1, 2)
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
 			files := []string{out}
 			switch outFmt {
 			case fmtGGUF:
-				err = m.Save(out)
+				err = saveGGUF(ctx, m, out)
 			case fmtHF:
 				err = hf.Save(m, out, hf.SaveOptions{DType: hfDT, ShardBytes: shard})
 			case fmtLlama2c:
@@ -373,13 +378,15 @@ whole number of 32-value blocks stays f16 under q8_0 and q4_0; norms stay f32.`,
 			if err != nil {
 				return err
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			p := newProgress("quantize", 2)
 			m, err := loadAny(in, format, tokIn, dt)
 			if err != nil {
 				return err
 			}
 			p.update(1, 2)
-			if err := m.Save(out); err != nil {
+			if err := saveGGUF(ctx, m, out); err != nil {
 				return err
 			}
 			p.update(2, 2)
