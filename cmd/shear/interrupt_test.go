@@ -171,3 +171,42 @@ func TestLorashearInterruptInRecovery(t *testing.T) {
 		t.Errorf("resumed model (%d bytes) differs from the uninterrupted one (%d bytes)", len(b), len(a))
 	}
 }
+
+// TestPruneInterruptInRecovery: SIGINT in prune's --recover-steps stage
+// prints the --resume hint (it printed "context canceled"), writes no
+// output, and resuming gives the uninterrupted bytes.
+func TestPruneInterruptInRecovery(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	args := func(out string) []string {
+		return []string{"prune", "-m", storiesGGUF, "--data", tinyText, "--method", "magnitude", "--target", "0.2",
+			"--recover-steps", "30", "--batch", "2", "--ctx", "32", "--calib-seqs", "2", "-o", out}
+	}
+	whole := filepath.Join(dir, "whole.gguf")
+	if out, err := exec.Command(shearBinary(t), args(whole)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	cut := filepath.Join(dir, "cut.gguf")
+	ckpt := filepath.Join(cut+".work", "recover.ckpt")
+	err, stderr := interruptWhen(t, func() bool { return exists(ckpt) }, args(cut)...)
+	if err == nil {
+		t.Skip("the run finished before the signal arrived")
+	}
+	if !strings.Contains(stderr, "--resume") {
+		t.Errorf("no --resume hint after SIGINT in recovery: %s", stderr)
+	}
+	if exists(cut) {
+		t.Error("an interrupted prune wrote its output")
+	}
+	if out, err := exec.Command(shearBinary(t), append(args(cut), "--resume")...).CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(cut)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("resumed model (%d bytes) differs from the uninterrupted one (%d bytes)", len(b), len(a))
+	}
+	if exists(cut + ".work") {
+		t.Errorf("the finished run left %s.work", cut)
+	}
+}

@@ -251,7 +251,7 @@ func newPrune() *cobra.Command {
 				rtf.steps, rtf.resume = recoverSteps, tf.resume
 				res, err := recoverPlain(ctx, cm, &rtf, lc, data.Train, filepath.Join(work, "recover.ckpt"))
 				if err != nil {
-					return err
+					return stopped(ctx, err, work)
 				}
 				recov = &res
 				rep.Seconds["recover"] = time.Since(t0).Seconds()
