@@ -4,7 +4,7 @@ PKGS    := ./...
 CORE    := ./simd/... ./quant/... ./runtime/... $(wildcard ./prune)
 SHARED  ?= ../shared
 
-.PHONY: all build test test-short cross lint vet fmt-check bench wasm-check clean
+.PHONY: all build test test-short cross lint vet fmt-check bench wasm-check clean fuzz
 
 all: build
 
@@ -36,6 +36,12 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 lint: vet fmt-check
+
+# Every fuzz target for FUZZTIME each (.ci/fuzz lists them and prints
+# each one's execution count); crashers land in PKG/testdata/fuzz/.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) .ci/fuzz
 
 # Benchmarks: kernels (GFLOP/s, GB/s), model decode/prefill (ratios to the
 # read bandwidth and the matmul peak measured in the same run), training

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/hf"
 	"github.com/shear-ai/shear/runtime/llama2c"
@@ -185,21 +186,7 @@ func checkOutput(out string, inputs ...string) error {
 	if out == "" {
 		return errors.New("no output given: pass -o OUTPUT")
 	}
-	ao, _ := filepath.Abs(out)
-	so, errOut := os.Stat(out)
-	for _, in := range inputs {
-		if in == "" {
-			continue
-		}
-		ai, _ := filepath.Abs(in)
-		if ao == ai {
-			return fmt.Errorf("output %s is the input: refusing to overwrite it", out)
-		}
-		if si, err := os.Stat(in); err == nil && errOut == nil && os.SameFile(si, so) {
-			return fmt.Errorf("output %s is the input %s: refusing to overwrite it", out, in)
-		}
-	}
-	return nil
+	return safefile.CheckOutput(out, inputs...)
 }
 
 // outputFormat picks the output format from --to or the output's name.
@@ -306,16 +293,21 @@ input.`,
 				}
 				loadDT = tensor.F32
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			p := newProgress("convert", 2)
 			m, err := loadAny(in, format, tokIn, loadDT)
 			if err != nil {
 				return err
 			}
 			p.update(1, 2)
+			if ctx.Err() != nil {
+				return errInterrupted
+			}
 			files := []string{out}
 			switch outFmt {
 			case fmtGGUF:
-				err = m.Save(out)
+				err = saveGGUF(ctx, m, out)
 			case fmtHF:
 				err = hf.Save(m, out, hf.SaveOptions{DType: hfDT, ShardBytes: shard})
 			case fmtLlama2c:
@@ -386,13 +378,15 @@ whole number of 32-value blocks stays f16 under q8_0 and q4_0; norms stay f32.`,
 			if err != nil {
 				return err
 			}
+			ctx, stop := interruptible()
+			defer stop()
 			p := newProgress("quantize", 2)
 			m, err := loadAny(in, format, tokIn, dt)
 			if err != nil {
 				return err
 			}
 			p.update(1, 2)
-			if err := m.Save(out); err != nil {
+			if err := saveGGUF(ctx, m, out); err != nil {
 				return err
 			}
 			p.update(2, 2)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -70,7 +71,7 @@ func (f *modelFlags) ggufBytes() ([]byte, error) {
 	if f.path == "" {
 		return assets.DefaultModel(), nil
 	}
-	return os.ReadFile(f.path)
+	return safefile.ReadFile(f.path)
 }
 
 // loadWasm starts the engine and loads -m into it.

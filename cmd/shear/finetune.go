@@ -177,6 +177,9 @@ func newFinetune() *cobra.Command {
 			if out == "" {
 				return errors.New("no output directory: pass -o OUTDIR")
 			}
+			if err := checkOutput(out, mf.path); err != nil {
+				return err
+			}
 			if adapterDType != "f16" && adapterDType != "f32" {
 				return fmt.Errorf("--adapter-dtype %q must be f16 or f32", adapterDType)
 			}
@@ -265,8 +268,8 @@ func newMerge() *cobra.Command {
 			if adapter == "" || out == "" {
 				return errors.New("pass --adapter DIR and -o OUT.gguf")
 			}
-			if abs(out) == abs(mf.path) {
-				return errors.New("the output would overwrite the input model")
+			if err := checkOutput(out, mf.path, adapter); err != nil {
+				return err
 			}
 			f, err := mf.file()
 			if err != nil {
@@ -309,12 +312,4 @@ func fileTypeOf(f *gguf.File) uint32 {
 		return 0
 	}
 	return 1
-}
-
-func abs(p string) string {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		return p
-	}
-	return a
 }

@@ -45,7 +45,10 @@ func newGenerate() *cobra.Command {
 			if len(input)+n > ctx {
 				return fmt.Errorf("prompt (%d tokens) + %d new tokens exceed --ctx %d", len(input), n, ctx)
 			}
-			st := m.NewState(ctx, 64)
+			st, err := m.NewBoundedState(ctx, 64, 0)
+			if err != nil {
+				return fmt.Errorf("--ctx / -n: %w", err)
+			}
 			smp := sample.New(sp, m.Vocab)
 			logits, err := st.Forward(input, false)
 			if err != nil {

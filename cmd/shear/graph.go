@@ -132,8 +132,8 @@ func newCompress() *cobra.Command {
 			if out == "" {
 				return errors.New("no output: pass -o OUT.gguf")
 			}
-			if abs(out) == abs(mf.path) {
-				return errors.New("the output would overwrite the input model")
+			if err := checkOutput(out, mf.path); err != nil {
+				return err
 			}
 			var ids []int
 			var err error

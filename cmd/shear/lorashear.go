@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -178,8 +177,8 @@ func newLorashear() *cobra.Command {
 			if reportDir == "" {
 				reportDir = strings.TrimSuffix(out, filepath.Ext(out)) + "-report"
 			}
-			if mf.path != "" && abs(out) == abs(mf.path) {
-				return errors.New("the output would overwrite the input model")
+			if err := checkOutput(out, mf.path); err != nil {
+				return err
 			}
 			lc, err := tf.loraConfig()
 			if err != nil {

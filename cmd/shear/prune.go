@@ -196,8 +196,8 @@ func newPrune() *cobra.Command {
 			if out == "" {
 				return errors.New("no output: pass -o OUT.gguf")
 			}
-			if abs(out) == abs(mf.path) {
-				return errors.New("the output would overwrite the input model")
+			if err := checkOutput(out, mf.path); err != nil {
+				return err
 			}
 			if recoverSteps < 0 {
 				return fmt.Errorf("--recover-steps %d must be ≥ 0", recoverSteps)
@@ -251,7 +251,7 @@ func newPrune() *cobra.Command {
 				rtf.steps, rtf.resume = recoverSteps, tf.resume
 				res, err := recoverPlain(ctx, cm, &rtf, lc, data.Train, filepath.Join(work, "recover.ckpt"))
 				if err != nil {
-					return err
+					return stopped(ctx, err, work)
 				}
 				recov = &res
 				rep.Seconds["recover"] = time.Since(t0).Seconds()

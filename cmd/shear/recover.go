@@ -77,8 +77,8 @@ func newRecover() *cobra.Command {
 			if dense == "" || out == "" {
 				return errors.New("pass --dense DENSE.gguf and -o OUT.gguf")
 			}
-			if abs(out) == abs(mf.path) {
-				return errors.New("the output would overwrite the input model")
+			if err := checkOutput(out, mf.path, dense); err != nil {
+				return err
 			}
 			if tf.data == "" && tf.instruct == "" {
 				return errors.New("no recovery data: pass --data PATH and/or --instruct FILE.jsonl")

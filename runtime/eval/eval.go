@@ -38,7 +38,10 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 	if total == 0 {
 		return PPLResult{}, fmt.Errorf("eval: %d tokens are fewer than one chunk of %d", len(tokens), per)
 	}
-	st := m.NewState(ctx, ctx)
+	st, err := m.NewBoundedState(ctx, ctx, 0)
+	if err != nil {
+		return PPLResult{}, fmt.Errorf("eval: %w", err)
+	}
 	input := make([]int, per)
 	var nll float64
 	for c := 0; c < total; c++ {
@@ -60,6 +63,10 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 	}
 	n := total * per
 	mean := nll / float64(n)
+	if math.IsNaN(mean) || math.IsInf(mean, 0) {
+		// Finite weights can still overflow in the forward pass.
+		return PPLResult{}, fmt.Errorf("eval: the model's log-probabilities are not finite (mean NLL %v): its weights overflow in the forward pass", mean)
+	}
 	return PPLResult{PPL: simd.Exp64(mean), NLL: mean, Scored: n, Chunks: total}, nil
 }
 
@@ -179,7 +186,10 @@ func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error)
 // MultipleChoice scores every item: acc takes the argmax of the scores,
 // acc_norm the argmax of score / len(choice in bytes).
 func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done, total int)) (MCResult, error) {
-	st := m.NewState(ctx, ctx)
+	st, err := m.NewBoundedState(ctx, ctx, 0)
+	if err != nil {
+		return MCResult{}, fmt.Errorf("eval: %w", err)
+	}
 	var acc, accNorm int
 	for n, it := range items {
 		scores, err := ChoiceScores(st, m, it)

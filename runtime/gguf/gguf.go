@@ -12,7 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+
+	"github.com/shear-ai/shear/internal/safefile"
 )
 
 // Magic is the four bytes every GGUF file starts with.
@@ -166,7 +167,7 @@ type File struct {
 
 // Open reads and parses the GGUF file at path.
 func Open(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

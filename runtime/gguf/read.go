@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/shear-ai/shear/runtime/internal/shape"
 )
 
 // maxDims is GGML_MAX_DIMS.
@@ -144,14 +146,16 @@ func Parse(b []byte) (*File, error) {
 			return nil, r.err
 		}
 		t.Dims = make([]uint64, nDims)
-		elems := uint64(1)
 		for d := range t.Dims {
-			t.Dims[d] = r.u64()
-			if t.Dims[d] == 0 || (r.err == nil && elems > math.MaxUint64/t.Dims[d]) {
-				r.fail("dimension %d is %d (zero or overflowing)", d, t.Dims[d])
+			if t.Dims[d] = r.u64(); t.Dims[d] == 0 {
+				r.fail("dimension %d is 0", d)
 			}
-			elems *= t.Dims[d]
 		}
+		n, err := shape.Product(t.Dims...)
+		if err != nil {
+			r.fail("%v", err)
+		}
+		elems := uint64(n)
 		t.Type = TensorType(r.u32())
 		t.Offset = r.u64()
 		if r.err != nil {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/quant"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
@@ -46,7 +47,7 @@ func Load(dir string, opt model.LoadOptions) (*model.Model, error) {
 }
 
 func load(dir string, opt model.LoadOptions) (*model.Model, error) {
-	cb, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	cb, err := safefile.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, fmt.Errorf("hf: %w", err)
 	}
@@ -61,6 +62,12 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	st, err := readWeights(dir)
 	if err != nil {
 		return nil, err
+	}
+	b := binder{f: st, dt: opt.DType, used: map[string]bool{}}
+	// The embedding in the file bounds vocab_size before the vocabulary
+	// is padded to it (a tiny config.json must not allocate gigabytes).
+	if b.tensor(model.TokenEmbd.HFName(-1), mc.Vocab, mc.Dim); b.err != nil {
+		return nil, b.err
 	}
 	vocab, err := readVocab(dir, hc, mc.Vocab)
 	if err != nil {
@@ -82,7 +89,6 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 		return nil, errors.New("hf: lm_head.weight is missing and tie_word_embeddings is false")
 	}
 
-	b := binder{f: st, dt: opt.DType, used: map[string]bool{}}
 	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab), Blocks: make([]model.Layer, mc.Layers)}
 	for _, r := range m.Tensors() {
 		if r.Kind.Info().HF == "" {
@@ -114,6 +120,9 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 	}
 	return m, nil
 }
+
+// ggufType is the GGUF type with the same encoding as a safetensors dtype.
+var ggufType = map[string]gguf.TensorType{safetensors.F32: gguf.F32, safetensors.F16: gguf.F16, safetensors.BF16: gguf.BF16}
 
 // rotaryBuffer matches the inv_freq buffers old checkpoints saved.
 var rotaryBuffer = regexp.MustCompile(`^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$`)
@@ -211,6 +220,10 @@ func (b *binder) tensor(name string, shape ...int) *safetensors.Tensor {
 		b.err = fmt.Errorf("hf: tensor %s has shape %v, the config needs %v", name, t.Shape, shape)
 		return nil
 	}
+	if err := tensor.CheckFinite(name, ggufType[t.DType], t.Data); err != nil {
+		b.err = fmt.Errorf("hf: %w", err)
+		return nil
+	}
 	b.used[name] = true
 	return t
 }
@@ -273,14 +286,6 @@ func (b *binder) vector(name string, n, heads, hd int) []float32 {
 func (b *binder) floats(name, dtype string, shape []int, data []byte) []float32 {
 	t := safetensors.Tensor{Name: name, DType: dtype, Shape: shape, Data: data}
 	v, err := t.Float32()
-	if err == nil {
-		for i, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				err = fmt.Errorf("hf: tensor %s: element %d is %v", name, i, x)
-				break
-			}
-		}
-	}
 	if err != nil {
 		b.err = err
 		return nil

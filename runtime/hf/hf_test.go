@@ -2,10 +2,12 @@ package hf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -394,7 +396,11 @@ func TestLoadErrors(t *testing.T) {
 		}, "sliding"},
 		{"hidden size", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["hidden_size"] = 48 }) }, "shape"},
 		{"eps", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["rms_norm_eps"] = -1 }) }, "rms_norm_eps"},
-		{"vocab", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["vocab_size"] = 100 }) }, "pieces"},
+		{"vocab", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["vocab_size"] = 100 }) }, "embed_tokens"},
+		// heads × head_dim wraps to 64 = hidden_size in 64 bits (issue 17: a panic in permuteRows).
+		{"head_dim overflow", func(t *testing.T, d string) {
+			editConfig(t, d, func(c map[string]any) { c["head_dim"] = json.Number("2305843009213693960") })
+		}, "out of range"},
 		{"bos", func(t *testing.T, d string) { editConfig(t, d, func(c map[string]any) { c["bos_token_id"] = 9999 }) }, "bos_token_id"},
 		{"widths", func(t *testing.T, d string) {
 			editConfig(t, d, func(c map[string]any) { c["shear_layer_widths"] = map[string]any{"num_attention_heads": []int{1}} })
@@ -408,6 +414,15 @@ func TestLoadErrors(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(d, WeightsFile))
 			os.WriteFile(filepath.Join(d, WeightsFile), b[:len(b)/2], 0o644)
 		}, "safetensors"},
+		{"tokenizer cut at a piece boundary", func(t *testing.T, d string) {
+			b, _ := os.ReadFile(filepath.Join(d, TokenizerFile))
+			off := 0
+			for range 100 { // each piece: tag 0x0a, a varint length, the payload
+				n, k := binary.Uvarint(b[off+1:])
+				off += 1 + k + int(n)
+			}
+			os.WriteFile(filepath.Join(d, TokenizerFile), b[:off], 0o644)
+		}, "truncated"},
 		{"no tokenizer", func(t *testing.T, d string) { os.Remove(filepath.Join(d, TokenizerFile)) }, "tokenizer.model is missing"},
 		{"bad tokenizer", func(t *testing.T, d string) { os.WriteFile(filepath.Join(d, TokenizerFile), []byte{0x0a, 0x10}, 0o644) }, "sentencepiece"},
 		{"missing tensor", func(t *testing.T, d string) {
@@ -443,6 +458,24 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestHugeVocabRefusedBeforeAllocating: vocab_size 16777216 in a tiny
+// config.json is refused by the embedding's shape before the vocabulary
+// is padded to it (issue 17: 3.3 GB of RSS for 34 s before the error).
+func TestHugeVocabRefusedBeforeAllocating(t *testing.T) {
+	dir := write(t)
+	editConfig(t, dir, func(c map[string]any) { c["vocab_size"] = 16777216 })
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Load(dir, model.LoadOptions{DType: tensor.F32})
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "model.embed_tokens.weight has shape") {
+		t.Fatalf("error %v, want the embedding's shape", err)
+	}
+	if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 64 {
+		t.Errorf("the refused load allocated %d MB", mb)
 	}
 }
 

@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/safetensors"
+	"github.com/shear-ai/shear/runtime/tensor"
 )
 
 // PEFT's on-disk names for a LoRA adapter.
@@ -102,7 +104,7 @@ func PEFTNames(t lora.Target) string {
 // LoadAdapter reads a PEFT adapter directory for model m, checking that
 // every tensor fits m's matrices.
 func LoadAdapter(dir string, m *model.Model) (*lora.Adapter, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
+	raw, err := safefile.ReadFile(filepath.Join(dir, AdapterConfigFile))
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +142,11 @@ func LoadAdapter(dir string, m *model.Model) (*lora.Adapter, error) {
 			}
 			if len(ta.Shape) != 2 || ta.Shape[0] != cfg.R || ta.Shape[1] != w.Cols || len(tb.Shape) != 2 || tb.Shape[0] != w.Rows || tb.Shape[1] != cfg.R {
 				return nil, fmt.Errorf("adapter: layer %d %s: lora_A %v and lora_B %v do not fit a %d×%d matrix with rank %d", l, t, ta.Shape, tb.Shape, w.Rows, w.Cols, cfg.R)
+			}
+			for _, t := range []*safetensors.Tensor{ta, tb} {
+				if err := tensor.CheckFinite(t.Name, ggufType[t.DType], t.Data); err != nil {
+					return nil, fmt.Errorf("adapter: %w", err)
+				}
 			}
 			bt := *tb
 			if heads, ok := ropeRows(m, l, t); ok {

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/quant"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
@@ -94,7 +94,7 @@ func (c Config) ModelConfig() model.Config {
 // Load reads a llama2.c model.bin with the given vocabulary (which must
 // have vocab_size tokens), storing matrices as opt.DType.
 func Load(path string, vocab tokenizer.Vocab, opt model.LoadOptions) (*model.Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/tokenizer"
 )
@@ -19,7 +19,7 @@ const spaceEscape = "\u2581"
 // ReadTokenizer reads a llama2.c tokenizer.bin with n tokens (the model's
 // vocab_size; n ≤ 0 reads tokens until the end of the file).
 func ReadTokenizer(path string, n int) (tokenizer.Vocab, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return tokenizer.Vocab{}, err
 	}

@@ -200,9 +200,11 @@ func (a *Adapter) apply(m *model.Model, sign float32) error {
 			for i, d := range mod.Delta() {
 				data[i] += sign * d
 			}
+			// New refuses weights that overflowed (a huge scale or adapter
+			// weights) or do not fit the matrix's storage.
 			nw, err := tensor.New(w.Rows, w.Cols, data, w.DType)
 			if err != nil {
-				return err
+				return fmt.Errorf("lora: layer %d %s: the merged weights: %w", l, Target(t), err)
 			}
 			if m.Tied && w == m.Embed {
 				return fmt.Errorf("lora: cannot merge into a tied embedding")

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/runtime/internal/shape"
 )
 
 // Config is the shape of a LLaMA-family model. Per-layer widths allow the
@@ -64,6 +65,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("model: layer %d: %d query heads are not a multiple of %d KV heads", l, h, kv)
 		}
 	}
+	if err := c.checkSizes(); err != nil {
+		return err
+	}
 	if c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0 {
 		return fmt.Errorf("model: rope dimension %d must be even and at most the head dimension %d", c.RopeDim, c.HeadDim)
 	}
@@ -72,6 +76,34 @@ func (c *Config) Validate() error {
 	}
 	if !(c.NormEps > 0) {
 		return fmt.Errorf("model: RMSNorm epsilon %v must be positive", c.NormEps)
+	}
+	return nil
+}
+
+// checkSizes refuses a shape whose weight matrices cannot exist: every
+// product of widths that sizes a tensor is overflow-checked, so a
+// huge head_dim cannot wrap heads × head_dim to a small number that then
+// passes a tensor's shape check.
+func (c *Config) checkSizes() error {
+	check := func(what string, dims ...int) error {
+		if _, err := shape.Product(dims...); err != nil {
+			return fmt.Errorf("model: %s is out of range: %v", what, err)
+		}
+		return nil
+	}
+	if err := check("the embedding (vocab × dim)", c.Vocab, c.Dim); err != nil {
+		return err
+	}
+	for l := 0; l < c.Layers; l++ {
+		if err := check(fmt.Sprintf("layer %d's query projection (heads × head_dim × dim)", l), c.Heads[l], c.HeadDim, c.Dim); err != nil {
+			return err
+		}
+		if err := check(fmt.Sprintf("layer %d's key projection (kv heads × head_dim × dim)", l), c.KVHeads[l], c.HeadDim, c.Dim); err != nil {
+			return err
+		}
+		if err := check(fmt.Sprintf("layer %d's FFN (ffn × dim)", l), c.FFN[l], c.Dim); err != nil {
+			return err
+		}
 	}
 	return nil
 }

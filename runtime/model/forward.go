@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/shear-ai/shear/runtime/internal/shape"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/simd"
 )
@@ -58,6 +59,58 @@ func (m *Model) NewState(ctx, maxBatch int) *State {
 	}
 	s.cos, s.sin = m.RopeTable(ctx)
 	return s
+}
+
+// NewBoundedState is NewState for sizes that come from a user or a
+// request: it refuses, with an error instead of a fatal out-of-memory, a
+// ctx below 1 or beyond the model's context length (CtxLen, when the model
+// states one), and a state whose buffers would take more than maxBytes
+// (0: no byte limit).
+func (m *Model) NewBoundedState(ctx, maxBatch int, maxBytes int64) (*State, error) {
+	if ctx < 1 {
+		return nil, fmt.Errorf("model: context %d must be at least 1 token", ctx)
+	}
+	if m.CtxLen > 0 && ctx > m.CtxLen {
+		return nil, fmt.Errorf("model: context %d exceeds the model's context length %d", ctx, m.CtxLen)
+	}
+	n, err := m.StateBytes(ctx, maxBatch)
+	if err != nil {
+		return nil, err
+	}
+	if maxBytes > 0 && n > maxBytes {
+		return nil, fmt.Errorf("model: a state for %d tokens needs %d MiB, more than the %d MiB allowed", ctx, n>>20, maxBytes>>20)
+	}
+	return m.NewState(ctx, maxBatch), nil
+}
+
+// StateBytes is the memory NewState(ctx, maxBatch) allocates, or an error
+// when the sizes overflow.
+func (m *Model) StateBytes(ctx, maxBatch int) (int64, error) {
+	c := &m.Config
+	B := max(maxBatch, 1)
+	maxQ, maxKV, maxFF, cache := 0, 0, 0, int64(0)
+	for l := 0; l < c.Layers; l++ {
+		maxQ = max(maxQ, c.Heads[l]*c.HeadDim)
+		maxKV = max(maxKV, c.KVHeads[l]*c.HeadDim)
+		maxFF = max(maxFF, c.FFN[l])
+		kv, err := shape.Product(2, ctx, c.KVHeads[l], c.HeadDim)
+		if err != nil {
+			return 0, fmt.Errorf("model: a KV cache of %d tokens is %w", ctx, err)
+		}
+		cache += kv
+	}
+	// x, xb, q, att, k, v, hb, hb2, logits per batch row; scores per
+	// batch row, head and position; the RoPE table.
+	rows, err := shape.Product(B, 2*c.Dim+2*maxQ+2*maxKV+2*maxFF+c.Vocab)
+	if err == nil {
+		var scores, rope int64
+		if scores, err = shape.Product(B, maxQ/c.HeadDim, ctx); err == nil {
+			if rope, err = shape.Product(ctx, c.RopeDim); err == nil {
+				return 4 * (rows + scores + rope + cache), nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("model: a state of %d tokens (batch %d) is %w", ctx, B, err)
 }
 
 // Pos is the number of tokens in the cache.

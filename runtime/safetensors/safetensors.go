@@ -12,6 +12,8 @@ import (
 	"sort"
 	"unicode/utf8"
 
+	"github.com/shear-ai/shear/internal/safefile"
+	"github.com/shear-ai/shear/runtime/internal/shape"
 	"github.com/shear-ai/shear/simd"
 )
 
@@ -25,9 +27,6 @@ const (
 // MaxHeader is the largest header accepted (the reference implementation's
 // limit).
 const MaxHeader = 100 << 20
-
-// maxElements bounds a tensor's element count so sizes never overflow.
-const maxElements = 1 << 60
 
 // ElemSize is the size in bytes of one element of dtype, or 0 if the dtype
 // is not supported.
@@ -98,7 +97,7 @@ func Read(path string) (*File, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("safetensors: %s is a directory, not a .safetensors file", path)
 	}
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -140,16 +139,11 @@ func Parse(b []byte) (*File, error) {
 		if err := checkDType(e.dtype); err != nil {
 			return nil, fmt.Errorf("safetensors: tensor %q: %w", e.name, err)
 		}
-		elems := uint64(1)
-		for _, d := range e.shape {
-			if d < 0 {
-				return nil, fmt.Errorf("safetensors: tensor %q: shape %v has a negative dimension", e.name, e.shape)
-			}
-			if d != 0 && elems > maxElements/uint64(d) {
-				return nil, fmt.Errorf("safetensors: tensor %q: shape %v is too large", e.name, e.shape)
-			}
-			elems *= uint64(d)
+		n, err := shape.Product(e.shape...)
+		if err != nil {
+			return nil, fmt.Errorf("safetensors: tensor %q: shape %v: %v", e.name, e.shape, err)
 		}
+		elems := uint64(n)
 		begin, end := e.offsets[0], e.offsets[1]
 		if end < begin {
 			return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] are not an ascending pair", e.name, begin, end)

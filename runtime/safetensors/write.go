@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/gguf"
 )
 
@@ -147,7 +148,7 @@ type index struct {
 // plain file names in the index's directory; a tensor that the weight_map
 // names but its shard lacks is an error. File.Metadata is the first shard's.
 func ReadIndex(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/tokenizer"
 )
@@ -93,7 +93,7 @@ const (
 
 // Read reads and parses a tokenizer.model file.
 func Read(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +112,7 @@ func Parse(b []byte) (*Model, error) {
 		Normalizer: NormalizerSpec{AddDummyPrefix: true, RemoveExtraWhitespaces: true, EscapeWhitespaces: true},
 	}
 	d := &decoder{b: b, msg: "ModelProto"}
+	hasTrainer := false
 	for !d.done() {
 		f, err := d.next()
 		if err != nil {
@@ -134,6 +135,7 @@ func Parse(b []byte) (*Model, error) {
 			if err := parseTrainer(d.sub(f, "trainer_spec"), &m.Trainer); err != nil {
 				return nil, err
 			}
+			hasTrainer = true
 		case fNormalizer:
 			if err := d.want(f, wireLen, "normalizer_spec"); err != nil {
 				return nil, err
@@ -147,6 +149,12 @@ func Parse(b []byte) (*Model, error) {
 	}
 	if len(m.Pieces) == 0 {
 		return nil, errors.New("sentencepiece: the model has no pieces (not a SentencePiece tokenizer.model?)")
+	}
+	// SentencePiece writes the pieces first and trainer_spec after them,
+	// so a file cut exactly between two pieces parses cleanly but lacks
+	// it; the missing pieces would otherwise become padding tokens.
+	if !hasTrainer {
+		return nil, fmt.Errorf("sentencepiece: the file ends after %d pieces without a trainer_spec: truncated?", len(m.Pieces))
 	}
 	return m, nil
 }

@@ -159,6 +159,17 @@ func TestMalformed(t *testing.T) {
 			}
 		})
 	}
+	// Cut exactly at a piece boundary (issue 17): every piece parses, but
+	// the trainer_spec after them is missing.
+	d := &decoder{b: orig, msg: "ModelProto"}
+	for i := 0; i < 1000; i++ {
+		if _, err := d.next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Parse(orig[:d.off]); err == nil || !strings.Contains(err.Error(), "without a trainer_spec") {
+		t.Errorf("cut after 1000 pieces: %v", err)
+	}
 	// Every truncation of a real file fails cleanly or parses.
 	for n := 0; n < 4000; n += 7 {
 		Parse(orig[:n])
@@ -189,7 +200,7 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	m := &Model{Pieces: []Piece{{"<unk>", 0, Unknown}, {"a", -1, Normal}}}
 	f.Add(m.Encode())
-	f.Add([]byte{0x0a, 0x03, 0x0a, 0x01, 'a'})
+	f.Add([]byte{0x0a, 0x03, 0x0a, 0x01, 'a', 0x12, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {

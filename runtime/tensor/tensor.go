@@ -68,8 +68,21 @@ func (s *Scratch) bytes(n int) []byte {
 	return s.xq[:n]
 }
 
-// New converts a float32 rows × cols matrix to the given storage type.
+// New converts a float32 rows × cols matrix to the given storage type. It
+// refuses data whose stored form is not finite: a NaN or ±Inf, or a value
+// beyond the type's range (f16's ±65504, or a quantized block's f16 scale).
 func New(rows, cols int, data []float32, dt DType) (*Matrix, error) {
+	m, err := newMatrix(rows, cols, data, dt)
+	if err != nil {
+		return nil, err
+	}
+	if i := FirstNonFinite(dt.GGUFType(), m.storage()); i >= 0 {
+		return nil, fmt.Errorf("tensor: element %d (%g) is not finite stored as %s (NaN, ±Inf or beyond the type's range)", i, data[i], dt)
+	}
+	return m, nil
+}
+
+func newMatrix(rows, cols int, data []float32, dt DType) (*Matrix, error) {
 	if len(data) != rows*cols {
 		return nil, fmt.Errorf("tensor: %d values for a %d×%d matrix", len(data), rows, cols)
 	}
@@ -194,6 +207,9 @@ func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 	}
 	cols, rows := int(t.Dims[0]), int(t.Dims[1])
 	raw := f.TensorData(t)
+	if err := CheckFinite(t.Name, t.Type, raw); err != nil {
+		return nil, err
+	}
 	m := &Matrix{Rows: rows, Cols: cols}
 	switch {
 	case t.Type == gguf.Q8_0 && dt == Q8_0, t.Type == gguf.Q4_0 && dt == Q4_0:
@@ -206,7 +222,7 @@ func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 		}
 		return m, nil
 	}
-	data, err := DecodeFloat32(f, t)
+	data, err := decodeFloat32(t, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -216,9 +232,18 @@ func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 	return New(rows, cols, data, dt)
 }
 
-// DecodeFloat32 decodes any supported GGUF tensor to float32.
+// DecodeFloat32 decodes any supported GGUF tensor to float32, refusing
+// one with a NaN or ±Inf.
 func DecodeFloat32(f *gguf.File, t *gguf.TensorInfo) ([]float32, error) {
 	raw := f.TensorData(t)
+	if err := CheckFinite(t.Name, t.Type, raw); err != nil {
+		return nil, err
+	}
+	return decodeFloat32(t, raw)
+}
+
+// decodeFloat32 decodes raw bytes already checked for finiteness.
+func decodeFloat32(t *gguf.TensorInfo, raw []byte) ([]float32, error) {
 	n := int(t.Elements())
 	out := make([]float32, n)
 	switch t.Type {
@@ -242,11 +267,6 @@ func DecodeFloat32(f *gguf.File, t *gguf.TensorInfo) ([]float32, error) {
 		quant.DequantizeQ4_0(out, raw)
 	default:
 		return nil, fmt.Errorf("tensor %q: type %s is not supported (Shear reads F32, F16, BF16, Q8_0, Q4_0)", t.Name, t.Type)
-	}
-	for i, v := range out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("tensor %q: element %d is %v", t.Name, i, v)
-		}
 	}
 	return out, nil
 }

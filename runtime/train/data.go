@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/runtime/tokenizer"
 )
 
@@ -77,7 +78,7 @@ func LoadText(tok *tokenizer.Tokenizer, path string, ctx int) ([]Example, error)
 	}
 	var out []Example
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := safefile.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +120,7 @@ func (in Instruction) Prompt() string {
 
 // ReadInstructions reads an Alpaca JSONL file.
 func ReadInstructions(path string) ([]Instruction, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, err
 	}

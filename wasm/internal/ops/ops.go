@@ -77,7 +77,10 @@ func Logits(m *model.Model, req abi.LogitsRequest) ([]float32, error) {
 			return nil, badRequest("token %d is outside the vocabulary (0..%d)", t, m.Vocab-1)
 		}
 	}
-	st := m.NewState(len(req.Tokens), min(len(req.Tokens), 256))
+	st, err := m.NewBoundedState(len(req.Tokens), min(len(req.Tokens), 256), 0)
+	if err != nil {
+		return nil, RequestError{err}
+	}
 	out, err := st.Forward(req.Tokens, true)
 	if err != nil {
 		return nil, err
@@ -124,8 +127,11 @@ func NewGenerator(m *model.Model, req abi.GenerateRequest) (*Generator, error) {
 	if len(input)+req.N > ctx {
 		return nil, badRequest("prompt (%d tokens) + %d new tokens exceed ctx %d", len(input), req.N, ctx)
 	}
-	g := &Generator{m: m, st: m.NewState(ctx, 64), smp: sample.New(sp, m.Vocab), req: req, input: input}
-	var err error
+	st, err := m.NewBoundedState(ctx, 64, 0)
+	if err != nil {
+		return nil, RequestError{err}
+	}
+	g := &Generator{m: m, st: st, smp: sample.New(sp, m.Vocab), req: req, input: input}
 	if g.logits, err = g.st.Forward(input, false); err != nil {
 		return nil, err
 	}
@@ -246,7 +252,10 @@ func Score(m *model.Model, req abi.ScoreRequest, poll Poll) (abi.ScoreResult, er
 			return abi.ScoreResult{}, badRequest("item %d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", n, len(it.Choices), it.Gold)
 		}
 	}
-	st := m.NewState(req.Ctx, req.Ctx)
+	st, err := m.NewBoundedState(req.Ctx, req.Ctx, 0)
+	if err != nil {
+		return abi.ScoreResult{}, RequestError{err}
+	}
 	res := abi.ScoreResult{Scores: make([][]float64, len(req.Items))}
 	var acc, accNorm int
 	for n, it := range req.Items {

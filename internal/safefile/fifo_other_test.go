@@ -1,0 +1,5 @@
+//go:build !unix
+
+package safefile
+
+func makeFIFO(string) (string, bool) { return "", false }

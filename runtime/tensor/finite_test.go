@@ -1,0 +1,195 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/shear-ai/shear/quant"
+	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/simd"
+)
+
+var finiteTypes = []gguf.TensorType{gguf.F32, gguf.F16, gguf.BF16, gguf.Q8_0, gguf.Q4_0}
+
+// referenceFirstNonFinite decodes every element to float32 with the
+// library's decoders and tests it with math.IsNaN / math.IsInf.
+func referenceFirstNonFinite(typ gguf.TensorType, raw []byte) int {
+	var v []float32
+	switch typ {
+	case gguf.F32:
+		for i := 0; i+4 <= len(raw); i += 4 {
+			v = append(v, math.Float32frombits(binary.LittleEndian.Uint32(raw[i:])))
+		}
+	case gguf.F16:
+		h := make([]uint16, len(raw)/2)
+		for i := range h {
+			h[i] = binary.LittleEndian.Uint16(raw[2*i:])
+		}
+		v = make([]float32, len(h))
+		simd.F16ToF32(v, h)
+	case gguf.BF16:
+		for i := 0; i+2 <= len(raw); i += 2 {
+			v = append(v, math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[i:]))<<16))
+		}
+	case gguf.Q8_0, gguf.Q4_0:
+		bb := quant.RowBytesQ8_0(quant.BlockSize)
+		if typ == gguf.Q4_0 {
+			bb = quant.RowBytesQ4_0(quant.BlockSize)
+		}
+		raw = raw[:len(raw)/bb*bb]
+		v = make([]float32, len(raw)/bb*quant.BlockSize)
+		if typ == gguf.Q8_0 {
+			quant.DequantizeQ8_0(v, raw)
+		} else {
+			quant.DequantizeQ4_0(v, raw)
+		}
+	}
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// finiteBytes is n random bytes whose every value is finite: exponent
+// bytes are cleared of their top bit where needed.
+func finiteBytes(typ gguf.TensorType, n int, rng *rand.Rand) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	switch typ {
+	case gguf.F32:
+		for i := 3; i < n; i += 4 {
+			b[i] &^= 0x40 // exponent < 0xFF
+		}
+	case gguf.F16, gguf.BF16:
+		for i := 1; i < n; i += 2 {
+			b[i] &^= 0x40
+		}
+	case gguf.Q8_0, gguf.Q4_0:
+		bb := 34
+		if typ == gguf.Q4_0 {
+			bb = 18
+		}
+		for i := 1; i < n; i += bb {
+			b[i] &^= 0x40
+		}
+	}
+	return b
+}
+
+// TestFirstNonFinite: the word-at-a-time check agrees with decoding every
+// element, for every type, with NaN/Inf planted at every kind of position
+// (inside a chunk, at a chunk edge, in the tail after the last whole word).
+func TestFirstNonFinite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	bad := map[gguf.TensorType][][]byte{
+		gguf.F32:  {{0, 0, 0x80, 0x7f}, {0, 0, 0x80, 0xff}, {1, 0, 0xc0, 0x7f}},
+		gguf.F16:  {{0, 0x7c}, {0, 0xfc}, {1, 0x7e}},
+		gguf.BF16: {{0x80, 0x7f}, {0x80, 0xff}, {0xc1, 0x7f}},
+		gguf.Q8_0: {{0, 0x7c}, {0, 0xfe}},
+		gguf.Q4_0: {{0, 0x7c}, {3, 0xfc}},
+	}
+	for _, typ := range finiteTypes {
+		for _, n := range []int{0, 2, 4, 6, 34, 36, 510, 512, 514, 1030, 34 * 40, 18 * 70, 4094, 4096, 4104, 34 * 250} {
+			raw := finiteBytes(typ, n, rng)
+			if got, want := FirstNonFinite(typ, raw), referenceFirstNonFinite(typ, raw); got != want || got != -1 {
+				t.Fatalf("%s n=%d finite: got %d, reference %d", typ, n, got, want)
+			}
+			elem := 4
+			switch typ {
+			case gguf.F16, gguf.BF16:
+				elem = 2
+			case gguf.Q8_0:
+				elem = 34
+			case gguf.Q4_0:
+				elem = 18
+			}
+			for _, pat := range bad[typ] {
+				for pos := 0; pos+elem <= n; pos += elem * (1 + rng.IntN(31)) {
+					b := append([]byte(nil), raw...)
+					copy(b[pos:], pat)
+					got, want := FirstNonFinite(typ, b), referenceFirstNonFinite(typ, b)
+					if got != want || got < 0 {
+						t.Fatalf("%s n=%d bad %x at byte %d: got %d, reference %d", typ, n, pat, pos, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzFirstNonFinite: on any bytes, the fast check and decoding agree.
+func FuzzFirstNonFinite(f *testing.F) {
+	f.Add(uint8(0), []byte{0, 0, 0x80, 0x7f})
+	f.Add(uint8(1), []byte{1, 2, 3, 4, 0, 0x7c})
+	f.Add(uint8(3), make([]byte, 68))
+	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
+		typ := finiteTypes[int(k)%len(finiteTypes)]
+		if got, want := FirstNonFinite(typ, raw), referenceFirstNonFinite(typ, raw); got != want {
+			t.Fatalf("%s %x: got %d, reference %d", typ, raw, got, want)
+		}
+	})
+}
+
+func TestCheckFiniteNamesTensor(t *testing.T) {
+	raw := make([]byte, 34*3)
+	raw[34*2+1] = 0x7e // NaN scale in block 2
+	err := CheckFinite("blk.0.attn_q.weight", gguf.Q8_0, raw)
+	if err == nil || !strings.Contains(err.Error(), `"blk.0.attn_q.weight"`) || !strings.Contains(err.Error(), "block 2") || !strings.Contains(err.Error(), "NaN") {
+		t.Errorf("error %v", err)
+	}
+	m, _ := New(2, 32, make([]float32, 64), F16)
+	m.F16[33] = 0x7c00
+	if err := m.CheckFinite("w"); err == nil || !strings.Contains(err.Error(), "element 33 is +Inf") {
+		t.Errorf("F16 matrix: error %v", err)
+	}
+}
+
+// BenchmarkFirstNonFinite: bytes per second of the check (compare with the
+// file read and decoding a load does anyway).
+func BenchmarkFirstNonFinite(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, typ := range finiteTypes {
+		raw := finiteBytes(typ, 34*(1<<15), rng)
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if FirstNonFinite(typ, raw) >= 0 {
+					b.Fatal("non-finite")
+				}
+			}
+		})
+	}
+}
+
+// TestNewRefusesWhatDoesNotFit: finite float32 values beyond a storage
+// type's range become Inf there (f16 above 65504; a Q8_0 block whose
+// maximum exceeds 127·65504, a Q4_0 block above 8·65504): New refuses
+// them, and accepts the largest values that fit.
+func TestNewRefusesWhatDoesNotFit(t *testing.T) {
+	for _, c := range []struct {
+		dt       DType
+		fits, no float32
+	}{
+		{F32, math.MaxFloat32, float32(math.NaN())},
+		{F16, 65504, 65520},
+		{Q8_0, 127 * 65504, 127 * 65536},
+		{Q4_0, 8 * 65504, 8 * 65536},
+	} {
+		data := make([]float32, 64)
+		data[40] = c.fits
+		if _, err := New(2, 32, data, c.dt); err != nil {
+			t.Errorf("%s: %g refused: %v", c.dt, c.fits, err)
+		}
+		data[40] = c.no
+		if _, err := New(2, 32, data, c.dt); err == nil || !strings.Contains(err.Error(), "not finite stored as "+c.dt.String()) {
+			t.Errorf("%s: %g: error %v", c.dt, c.no, err)
+		}
+	}
+}
