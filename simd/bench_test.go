@@ -3,7 +3,6 @@ package simd
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/viterin/vek/vek32"
@@ -227,44 +226,15 @@ func BenchmarkF32ToF16(b *testing.B) {
 	})
 }
 
-var (
-	bwOnce sync.Once
-	bwBuf  []float32
-)
-
-type sumTask struct {
-	x     []float32
-	chunk int
-	sums  []float32
-}
-
-func (t *sumTask) Run(lo, hi int) {
-	for c := lo; c < hi; c++ {
-		t.sums[c] = Sum(t.x[c*t.chunk : (c+1)*t.chunk])
-	}
-}
-
-// BenchmarkReadBandwidth streams a 256 MiB buffer through Sum on the worker
-// pool (AVX2 on amd64) and reports GB/s: the machine's memory read
-// bandwidth.
+// BenchmarkReadBandwidth is the machine's streaming read bandwidth:
+// ReadBandwidth's independent AVX2 loads on two threads over 256 MiB.
 func BenchmarkReadBandwidth(b *testing.B) {
 	if testing.Short() {
 		b.Skip("allocates 256 MiB")
 	}
-	const n = 64 << 20 // floats
-	bwOnce.Do(func() {
-		bwBuf = make([]float32, n)
-		for i := range bwBuf {
-			bwBuf[i] = 1
-		}
-	})
-	const chunk = 1 << 16
-	t := &sumTask{x: bwBuf, chunk: chunk, sums: make([]float32, n/chunk)}
-	b.ResetTimer()
 	for b.Loop() {
-		ParallelFor(n/chunk, 1, t)
+		b.ReportMetric(ReadBandwidth(2, 256<<20), "GB/s")
 	}
-	reportBytes(b, 4*n)
 }
 
 type nopTask struct{}
