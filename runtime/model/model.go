@@ -38,9 +38,20 @@ type Model struct {
 
 // LoadOptions control how weights are stored in memory.
 type LoadOptions struct {
-	// DType is the storage of the matrices (default F16). Quantized GGUF
-	// tensors stay quantized when DType matches their type.
+	// DType is the storage of the matrices. Quantized GGUF tensors stay
+	// quantized when DType matches their type; otherwise they are converted.
 	DType tensor.DType
+	// KeepQuantized keeps every matrix the file stores quantized in the
+	// file's type, whatever DType says; DType then applies to the float
+	// (F32, F16, BF16) tensors only.
+	KeepQuantized bool
+}
+
+// DefaultLoadOptions is what a user gets without asking for a type: a
+// quantized file stays quantized (Q8_0 stays Q8_0), float tensors are
+// stored as F16.
+func DefaultLoadOptions() LoadOptions {
+	return LoadOptions{DType: tensor.F16, KeepQuantized: true}
 }
 
 // Load reads a GGUF model from path.
@@ -76,7 +87,7 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 	if tok.Size() != cfg.Vocab {
 		return nil, fmt.Errorf("model: tokenizer has %d tokens but token_embd.weight has %d rows", tok.Size(), cfg.Vocab)
 	}
-	b := binder{f: f, dt: opt.DType}
+	b := binder{f: f, opt: opt}
 	m := &Model{Config: cfg, Tok: tok, Meta: f.KV}
 	d, hd := cfg.Dim, cfg.HeadDim
 	m.Embed = b.matrix("token_embd.weight", cfg.Vocab, d)
@@ -128,7 +139,7 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 // binder loads tensors by name and checks their shapes; the first error sticks.
 type binder struct {
 	f   *gguf.File
-	dt  tensor.DType
+	opt LoadOptions
 	err error
 }
 
@@ -153,7 +164,11 @@ func (b *binder) matrix(name string, rows, cols int) *tensor.Matrix {
 	if t == nil {
 		return nil
 	}
-	m, err := tensor.FromGGUF(b.f, t, b.dt)
+	dt := b.opt.DType
+	if keep, ok := tensor.DTypeOfGGUF(t.Type); ok && keep.Quantized() && b.opt.KeepQuantized {
+		dt = keep
+	}
+	m, err := tensor.FromGGUF(b.f, t, dt)
 	if err != nil {
 		b.err = err
 	}
@@ -237,6 +252,25 @@ func (m *Model) Clone() *Model {
 	}
 	c.Meta = slices.Clone(m.Meta)
 	return &c
+}
+
+// StorageTypes lists the storage types of the model's matrices, each once,
+// in DType order.
+func (m *Model) StorageTypes() []tensor.DType {
+	seen := map[tensor.DType]bool{m.Embed.DType: true, m.Output.DType: true}
+	for _, L := range m.Blocks {
+		for _, w := range []*tensor.Matrix{L.Wq, L.Wk, L.Wv, L.Wo, L.Wgate, L.Wup, L.Wdown} {
+			if w != nil {
+				seen[w.DType] = true
+			}
+		}
+	}
+	var out []tensor.DType
+	for d := range seen {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Convert changes the storage type of every matrix in place (a tied

@@ -42,6 +42,20 @@ func ParseDType(s string) (DType, error) {
 	return 0, fmt.Errorf("unknown dtype %q (want f32, f16, q8_0 or q4_0)", s)
 }
 
+// Quantized reports whether d is a block-quantized type.
+func (d DType) Quantized() bool { return d == Q8_0 || d == Q4_0 }
+
+// DTypeOfGGUF is the storage type that holds GGUF tensor type t as it is,
+// if there is one.
+func DTypeOfGGUF(t gguf.TensorType) (DType, bool) {
+	for d := range DType(len(dtypeNames)) {
+		if d.GGUFType() == t {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
 // GGUFType is the matching GGUF tensor type.
 func (d DType) GGUFType() gguf.TensorType {
 	return [...]gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0}[d]
