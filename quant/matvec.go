@@ -53,14 +53,6 @@ type mmTask struct {
 
 var mmTasks = sync.Pool{New: func() any { return new(mmTask) }}
 
-const (
-	// tileBytes bounds the weights one tile holds, so that they stay in L1
-	// while every activation row of a MatMul passes over them.
-	tileBytes = 16 << 10
-	// grainBytes is the least weight data worth handing to another thread.
-	grainBytes = 32 << 10
-)
-
 func matMul(f format, out, x []float32, w []byte, n, rows, cols int, xq []byte) {
 	checkCols(cols)
 	if n < 0 || rows < 0 {
