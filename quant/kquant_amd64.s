@@ -116,7 +116,7 @@ q4kblock:
 	HSUMD(Y8, X8, X3)
 
 	// sum += float32((dw·dx)·isum) − float32((dmin·dx)·msum)
-	MOVSS     0(BX), X4
+	VMOVSS    0(BX), X4
 	MOVL      0(SI), AX
 	VMOVD     AX, X5
 	VCVTPH2PS X5, X5
@@ -133,7 +133,7 @@ q4kblock:
 	DECQ CX
 	JNZ  q4kblock
 
-	MOVSS X10, (DI)
+	VMOVSS X10, (DI)
 	ADDQ  $4, DI
 	ADDQ  rb+16(FP), R13
 	DECQ  R12
@@ -220,7 +220,7 @@ q6kblock:
 	DECQ CX
 	JNZ  q6kblock
 
-	MOVSS X10, (DI)
+	VMOVSS X10, (DI)
 	ADDQ  $4, DI
 	ADDQ  rb+16(FP), R13
 	DECQ  R12

@@ -2,6 +2,7 @@ package quant
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
@@ -329,6 +330,27 @@ func TestMatMulK(t *testing.T) {
 			if a := testing.AllocsPerRun(5, func() { MatMulK(k, out, x, w, n, rows, cols, xq) }); a != 0 {
 				t.Errorf("%s %v: %v allocations per call", k, sh, a)
 			}
+		}
+	}
+}
+
+// BenchmarkMatVecK reports the weight bytes read per second of MatMulK with
+// one activation row (decode), next to BenchmarkMatVec's Q8_0 and Q4_0.
+func BenchmarkMatVecK(b *testing.B) {
+	const cols = 768
+	for _, k := range []KType{Q4_K, Q5_K, Q6_K} {
+		for _, rows := range []int{2048, 32000} {
+			rng := rand.New(rand.NewPCG(1, 2))
+			w := randKBlocks(rng, kFormats[k], rows*cols/SuperBlockSize)
+			x := randRow(rng, cols, 0)
+			xq := make([]byte, RowBytesQ8_K(cols))
+			out := make([]float32, rows)
+			b.Run(fmt.Sprintf("%s/%dx%d", k, rows, cols), func(b *testing.B) {
+				for b.Loop() {
+					MatMulK(k, out, x, w, 1, rows, cols, xq)
+				}
+				b.ReportMetric(float64(len(w))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
 		}
 	}
 }
