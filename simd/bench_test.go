@@ -10,10 +10,10 @@ import (
 )
 
 // Benchmarks report GFLOP/s (2 flops per multiply-add), GB/s of weights
-// read, or G values/s. BenchmarkReadBandwidth is the machine's streaming
-// read rate that memory-bound kernels are quoted against, and
-// BenchmarkVekMatMul the measured matmul peak the products are quoted
-// against.
+// read, or G values/s. BenchmarkReadBandwidth (simd.ReadBandwidth) is the
+// machine's streaming read rate that memory-bound kernels are quoted
+// against, and BenchmarkFMAPeak (simd.FMAPeak) the FMA peak the products
+// are quoted against.
 
 func reportFlops(b *testing.B, flops float64) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -144,7 +144,7 @@ func BenchmarkMatMulF16(b *testing.B) {
 	}
 }
 
-// BenchmarkVekMatMul is the reference peak: vek32.MatMul (x[m×k]·y[k×p])
+// BenchmarkVekMatMul is vek32.MatMul (x[m×k]·y[k×p]), for comparison,
 // at 288³ and at the shapes of BenchmarkMatMul (m = n, k = cols, p = rows).
 func BenchmarkVekMatMul(b *testing.B) {
 	for _, sh := range append([]shape{{288, 288, 288}}, mmShapesBench...) {
