@@ -47,10 +47,11 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Tok = src.Tok
-	// Larger output weights spread the logits, so greedy choices are clear.
+	// Larger output weights spread the logits, so that greedy choices are
+	// clear (ppl ≈ 1800 on English text: a random model, but not uniform).
 	out := m.Output.Float32()
 	for i := range out {
-		out[i] *= 30
+		out[i] *= 5
 	}
 	if m.Output, err = tensor.New(m.Output.Rows, m.Output.Cols, out, tensor.F16); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 	if rel := math.Abs(got/ref - 1); rel > 1e-3 {
 		t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", got, ref, 100*rel)
 	}
-	t.Logf("greedy %d tokens equal; ppl %.4f, llama-perplexity %.4f", steps, got, ref)
+	t.Logf("greedy %d tokens equal (%q); ppl %.4f, llama-perplexity %.4f", steps, want, got, ref)
 }
 
 // llamaPerplexityProtocol is llama-perplexity's default scoring: the

@@ -292,6 +292,12 @@ func render(o options, rs []*result, fmaOne, fmaAll, bw float64, fmaRuns, bwRuns
 		"llama-bench `-t %d -p %d -n %d -r 1`, `shear --threads %d bench --prefill %d --decode %d`).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), cpu, runtime.GOOS, runtime.GOARCH, o.threads, o.rounds,
 		o.threads, o.prompt, o.gen, o.threads, o.prompt, o.gen)
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		f := strings.Fields(string(la))
+		fmt.Fprintf(&b, "Load average when the table was written: %s (1 min), %s (5 min) on %d CPUs; with other jobs "+
+			"running, llama.cpp's spinning thread barriers lose more than Shear's pool does, so ratios taken under "+
+			"load favour Shear.\n\n", f[0], f[1], runtime.NumCPU())
+	}
 	fmt.Fprintf(&b, "Machine references in the same run: **FMA peak %.0f GFLOP/s on one thread, %.0f on %d** "+
 		"(before/after the runs: %.0f / %.0f); **read bandwidth %.1f GB/s** on %d threads over 256 MiB (%.1f / %.1f).\n\n",
 		fmaOne, fmaAll, o.threads, fmaRuns[0], fmaRuns[1], bw, o.threads, bwRuns[0], bwRuns[1])
