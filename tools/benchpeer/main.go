@@ -143,10 +143,14 @@ func run(o options) error {
 	fmaAll2, bw2 := simd.FMAPeak(o.threads), simd.ReadBandwidth(o.threads, 256<<20)
 
 	table := render(o, results, fmaOne, max(fmaAll, fmaAll2), max(bw, bw2), [2]float64{fmaAll, fmaAll2}, [2]float64{bw, bw2})
+	// Read the document again: it may have been edited during the runs.
+	if doc, err = os.ReadFile(o.out); err != nil {
+		return err
+	}
 	i := bytes.Index(doc, []byte(beginMarker)) + len(beginMarker)
 	j := bytes.Index(doc, []byte(endMarker))
-	if j < i {
-		return fmt.Errorf("%s: bench-peer end marker before its begin marker", o.out)
+	if i < len(beginMarker) || j < i {
+		return fmt.Errorf("%s: the bench-peer markers are missing or out of order", o.out)
 	}
 	next := append(append(append([]byte{}, doc[:i]...), "\n"+table...), doc[j:]...)
 	tmp := o.out + ".tmp"
