@@ -354,3 +354,38 @@ func BenchmarkMatVecK(b *testing.B) {
 		}
 	}
 }
+
+// TestKDotExtremeCodes: the largest codes and scales against x codes of
+// -128 and 127 (where int16 pair sums come closest to saturating) give the
+// portable kernels' bits.
+func TestKDotExtremeCodes(t *testing.T) {
+	const nb = 3
+	for _, f := range kFormats {
+		for _, wb := range []byte{0xff, 0x80, 0x7f, 0x00} {
+			for _, xb := range []byte{0x80, 0x7f, 0x81} {
+				w := bytes.Repeat([]byte{wb}, nb*f.blockBytes)
+				for i := range nb {
+					for _, o := range f.halves {
+						binary.LittleEndian.PutUint16(w[i*f.blockBytes+o:], 0x3c00) // 1.0
+					}
+				}
+				x := make([]byte, nb*Q8_KBlockBytes)
+				for i := range nb {
+					blk := x[i*Q8_KBlockBytes:]
+					binary.LittleEndian.PutUint32(blk, math.Float32bits(0.5))
+					for j := range SuperBlockSize {
+						blk[4+j] = xb
+					}
+					for g := range 16 {
+						binary.LittleEndian.PutUint16(blk[260+2*g:], uint16(16*int16(int8(xb))))
+					}
+				}
+				out := make([]float32, 1)
+				f.rows(out, w, nb*f.blockBytes, x, nb)
+				if want := f.generic(w, x, nb); !sameBits(out[0], want) {
+					t.Errorf("%s w %#x x %#x: kernel %v, portable %v", f.name, wb, xb, out[0], want)
+				}
+			}
+		}
+	}
+}
