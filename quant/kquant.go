@@ -45,57 +45,80 @@ func scaleMinK4(j int, q *[12]byte) (sc, m uint8) {
 	return q[j+4]&0xF | (q[j-4]>>6)<<4, q[j+4]>>4 | (q[j]>>6)<<4
 }
 
-// DequantizeQ4_K expands len(dst) values, a multiple of SuperBlockSize, from
-// the Q4_K blocks at the start of src, as ggml's dequantize_row_q4_K:
-// x = (d·sc)·q − dmin·m, each product rounded to float32 on its own.
-func DequantizeQ4_K(dst []float32, src []byte) {
+// q4KCodes unpacks a Q4_K block's 256 codes (0..15) in value order: the
+// 32 bytes of pair p hold sub-block 2p in their low nibbles, 2p+1 in their
+// high nibbles.
+func q4KCodes(blk []byte, q *[SuperBlockSize]uint8) {
+	for p := range 4 {
+		qs := blk[16+32*p : 16+32*p+32]
+		for l := range 32 {
+			q[64*p+l], q[64*p+32+l] = qs[l]&0xF, qs[l]>>4
+		}
+	}
+}
+
+// q5KCodes unpacks a Q5_K block's 256 codes (0..31): Q4_K's nibbles (at
+// offset 48) plus bit j of qh[l] as the fifth bit of value l of sub-block j.
+func q5KCodes(blk []byte, q *[SuperBlockSize]uint8) {
+	qh := blk[16 : 16+32]
+	for p := range 4 {
+		qs := blk[48+32*p : 48+32*p+32]
+		for l := range 32 {
+			q[64*p+l] = qs[l]&0xF | (qh[l]>>(2*p)&1)<<4
+			q[64*p+32+l] = qs[l]>>4 | (qh[l]>>(2*p+1)&1)<<4
+		}
+	}
+}
+
+// unpackK45 unpacks a Q5_K block's codes when q5, a Q4_K block's otherwise.
+// (A flag, not a function value, so that the caller's array stays on the
+// stack.)
+func unpackK45(q5 bool, blk []byte, q *[SuperBlockSize]uint8) {
+	if q5 {
+		q5KCodes(blk, q)
+	} else {
+		q4KCodes(blk, q)
+	}
+}
+
+// blockBytesK45 is the block size of Q5_K when q5, of Q4_K otherwise.
+func blockBytesK45(q5 bool) int {
+	if q5 {
+		return Q5_KBlockBytes
+	}
+	return Q4_KBlockBytes
+}
+
+// dequantizeK45 is ggml's dequantize_row_q4_K (q5: _q5_K): d and dmin at
+// offsets 0 and 2, the scales at 4, x = (d·sc_j)·q − dmin·m_j, each product
+// rounded to float32 on its own.
+func dequantizeK45(dst []float32, src []byte, q5 bool) {
+	blockBytes := blockBytesK45(q5)
 	nb := superBlocks(len(dst))
-	src = src[:nb*Q4_KBlockBytes]
+	src = src[:nb*blockBytes]
+	var q [SuperBlockSize]uint8
 	for i := range nb {
-		blk := (*[Q4_KBlockBytes]byte)(src[i*Q4_KBlockBytes:])
+		blk := src[i*blockBytes : (i+1)*blockBytes]
 		d, dmin := half(blk[0:]), half(blk[2:])
 		scales := (*[12]byte)(blk[4:])
+		unpackK45(q5, blk, &q)
 		y := dst[i*SuperBlockSize:]
-		for p := range 4 { // 64 values: low nibbles, then high nibbles of 32 bytes
-			q := blk[16+32*p : 16+32*p+32]
-			sc, m := scaleMinK4(2*p, scales)
-			d1, m1 := d*float32(sc), dmin*float32(m)
-			sc, m = scaleMinK4(2*p+1, scales)
-			d2, m2 := d*float32(sc), dmin*float32(m)
-			for l := range 32 {
-				y[64*p+l] = float32(d1*float32(q[l]&0xF)) - m1
-				y[64*p+32+l] = float32(d2*float32(q[l]>>4)) - m2
+		for j := range 8 {
+			sc, m := scaleMinK4(j, scales)
+			dj, mj := d*float32(sc), dmin*float32(m)
+			for v := 32 * j; v < 32*j+32; v++ {
+				y[v] = float32(dj*float32(q[v])) - mj
 			}
 		}
 	}
 }
 
-// DequantizeQ5_K is DequantizeQ4_K for Q5_K: the fifth bit of value l of
-// sub-block j is bit j of qh[l].
-func DequantizeQ5_K(dst []float32, src []byte) {
-	nb := superBlocks(len(dst))
-	src = src[:nb*Q5_KBlockBytes]
-	for i := range nb {
-		blk := (*[Q5_KBlockBytes]byte)(src[i*Q5_KBlockBytes:])
-		d, dmin := half(blk[0:]), half(blk[2:])
-		scales := (*[12]byte)(blk[4:])
-		qh := blk[16 : 16+32]
-		y := dst[i*SuperBlockSize:]
-		for p := range 4 {
-			q := blk[48+32*p : 48+32*p+32]
-			sc, m := scaleMinK4(2*p, scales)
-			d1, m1 := d*float32(sc), dmin*float32(m)
-			sc, m = scaleMinK4(2*p+1, scales)
-			d2, m2 := d*float32(sc), dmin*float32(m)
-			for l := range 32 {
-				lo := q[l]&0xF | (qh[l]>>(2*p)&1)<<4
-				hi := q[l]>>4 | (qh[l]>>(2*p+1)&1)<<4
-				y[64*p+l] = float32(d1*float32(lo)) - m1
-				y[64*p+32+l] = float32(d2*float32(hi)) - m2
-			}
-		}
-	}
-}
+// DequantizeQ4_K expands len(dst) values, a multiple of SuperBlockSize, from
+// the Q4_K blocks at the start of src, as ggml's dequantize_row_q4_K.
+func DequantizeQ4_K(dst []float32, src []byte) { dequantizeK45(dst, src, false) }
+
+// DequantizeQ5_K is DequantizeQ4_K for Q5_K blocks.
+func DequantizeQ5_K(dst []float32, src []byte) { dequantizeK45(dst, src, true) }
 
 // q6Codes unpacks a Q6_K block's 256 signed 6-bit codes (−32..31) in value
 // order, as ggml's dequantize_row_q6_K reads them.
@@ -211,64 +234,37 @@ func q8KPairSum(xb *[Q8_KBlockBytes]byte, j int) int32 {
 }
 
 // dotQ4_KGeneric is the portable Q4_K·Q8_K kernel and the reference the
-// assembly must match bit for bit. Per super-block the integer sums
+// assembly must match bit for bit.
+func dotQ4_KGeneric(w, x []byte, nb int) float32 { return dotK45(w, x, nb, false) }
+
+// dotQ5_KGeneric is the Q5_K·Q8_K kernel.
+func dotQ5_KGeneric(w, x []byte, nb int) float32 { return dotK45(w, x, nb, true) }
+
+// dotK45 is the Q4_K (q5: Q5_K) dot product. Per super-block the integer sums
 // isum = Σ_j sc_j·Σ_l q_jl·x_jl and msum = Σ_j m_j·Σ_l x_jl are exact; then
 //
 //	sum += float32((dw·dx)·isum) − float32((dmin·dx)·msum)
 //
 // each product and difference rounded to float32, no FMA.
-func dotQ4_KGeneric(w, x []byte, nb int) float32 {
+func dotK45(w, x []byte, nb int, q5 bool) float32 {
+	blockBytes := blockBytesK45(q5)
 	var sum float32
+	var q [SuperBlockSize]uint8
 	for i := range nb {
-		wb := (*[Q4_KBlockBytes]byte)(w[i*Q4_KBlockBytes:])
+		wb := w[i*blockBytes : (i+1)*blockBytes]
 		xb := (*[Q8_KBlockBytes]byte)(x[i*Q8_KBlockBytes:])
 		xs := q8KCodes(xb)
 		scales := (*[12]byte)(wb[4:])
+		unpackK45(q5, wb, &q)
 		var isum, msum int32
-		for p := range 4 {
-			q := wb[16+32*p : 16+32*p+32]
-			var lo, hi int32
-			for l := range 32 {
-				lo += int32(q[l]&0xF) * int32(int8(xs[64*p+l]))
-				hi += int32(q[l]>>4) * int32(int8(xs[64*p+32+l]))
+		for j := range 8 {
+			var s int32
+			for v := 32 * j; v < 32*j+32; v++ {
+				s += int32(q[v]) * int32(int8(xs[v]))
 			}
-			sc, m := scaleMinK4(2*p, scales)
-			isum += int32(sc) * lo
-			msum += int32(m) * q8KPairSum(xb, 2*p)
-			sc, m = scaleMinK4(2*p+1, scales)
-			isum += int32(sc) * hi
-			msum += int32(m) * q8KPairSum(xb, 2*p+1)
-		}
-		dx := q8KScale(xb)
-		d, dm := half(wb[0:])*dx, half(wb[2:])*dx
-		sum += float32(d*float32(isum)) - float32(dm*float32(msum))
-	}
-	return sum
-}
-
-// dotQ5_KGeneric is the Q5_K·Q8_K kernel, in dotQ4_KGeneric's order.
-func dotQ5_KGeneric(w, x []byte, nb int) float32 {
-	var sum float32
-	for i := range nb {
-		wb := (*[Q5_KBlockBytes]byte)(w[i*Q5_KBlockBytes:])
-		xb := (*[Q8_KBlockBytes]byte)(x[i*Q8_KBlockBytes:])
-		xs := q8KCodes(xb)
-		scales := (*[12]byte)(wb[4:])
-		qh := wb[16 : 16+32]
-		var isum, msum int32
-		for p := range 4 {
-			q := wb[48+32*p : 48+32*p+32]
-			var lo, hi int32
-			for l := range 32 {
-				lo += int32(q[l]&0xF|(qh[l]>>(2*p)&1)<<4) * int32(int8(xs[64*p+l]))
-				hi += int32(q[l]>>4|(qh[l]>>(2*p+1)&1)<<4) * int32(int8(xs[64*p+32+l]))
-			}
-			sc, m := scaleMinK4(2*p, scales)
-			isum += int32(sc) * lo
-			msum += int32(m) * q8KPairSum(xb, 2*p)
-			sc, m = scaleMinK4(2*p+1, scales)
-			isum += int32(sc) * hi
-			msum += int32(m) * q8KPairSum(xb, 2*p+1)
+			sc, m := scaleMinK4(j, scales)
+			isum += int32(sc) * s
+			msum += int32(m) * q8KPairSum(xb, j)
 		}
 		dx := q8KScale(xb)
 		d, dm := half(wb[0:])*dx, half(wb[2:])*dx
