@@ -55,24 +55,10 @@ func MatMulK(k KType, out, x []float32, w []byte, n, rows, cols int, xq []byte) 
 	if k > Q6_K {
 		panic(fmt.Sprintf("quant: unknown K-quant type %d", k))
 	}
-	if n < 0 || rows < 0 {
-		panic("quant: negative matrix size")
-	}
 	nb := superBlocks(cols)
 	rb, xrb := k.RowBytes(cols), RowBytesQ8_K(cols)
-	checkLen("out", len(out), n*rows)
-	checkLen("x", len(x), n*cols)
-	checkLen("w", len(w), rows*rb)
-	checkLen("xq", len(xq), n*xrb)
-	if nb == 0 {
-		clear(out[:n*rows])
+	if !prepareProduct(out, x, w, xq, n, rows, cols, rb, xrb, QuantizeQ8_K) {
 		return
-	}
-	if n == 0 || rows == 0 {
-		return
-	}
-	for i := range n {
-		QuantizeQ8_K(xq[i*xrb:(i+1)*xrb], x[i*cols:(i+1)*cols])
 	}
 	t := kTasks.Get().(*kTask)
 	*t = kTask{k: k, out: out[:n*rows], w: w[:rows*rb], xq: xq[:n*xrb], n: n, rows: rows, rb: rb, xrb: xrb, nb: nb,
@@ -89,6 +75,31 @@ const (
 	// grainBytes is the least weight data worth handing to another thread.
 	grainBytes = 32 << 10
 )
+
+// prepareProduct checks the operands of a quantized product out[n×rows] =
+// x[n×cols]·wᵀ (weight rows of rb bytes, activation rows of xrb bytes once
+// quantized), handles the empty cases, and quantizes the activations into
+// xq. It reports whether there is anything left to multiply.
+func prepareProduct(out, x []float32, w, xq []byte, n, rows, cols, rb, xrb int, quantize func([]byte, []float32)) bool {
+	if n < 0 || rows < 0 {
+		panic("quant: negative matrix size")
+	}
+	checkLen("out", len(out), n*rows)
+	checkLen("x", len(x), n*cols)
+	checkLen("w", len(w), rows*rb)
+	checkLen("xq", len(xq), n*xrb)
+	if cols == 0 {
+		clear(out[:n*rows])
+		return false
+	}
+	if n == 0 || rows == 0 {
+		return false
+	}
+	for i := range n {
+		quantize(xq[i*xrb:(i+1)*xrb], x[i*cols:(i+1)*cols])
+	}
+	return true
+}
 
 // kTask is one MatMulK handed to simd.ParallelFor over weight rows,
 // recycled so that a call allocates nothing.
