@@ -44,7 +44,8 @@ type options struct {
 }
 
 type result struct {
-	shape, typ       string
+	shape, typ       string // typ names the file (shear init --dtype, or q4_k)
+	label            string // typ as the table shows it
 	fileBytes        int64
 	weightBytes      float64 // matrix bytes read per decoded token
 	layerParams      float64 // parameters of the block matrices, multiplied for every prompt token
@@ -135,7 +136,7 @@ func run(o options) error {
 				}
 			}
 			fmt.Fprintf(os.Stderr, "round %d %s %s: shear %.0f/%.1f  llama.cpp %.0f/%.1f tok/s (prefill/decode)\n",
-				round, r.shape, r.typ, r.shearPP, r.shearTG, r.llamaPP, r.llamaTG)
+				round, r.shape, r.label, r.shearPP, r.shearTG, r.llamaPP, r.llamaTG)
 		}
 	}
 	// References again after the runs: the table quotes the better of the
@@ -167,7 +168,7 @@ func modelPath(o options, shape, typ string) string {
 // prepare writes the model file of one row (if it is not there yet) and
 // reads what the table needs from it.
 func prepare(o options, shape, typ string) (*result, error) {
-	r := &result{shape: shape, typ: typ}
+	r := &result{shape: shape, typ: typ, label: typ}
 	path := modelPath(o, shape, typ)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if typ == "q4_k" {
@@ -217,7 +218,7 @@ func prepare(o options, shape, typ string) (*result, error) {
 		for _, d := range m.StorageTypes() {
 			names = append(names, d.String())
 		}
-		r.typ = "q4_k_m (" + strings.Join(names, "+") + ")"
+		r.label = "q4_k_m (" + strings.Join(names, "+") + ")"
 	}
 	return r, nil
 }
@@ -310,13 +311,13 @@ func render(o options, rs []*result, fmaOne, fmaAll, bw float64, fmaRuns, bwRuns
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		if r.note != "" {
-			fmt.Fprintf(&b, "| %s | %s | | %s | | | | | | | | |\n", r.shape, r.typ, r.note)
+			fmt.Fprintf(&b, "| %s | %s | | %s | | | | | | | | |\n", r.shape, r.label, r.note)
 			continue
 		}
 		bound := bw * 1e9 / r.weightBytes
 		flops := 2 * (r.layerParams + r.outParams/float64(o.prompt)) // per prompt token
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.1f | **%.2f×** | %.2f | %.0f | %.0f | **%.2f×** | %.2f | %.2f |\n",
-			r.shape, r.typ, float64(r.fileBytes)/1e6, r.shearTG, r.llamaTG, r.shearTG/r.llamaTG, r.shearTG/bound,
+			r.shape, r.label, float64(r.fileBytes)/1e6, r.shearTG, r.llamaTG, r.shearTG/r.llamaTG, r.shearTG/bound,
 			r.shearPP, r.llamaPP, r.shearPP/r.llamaPP, r.shearPP*flops/1e9/fmaAll, r.llamaPP*flops/1e9/fmaAll)
 	}
 	b.WriteString("\n\"of bw bound\" = decode tokens/s ÷ (read bandwidth ÷ matrix bytes per token); \"of FMA peak\" = " +
