@@ -98,4 +98,15 @@ func TestKQuantModel(t *testing.T) {
 		t.Errorf("K-quant logits differ from the f32 ones by up to %g (largest |logit| %g)", maxDiff, maxLogit)
 	}
 	t.Logf("max |Δlogit| %.3g of max |logit| %.3g", maxDiff, maxLogit)
+
+	dec := km.NewState(16, 1)
+	dec.Forward([]int{1}, false)
+	if a := testing.AllocsPerRun(10, func() {
+		if dec.Pos() >= 15 {
+			dec.Reset()
+		}
+		dec.Forward([]int{5}, false)
+	}); a != 0 {
+		t.Errorf("%v allocations per decoded token with K-quant weights", a)
+	}
 }
