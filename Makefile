@@ -53,6 +53,19 @@ bench:
 	$(GO) test -run '^$$' -bench Train15M -benchtime 3x -count 1 -timeout 30m ./runtime/train/ | tee bench-train.txt
 	$(MAKE) bench-wasm
 
+# Shear against llama.cpp on the same GGUF files (15M and 110M shapes; f16,
+# q8_0, q4_0 and llama-quantize's Q4_K_M), alternating runs with the same
+# thread count, and the machine references (FMA peak, read bandwidth) of
+# the same run: the table in docs/PERFORMANCE.md. LLAMA_BIN must hold a
+# llama.cpp build that runs on this CPU (llama-bench, and llama-quantize for
+# the q4_k rows); see ../shared/tools/llama.cpp/README.md to build one.
+LLAMA_BIN ?= $(SHARED)/tools/llama.cpp/bin
+.PHONY: bench-peer
+bench-peer:
+	$(GO) run ./tools/benchpeer -llama-bench $(LLAMA_BIN)/llama-bench \
+		$$(test -x $(LLAMA_BIN)/llama-quantize && echo -llama-quantize $(LLAMA_BIN)/llama-quantize) \
+		-threads 2 -o docs/PERFORMANCE.md
+
 clean:
 	rm -rf bin bench-*.txt
 

@@ -1,5 +1,6 @@
-// Package quant holds GGUF's Q8_0 and Q4_0 block formats, byte for byte as
-// ggml lays them out, and the integer kernels that multiply them.
+// Package quant holds GGUF's Q8_0 and Q4_0 block formats and the K-quants
+// Q4_K, Q5_K and Q6_K, byte for byte as ggml lays them out, and the integer
+// kernels that multiply them.
 //
 // # Formats
 //
@@ -50,6 +51,43 @@
 // same bits, for any input bytes (int8 code -128 included). The tests and the
 // fuzz targets check the assembly against the portable code; a golden test
 // pins the bits across architectures.
+//
+// # K-quants
+//
+// Q4_K, Q5_K and Q6_K (what llama.cpp's Q4_K_M and Q5_K_M files hold) cut a
+// row into super-blocks of SuperBlockSize (256) values:
+//
+//	Q4_K, 144 bytes: d, dmin (fp16); 12 bytes of eight 6-bit scales sc_j and
+//	      mins m_j (ggml's get_scale_min_k4 packing); 128 bytes of nibbles,
+//	      32 bytes per pair of 32-value sub-blocks (low nibbles: sub-block 2p,
+//	      high: 2p+1).  x = (d·sc_j)·q − dmin·m_j
+//	Q5_K, 176 bytes: as Q4_K, with 32 bytes qh between scales and nibbles:
+//	      bit j of qh[l] is the fifth bit of value l of sub-block j.
+//	Q6_K, 210 bytes: 128 bytes of low nibbles, 64 of 2-bit highs, sixteen
+//	      int8 scales (one per 16 values), d (fp16) last.
+//	      x = (d·sc)·(q − 32)
+//
+// The dequantizers are bit-identical to ggml's dequantize_row_q4_K/q5_K/q6_K
+// (each product rounded to float32 on its own, as ggml-base compiles them,
+// without FMA); TestKDequantMatchesLlamaCpp checks this against llama.cpp's
+// own to_float on stored blocks. Shear reads and runs K-quants but does not
+// quantize to them (llama-quantize does).
+//
+// The dot products run against activations quantized to Q8_K (292 bytes per
+// 256 values: a float32 d, 256 int8 codes, sixteen int16 sums of 16 codes),
+// with QuantizeQ8_K as ggml's quantize_row_q8_K_ref, which llama.cpp's x86
+// build also uses; so the integer sums of a super-block are llama.cpp's.
+// Per super-block: isum = Σ_j sc_j·Σ_l q·x and, for Q4_K/Q5_K,
+// msum = Σ_j m_j·Σ_l x (from the bsums), exact in int32; then
+//
+//	sum += float32((dw·dx)·isum) − float32((dmin·dx)·msum)   (Q6_K: no min term)
+//
+// super-block by super-block, no FMA. llama.cpp's AVX2 code accumulates the
+// float terms in another order, so results agree to rounding, not bits. On
+// amd64 the Q4_K and Q6_K row kernels are AVX2 assembly (kquant_amd64.s),
+// the same bits as the portable code (TestKDotMirror); Q5_K runs the
+// portable kernel everywhere. MatMulK spreads weight rows over
+// simd.ParallelFor in cache tiles, as MatMulQ8_0 does.
 //
 // # Matrix-vector products
 //

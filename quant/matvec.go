@@ -53,38 +53,16 @@ type mmTask struct {
 
 var mmTasks = sync.Pool{New: func() any { return new(mmTask) }}
 
-const (
-	// tileBytes bounds the weights one tile holds, so that they stay in L1
-	// while every activation row of a MatMul passes over them.
-	tileBytes = 16 << 10
-	// grainBytes is the least weight data worth handing to another thread.
-	grainBytes = 32 << 10
-)
-
 func matMul(f format, out, x []float32, w []byte, n, rows, cols int, xq []byte) {
 	checkCols(cols)
-	if n < 0 || rows < 0 {
-		panic("quant: negative matrix size")
-	}
 	nb := cols / BlockSize
 	xrb := nb * Q8_0BlockBytes
 	rb := nb * Q8_0BlockBytes
 	if f == formatQ4_0 {
 		rb = nb * Q4_0BlockBytes
 	}
-	checkLen("out", len(out), n*rows)
-	checkLen("x", len(x), n*cols)
-	checkLen("w", len(w), rows*rb)
-	checkLen("xq", len(xq), n*xrb)
-	if nb == 0 {
-		clear(out[:n*rows])
+	if !prepareProduct(out, x, w, xq, n, rows, cols, rb, xrb, QuantizeQ8_0) {
 		return
-	}
-	if n == 0 || rows == 0 {
-		return
-	}
-	for i := range n {
-		QuantizeQ8_0(xq[i*xrb:(i+1)*xrb], x[i*cols:(i+1)*cols])
 	}
 
 	t := mmTasks.Get().(*mmTask)

@@ -3,7 +3,6 @@ package simd
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/viterin/vek/vek32"
@@ -11,10 +10,10 @@ import (
 )
 
 // Benchmarks report GFLOP/s (2 flops per multiply-add), GB/s of weights
-// read, or G values/s. BenchmarkReadBandwidth is the machine's streaming
-// read rate that memory-bound kernels are quoted against, and
-// BenchmarkVekMatMul the measured matmul peak the products are quoted
-// against.
+// read, or G values/s. BenchmarkReadBandwidth (simd.ReadBandwidth) is the
+// machine's streaming read rate that memory-bound kernels are quoted
+// against, and BenchmarkFMAPeak (simd.FMAPeak) the FMA peak the products
+// are quoted against.
 
 func reportFlops(b *testing.B, flops float64) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -145,7 +144,7 @@ func BenchmarkMatMulF16(b *testing.B) {
 	}
 }
 
-// BenchmarkVekMatMul is the reference peak: vek32.MatMul (x[m×k]·y[k×p])
+// BenchmarkVekMatMul is vek32.MatMul (x[m×k]·y[k×p]), for comparison,
 // at 288³ and at the shapes of BenchmarkMatMul (m = n, k = cols, p = rows).
 func BenchmarkVekMatMul(b *testing.B) {
 	for _, sh := range append([]shape{{288, 288, 288}}, mmShapesBench...) {
@@ -227,44 +226,15 @@ func BenchmarkF32ToF16(b *testing.B) {
 	})
 }
 
-var (
-	bwOnce sync.Once
-	bwBuf  []float32
-)
-
-type sumTask struct {
-	x     []float32
-	chunk int
-	sums  []float32
-}
-
-func (t *sumTask) Run(lo, hi int) {
-	for c := lo; c < hi; c++ {
-		t.sums[c] = Sum(t.x[c*t.chunk : (c+1)*t.chunk])
-	}
-}
-
-// BenchmarkReadBandwidth streams a 256 MiB buffer through Sum on the worker
-// pool (AVX2 on amd64) and reports GB/s: the machine's memory read
-// bandwidth.
+// BenchmarkReadBandwidth is the machine's streaming read bandwidth:
+// ReadBandwidth's independent AVX2 loads on two threads over 256 MiB.
 func BenchmarkReadBandwidth(b *testing.B) {
 	if testing.Short() {
 		b.Skip("allocates 256 MiB")
 	}
-	const n = 64 << 20 // floats
-	bwOnce.Do(func() {
-		bwBuf = make([]float32, n)
-		for i := range bwBuf {
-			bwBuf[i] = 1
-		}
-	})
-	const chunk = 1 << 16
-	t := &sumTask{x: bwBuf, chunk: chunk, sums: make([]float32, n/chunk)}
-	b.ResetTimer()
 	for b.Loop() {
-		ParallelFor(n/chunk, 1, t)
+		b.ReportMetric(ReadBandwidth(2, 256<<20), "GB/s")
 	}
-	reportBytes(b, 4*n)
 }
 
 type nopTask struct{}

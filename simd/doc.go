@@ -42,6 +42,40 @@
 // vectorised polynomial (within 1 ulp of the correctly rounded value in the
 // tests).
 //
+// # vek
+//
+// The design names github.com/viterin/vek as the SIMD layer. Each kernel
+// that vek has an equivalent of was timed against Shear's own at the
+// runtime's sizes, alternating in one run (BenchmarkVekVsShear; ns per
+// call, best of seven rounds each, on the project's 2-core AVX2 machine
+// under a load average of ~20 from other jobs, so only large ratios mean
+// anything):
+//
+//	kernel   size    Shear ns   vek ns   vek÷Shear   choice
+//	dot      768       58.7      56.3      0.96      Shear (bits, below)
+//	dot      32000   3696      3680        1.00      Shear (bits)
+//	sum      768       40.0      36.8      0.92      Shear (bits)
+//	sum      32000   1789      1795        1.00      Shear (bits)
+//	add      2048     188      3066       16.3       Shear
+//	add      32000   4454      7707        1.73      Shear
+//	mul      32000   4549     26363        5.80      Shear
+//	scale    32000   5203      5540        1.06      Shear
+//	argmax   32000  176634     2584        0.015     Shear (semantics, below)
+//	matmul   64×768×2048  6.8 ms  122 ms  17.9       Shear
+//
+// vek is not called anywhere in the runtime:
+//   - dot and sum tie (within 5%), but vek adds in its own order, so its
+//     bits differ from the portable kernels'; the wasm guests and the
+//     native build must give the same bits (wasm/host TestEnginesAgree),
+//     so the kernels whose bits depend on the order stay Shear's.
+//   - add, mul and scale are element-wise (same bits in any order); there
+//     Shear's assembly is as fast or faster.
+//   - vek32.ArgMax is 10–70× faster than Shear's scalar Argmax, but it
+//     returns -1 for a vector of -Inf and treats NaN differently (Shear's
+//     contract: the first largest; NaN wins only at index 0), so it is not
+//     a drop-in; a vectorised Argmax of Shear's own is the follow-up.
+//   - vek32.MatMul is ~18× slower than the register-blocked GEMM.
+//
 // The portable kernels (kernels_generic.go) are exact models of the amd64
 // assembly: same lanes, same order of additions, fused multiply-adds
 // emulated exactly (fma32), the same polynomial. Every build therefore

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -33,7 +34,7 @@ func newBench() *cobra.Command {
 				if !ok {
 					return fmt.Errorf("--shape %q is not one of 15M, 110M", shape)
 				}
-				dt, err := tensor.ParseDType(mf.dtype)
+				dt, err := tensor.ParseDType(cmp.Or(mf.dtype, "f16"))
 				if err != nil {
 					return fmt.Errorf("--dtype: %w", err)
 				}
@@ -62,11 +63,11 @@ func newBench() *cobra.Command {
 			tDecode := time.Since(t0).Seconds()
 			out := map[string]any{
 				"prefill_tok_s": float64(prefill) / tPrefill, "decode_tok_s": float64(decode) / tDecode,
-				"params": m.Params(), "dtype": mf.dtype, "prefill_tokens": prefill, "decode_tokens": decode,
+				"params": m.Params(), "dtype": storageNames(m), "prefill_tokens": prefill, "decode_tokens": decode,
 			}
 			return emit(out, func() {
 				fmt.Printf("params %d  dtype %s  prefill %.1f tok/s (%d tokens)  decode %.1f tok/s (%d tokens)\n",
-					m.Params(), mf.dtype, float64(prefill)/tPrefill, prefill, float64(decode)/tDecode, decode)
+					m.Params(), storageNames(m), float64(prefill)/tPrefill, prefill, float64(decode)/tDecode, decode)
 			})
 		},
 	}

@@ -41,7 +41,7 @@ func newInfo() *cobra.Command {
 		Short: "Show a model's configuration, per-layer widths, parameters and tensors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mf := modelFlags{path: path, dtype: "f32"}
+			mf := modelFlags{path: path} // the default load: says what other commands store
 			f, err := mf.file()
 			if err != nil {
 				return err
@@ -75,12 +75,12 @@ func newInfo() *cobra.Command {
 				"arch": c.Arch, "dim": c.Dim, "layers": c.Layers, "vocab": c.Vocab, "context_length": c.CtxLen,
 				"head_dim": c.HeadDim, "rope_dim": c.RopeDim, "rope_base": c.RopeBase, "norm_eps": c.NormEps,
 				"tied_output": c.Tied, "gated_mlp": c.Gated, "qkv_bias": c.QKVBias,
-				"params": m.Params(), "per_layer": layers, "tensors": tensors, "gguf_version": f.Version,
+				"params": m.Params(), "storage": storageNames(m), "per_layer": layers, "tensors": tensors, "gguf_version": f.Version,
 			}
 			return emit(out, func() {
 				fmt.Printf("arch %s  dim %d  layers %d  vocab %d  head dim %d  rope dim %d (base %g)  eps %g\n",
 					c.Arch, c.Dim, c.Layers, c.Vocab, c.HeadDim, c.RopeDim, c.RopeBase, c.NormEps)
-				fmt.Printf("tied output %v  gated MLP %v  qkv bias %v  parameters %d\n", c.Tied, c.Gated, c.QKVBias, m.Params())
+				fmt.Printf("tied output %v  gated MLP %v  qkv bias %v  parameters %d  storage in memory %s\n", c.Tied, c.Gated, c.QKVBias, m.Params(), storageNames(m))
 				fmt.Println("layer  heads  kv  ffn  params")
 				for l, r := range layers {
 					fmt.Printf("%5d  %5d  %2d  %4d  %d\n", l, r.Heads, r.KVHeads, r.FFN, r.Params)

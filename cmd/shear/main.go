@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -66,25 +67,38 @@ type modelFlags struct {
 
 func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.path, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
-	cmd.Flags().StringVar(&f.dtype, "dtype", "f16", "weight storage: f32, f16, q8_0 or q4_0")
+	cmd.Flags().StringVar(&f.dtype, "dtype", "", "weight storage: f32, f16, q8_0 or q4_0 (default: a quantized file's own type, f16 for float files)")
 }
 
 // load loads -m, or the embedded default model when -m is omitted (with
 // a note on stderr; stdout may carry --json).
 func (f *modelFlags) load() (*model.Model, error) {
-	dt, err := tensor.ParseDType(f.dtype)
-	if err != nil {
-		return nil, fmt.Errorf("--dtype: %w", err)
+	opt := model.DefaultLoadOptions()
+	if f.dtype != "" {
+		dt, err := tensor.ParseDType(f.dtype)
+		if err != nil {
+			return nil, fmt.Errorf("--dtype: %w", err)
+		}
+		opt = model.LoadOptions{DType: dt}
 	}
 	if f.path == "" {
-		m, err := assets.LoadDefault(model.LoadOptions{DType: dt})
+		m, err := assets.LoadDefault(opt)
 		if err != nil {
 			return nil, fmt.Errorf("the embedded default model: %w", err)
 		}
 		fmt.Fprintf(os.Stderr, "using the embedded default model (Austen, %d params); pass -m MODEL.gguf for another\n", m.Params())
 		return m, nil
 	}
-	return model.Load(f.path, model.LoadOptions{DType: dt})
+	return model.Load(f.path, opt)
+}
+
+// storageNames names the storage types of m's matrices, e.g. "q4_k+q6_k".
+func storageNames(m *model.Model) string {
+	var names []string
+	for _, d := range m.StorageTypes() {
+		names = append(names, d.String())
+	}
+	return strings.Join(names, "+")
 }
 
 // file parses -m's GGUF file, or the embedded default model's.

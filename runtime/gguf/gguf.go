@@ -77,6 +77,9 @@ const (
 	Q5_1 TensorType = 7
 	Q8_0 TensorType = 8
 	Q8_1 TensorType = 9
+	Q4_K TensorType = 12
+	Q5_K TensorType = 13
+	Q6_K TensorType = 14
 	BF16 TensorType = 30
 )
 
@@ -95,6 +98,9 @@ var typeTraits = map[TensorType]struct {
 	Q5_1: {"Q5_1", 32, 24},
 	Q8_0: {"Q8_0", 32, 34},
 	Q8_1: {"Q8_1", 32, 36},
+	Q4_K: {"Q4_K", 256, 144},
+	Q5_K: {"Q5_K", 256, 176},
+	Q6_K: {"Q6_K", 256, 210},
 	BF16: {"BF16", 1, 2},
 }
 

@@ -43,9 +43,20 @@ type Model struct {
 
 // LoadOptions control how weights are stored in memory.
 type LoadOptions struct {
-	// DType is the storage of the matrices (default F16). Quantized GGUF
-	// tensors stay quantized when DType matches their type.
+	// DType is the storage of the matrices. Quantized GGUF tensors stay
+	// quantized when DType matches their type; otherwise they are converted.
 	DType tensor.DType
+	// KeepQuantized keeps every matrix the file stores quantized in the
+	// file's type, whatever DType says; DType then applies to the float
+	// (F32, F16, BF16) tensors only.
+	KeepQuantized bool
+}
+
+// DefaultLoadOptions is what a user gets without asking for a type: a
+// quantized file stays quantized (Q8_0 stays Q8_0), float tensors are
+// stored as F16.
+func DefaultLoadOptions() LoadOptions {
+	return LoadOptions{DType: tensor.F16, KeepQuantized: true}
 }
 
 // Load reads a GGUF model from path.
@@ -95,7 +106,7 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 		return nil, err
 	}
 	m.Blocks = make([]Layer, cfg.Layers)
-	b := binder{f: f, dt: opt.DType}
+	b := binder{f: f, opt: opt}
 	for _, r := range m.Tensors() {
 		rows, cols := r.Kind.Info().Shape(&m.Config, max(r.Layer, 0))
 		if r.Mat != nil {
@@ -126,7 +137,7 @@ func firstLayer(widths []int) int {
 // binder loads tensors by name and checks their shapes; the first error sticks.
 type binder struct {
 	f   *gguf.File
-	dt  tensor.DType
+	opt LoadOptions
 	err error
 }
 
@@ -151,7 +162,11 @@ func (b *binder) matrix(name string, rows, cols int) *tensor.Matrix {
 	if t == nil {
 		return nil
 	}
-	m, err := tensor.FromGGUF(b.f, t, b.dt)
+	dt := b.opt.DType
+	if keep, ok := tensor.DTypeOfGGUF(t.Type); ok && keep.Quantized() && b.opt.KeepQuantized {
+		dt = keep
+	}
+	m, err := tensor.FromGGUF(b.f, t, dt)
 	if err != nil {
 		b.err = err
 	}
@@ -225,6 +240,23 @@ func (m *Model) Clone() *Model {
 	}
 	c.Meta = slices.Clone(m.Meta)
 	return &c
+}
+
+// StorageTypes lists the storage types of the model's matrices, each once,
+// in DType order.
+func (m *Model) StorageTypes() []tensor.DType {
+	seen := map[tensor.DType]bool{}
+	for _, r := range m.Matrices() {
+		if *r.Mat != nil {
+			seen[(*r.Mat).DType] = true
+		}
+	}
+	var out []tensor.DType
+	for d := range seen {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Convert changes the storage type of every matrix in place (a tied

@@ -169,7 +169,8 @@ func int32s(v []int) []int32 {
 
 // fileType is llama.cpp's general.file_type for a storage type.
 func fileType(d tensor.DType) uint32 {
-	return [...]uint32{0, 1, 7, 2}[d] // ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_0
+	// ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_0, MOSTLY_Q4_K_M, MOSTLY_Q5_K_M, MOSTLY_Q6_K
+	return [...]uint32{0, 1, 7, 2, 15, 17, 18}[d]
 }
 
 // archKey reports whether a metadata key belongs to one of the

@@ -93,3 +93,42 @@ func checkSameLogits(t *testing.T, a, b *model.Model, tol float32) {
 		}
 	}
 }
+
+// TestDefaultLoadKeepsQuantized: with DefaultLoadOptions a Q8_0 or Q4_0
+// file loads with its blocks untouched (byte-equal to what was written),
+// float files load as F16, and an explicit DType still converts.
+func TestDefaultLoadKeepsQuantized(t *testing.T) {
+	src := loadStories(t, tensor.F32)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.Q8_0, tensor.Q4_0} {
+		m, err := model.NewRandom(model.UniformConfig(64, 96, 2, 4, 2, src.Vocab, 64), dt, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Tok = src.Tok
+		path := filepath.Join(t.TempDir(), dt.String()+".gguf")
+		if err := m.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		want := dt
+		if !dt.Quantized() {
+			want = tensor.F16
+		}
+		got, err := model.Load(path, model.DefaultLoadOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := got.StorageTypes(); !slices.Equal(st, []tensor.DType{want}) {
+			t.Errorf("%s file with default options: storage %v, want [%s]", dt, st, want)
+		}
+		if dt.Quantized() && (!slices.Equal(got.Blocks[1].Wdown.Q, m.Blocks[1].Wdown.Q) || !slices.Equal(got.Embed.Q, m.Embed.Q)) {
+			t.Errorf("%s blocks changed on a default load", dt)
+		}
+		conv, err := model.Load(path, model.LoadOptions{DType: tensor.F16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := conv.StorageTypes(); !slices.Equal(st, []tensor.DType{tensor.F16}) {
+			t.Errorf("%s file loaded as f16: storage %v", dt, st)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 // Package tensor holds Shear's weight matrices: row-major rows × cols in
-// one of four storage types (F32, F16, Q8_0, Q4_0), with the products the
+// one of seven storage types (F32, F16, Q8_0, Q4_0 and the K-quants Q4_K,
+// Q5_K, Q6_K), with the products the
 // forward and backward passes need. Computation is always float32; the
 // storage type only decides how weights are read.
 package tensor
@@ -21,9 +22,14 @@ const (
 	F16
 	Q8_0
 	Q4_0
+	// The K-quants are read from GGUF files (llama.cpp's Q4_K_M, Q5_K_M…)
+	// and multiplied on their blocks; Shear does not quantize to them.
+	Q4_K
+	Q5_K
+	Q6_K
 )
 
-var dtypeNames = [...]string{"f32", "f16", "q8_0", "q4_0"}
+var dtypeNames = [...]string{"f32", "f16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"}
 
 func (d DType) String() string {
 	if int(d) < len(dtypeNames) {
@@ -32,19 +38,46 @@ func (d DType) String() string {
 	return fmt.Sprintf("dtype(%d)", d)
 }
 
-// ParseDType parses "f32", "f16", "q8_0" or "q4_0".
+// ParseDType parses "f32", "f16", "q8_0", "q4_0", "q4_k", "q5_k" or "q6_k".
 func ParseDType(s string) (DType, error) {
 	for i, n := range dtypeNames {
 		if n == s {
 			return DType(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown dtype %q (want f32, f16, q8_0 or q4_0)", s)
+	return 0, fmt.Errorf("unknown dtype %q (want f32, f16, q8_0, q4_0, q4_k, q5_k or q6_k)", s)
+}
+
+// Quantized reports whether d is a block-quantized type.
+func (d DType) Quantized() bool { return d >= Q8_0 && int(d) < len(dtypeNames) }
+
+// kType is the quant package's K-quant type of d, if d is one.
+func (d DType) kType() (quant.KType, bool) {
+	switch d {
+	case Q4_K:
+		return quant.Q4_K, true
+	case Q5_K:
+		return quant.Q5_K, true
+	case Q6_K:
+		return quant.Q6_K, true
+	}
+	return 0, false
+}
+
+// DTypeOfGGUF is the storage type that holds GGUF tensor type t as it is,
+// if there is one.
+func DTypeOfGGUF(t gguf.TensorType) (DType, bool) {
+	for d := range DType(len(dtypeNames)) {
+		if d.GGUFType() == t {
+			return d, true
+		}
+	}
+	return 0, false
 }
 
 // GGUFType is the matching GGUF tensor type.
 func (d DType) GGUFType() gguf.TensorType {
-	return [...]gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0}[d]
+	return [...]gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0, gguf.Q4_0, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K}[d]
 }
 
 // Matrix is a rows × cols row-major weight. Exactly one of F32, F16, Q
@@ -104,6 +137,8 @@ func newMatrix(rows, cols int, data []float32, dt DType) (*Matrix, error) {
 			m.Q = make([]byte, rows*quant.RowBytesQ4_0(cols))
 			quant.QuantizeQ4_0(m.Q, data)
 		}
+	case Q4_K, Q5_K, Q6_K:
+		return nil, fmt.Errorf("tensor: Shear does not quantize to %s (it reads and runs %s files, e.g. from llama.cpp's llama-quantize); use q8_0 or q4_0", dt, dt)
 	default:
 		return nil, fmt.Errorf("tensor: unknown dtype %d", dt)
 	}
@@ -119,8 +154,11 @@ func (m *Matrix) rowBytes() int {
 		return 2 * m.Cols
 	case Q8_0:
 		return quant.RowBytesQ8_0(m.Cols)
+	case Q4_0:
+		return quant.RowBytesQ4_0(m.Cols)
 	}
-	return quant.RowBytesQ4_0(m.Cols)
+	k, _ := m.DType.kType()
+	return k.RowBytes(m.Cols)
 }
 
 // Bytes is the storage size of the matrix.
@@ -140,6 +178,10 @@ func (m *Matrix) Row(i int, dst []float32) {
 	case Q4_0:
 		rb := quant.RowBytesQ4_0(c)
 		quant.DequantizeQ4_0(dst[:c], m.Q[i*rb:(i+1)*rb])
+	case Q4_K, Q5_K, Q6_K:
+		k, _ := m.DType.kType()
+		rb := k.RowBytes(c)
+		k.Dequantize(dst[:c], m.Q[i*rb:(i+1)*rb])
 	}
 }
 
@@ -196,6 +238,9 @@ func (m *Matrix) MatMul(out, x []float32, n int, s *Scratch) {
 		} else {
 			quant.MatMulQ4_0(out, x, m.Q, n, r, c, xq)
 		}
+	case Q4_K, Q5_K, Q6_K:
+		k, _ := m.DType.kType()
+		quant.MatMulK(k, out, x, m.Q, n, r, c, s.bytes(n*quant.RowBytesQ8_K(c)))
 	}
 }
 
@@ -211,8 +256,11 @@ func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 		return nil, err
 	}
 	m := &Matrix{Rows: rows, Cols: cols}
+	if _, isK := dt.kType(); isK && t.Type == dt.GGUFType() && cols%quant.SuperBlockSize != 0 {
+		return nil, fmt.Errorf("tensor %q: %s rows of %d values are not whole %d-value super-blocks", t.Name, t.Type, cols, quant.SuperBlockSize)
+	}
 	switch {
-	case t.Type == gguf.Q8_0 && dt == Q8_0, t.Type == gguf.Q4_0 && dt == Q4_0:
+	case dt.Quantized() && t.Type == dt.GGUFType():
 		m.DType, m.Q = dt, append([]byte(nil), raw...)
 		return m, nil
 	case t.Type == gguf.F16 && dt == F16:
@@ -265,8 +313,14 @@ func decodeFloat32(t *gguf.TensorInfo, raw []byte) ([]float32, error) {
 		quant.DequantizeQ8_0(out, raw)
 	case gguf.Q4_0:
 		quant.DequantizeQ4_0(out, raw)
+	case gguf.Q4_K:
+		quant.DequantizeQ4_K(out, raw)
+	case gguf.Q5_K:
+		quant.DequantizeQ5_K(out, raw)
+	case gguf.Q6_K:
+		quant.DequantizeQ6_K(out, raw)
 	default:
-		return nil, fmt.Errorf("tensor %q: type %s is not supported (Shear reads F32, F16, BF16, Q8_0, Q4_0)", t.Name, t.Type)
+		return nil, fmt.Errorf("tensor %q: type %s is not supported (Shear reads F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)", t.Name, t.Type)
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package train
 import (
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -11,26 +10,15 @@ import (
 	"github.com/shear-ai/shear/simd"
 )
 
-// peakGFLOPs is this machine's matmul peak, measured once per benchmark
-// binary with Shear's own GEMM on a large square product, so MFU compares
-// numbers from the same run.
+// peakGFLOPs is this machine's FMA peak (simd.FMAPeak: independent
+// accumulators on every pool thread), measured once per benchmark binary so
+// MFU compares numbers from the same run.
 var (
 	peakOnce   sync.Once
 	peakGFLOPs float64
 )
 
-func measurePeak() {
-	n := 512
-	x, w, out := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
-	for i := range x {
-		x[i], w[i] = float32(i%7)*0.1, float32(i%5)*0.1
-	}
-	for r := 0; r < 40; r++ { // the best of many: the machine is shared
-		t0 := time.Now()
-		simd.MatMul(out, x, w, n, n, n)
-		peakGFLOPs = max(peakGFLOPs, 2*float64(n*n*n)/time.Since(t0).Seconds()/1e9)
-	}
-}
+func measurePeak() { peakGFLOPs = simd.FMAPeak(simd.Threads()) }
 
 // matmulParams counts the weights every token multiplies (the block
 // matrices and the output projection).
@@ -47,7 +35,7 @@ func matmulParams(m *model.Model) float64 {
 }
 
 // BenchmarkTrain15M reports training tokens/s and MFU (model FLOP/s ÷
-// the measured matmul peak) for the 15M shape: full training counts
+// the FMA peak measured in the same run) for the 15M shape: full training counts
 // 6·N FLOPs per token (forward, input and weight gradients) plus
 // attention; LoRA counts 4·N (no base weight gradients).
 func BenchmarkTrain15M(b *testing.B) {

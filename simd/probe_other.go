@@ -1,0 +1,7 @@
+//go:build !amd64 || noasm
+
+package simd
+
+func fmaLoop(n int, a float32) float32 { return fmaLoopGeneric(n, a) }
+
+func readStream(b []byte) uint64 { return readStreamGeneric(b) }
