@@ -508,15 +508,13 @@ func halfToFloatSpecial(h uint16) float32 {
 	return math.Float32frombits(sign | 0x7fc00000 | m<<13)
 }
 
+// f16ToF32Generic converts by table (f16Table, kernels_portable.go): one
+// load per value, the bits of halfToFloat.
 func f16ToF32Generic(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
+	tab := f16Table
 	for i, h := range src {
-		// halfToFloat, inlined by hand.
-		if x := uint32(h); x&0x7c00-0x400 < 0x7800 {
-			dst[i] = math.Float32frombits(x&0x8000<<16 | (x&0x7fff<<13 + (127-15)<<23))
-		} else {
-			dst[i] = halfToFloatSpecial(h)
-		}
+		dst[i] = tab[h]
 	}
 }
 
