@@ -1,12 +1,20 @@
-//go:build (!amd64 || noasm) && !wasip1
+//go:build ((!amd64 && !arm64) || noasm) && !wasip1
 
 package simd
 
 // Native builds without assembly run the fast portable products
 // (kernels_portable.go).
 
+// No assembly here. The flags exist so that tests can name them on every
+// platform.
+var (
+	useAsm  = false
+	useF16C = false
+)
+
 func f16ToF32(dst []float32, src []uint16)   { f16ToF32Generic(dst, src) }
 func dotF16(x []float32, w []uint16) float32 { return dotF16Portable(x, w) }
+func dot(x, y []float32) float32             { return dotGeneric(x, y) }
 
 func kern1x4(out, x, w []float32, ldw, k int, acc bool) {
 	kern1x4Portable(out, x, w, ldw, k, acc)

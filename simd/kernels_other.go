@@ -2,16 +2,12 @@
 
 package simd
 
-// Without assembly every kernel is the portable one (the products and the
-// f16 conversion: kernels_fast.go natively, kernels_wasm.go in the pure
-// WebAssembly guest). The flags exist so that
-// tests can name them on every platform.
-var (
-	useAsm  = false
-	useF16C = false
-)
+// The element-wise kernels without assembly (every build but amd64's, and
+// its noasm) are the portable ones. The products, the f16 conversion and
+// the flags useAsm, useF16C are chosen per build: kernels_fast.go natively
+// without assembly, kernels_wasm.go in the pure WebAssembly guest,
+// kernels_arm64.go (NEON) on arm64.
 
-func dot(x, y []float32) float32           { return dotGeneric(x, y) }
 func sum(x []float32) float32              { return sumGeneric(x) }
 func axpy(a float32, x, y []float32)       { axpyGeneric(a, x, y) }
 func scale(a float32, x []float32)         { scaleGeneric(a, x) }
