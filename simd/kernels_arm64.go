@@ -26,6 +26,9 @@ func dotNEON(x, y *float32, n int, xt, yt *float32) float32
 func dot1x4NEON(x, w, out *float32, ldw, k int, xt, wt *float32, acc int)
 
 //go:noescape
+func dot3x4NEON(x, w, out *float32, ldx, ldw, ldo, k int, xt, wt *float32, acc int)
+
+//go:noescape
 func f16ToF32NEON(dst *float32, src *uint16, n int)
 
 func b2i(b bool) int {
@@ -80,14 +83,30 @@ func kern1x4(out, x, w []float32, ldw, k int, acc bool) {
 	dot1x4NEON(&x[0], &w[0], &out[0], ldw, k8, pxt, pwt, b2i(acc))
 }
 
-// kern3x4 has no NEON kernel yet: the portable one, which gives the
-// model's bits on arm64 (Go fuses its multiply-adds here).
+// kern3x4 sets (acc: adds) out[i*ldo+j] = Σ_{t<k} x[i*ldx+t]*w[j*ldw+t]
+// for i < 3, j < 4.
 func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
-	if !useAsm {
+	if !useAsm || k == 0 {
 		kern3x4Generic(out, ldo, x, ldx, w, ldw, k, acc)
 		return
 	}
-	kern3x4Portable(out, ldo, x, ldx, w, ldw, k, acc)
+	_ = out[2*ldo+3]
+	_ = x[2*ldx+k-1]
+	_ = w[3*ldw+k-1]
+	k8 := k &^ 7
+	var xt [3 * 8]float32
+	var wt [4 * 8]float32
+	var pxt, pwt *float32
+	if k8 < k {
+		for i := 0; i < 3; i++ {
+			copy(xt[8*i:], x[i*ldx+k8:i*ldx+k])
+		}
+		for j := 0; j < 4; j++ {
+			copy(wt[8*j:], w[j*ldw+k8:j*ldw+k])
+		}
+		pxt, pwt = &xt[0], &wt[0]
+	}
+	dot3x4NEON(&x[0], &w[0], &out[0], ldx, ldw, ldo, k8, pxt, pwt, b2i(acc))
 }
 
 // kern1x4F16 sets out[j] = Σ_{t<k} x[t]*half(w[j*ldw+t]) for j < 4.
