@@ -4,7 +4,7 @@ PKGS    := ./...
 CORE    := ./simd/... ./quant/... ./runtime/... $(wildcard ./prune)
 SHARED  ?= ../shared
 
-.PHONY: all build test test-short cross lint vet fmt-check bench wasm-check clean fuzz
+.PHONY: all build test test-short cross lint vet fmt-check bench wasm-check clean fuzz test-arm64
 
 all: build
 
@@ -23,6 +23,20 @@ test-short:
 cross: wasm-check
 	GOARCH=arm64 $(GO) build $(CORE)
 	GOARCH=riscv64 $(GO) build $(CORE)
+
+# The arm64 build under user-mode emulation (qemu-aarch64-static, Debian's
+# qemu-user-static): the kernel, quantization and model tests with the NEON
+# kernels selected (mirror tests against the portable models, stories260K
+# greedy = llama.cpp), then the kernels again with -tags noasm (the portable
+# path, whose multiply-adds arm64 fuses). Test binaries run in their package
+# directory, so ../shared is found as usual.
+QEMU_ARM64 ?= qemu-aarch64-static
+ARM64_PKGS := ./simd/ ./quant/ ./runtime/model/
+
+test-arm64:
+	@command -v $(QEMU_ARM64) >/dev/null || { echo "test-arm64: $(QEMU_ARM64) not found (apt-get install qemu-user-static)"; exit 1; }
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) test -count=1 -timeout 60m -exec $(QEMU_ARM64) $(ARM64_PKGS)
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) test -count=1 -timeout 60m -tags noasm -exec $(QEMU_ARM64) ./simd/ ./quant/
 
 wasm-check:
 	GOOS=wasip1 GOARCH=wasm $(GO) build $(CORE)

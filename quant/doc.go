@@ -44,8 +44,10 @@
 // bit of a term.)
 //
 // On amd64 with AVX2 and F16C the dot kernels and the Q8_0 quantizer are
-// assembly (dot_amd64.s); elsewhere, or with the noasm build tag, they are
-// the portable Go code, which amd64 builds also hold for cross-checking. The
+// assembly (dot_amd64.s); on arm64 the dot kernels are NEON (dot_arm64.s:
+// SDOT where the CPU has the dot-product extension, SMULL and SADALP
+// otherwise); elsewhere, or with the noasm build tag, they are the portable
+// Go code, which assembly builds also hold for cross-checking. The
 // assembly follows the same operations in the same order, and the portable
 // code forbids FMA contraction, so every path on every architecture gives the
 // same bits, for any input bytes (int8 code -128 included). The tests and the

@@ -2,13 +2,34 @@
 // matrix-vector and matrix-matrix products over row-major weights, the
 // transformer's element-wise ops, and float16 conversion.
 //
-// On amd64 with AVX2 and FMA the kernels run on hand-written assembly
-// (kernels_amd64.s; F16C for half precision); everywhere else (arm64,
-// riscv64, wasm, the noasm build tag, or an amd64 CPU without those
-// features) they run on a portable, unrolled pure-Go path
-// (kernels_generic.go). Both paths are tested against a float64 reference
-// and against each other, and the fp16 conversions are bit-identical to
-// github.com/x448/float16 on both.
+// # Which kernels each build runs
+//
+//   - amd64 with AVX2 and FMA: hand-written assembly (kernels_amd64.s;
+//     F16C for half precision).
+//   - arm64: NEON assembly (kernels_arm64.s) for the products (f32 and f16
+//     matrix-vector quads, the 3×4 prefill block, dot, f16 dot) and the
+//     f16 → f32 conversion; the other kernels are the portable ones. NEON's
+//     FMLA is fused like VFMADD231PS, so an AVX2 register of eight lanes
+//     becomes two NEON registers and every NEON kernel gives the AVX2
+//     kernel's bits.
+//   - -tags noasm, riscv64 and every other architecture without assembly:
+//     the portable kernels, with the fast products of kernels_portable.go
+//     (lane by lane, accumulators in registers, f16 by table). Their
+//     multiply-adds are written a*b+c, which Go fuses where the hardware
+//     has a fused multiply-add (arm64, riscv64, ppc64le, s390x, loong64):
+//     there they give the AVX2 bits too. On amd64 (below GOAMD64=v3) and
+//     386 each product is rounded before it is added, so results differ
+//     from the AVX2 build's in the last bits (within the bound that
+//     TestPortableMatchesModel checks).
+//   - The pure-Go WebAssembly guest (wasip1 without shearhost): the exact
+//     models of kernels_generic.go, which emulate every fused multiply-add
+//     (fma32), since WebAssembly has none; so the guest reproduces native
+//     bits (wasm/host's TestEnginesAgree, TestPruneSameBytes).
+//   - The host-kernel WebAssembly guest (shearhost): the host's native
+//     kernels, imported (kernels_wasmhost.go).
+//
+// The fp16 conversions are bit-identical to github.com/x448/float16 on every
+// path.
 //
 // Heavy kernels split their work over a persistent worker pool
 // (ParallelFor); nothing is allocated per call once the pool's free lists
@@ -76,10 +97,9 @@
 //     a drop-in; a vectorised Argmax of Shear's own is the follow-up.
 //   - vek32.MatMul is ~18× slower than the register-blocked GEMM.
 //
-// The portable kernels (kernels_generic.go) are exact models of the amd64
-// assembly: same lanes, same order of additions, fused multiply-adds
-// emulated exactly (fma32), the same polynomial. Every build therefore
-// computes the bits of the AVX2 build, the pure-Go WebAssembly guest
-// included; TestMirror* compare the two paths bit for bit. Exp64 and Log64
+// The models (kernels_generic.go) are exact models of the amd64 assembly:
+// same lanes, same order of additions, fused multiply-adds emulated exactly
+// (fma32), the same polynomial. TestMirror* compare each assembly kernel
+// (AVX2 on amd64, NEON on arm64) with its model bit for bit. Exp64 and Log64
 // are portable float64 functions for the same reason.
 package simd

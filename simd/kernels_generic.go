@@ -6,16 +6,18 @@ import (
 	"github.com/x448/float16"
 )
 
-// The portable kernels. They are compiled on every platform: they are the
-// whole implementation without assembly (arm64, riscv64, the pure
-// WebAssembly guest, -tags noasm), and each one is an exact model of its
-// amd64 kernel: the same lanes and accumulators, the same order of
-// additions, fused multiply-adds where the assembly fuses (fma32), and the
-// same e^x polynomial. So every platform computes the bits of the AVX2
-// build, which is what lets the pure WebAssembly engine reproduce native
-// perplexities and scores exactly; the tests compare the two bit for bit.
-// Products that the assembly rounds on their own are written with an
-// explicit float32 conversion, which stops Go from fusing them on arm64.
+// The portable kernels and the exact models. Each product kernel here is
+// an exact model of its amd64 kernel: the same lanes and accumulators, the
+// same order of additions, fused multiply-adds where the assembly fuses
+// (fma32), and the same e^x polynomial. The models are what the pure
+// WebAssembly guest runs, so that it computes the bits of the AVX2 build
+// (which is what lets the pure WebAssembly engine reproduce native
+// perplexities and scores exactly), and what the mirror tests hold the
+// AVX2 and NEON kernels to. Native builds without assembly run the faster
+// kernels_portable.go for the products instead (see the package doc). The
+// element-wise kernels here serve every build without assembly. Products
+// that the assembly rounds on their own are written with an explicit
+// float32 conversion, which stops Go from fusing them on arm64.
 
 // lanes is one 256-bit register of eight float32.
 type lanes [8]float32
@@ -508,15 +510,13 @@ func halfToFloatSpecial(h uint16) float32 {
 	return math.Float32frombits(sign | 0x7fc00000 | m<<13)
 }
 
+// f16ToF32Generic converts by table (f16Table, kernels_portable.go): one
+// load per value, the bits of halfToFloat.
 func f16ToF32Generic(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
+	tab := f16Table
 	for i, h := range src {
-		// halfToFloat, inlined by hand.
-		if x := uint32(h); x&0x7c00-0x400 < 0x7800 {
-			dst[i] = math.Float32frombits(x&0x8000<<16 | (x&0x7fff<<13 + (127-15)<<23))
-		} else {
-			dst[i] = halfToFloatSpecial(h)
-		}
+		dst[i] = tab[h]
 	}
 }
 

@@ -2,34 +2,18 @@
 
 package simd
 
-// Without assembly every kernel is the portable one. The flags exist so that
-// tests can name them on every platform.
-var (
-	useAsm  = false
-	useF16C = false
-)
+// The element-wise kernels without assembly (every build but amd64's, and
+// its noasm) are the portable ones. The products, the f16 conversion and
+// the flags useAsm, useF16C are chosen per build: kernels_fast.go natively
+// without assembly, kernels_wasm.go in the pure WebAssembly guest,
+// kernels_arm64.go (NEON) on arm64.
 
-func dot(x, y []float32) float32             { return dotGeneric(x, y) }
-func sum(x []float32) float32                { return sumGeneric(x) }
-func axpy(a float32, x, y []float32)         { axpyGeneric(a, x, y) }
-func scale(a float32, x []float32)           { scaleGeneric(a, x) }
-func add(dst, x, y []float32)                { addGeneric(dst, x, y) }
-func mul(dst, x, y []float32)                { mulGeneric(dst, x, y) }
-func f16ToF32(dst []float32, src []uint16)   { f16ToF32Generic(dst, src) }
-func f32ToF16(dst []uint16, src []float32)   { f32ToF16Generic(dst, src) }
-func dotF16(x []float32, w []uint16) float32 { return dotF16Generic(x, w) }
-
-func kern1x4(out, x, w []float32, ldw, k int, acc bool) {
-	kern1x4Generic(out, x, w, ldw, k, acc)
-}
-
-func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
-	kern3x4Generic(out, ldo, x, ldx, w, ldw, k, acc)
-}
-
-func kern1x4F16(out, x []float32, w []uint16, ldw, k int) {
-	kern1x4F16Generic(out, x, w, ldw, k)
-}
+func sum(x []float32) float32              { return sumGeneric(x) }
+func axpy(a float32, x, y []float32)       { axpyGeneric(a, x, y) }
+func scale(a float32, x []float32)         { scaleGeneric(a, x) }
+func add(dst, x, y []float32)              { addGeneric(dst, x, y) }
+func mul(dst, x, y []float32)              { mulGeneric(dst, x, y) }
+func f32ToF16(dst []uint16, src []float32) { f32ToF16Generic(dst, src) }
 
 func gemm4x24(c []float32, ldc int, a []float32, sai, sak int, b []float32, ldb, k int, acc bool) {
 	gemm4x24Generic(c, ldc, a, sai, sak, b, ldb, k, acc)

@@ -1,0 +1,50 @@
+//go:build arm64 && !noasm
+
+package quant
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDotBothNEONPaths runs the SDOT kernels and their ARMv8.0 fallback
+// (SMULL, SADALP) on raw bytes, every int8 code and nibble included, against
+// the portable kernels. The CPU decides which path production takes; the
+// test takes both (SDOT only where the CPU has it).
+func TestDotBothNEONPaths(t *testing.T) {
+	if !useAsm {
+		t.Skip("no NEON")
+	}
+	hasSDOT := useSDOT
+	defer func() { useSDOT = hasSDOT }()
+	t.Logf("ASIMDDP (SDOT): %v", hasSDOT)
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, sdot := range []bool{false, true} {
+		if sdot && !hasSDOT {
+			continue
+		}
+		useSDOT = sdot
+		for _, nb := range []int{1, 2, 5, 24} {
+			w8 := make([]byte, nb*Q8_0BlockBytes)
+			w4 := make([]byte, nb*Q4_0BlockBytes)
+			x := make([]byte, nb*Q8_0BlockBytes)
+			for trial := range 40 {
+				for _, buf := range [][]byte{w8, w4, x} {
+					for i := range buf {
+						if trial%2 == 0 {
+							buf[i] = byte(rng.Uint32())
+						} else {
+							buf[i] = byte(0x7f + rng.IntN(3)) // 127, -128, -127
+						}
+					}
+				}
+				if got, want := dotQ8_0(w8, x, nb), dotQ8_0Generic(w8, x, nb); !sameBits(got, want) {
+					t.Errorf("Q8_0 sdot=%v nb=%d trial %d: kernel %v, portable %v", sdot, nb, trial, got, want)
+				}
+				if got, want := dotQ4_0(w4, x, nb), dotQ4_0Generic(w4, x, nb); !sameBits(got, want) {
+					t.Errorf("Q4_0 sdot=%v nb=%d trial %d: kernel %v, portable %v", sdot, nb, trial, got, want)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,154 @@
+//go:build arm64 && !noasm
+
+package simd
+
+import "golang.org/x/sys/cpu"
+
+// useAsm selects the NEON kernels (kernels_arm64.s); useF16C is the same
+// flag here, since NEON's half → single conversion (FCVTL) is part of the
+// base Advanced SIMD set. Tests flip them to run the portable models
+// through the same entry points, as on amd64.
+var (
+	useAsm  = cpu.ARM64.HasASIMD
+	useF16C = useAsm
+)
+
+//go:noescape
+func dot1x4F16NEON(x *float32, w *uint16, out *float32, ldw, k int)
+
+//go:noescape
+func dotF16NEON(x *float32, w *uint16, k int) float32
+
+//go:noescape
+func dotNEON(x, y *float32, n int, xt, yt *float32) float32
+
+//go:noescape
+func dot1x4NEON(x, w, out *float32, ldw, k int, xt, wt *float32, acc int)
+
+//go:noescape
+func dot3x4NEON(x, w, out *float32, ldx, ldw, ldo, k int, xt, wt *float32, acc int)
+
+//go:noescape
+func f16ToF32NEON(dst *float32, src *uint16, n int)
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// dot returns Σ x[i]*y[i]; a tail of fewer than eight values goes to the
+// kernel zero-padded, as the amd64 kernel masks it.
+func dot(x, y []float32) float32 {
+	n := len(x)
+	if !useAsm || n == 0 {
+		return dotGeneric(x, y)
+	}
+	y = y[:n]
+	n8 := n &^ 7
+	var xt, yt [8]float32
+	var px, py, pxt, pyt *float32
+	if n8 > 0 {
+		px, py = &x[0], &y[0]
+	}
+	if n8 < n {
+		copy(xt[:], x[n8:])
+		copy(yt[:], y[n8:])
+		pxt, pyt = &xt[0], &yt[0]
+	}
+	return dotNEON(px, py, n8, pxt, pyt)
+}
+
+// kern1x4 sets (acc: adds) out[j] = Σ_{t<k} x[t]*w[j*ldw+t] for j < 4.
+func kern1x4(out, x, w []float32, ldw, k int, acc bool) {
+	if !useAsm || k == 0 {
+		kern1x4Generic(out, x, w, ldw, k, acc)
+		return
+	}
+	_ = out[3]
+	_ = x[k-1]
+	_ = w[3*ldw+k-1]
+	k8 := k &^ 7
+	var xt [8]float32
+	var wt [4 * 8]float32
+	var pxt, pwt *float32
+	if k8 < k {
+		copy(xt[:], x[k8:k])
+		for j := 0; j < 4; j++ {
+			copy(wt[8*j:], w[j*ldw+k8:j*ldw+k])
+		}
+		pxt, pwt = &xt[0], &wt[0]
+	}
+	dot1x4NEON(&x[0], &w[0], &out[0], ldw, k8, pxt, pwt, b2i(acc))
+}
+
+// kern3x4 sets (acc: adds) out[i*ldo+j] = Σ_{t<k} x[i*ldx+t]*w[j*ldw+t]
+// for i < 3, j < 4.
+func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
+	if !useAsm || k == 0 {
+		kern3x4Generic(out, ldo, x, ldx, w, ldw, k, acc)
+		return
+	}
+	_ = out[2*ldo+3]
+	_ = x[2*ldx+k-1]
+	_ = w[3*ldw+k-1]
+	k8 := k &^ 7
+	var xt [3 * 8]float32
+	var wt [4 * 8]float32
+	var pxt, pwt *float32
+	if k8 < k {
+		for i := 0; i < 3; i++ {
+			copy(xt[8*i:], x[i*ldx+k8:i*ldx+k])
+		}
+		for j := 0; j < 4; j++ {
+			copy(wt[8*j:], w[j*ldw+k8:j*ldw+k])
+		}
+		pxt, pwt = &xt[0], &wt[0]
+	}
+	dot3x4NEON(&x[0], &w[0], &out[0], ldx, ldw, ldo, k8, pxt, pwt, b2i(acc))
+}
+
+// kern1x4F16 sets out[j] = Σ_{t<k} x[t]*half(w[j*ldw+t]) for j < 4.
+func kern1x4F16(out, x []float32, w []uint16, ldw, k int) {
+	k8 := k &^ 7
+	if !useF16C || k8 == 0 {
+		kern1x4F16Generic(out, x, w, ldw, k)
+		return
+	}
+	_ = out[3]
+	_ = x[k-1]
+	_ = w[3*ldw+k-1]
+	dot1x4F16NEON(&x[0], &w[0], &out[0], ldw, k8)
+	if k8 < k {
+		for j := 0; j < 4; j++ {
+			out[j] += dotF16Generic(x[k8:k], w[j*ldw+k8:j*ldw+k])
+		}
+	}
+}
+
+// dotF16 returns Σ x[t]*half(w[t]) over len(x).
+func dotF16(x []float32, w []uint16) float32 {
+	k := len(x)
+	k8 := k &^ 7
+	if !useF16C || k8 == 0 {
+		return dotF16Generic(x, w)
+	}
+	_ = w[k-1]
+	s := dotF16NEON(&x[0], &w[0], k8)
+	if k8 < k {
+		s += dotF16Generic(x[k8:], w[k8:k])
+	}
+	return s
+}
+
+func f16ToF32(dst []float32, src []uint16) {
+	n := len(src) &^ 7
+	if useF16C && n > 0 {
+		_ = dst[len(src)-1]
+		f16ToF32NEON(&dst[0], &src[0], n)
+		f16ToF32Generic(dst[n:], src[n:])
+		return
+	}
+	f16ToF32Generic(dst, src)
+}

@@ -1,0 +1,29 @@
+//go:build ((!amd64 && !arm64) || noasm) && !wasip1
+
+package simd
+
+// Native builds without assembly run the fast portable products
+// (kernels_portable.go).
+
+// No assembly here. The flags exist so that tests can name them on every
+// platform.
+var (
+	useAsm  = false
+	useF16C = false
+)
+
+func f16ToF32(dst []float32, src []uint16)   { f16ToF32Generic(dst, src) }
+func dotF16(x []float32, w []uint16) float32 { return dotF16Portable(x, w) }
+func dot(x, y []float32) float32             { return dotGeneric(x, y) }
+
+func kern1x4(out, x, w []float32, ldw, k int, acc bool) {
+	kern1x4Portable(out, x, w, ldw, k, acc)
+}
+
+func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
+	kern3x4Portable(out, ldo, x, ldx, w, ldw, k, acc)
+}
+
+func kern1x4F16(out, x []float32, w []uint16, ldw, k int) {
+	kern1x4F16Portable(out, x, w, ldw, k)
+}
