@@ -20,7 +20,13 @@ type LHSPGConfig struct {
 	// Ablations.
 	NoProjection bool    // skip the half-space projection (trial steps and forgetting remain)
 	NoTransfer   bool    // freeze the LoRA during the periods: no knowledge transfer to kept groups
-	Epsilon      float64 // half-space projection: ⟨ŷ, y⟩ < ε·‖y‖² ⇒ B_g = 0
+	Epsilon      float64 // half-space projection: ⟨ŷ, y⟩ < ε·‖y‖² ⇒ B_g = 0; ε at each period's start
+	// EpsilonStep and EpsilonEvery adapt ε as OTO's HSPG does: every
+	// EpsilonEvery steps of a period in which the projection zeroed fewer
+	// than 1% of the period's groups, ε grows by EpsilonStep (at most
+	// 0.999). EpsilonStep 0 keeps ε fixed.
+	EpsilonStep  float64 `json:"epsilon_step"`
+	EpsilonEvery int     `json:"epsilon_every"`
 	Lambda0      float64 // λ0, the least λ_g (OTO's lmbda)
 	Amplify      float64 // λ_g = Amplify × its lower bound when the direction pulls B_g away from zero (OTO's lmbda_amplify)
 	LambdaCap    float64 // λ_g ≤ Lambda0·LambdaCap (OTO's hat_lmbda_coeff)
@@ -34,7 +40,8 @@ type LHSPGConfig struct {
 // at most λ0·1e3; only_train_once/optimizer/hyperparameter.py) and
 // balanced kind targets (see docs/RESULTS.md for why).
 func DefaultLHSPG() LHSPGConfig {
-	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 25, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3, Balanced: true}
+	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 25, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3,
+		EpsilonStep: 0.1, EpsilonEvery: 1, Balanced: true}
 }
 
 // TotalSteps is T_w + P·T_p.
@@ -51,6 +58,8 @@ func (c LHSPGConfig) Validate() error {
 		return fmt.Errorf("--lhspg %q must be projection or decay", c.Variant)
 	case c.Epsilon < 0 || c.Epsilon >= 1:
 		return fmt.Errorf("epsilon %v must be in [0, 1)", c.Epsilon)
+	case c.EpsilonStep < 0 || c.EpsilonStep >= 1 || (c.EpsilonStep > 0 && c.EpsilonEvery < 1):
+		return fmt.Errorf("epsilon step %v must be in [0, 1), every %d steps (≥ 1)", c.EpsilonStep, c.EpsilonEvery)
 	case c.Variant == "projection" && (c.Lambda0 <= 0 || c.Amplify <= 0 || c.LambdaCap < 1):
 		return fmt.Errorf("LHSPG λ0 %v and amplify %v must be > 0 and the cap %v ≥ 1", c.Lambda0, c.Amplify, c.LambdaCap)
 	}
@@ -286,10 +295,11 @@ func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod
 	for id := range p.Projected {
 		p.view(id).zeroB()
 	}
+	eps := p.epsilon(active, t)
 	for k, id := range active {
 		v := p.view(id)
 		if _, done := p.Projected[id]; p.Cfg.Variant == "projection" && !done {
-			p.trialStep(id, v, p.before[k], lr, t)
+			p.trialStep(id, v, p.before[k], lr, eps, t)
 		}
 		f := float32(T-t-1) / float32(T-t)
 		v.scale(f)
@@ -302,7 +312,7 @@ func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod
 
 // trialStep is steps 2 and 3 of Step for group id: y holds B_g before
 // AdamW, the view B_g after it (y − η·d).
-func (p *LHSPG) trialStep(id int, v *groupView, y []float32, lr float64, t int) {
+func (p *LHSPG) trialStep(id int, v *groupView, y []float32, lr, eps float64, t int) {
 	ny := norm(y)
 	if ny == 0 || lr <= 0 {
 		return // B_g untrained yet (or no LoRA rows): nothing to project
@@ -322,12 +332,38 @@ func (p *LHSPG) trialStep(id int, v *groupView, y []float32, lr float64, t int) 
 	for i := range yh {
 		yh[i] -= float32(c * float64(y[i]))
 	}
-	if !p.Cfg.NoProjection && dotf(yh, y) < p.Cfg.Epsilon*ny*ny {
+	if !p.Cfg.NoProjection && dotf(yh, y) < eps*ny*ny {
 		v.zeroB()
 		p.Projected[id] = t
 		return
 	}
 	v.writeB(yh)
+}
+
+// epsilon is the projection's ε at step t of the period whose groups are
+// ids (OTO v1: optimizer/hspg.py, HSPG.adapt_epsilon, called every
+// adapt_epsilon_freq steps by train/run_bert_squad.py). It replays the
+// checks from the period's start using the steps at which groups were
+// projected, so a resumed run needs no more state than Projected.
+func (p *LHSPG) epsilon(ids []int, t int) float64 {
+	eps := p.Cfg.Epsilon
+	if p.Cfg.EpsilonStep == 0 || len(ids) == 0 {
+		return eps
+	}
+	last := 0
+	for c := p.Cfg.EpsilonEvery; c <= t; c += p.Cfg.EpsilonEvery {
+		n := 0 // projected before step c
+		for _, id := range ids {
+			if s, ok := p.Projected[id]; ok && s < c {
+				n++
+			}
+		}
+		if float64(n-last) < 0.01*float64(len(ids)) {
+			eps = min(eps+p.Cfg.EpsilonStep, 0.999)
+		}
+		last = n
+	}
+	return eps
 }
 
 // dhspgLambda is DHSPG's λ_g for one step (OTO: only_train_once/optimizer/

@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -141,6 +142,7 @@ func TestTrialStepThroughLoRA(t *testing.T) {
 	}
 	t.Logf("λ %.4g, ⟨ŷ, y⟩/‖y‖² = %.6f", lam, ratio)
 
+	cfg.EpsilonStep = 0 // a fixed ε
 	for _, above := range []bool{true, false} {
 		cfg.Epsilon = ratio - 1e-4
 		if above {
@@ -168,6 +170,33 @@ func TestTrialStepThroughLoRA(t *testing.T) {
 				t.Errorf("zeroed by projection %d, by forgetting %d; want 1, 0", np, nf)
 			}
 		}
+	}
+}
+
+// TestAdaptiveEpsilon: ε grows by its step at every check in which the
+// projection zeroed fewer than 1% of the period's groups, and stays where
+// it is at a check that saw progress (OTO's HSPG.adapt_epsilon).
+func TestAdaptiveEpsilon(t *testing.T) {
+	cfg := DefaultLHSPG()
+	cfg.Target, cfg.Epsilon, cfg.EpsilonStep, cfg.EpsilonEvery = 0.1, 0.05, 0.1, 2
+	p, _, _ := tinyLHSPG(t, cfg)
+	ids := []int{2, 3, 4, 5, 6}
+	p.Projected = map[int]int{3: 4, 5: 4, 6: 9}
+	// Checks at 2, 4, 6, 8, 10, 12: projected before them 0, 0, 2, 2, 3, 3.
+	want := []float64{0.05, 0.05, 0.15, 0.15, 0.25, 0.25, 0.25, 0.25, 0.35, 0.35, 0.35, 0.35, 0.45}
+	for tt, w := range want {
+		if got := p.epsilon(ids, tt); math.Abs(got-w) > 1e-12 {
+			t.Errorf("step %d: ε %.3f, want %.3f", tt, got, w)
+		}
+	}
+	cfg.Epsilon = 0.95
+	p.Cfg = cfg
+	if got := p.epsilon(ids, 12); got != 0.999 {
+		t.Errorf("ε %.4f, want the cap 0.999", got)
+	}
+	p.Cfg.EpsilonStep = 0
+	if got := p.epsilon(ids, 12); got != 0.95 {
+		t.Errorf("fixed ε %.4f, want 0.95", got)
 	}
 }
 
@@ -331,4 +360,52 @@ func TestPruneRunsOnStories(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("ratio %.3f, widths heads %v ffn %v, %.1fs", rep.Ratio, rep.Heads, rep.FFN, rep.Seconds["lhspg"])
+}
+
+// storiesLHSPG runs the LoRAShear stage on stories260K with the default
+// LHSPG settings (λ0, amplify, cap, ε, variant, warm-up, periods) and the
+// CLI's learning rate, changed by edit, and returns the pruned model's
+// bytes and the report.
+func storiesLHSPG(t *testing.T, edit func(*LHSPGConfig)) ([]byte, *Report) {
+	t.Helper()
+	m := stories(t)
+	ex, err := train.LoadText(m.Tok, sharedPath(t, "data/tinystories-dev.txt"), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultLHSPG()
+	if edit != nil {
+		edit(&cfg)
+	}
+	opt := Options{Method: "lorashear", Target: 0.2, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 4, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}
+	cm, rep, err := Prune(context.Background(), m, opt, Data{Train: ex[:400]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ggufBytes(t, cm), rep
+}
+
+// TestProjectionFiresUnderDefaults: with the default settings the
+// half-space projection zeroes the trainable part of some redundant groups
+// before forgetting finishes them, every redundant group ends zero, and
+// the no-projection ablation then gives a different model.
+func TestProjectionFiresUnderDefaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a full LHSPG run")
+	}
+	with, rep := storiesLHSPG(t, nil)
+	t.Logf("projection zeroed %d groups, forgetting %d (of %d removed)", rep.ZeroedByProjection, rep.ZeroedByForgetting, rep.RemovedGroups)
+	if rep.ZeroedByProjection == 0 {
+		t.Error("the half-space projection never fired under the defaults")
+	}
+	if rep.ZeroedByProjection+rep.ZeroedByForgetting < rep.RemovedGroups {
+		t.Errorf("%d + %d zeroed, %d removed", rep.ZeroedByProjection, rep.ZeroedByForgetting, rep.RemovedGroups)
+	}
+	without, rep0 := storiesLHSPG(t, func(c *LHSPGConfig) { c.NoProjection = true })
+	if rep0.ZeroedByProjection != 0 {
+		t.Errorf("no-projection reports %d groups zeroed by projection", rep0.ZeroedByProjection)
+	}
+	if bytes.Equal(with, without) {
+		t.Error("the no-projection ablation gives the same model")
+	}
 }
