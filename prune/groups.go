@@ -131,14 +131,35 @@ func (v *groupView) gradient(g []float32) {
 	}
 }
 
-// addBase adds d to the base entries (x_g moves by d; B is untouched).
-func (v *groupView) addBase(d []float32) {
+// bSize is the number of LoRA B entries of the group (its trainable part).
+func (v *groupView) bSize() int {
+	n := 0
+	for _, r := range v.loraB {
+		n += r.mod.Rank
+	}
+	return n
+}
+
+// readB copies the group's B rows into y (bSize entries).
+func (v *groupView) readB(y []float32) {
 	k := 0
-	for _, s := range v.base {
-		for i := 0; i < s.n; i++ {
-			*s.at(i) += d[k+i]
-		}
-		k += s.n
+	for _, r := range v.loraB {
+		k += copy(y[k:], r.mod.B[r.row*r.mod.Rank:(r.row+1)*r.mod.Rank])
+	}
+}
+
+// writeB sets the group's B rows from y; x_g moves by s·ΔB·A, W_g is untouched.
+func (v *groupView) writeB(y []float32) {
+	k := 0
+	for _, r := range v.loraB {
+		k += copy(r.mod.B[r.row*r.mod.Rank:(r.row+1)*r.mod.Rank], y[k:])
+	}
+}
+
+// zeroB sets the group's B rows to exactly zero (x_g becomes W_g).
+func (v *groupView) zeroB() {
+	for _, r := range v.loraB {
+		clear(r.mod.B[r.row*r.mod.Rank : (r.row+1)*r.mod.Rank])
 	}
 }
 

@@ -18,22 +18,30 @@ type LHSPGConfig struct {
 	PeriodSteps int                // T_p
 	Variant     string             // "projection" (trial step + half-space projection + forgetting) or "decay" (forgetting only)
 	// Ablations.
-	NoProjection bool // skip the half-space projection (trial steps and forgetting remain)
-	NoTransfer   bool // freeze the LoRA during the periods: no knowledge transfer to kept groups
-	Epsilon      float64
-	Lambda0      float64 // initial λ_g
-	Amplify      float64 // λ growth factor when the gradient pulls away from zero
-	LambdaCap    float64
+	NoProjection bool    // skip the half-space projection (trial steps and forgetting remain)
+	NoTransfer   bool    // freeze the LoRA during the periods: no knowledge transfer to kept groups
+	Epsilon      float64 // half-space projection: ⟨ŷ, y⟩ < ε·‖y‖² ⇒ B_g = 0; ε at each period's start
+	// EpsilonStep and EpsilonEvery adapt ε as OTO's HSPG does: every
+	// EpsilonEvery steps of a period in which the projection zeroed fewer
+	// than 1% of the period's groups, ε grows by EpsilonStep (at most
+	// 0.999). EpsilonStep 0 keeps ε fixed.
+	EpsilonStep  float64 `json:"epsilon_step"`
+	EpsilonEvery int     `json:"epsilon_every"`
+	Lambda0      float64 // λ0, the least λ_g (OTO's lmbda)
+	Amplify      float64 // λ_g = Amplify × its lower bound when the direction pulls B_g away from zero (OTO's lmbda_amplify)
+	LambdaCap    float64 // λ_g ≤ Lambda0·LambdaCap (OTO's hat_lmbda_coeff)
 	// Balanced splits the target over the kinds in proportion to their
 	// prunable parameters (when no kind targets are given), so no kind is
 	// emptied because its groups' saliencies are on another scale.
 	Balanced bool
 }
 
-// DefaultLHSPG returns OTO's defaults for Adam (λ 1e-2, amplify 20, cap
-// 1e3) and balanced kind targets (see docs/RESULTS.md for why).
+// DefaultLHSPG returns OTO's defaults for Adam (λ0 1e-2, amplify 20, λ_g
+// at most λ0·1e3; only_train_once/optimizer/hyperparameter.py) and
+// balanced kind targets (see docs/RESULTS.md for why).
 func DefaultLHSPG() LHSPGConfig {
-	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 25, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3, Balanced: true}
+	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 25, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3,
+		EpsilonStep: 0.1, EpsilonEvery: 1, Balanced: true}
 }
 
 // TotalSteps is T_w + P·T_p.
@@ -48,8 +56,12 @@ func (c LHSPGConfig) Validate() error {
 		return fmt.Errorf("LHSPG needs periods ≥ 1, period steps ≥ 1, warm-up ≥ 0")
 	case c.Variant != "projection" && c.Variant != "decay":
 		return fmt.Errorf("--lhspg %q must be projection or decay", c.Variant)
-	case c.Epsilon < 0:
-		return fmt.Errorf("epsilon %v must be ≥ 0", c.Epsilon)
+	case c.Epsilon < 0 || c.Epsilon >= 1:
+		return fmt.Errorf("epsilon %v must be in [0, 1)", c.Epsilon)
+	case c.EpsilonStep < 0 || c.EpsilonStep >= 1 || (c.EpsilonStep > 0 && c.EpsilonEvery < 1):
+		return fmt.Errorf("epsilon step %v must be in [0, 1), every %d steps (≥ 1)", c.EpsilonStep, c.EpsilonEvery)
+	case c.Variant == "projection" && (c.Lambda0 <= 0 || c.Amplify <= 0 || c.LambdaCap < 1):
+		return fmt.Errorf("LHSPG λ0 %v and amplify %v must be > 0 and the cap %v ≥ 1", c.Lambda0, c.Amplify, c.LambdaCap)
 	}
 	for k, v := range c.KindTargets {
 		if v < 0 || v >= 1 {
@@ -70,10 +82,16 @@ type LHSPG struct {
 	Total int // parameters of the dense model
 
 	Redundant []int        // in the order they were chosen
-	Zero      map[int]bool // groups that are exactly zero
-	Lambda    map[int]float64
+	Zero      map[int]bool // groups that are exactly zero (W_g and B_g)
+	// Projected maps each redundant group whose B_g the half-space
+	// projection set to zero to the step of its period where that happened;
+	// B_g stays zero from then on and W_g fades on the forgetting schedule.
+	Projected map[int]int
+	Lambda    map[int]float64 // λ_g of each redundant group's last trial step
 	views     map[int]*groupView
-	x, xh, gr []float32 // scratch for x_g, x̂_g, ∇_g
+	x, xh     []float32   // scratch for x_g and the LoRA update
+	before    [][]float32 // B_g of the active redundant groups before AdamW
+	frozen    [][]float32 // every trainable tensor before AdamW (no-transfer)
 }
 
 // NewLHSPG prepares the state; tr must train a LoRA adapter with
@@ -85,7 +103,7 @@ func NewLHSPG(cfg LHSPGConfig, tr *train.Trainer, g *graph.Graph, totalParams in
 	if tr.Adapter == nil {
 		return nil, fmt.Errorf("prune: LHSPG trains LoRA adapters; the trainer has none")
 	}
-	p := &LHSPG{Cfg: cfg, Tr: tr, G: g, Total: totalParams, Zero: map[int]bool{}, Lambda: map[int]float64{}, views: map[int]*groupView{}}
+	p := &LHSPG{Cfg: cfg, Tr: tr, G: g, Total: totalParams, Zero: map[int]bool{}, Projected: map[int]int{}, Lambda: map[int]float64{}, views: map[int]*groupView{}}
 	p.Opt = train.NewAdamW(tr.Params(), 0)
 	return p, nil
 }
@@ -105,9 +123,9 @@ func (p *LHSPG) view(id int) *groupView {
 
 func (p *LHSPG) scratch(n int) {
 	if cap(p.x) < n {
-		p.x, p.xh, p.gr = make([]float32, n), make([]float32, n), make([]float32, n)
+		p.x, p.xh = make([]float32, n), make([]float32, n)
 	}
-	p.x, p.xh, p.gr = p.x[:n], p.xh[:n], p.gr[:n]
+	p.x, p.xh = p.x[:n], p.xh[:n]
 }
 
 // Saliency scores every candidate group (OTO): normalised magnitude,
@@ -115,8 +133,31 @@ func (p *LHSPG) scratch(n int) {
 // (shifted to [0, 2]) and first-order Taylor |⟨x_g, (s·B·A)_g⟩|, each
 // divided by its L2 norm over the candidates, summed with equal weights.
 func (p *LHSPG) Saliency(ids []int) map[int]float64 {
-	crit := make([][4]float64, len(ids))
+	crit := p.saliencyCriteria(ids)
 	var norms [4]float64
+	for _, c := range crit {
+		for k := range norms {
+			norms[k] += c[k] * c[k]
+		}
+	}
+	out := map[int]float64{}
+	for i, id := range ids {
+		s := 0.0
+		for k := range norms {
+			if norms[k] > 0 {
+				s += crit[i][k] / math.Sqrt(norms[k])
+			}
+		}
+		out[id] = s
+	}
+	return out
+}
+
+// saliencyCriteria returns, per group, Saliency's four criteria before
+// normalisation: ‖x_g‖, ‖x_g‖/|g|, 1 + cos(x_g, (s·B·A)_g) and
+// |⟨x_g, (s·B·A)_g⟩|.
+func (p *LHSPG) saliencyCriteria(ids []int) [][4]float64 {
+	crit := make([][4]float64, len(ids))
 	for k, id := range ids {
 		v := p.view(id)
 		p.scratch(v.size)
@@ -128,21 +169,8 @@ func (p *LHSPG) Saliency(ids []int) map[int]float64 {
 			cos = dotf(p.x, delta) / (nx * nd)
 		}
 		crit[k] = [4]float64{nx, nx / float64(v.size), 1 + cos, math.Abs(dotf(p.x, delta))}
-		for c := range norms {
-			norms[c] += crit[k][c] * crit[k][c]
-		}
 	}
-	out := map[int]float64{}
-	for k, id := range ids {
-		s := 0.0
-		for c := range norms {
-			if norms[c] > 0 {
-				s += crit[k][c] / math.Sqrt(norms[c])
-			}
-		}
-		out[id] = s
-	}
-	return out
+	return crit
 }
 
 // removed sums the parameters of the redundant groups, per kind and all.
@@ -222,11 +250,16 @@ func (p *LHSPG) GrowRedundant(period int) {
 }
 
 // Step is one LHSPG step at step t (0-based) of a period of T steps, with
-// learning rate lr; it returns the training loss. It mirrors §4:
-//  1. forward/backward on a batch; AdamW on all A, B (unless no-transfer);
-//  2. for each redundant group, the trial step
-//     x̂_g = x_g − η·∇_g − η·λ_g·x_g/‖x_g‖ with λ_g adapted (DHSPG);
-//  3. half-space projection: ⟨x̂_g, x_g⟩ < ε·‖x_g‖² ⇒ x_g = 0;
+// learning rate η = lr; it returns the training loss. It mirrors §4, with
+// the update of a redundant group g going through its trainable part
+// y = B_g (x_g = W_g + s·B_g·A):
+//  1. forward/backward on a batch; AdamW on all A, B (with no-transfer,
+//     only the B_g of redundant groups move: the LoRA of kept groups and A
+//     stay frozen, yet every step is taken);
+//  2. for each redundant group, the trial step ŷ = y − η·d − η·λ_g·y/‖y‖,
+//     d the Adam-preconditioned direction AdamW just took, λ_g by
+//     dhspgLambda;
+//  3. half-space projection: ⟨ŷ, y⟩ < ε·‖y‖² ⇒ B_g = 0 for good;
 //  4. progressive forgetting: W_g, B_g ← ·(T−t−1)/(T−t), exactly zero at
 //     the period's end; zero groups stay zero.
 func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod bool) (float64, error) {
@@ -238,53 +271,35 @@ func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod
 		return 0, err
 	}
 	train.ClipGradNorm(tr.Params(), clip)
-	if !(inPeriod && p.Cfg.NoTransfer) {
-		p.Opt.Step(tr.Params(), lr)
+	var active []int // redundant groups not yet zero
+	if inPeriod {
+		for _, id := range p.Redundant {
+			if !p.Zero[id] {
+				active = append(active, id)
+			}
+		}
+	}
+	p.saveB(active, &p.before)
+	freeze := inPeriod && p.Cfg.NoTransfer
+	if freeze {
+		p.saveParams()
+	}
+	p.Opt.Step(tr.Params(), lr)
+	if freeze {
+		p.keepOnlyRedundant(active)
 	}
 	// Masking: zero groups stay zero whatever the optimizer did to B.
 	for id := range p.Zero {
 		p.view(id).zero()
 	}
-	if !inPeriod {
-		return loss, nil
+	for id := range p.Projected {
+		p.view(id).zeroB()
 	}
-	for _, id := range p.Redundant {
-		if p.Zero[id] {
-			continue
-		}
+	eps := p.epsilon(active, t)
+	for k, id := range active {
 		v := p.view(id)
-		if p.Cfg.Variant == "projection" {
-			p.scratch(v.size)
-			v.merged(p.x, nil)
-			v.gradient(p.gr)
-			nx := norm(p.x)
-			if nx == 0 {
-				p.Zero[id] = true
-				continue
-			}
-			// λ_g (DHSPG): when the gradient pulls x away from zero, grow λ
-			// within [−⟨x,∇⟩/‖x‖, −‖∇‖²‖x‖/⟨x,∇⟩] so forgetting wins without
-			// overshooting past the origin.
-			dot := dotf(p.x, p.gr)
-			lam := p.Lambda[id]
-			if dot < 0 {
-				lo := -dot / nx
-				hi := math.Min(p.Cfg.LambdaCap, -norm(p.gr)*norm(p.gr)*nx/dot)
-				lam = math.Min(math.Max(lam*p.Cfg.Amplify, lo), math.Max(hi, lo))
-				p.Lambda[id] = lam
-			}
-			for i := range p.x {
-				p.xh[i] = p.x[i] - float32(lr)*p.gr[i] - float32(lr*lam/nx)*p.x[i]
-			}
-			if !p.Cfg.NoProjection && dotf(p.xh, p.x) < p.Cfg.Epsilon*nx*nx {
-				v.zero()
-				p.Zero[id] = true
-				continue
-			}
-			for i := range p.x {
-				p.xh[i] -= p.x[i] // the trial step's displacement, applied through W_g
-			}
-			v.addBase(p.xh)
+		if _, done := p.Projected[id]; p.Cfg.Variant == "projection" && !done {
+			p.trialStep(id, v, p.before[k], lr, eps, t)
 		}
 		f := float32(T-t-1) / float32(T-t)
 		v.scale(f)
@@ -293,6 +308,135 @@ func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod
 		}
 	}
 	return loss, nil
+}
+
+// trialStep is steps 2 and 3 of Step for group id: y holds B_g before
+// AdamW, the view B_g after it (y − η·d).
+func (p *LHSPG) trialStep(id int, v *groupView, y []float32, lr, eps float64, t int) {
+	ny := norm(y)
+	if ny == 0 || lr <= 0 {
+		return // B_g untrained yet (or no LoRA rows): nothing to project
+	}
+	p.scratch(len(y))
+	yh := p.xh
+	v.readB(yh)
+	var dot, dd float64 // ⟨y, d⟩ and ‖d‖², d = (y − y_AdamW)/η
+	for i := range y {
+		d := (float64(y[i]) - float64(yh[i])) / lr
+		dot += float64(y[i]) * d
+		dd += d * d
+	}
+	lam := dhspgLambda(dot, ny, math.Sqrt(dd), p.Cfg.Lambda0, p.Cfg.Amplify, p.Cfg.LambdaCap)
+	p.Lambda[id] = lam
+	c := lr * lam / ny
+	for i := range yh {
+		yh[i] -= float32(c * float64(y[i]))
+	}
+	if !p.Cfg.NoProjection && dotf(yh, y) < eps*ny*ny {
+		v.zeroB()
+		p.Projected[id] = t
+		return
+	}
+	v.writeB(yh)
+}
+
+// epsilon is the projection's ε at step t of the period whose groups are
+// ids (OTO v1: optimizer/hspg.py, HSPG.adapt_epsilon, called every
+// adapt_epsilon_freq steps by train/run_bert_squad.py). It replays the
+// checks from the period's start using the steps at which groups were
+// projected, so a resumed run needs no more state than Projected.
+func (p *LHSPG) epsilon(ids []int, t int) float64 {
+	eps := p.Cfg.Epsilon
+	if p.Cfg.EpsilonStep == 0 || len(ids) == 0 {
+		return eps
+	}
+	last := 0
+	for c := p.Cfg.EpsilonEvery; c <= t; c += p.Cfg.EpsilonEvery {
+		n := 0 // projected before step c
+		for _, id := range ids {
+			if s, ok := p.Projected[id]; ok && s < c {
+				n++
+			}
+		}
+		if float64(n-last) < 0.01*float64(len(ids)) {
+			eps = min(eps+p.Cfg.EpsilonStep, 0.999)
+		}
+		last = n
+	}
+	return eps
+}
+
+// dhspgLambda is DHSPG's λ_g for one step (OTO: only_train_once/optimizer/
+// dhspg.py, DHSPG.step, before HESSO replaced it), from ⟨y, d⟩, ‖y‖ and
+// ‖d‖ of the group's variable y and the optimizer's direction d. When d
+// pulls y away from zero (⟨y, d⟩ < 0), the step −η(d + λ·y/‖y‖) shrinks y
+// for λ > lo = −⟨y, d⟩/‖y‖ and stays a descent direction for
+// λ < hi = −‖d‖²·‖y‖/⟨y, d⟩ (lo ≤ hi by Cauchy–Schwarz): λ is amplify·lo
+// clipped to [λ0, λ0·cap], and the midpoint (lo+hi)/2 where that reaches
+// hi. Otherwise d already points toward zero and λ is λ0. λ starts from λ0
+// at every step: nothing compounds.
+func dhspgLambda(dot, ny, nd, lambda0, amplify, capCoeff float64) float64 {
+	if dot >= 0 || ny == 0 {
+		return lambda0
+	}
+	lo := -dot / ny
+	hi := -nd * nd * ny / dot
+	lam := min(max(amplify*lo, lambda0), lambda0*capCoeff)
+	if lam >= hi {
+		lam = (lo + hi) / 2
+	}
+	return lam
+}
+
+// saveB copies the B_g of groups ids into (*dst)[k], reusing its storage.
+func (p *LHSPG) saveB(ids []int, dst *[][]float32) {
+	for len(*dst) < len(ids) {
+		*dst = append(*dst, nil)
+	}
+	for k, id := range ids {
+		v := p.view(id)
+		if cap((*dst)[k]) < v.bSize() {
+			(*dst)[k] = make([]float32, v.bSize())
+		}
+		(*dst)[k] = (*dst)[k][:v.bSize()]
+		v.readB((*dst)[k])
+	}
+}
+
+// saveParams copies every trainable tensor into p.frozen.
+func (p *LHSPG) saveParams() {
+	params := p.Tr.Params()
+	if len(p.frozen) != len(params) {
+		p.frozen = make([][]float32, len(params))
+	}
+	for i, q := range params {
+		p.frozen[i] = append(p.frozen[i][:0], q.W...)
+	}
+}
+
+// keepOnlyRedundant undoes AdamW's step everywhere except on the B_g of
+// the groups ids (the no-transfer ablation).
+func (p *LHSPG) keepOnlyRedundant(ids []int) {
+	var stepped [][]float32
+	p.saveB(ids, &stepped)
+	for i, q := range p.Tr.Params() {
+		copy(q.W, p.frozen[i])
+	}
+	for k, id := range ids {
+		p.view(id).writeB(stepped[k])
+	}
+}
+
+// ZeroedCounts returns how many redundant groups the half-space projection
+// zeroed (their B_g, before forgetting zeroed W_g at the period's end) and
+// how many reached zero by forgetting alone.
+func (p *LHSPG) ZeroedCounts() (byProjection, byForgetting int) {
+	for id := range p.Zero {
+		if _, ok := p.Projected[id]; !ok {
+			byForgetting++
+		}
+	}
+	return len(p.Projected), byForgetting
 }
 
 // GroupSparsity is the fraction of all groups that are exactly zero.

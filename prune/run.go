@@ -70,6 +70,11 @@ type Report struct {
 	Analysis      *Analysis          `json:"analysis,omitempty"`
 	Seconds       map[string]float64 `json:"seconds"`
 	RemovedIDs    []int              `json:"removed_ids"`
+	// LHSPG (lorashear): redundant groups whose trainable part the
+	// half-space projection zeroed before forgetting zeroed them, and those
+	// zeroed by forgetting alone.
+	ZeroedByProjection int `json:"zeroed_by_projection"`
+	ZeroedByForgetting int `json:"zeroed_by_forgetting"`
 }
 
 // Progress reports a stage's progress.
@@ -150,6 +155,7 @@ type lhspgMeta struct {
 	RNG       []byte          `json:"rng"`
 	Redundant []int           `json:"redundant"`
 	Zero      []int           `json:"zero"`
+	Projected map[int]int     `json:"projected"`
 	Lambda    map[int]float64 `json:"lambda"`
 	Log       []StepLog       `json:"log"`
 	Analysis  *Analysis       `json:"analysis"`
@@ -215,6 +221,9 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 			for _, id := range meta.Zero {
 				p.Zero[id] = true
 			}
+			for id, t := range meta.Projected {
+				p.Projected[id] = t
+			}
 			if p.Lambda == nil {
 				p.Lambda = map[int]float64{}
 			}
@@ -260,7 +269,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 				return nil, err
 			}
 			meta := lhspgMeta{Step: s + 1, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: p.Opt.Steps, RNG: rng,
-				Redundant: p.Redundant, Lambda: p.Lambda, Log: rep.Log, Analysis: rep.Analysis}
+				Redundant: p.Redundant, Projected: p.Projected, Lambda: p.Lambda, Log: rep.Log, Analysis: rep.Analysis}
 			for id := range p.Zero {
 				meta.Zero = append(meta.Zero, id)
 			}
@@ -272,6 +281,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 			return nil, ctx.Err()
 		}
 	}
+	rep.ZeroedByProjection, rep.ZeroedByForgetting = p.ZeroedCounts()
 	// Every redundant group is zero now; fold the LoRA into the base.
 	if err := tr.Adapter.Merge(m); err != nil {
 		return nil, err
