@@ -74,8 +74,9 @@ func BenchmarkEncodeMegabyte(b *testing.B) {
 // TestEncodeNotQuadratic times texts of 32 and 128 KiB, prose and single
 // words that no pre-tokenizer cuts (letters, a symbol run, spaces): the 4×
 // longer text must take under 12× as long (quadratic is 16×; O(n log n) is
-// 4.5×, measured 2.5–7× as the heap outgrows the caches). The machine is shared, so short and long runs alternate and
-// the fastest of five of each counts.
+// 4.5×, measured 2.5–7× as the heap outgrows the caches). The machine is
+// shared, so short and long runs alternate and the fastest of five of each
+// counts.
 func TestEncodeNotQuadratic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test")
