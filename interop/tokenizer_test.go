@@ -33,9 +33,9 @@ var tokenizerCases = []struct {
 	{"qwen3", sharedDir + "/models/tokenizers/qwen3", "qwen2", "<|endoftext|>", "qwen2"},
 }
 
-// interopTexts are llama.cpp's llama-bpe test strings and a few thousand
-// lines of ../shared text (English prose, children's stories, JSON lines
-// with digits and quotes).
+// interopTexts are llama.cpp's llama-bpe test strings, two strings not in
+// NFC, and a few thousand lines of ../shared text (English prose,
+// children's stories, JSON lines with digits and quotes).
 func interopTexts(t *testing.T) []string {
 	t.Helper()
 	inp, err := os.ReadFile(sharedDir + "/models/vocab-tests/ggml-vocab-llama-bpe.gguf.inp")
@@ -43,6 +43,9 @@ func interopTexts(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	texts := strings.Split(strings.TrimSuffix(string(inp), "\n__ggml_vocab_test__\n"), "\n__ggml_vocab_test__\n")
+	// Decomposed accents: not NFC, so Qwen3 (NFC normalizer) is expected to
+	// differ from llama.cpp and Shear on them; Llama-3 has no normalizer.
+	texts = append(texts, "Cafe\u0301 au lait", "A\u030Angstro\u0308m")
 	for _, c := range []struct {
 		file  string
 		lines int

@@ -185,7 +185,8 @@ func TestSaliencyCriteria(t *testing.T) {
 	}
 }
 
-// sumSquares is Σ w² over every weight of m, in float64.
+// sumSquares is Σ w² over every weight of m (each tensor once, a tied
+// output counted with the embedding), in float64.
 func sumSquares(m *model.Model) float64 {
 	var s float64
 	add := func(x []float32) {
@@ -193,15 +194,12 @@ func sumSquares(m *model.Model) float64 {
 			s += float64(v) * float64(v)
 		}
 	}
-	for _, w := range allMatrices(m) {
-		if w != m.Output || !m.Tied {
-			add(w.F32)
+	for _, r := range m.Tensors() {
+		if r.Mat != nil && *r.Mat != nil {
+			add((*r.Mat).F32)
+		} else if r.Vec != nil {
+			add(*r.Vec)
 		}
-	}
-	add(m.OutNorm)
-	for _, L := range m.Blocks {
-		add(L.AttnNorm)
-		add(L.FFNNorm)
 	}
 	return s
 }

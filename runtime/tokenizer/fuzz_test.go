@@ -70,21 +70,11 @@ func FuzzEncode(f *testing.F) {
 		load(f, "models/ggml-vocab-llama-spm.gguf"),
 		load(f, "models/stories260K.gguf"),
 	}
-	inp := string(readShared(f, "models/ggml-vocab-llama-spm.gguf.inp"))
-	for _, s := range strings.Split(inp, "\n__ggml_vocab_test__\n") {
-		f.Add(s)
-	}
-	for _, s := range []string{"", " ", "\n", "<s>", "</s>", "<unk>", "<0x0A>", "▁", "a\xffb", "\xe4\xbd", "Once upon a time"} {
-		f.Add(s)
-	}
+	addSeeds(f, "models/ggml-vocab-llama-spm.gguf.inp", "", " ", "\n", "<s>", "</s>", "<unk>", "<0x0A>", "▁", "a\xffb", "\xe4\xbd", "Once upon a time")
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, tok := range toks {
 			ids := tok.Encode(s)
-			for _, id := range ids {
-				if id < 0 || id >= tok.Size() {
-					t.Fatalf("Encode(%q): id %d out of range", s, id)
-				}
-			}
+			checkRange(t, tok, s, ids)
 			if want := naiveEncode(tok, s); !equalIDs(ids, want) {
 				t.Fatalf("Encode(%q) = %v, reference %v", s, ids, want)
 			}
@@ -98,4 +88,25 @@ func FuzzEncode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// addSeeds adds the strings of a shared llama.cpp .inp file and extra as
+// seeds.
+func addSeeds(f *testing.F, inp string, extra ...string) {
+	for _, s := range strings.Split(string(readShared(f, inp)), "\n__ggml_vocab_test__\n") {
+		f.Add(s)
+	}
+	for _, s := range extra {
+		f.Add(s)
+	}
+}
+
+// checkRange fails unless every id Encode(s) gave is in the vocabulary.
+func checkRange(t *testing.T, tok *Tokenizer, s string, ids []int) {
+	t.Helper()
+	for _, id := range ids {
+		if id < 0 || id >= tok.Size() {
+			t.Fatalf("%s %s: Encode(%q): id %d out of range", tok.v.Model, tok.v.Pre, s, id)
+		}
+	}
 }

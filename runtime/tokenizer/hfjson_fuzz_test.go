@@ -103,21 +103,12 @@ func fuzzBPETokenizers(t testing.TB) []*Tokenizer {
 //   - non-empty text gives tokens.
 func FuzzEncodeBPE(f *testing.F) {
 	toks := fuzzBPETokenizers(f)
-	inp := string(readShared(f, "models/vocab-tests/ggml-vocab-llama-bpe.gguf.inp"))
-	for _, s := range strings.Split(inp, "\n__ggml_vocab_test__\n") {
-		f.Add(s)
-	}
-	for _, s := range []string{"", " ", "  \n\n ", "<|endoftext|>", "<think>x</think>", "a\xffb", "\xe4\xbd", "'S 'll 'LL", "１２３4567", "\u2028\u00a0x"} {
-		f.Add(s)
-	}
+	addSeeds(f, "models/vocab-tests/ggml-vocab-llama-bpe.gguf.inp",
+		"", " ", "  \n\n ", "<|endoftext|>", "<think>x</think>", "a\xffb", "\xe4\xbd", "'S 'll 'LL", "１２３4567", "\u2028\u00a0x")
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, tok := range toks {
 			ids := tok.Encode(s)
-			for _, id := range ids {
-				if id < 0 || id >= tok.Size() {
-					t.Fatalf("%s: Encode(%q): id %d out of range", tok.v.Pre, s, id)
-				}
-			}
+			checkRange(t, tok, s, ids)
 			if len(s) <= 256 {
 				if want := naiveBPE(tok, s); !equalIDs(ids, want) {
 					t.Fatalf("%s: Encode(%q) = %v, reference %v", tok.v.Pre, s, ids, want)

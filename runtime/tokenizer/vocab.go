@@ -125,6 +125,9 @@ func New(v Vocab) (*Tokenizer, error) {
 	if v.Model == "" {
 		v.Model = ModelSPM // explicit, as FromGGUF reads it back
 	}
+	if len(v.Scores) == 0 {
+		v.Scores = nil // byte-level BPE without scores: none are written
+	}
 	t := &Tokenizer{
 		v:      v,
 		ids:    make(map[string]int32, n),
@@ -328,7 +331,7 @@ func (v *Vocab) GGUFKeys() []gguf.KV {
 		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.pre", Type: gguf.TypeString, Value: v.Pre})
 	}
 	kv = append(kv, gguf.KV{Key: "tokenizer.ggml.tokens", Type: gguf.TypeArray, ArrayType: gguf.TypeString, Value: slices.Clone(v.Tokens)})
-	if v.Scores != nil {
+	if len(v.Scores) > 0 { // llama.cpp reads n scores if the key is there
 		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.scores", Type: gguf.TypeArray, ArrayType: gguf.TypeFloat32, Value: slices.Clone(v.Scores)})
 	}
 	kv = append(kv, gguf.KV{Key: "tokenizer.ggml.token_type", Type: gguf.TypeArray, ArrayType: gguf.TypeInt32, Value: slices.Clone(v.Types)})
