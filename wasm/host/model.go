@@ -13,22 +13,22 @@ import (
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/wasm/internal/abi"
-	"github.com/shear-ai/shear/wasm/internal/ops"
+	"github.com/shear-ai/shear/internal/app"
 )
 
 // The requests and results, shared with the guest (JSON on the wire).
 type (
-	LoadOptions       = abi.LoadOptions
-	ModelInfo         = abi.ModelInfo
-	GenerateRequest   = abi.GenerateRequest
-	GenerateResult    = abi.GenerateResult
-	Step              = abi.Step
-	PerplexityRequest = abi.PerplexityRequest
-	ScoreRequest      = abi.ScoreRequest
-	ScoreResult       = abi.ScoreResult
-	PruneRequest      = abi.PruneRequest
-	RecoverRequest    = abi.RecoverRequest
-	PruneResult       = abi.PruneResult
+	LoadOptions       = app.LoadOptions
+	ModelInfo         = app.ModelInfo
+	GenerateRequest   = app.GenerateRequest
+	GenerateResult    = app.GenerateResult
+	Step              = app.Step
+	PerplexityRequest = app.PerplexityRequest
+	ScoreRequest      = app.ScoreRequest
+	ScoreResult       = app.ScoreResult
+	PruneRequest      = app.PruneRequest
+	RecoverRequest    = app.RecoverRequest
+	PruneResult       = app.PruneResult
 )
 
 // Model is a model loaded into an Engine. Like its engine it is not safe
@@ -59,7 +59,7 @@ func (e *Engine) Load(ctx context.Context, ggufBytes []byte, opts LoadOptions) (
 		if err != nil {
 			return nil, err
 		}
-		m.native, m.info = nm, ops.Info(nm)
+		m.native, m.info = nm, app.Info(nm)
 		return m, nil
 	}
 	if _, err := m.bind(ctx); err != nil {
@@ -69,7 +69,7 @@ func (e *Engine) Load(ctx context.Context, ggufBytes []byte, opts LoadOptions) (
 }
 
 func loadNative(b []byte, opts LoadOptions) (*model.Model, error) {
-	dt, err := ops.ParseLoad(opts)
+	dt, err := app.ParseLoad(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (m *Model) Close() error {
 }
 
 // poll is the native mode's Poll: progress, and the context.
-func (e *Engine) poll(ctx context.Context) ops.Poll {
+func (e *Engine) poll(ctx context.Context) app.Poll {
 	return func(stage string, done, total int, loss float64) bool {
 		if stage != "" && e.opts.Progress != nil {
 			e.opts.Progress(stage, done, total, loss)
@@ -161,7 +161,7 @@ func nativeErr(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ops.ErrInterrupted) && ctx.Err() != nil {
+	if errors.Is(err, app.ErrInterrupted) && ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", op, ctx.Err())
 	}
 	return err
@@ -188,14 +188,14 @@ func (m *Model) checkOpen() error {
 
 // Tokenize encodes text (with BOS first if bos).
 func (m *Model) Tokenize(ctx context.Context, text string, bos bool) ([]int, error) {
-	req := abi.TokenizeRequest{Text: text, BOS: bos}
+	req := app.TokenizeRequest{Text: text, BOS: bos}
 	if m.native != nil {
-		return ops.Tokenize(m.native, req).Tokens, nil
+		return app.Tokenize(m.native, req).Tokens, nil
 	}
 	if err := m.checkOpen(); err != nil {
 		return nil, err
 	}
-	var res abi.TokenizeResult
+	var res app.TokenizeResult
 	err := m.do(ctx, "shear_tokenize", req, &res)
 	return res.Tokens, err
 }
@@ -203,9 +203,9 @@ func (m *Model) Tokenize(ctx context.Context, text string, bos bool) ([]int, err
 // Logits runs tokens from an empty cache and returns the logits of every
 // position (len(tokens) rows of Info().Vocab values).
 func (m *Model) Logits(ctx context.Context, tokens []int) ([]float32, error) {
-	req := abi.LogitsRequest{Tokens: tokens}
+	req := app.LogitsRequest{Tokens: tokens}
 	if m.native != nil {
-		return ops.Logits(m.native, req)
+		return app.Logits(m.native, req)
 	}
 	if err := m.checkOpen(); err != nil {
 		return nil, err
@@ -234,7 +234,7 @@ func (m *Model) Logits(ctx context.Context, tokens []int) ([]float32, error) {
 // Generate runs a whole generation, as `shear generate` does.
 func (m *Model) Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error) {
 	if m.native != nil {
-		res, err := ops.Generate(m.native, req, m.e.poll(ctx))
+		res, err := app.Generate(m.native, req, m.e.poll(ctx))
 		return res, nativeErr(ctx, "generate", err)
 	}
 	if err := m.checkOpen(); err != nil {
@@ -249,7 +249,7 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest) (GenerateResu
 // token and the text it adds; an error from fn stops the generation.
 func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) error) (GenerateResult, error) {
 	if m.native != nil {
-		g, err := ops.NewGenerator(m.native, req)
+		g, err := app.NewGenerator(m.native, req)
 		if err != nil {
 			return GenerateResult{}, err
 		}
@@ -314,7 +314,7 @@ func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) e
 // Perplexity scores a text by the docs/REFERENCE.md protocol.
 func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPLResult, error) {
 	if m.native != nil {
-		res, err := ops.Perplexity(m.native, req, m.e.poll(ctx))
+		res, err := app.Perplexity(m.native, req, m.e.poll(ctx))
 		return res, nativeErr(ctx, "perplexity", err)
 	}
 	if err := m.checkOpen(); err != nil {
@@ -328,7 +328,7 @@ func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPL
 // Score runs multiple choice (acc, acc_norm and every choice's score).
 func (m *Model) Score(ctx context.Context, req ScoreRequest) (ScoreResult, error) {
 	if m.native != nil {
-		res, err := ops.Score(m.native, req, m.e.poll(ctx))
+		res, err := app.Score(m.native, req, m.e.poll(ctx))
 		return res, nativeErr(ctx, "score", err)
 	}
 	if err := m.checkOpen(); err != nil {
@@ -348,11 +348,11 @@ func (e *Engine) Prune(ctx context.Context, ggufBytes []byte, req PruneRequest) 
 		if err != nil {
 			return nil, PruneResult{}, err
 		}
-		cm, res, err := ops.Prune(m, req, e.poll(ctx))
+		cm, res, err := app.Prune(m, req, e.poll(ctx))
 		if err != nil {
 			return nil, res, nativeErr(ctx, "prune", err)
 		}
-		b, err := ops.Save(cm)
+		b, err := app.Save(cm)
 		return b, res, err
 	}
 	e.mu.Lock()
