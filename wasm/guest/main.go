@@ -22,10 +22,10 @@ import (
 	"runtime/debug"
 	"unsafe"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/wasm/internal/abi"
-	"github.com/shear-ai/shear/internal/app"
 )
 
 func main() {}

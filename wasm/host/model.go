@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/wasm/internal/abi"
-	"github.com/shear-ai/shear/internal/app"
 )
 
 // The requests and results, shared with the guest (JSON on the wire).
