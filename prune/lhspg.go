@@ -2,6 +2,7 @@ package prune
 
 import (
 	"fmt"
+	"github.com/shear-ai/shear/internal/valid"
 	"math"
 	"sort"
 
@@ -11,29 +12,31 @@ import (
 
 // LHSPGConfig configures LoRA Half-Space Projected Gradient (§4).
 type LHSPGConfig struct {
-	Target      float64            // fraction of all parameters to remove
-	KindTargets map[string]float64 // optional per-kind fractions of all parameters (attention, mlp, hidden)
-	Warmup      int                // T_w: plain LoRA steps before pruning starts
-	Periods     int                // P
-	PeriodSteps int                // T_p
-	Variant     string             // "projection" (trial step + half-space projection + forgetting) or "decay" (forgetting only)
+	// Target and KindTargets are set from Options.Target and
+	// Options.KindTargets by Prune (one target per run, not on the wire).
+	Target      float64            `json:"-"`            // fraction of all parameters to remove
+	KindTargets map[string]float64 `json:"-"`            // optional per-kind fractions of all parameters (attention, mlp, hidden)
+	Warmup      int                `json:"warmup"`       // T_w: plain LoRA steps before pruning starts
+	Periods     int                `json:"periods"`      // P
+	PeriodSteps int                `json:"period_steps"` // T_p
+	Variant     string             `json:"variant"`      // "projection" (trial step + half-space projection + forgetting) or "decay" (forgetting only)
 	// Ablations.
-	NoProjection bool // skip the half-space projection (trial steps and forgetting remain)
-	NoTransfer   bool // freeze the LoRA during the periods: no knowledge transfer to kept groups
-	Epsilon      float64
-	Lambda0      float64 // initial λ_g
-	Amplify      float64 // λ growth factor when the gradient pulls away from zero
-	LambdaCap    float64
+	NoProjection bool    `json:"no_projection,omitempty"` // skip the half-space projection (trial steps and forgetting remain)
+	NoTransfer   bool    `json:"no_transfer,omitempty"`   // freeze the LoRA during the periods: no knowledge transfer to kept groups
+	Epsilon      float64 `json:"epsilon"`
+	Lambda0      float64 `json:"lambda0"`    // initial λ_g
+	Amplify      float64 `json:"amplify"`    // λ growth factor when the gradient pulls away from zero
+	LambdaCap    float64 `json:"lambda_cap"` // largest λ_g
 	// Balanced splits the target over the kinds in proportion to their
 	// prunable parameters (when no kind targets are given), so no kind is
 	// emptied because its groups' saliencies are on another scale.
-	Balanced bool
+	Balanced bool `json:"balanced"`
 }
 
 // DefaultLHSPG returns OTO's defaults for Adam (λ 1e-2, amplify 20, cap
 // 1e3) and balanced kind targets (see docs/RESULTS.md for why).
 func DefaultLHSPG() LHSPGConfig {
-	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 25, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3, Balanced: true}
+	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 20, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3, Balanced: true}
 }
 
 // TotalSteps is T_w + P·T_p.
@@ -41,19 +44,25 @@ func (c LHSPGConfig) TotalSteps() int { return c.Warmup + c.Periods*c.PeriodStep
 
 // Validate checks the ranges.
 func (c LHSPGConfig) Validate() error {
-	switch {
-	case c.Target <= 0 || c.Target >= 1:
-		return fmt.Errorf("target %v must be in (0, 1)", c.Target)
-	case c.Periods < 1 || c.PeriodSteps < 1 || c.Warmup < 0:
-		return fmt.Errorf("LHSPG needs periods ≥ 1, period steps ≥ 1, warm-up ≥ 0")
-	case c.Variant != "projection" && c.Variant != "decay":
-		return fmt.Errorf("--lhspg %q must be projection or decay", c.Variant)
-	case c.Epsilon < 0:
-		return fmt.Errorf("epsilon %v must be ≥ 0", c.Epsilon)
+	err := valid.First(
+		valid.Float("--target", c.Target, valid.Fraction),
+		valid.Int("--periods", c.Periods, 1, 1<<20),
+		valid.Int("--period-steps", c.PeriodSteps, 1, 1<<20),
+		valid.Int("--lhspg-warmup", c.Warmup, 0, 1<<20),
+		valid.Float("--epsilon", c.Epsilon, valid.NonNegative),
+		valid.Float("lambda0", c.Lambda0, valid.NonNegative),
+		valid.Float("amplify", c.Amplify, valid.NonNegative),
+		valid.Float("lambda_cap", c.LambdaCap, valid.NonNegative),
+	)
+	if err != nil {
+		return err
+	}
+	if c.Variant != "projection" && c.Variant != "decay" {
+		return fmt.Errorf("--lhspg %q: must be projection or decay", c.Variant)
 	}
 	for k, v := range c.KindTargets {
-		if v < 0 || v >= 1 {
-			return fmt.Errorf("target for %s: %v must be in [0, 1)", k, v)
+		if err := valid.Float("--kind-targets "+k, v, valid.HalfOpenUnit); err != nil {
+			return err
 		}
 	}
 	return nil

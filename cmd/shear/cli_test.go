@@ -144,7 +144,7 @@ func TestGraphCompressPrune(t *testing.T) {
 	}
 	p := filepath.Join(dir, "p.gguf")
 	res = mustRun(t, "prune", "-m", storiesGGUF, "--method", "magnitude", "--target", "0.2", "--data", tinyText,
-		"--ctx", "64", "--batch", "2", "--recover-steps", "2", "--steps", "2", "-o", p, "--report", filepath.Join(dir, "rep"))
+		"--ctx", "64", "--batch", "2", "--recover-steps", "2", "-o", p, "--report", filepath.Join(dir, "rep"))
 	keys(t, res, "params_before", "params_after", "ratio", "seconds")
 	if r := res["ratio"].(float64); r < 0.19 || r > 0.22 {
 		t.Errorf("ratio %v", r)

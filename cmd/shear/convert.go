@@ -185,6 +185,9 @@ func checkOutput(out string, inputs ...string) error {
 	if out == "" {
 		return errors.New("no output given: pass -o OUTPUT")
 	}
+	if err := checkOutputDir(out); err != nil {
+		return err
+	}
 	ao, _ := filepath.Abs(out)
 	so, errOut := os.Stat(out)
 	for _, in := range inputs {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -29,9 +29,22 @@ type engineFlags struct {
 	memoryMB int
 }
 
+func defaultEngineFlags() engineFlags { return engineFlags{name: "native", memoryMB: 2048} }
+
 func (f *engineFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.name, "engine", "native", "native, wasm (the WebAssembly core, native kernels) or wasm-pure (all inside the sandbox)")
-	cmd.Flags().IntVar(&f.memoryMB, "wasm-memory", 2048, "memory cap of the WebAssembly instance in MiB (at most 4096)")
+	if f.name == "" {
+		*f = defaultEngineFlags()
+	}
+	cmd.Flags().StringVar(&f.name, "engine", f.name, "native, wasm (the WebAssembly core, native kernels) or wasm-pure (all inside the sandbox)")
+	cmd.Flags().IntVar(&f.memoryMB, "wasm-memory", f.memoryMB, fmt.Sprintf("memory cap of the WebAssembly instance in MiB (%d to %d)", host.MinMemoryLimitMB, host.MaxMemoryLimitMB))
+}
+
+// validate checks the flags before anything is loaded.
+func (f *engineFlags) validate() error {
+	if _, err := host.ParseMode(f.name); err != nil {
+		return fmt.Errorf("--engine: %w", err)
+	}
+	return valid.Int("--wasm-memory", f.memoryMB, host.MinMemoryLimitMB, host.MaxMemoryLimitMB)
 }
 
 // wasm reports whether a wasm engine was asked for.
@@ -40,10 +53,10 @@ func (f *engineFlags) wasm() bool { return f.name != "native" }
 // open starts the engine (compiled modules are cached under the user's
 // cache directory) with progress bars on stderr.
 func (f *engineFlags) open(ctx context.Context) (*host.Engine, func(), error) {
-	mode, err := host.ParseMode(f.name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--engine: %w", err)
+	if err := f.validate(); err != nil {
+		return nil, nil, err
 	}
+	mode, _ := host.ParseMode(f.name)
 	opts := host.Options{Mode: mode, MemoryLimitMB: f.memoryMB}
 	if dir, err := os.UserCacheDir(); err == nil {
 		opts.CacheDir = filepath.Join(dir, "shear", "wazero")
@@ -223,27 +236,22 @@ func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []stri
 // pruneWasm is `shear prune` on a wasm engine after the data is loaded:
 // pruning and recovery run in the guest (no checkpoints there), the
 // output and report are written as the native path writes them.
-func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.Options, data prune.Data,
-	tf *trainFlags, lc lora.Config, recoverSteps int, out, reportDir, work string, start time.Time) error {
-	if tf.resume {
-		return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
-	}
+func pruneWasm(ctx context.Context, req *pruneRequest, opt prune.Options, data prune.Data, lc lora.Config, work string, start time.Time) error {
 	opt.Checkpoint, opt.CheckpointEvery, opt.Resume = "", 0, false
-	b, err := mf.ggufBytes()
+	b, err := req.Model.ggufBytes()
 	if err != nil {
 		return err
 	}
-	e, done, err := ef.open(ctx)
+	e, done, err := req.Engine.open(ctx)
 	if err != nil {
 		return err
 	}
-	req := host.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
-	if recoverSteps > 0 {
-		rtf := *tf
-		rtf.steps = recoverSteps
-		req.Recover = &host.RecoverRequest{LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, Seed: tf.seed, DevFrac: tf.devFrac, Config: rtf.config("")}
+	preq := host.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
+	if req.RecoverSteps > 0 {
+		tf := req.Optim
+		preq.Recover = &host.RecoverRequest{LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed, DevFrac: req.Schedule.DevFrac, Config: req.recoverConfig("")}
 	}
-	gg, res, err := e.Prune(ctx, b, req)
+	gg, res, err := e.Prune(ctx, b, preq)
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -252,12 +260,13 @@ func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.O
 		return err
 	}
 	rep := res.Report
+	out, reportDir := req.Output, req.Report
 	if err := gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(gg); return err }); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
 	rep.Seconds["total"] = secs
-	extra := map[string]any{"output": out, "engine": ef.name}
+	extra := map[string]any{"output": out, "engine": req.Engine.name}
 	if res.Recovery != nil {
 		extra["recovery"] = res.Recovery
 	}
@@ -267,10 +276,5 @@ func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.O
 	if reportDir == "" {
 		os.RemoveAll(work)
 	}
-	result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
-	return emit(result, func() {
-		fmt.Printf("%s (%s): %d → %d parameters (%.1f%% removed) in %.1fs; wrote %s\n", rep.Method, ef.name, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs, out)
-		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
-	})
+	return emitPruneResult(rep, out, req.Engine.name, secs)
 }

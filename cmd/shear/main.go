@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
@@ -43,8 +45,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if g.threads < 0 {
-				return fmt.Errorf("--threads %d must be ≥ 0", g.threads)
+			if err := valid.Int("--threads", g.threads, 0, maxThreads()); err != nil {
+				return err
 			}
 			simd.SetThreads(g.threads)
 			return nil
@@ -58,15 +60,39 @@ func newRoot() *cobra.Command {
 	return root
 }
 
+// maxThreads bounds --threads: more workers than a few per core only
+// adds scheduling overhead (and 100000 goroutines' stacks).
+func maxThreads() int { return max(64, 4*runtime.NumCPU()) }
+
 // modelFlags are the flags of commands that load a model.
 type modelFlags struct {
 	path  string
 	dtype string
 }
 
+func defaultModelFlags() modelFlags { return modelFlags{dtype: "f16"} }
+
 func (f *modelFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.path, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
-	cmd.Flags().StringVar(&f.dtype, "dtype", "f16", "weight storage: f32, f16, q8_0 or q4_0")
+	if f.dtype == "" {
+		*f = defaultModelFlags()
+	}
+	cmd.Flags().StringVarP(&f.path, "model", "m", f.path, "GGUF model file (default: the embedded Austen model)")
+	cmd.Flags().StringVar(&f.dtype, "dtype", f.dtype, "weight storage: f32, f16, q8_0 or q4_0")
+}
+
+// requests records, for TestFlagsMapToRequests, the request each command
+// binds its flags to and that request's defaults.
+var requests = map[*cobra.Command]boundRequest{}
+
+type boundRequest struct {
+	ptr      any // *T: every flag of the command points into it
+	defaults any // T: what it must hold before the flags are parsed
+}
+
+// bindRequest records that cmd's flags are all fields of *ptr, whose
+// defaults are defaults.
+func bindRequest(cmd *cobra.Command, ptr, defaults any) {
+	requests[cmd] = boundRequest{ptr, defaults}
 }
 
 // load loads -m, or the embedded default model when -m is omitted (with

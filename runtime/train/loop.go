@@ -10,23 +10,23 @@ import (
 
 // Config is a training run.
 type Config struct {
-	Steps           int      // optimizer steps
-	Accum           int      // micro-batches per step (gradient accumulation)
-	Sched           Schedule // learning rate; Total defaults to Steps
-	WeightDecay     float64
-	ClipNorm        float64 // ≤ 0: no clipping
-	EvalEvery       int     // dev loss every N steps (0: only before and after)
-	DevMax          int     // at most this many dev examples (0: all)
-	Seed            uint64  // data order
-	CheckpointPath  string  // "" disables checkpoints
-	CheckpointEvery int
-	Resume          bool // continue from CheckpointPath if it exists
+	Steps           int      `json:"steps"`                // optimizer steps
+	Accum           int      `json:"accum"`                // micro-batches per step (gradient accumulation)
+	Sched           Schedule `json:"schedule"`             // learning rate; Total defaults to Steps
+	WeightDecay     float64  `json:"weight_decay"`         // AdamW decoupled weight decay
+	ClipNorm        float64  `json:"clip"`                 // ≤ 0: no clipping
+	EvalEvery       int      `json:"eval_every"`           // dev loss every N steps (0: only before and after)
+	DevMax          int      `json:"dev_max"`              // at most this many dev examples (0: all)
+	Seed            uint64   `json:"seed"`                 // data order
+	CheckpointPath  string   `json:"checkpoint,omitempty"` // "" disables checkpoints
+	CheckpointEvery int      `json:"checkpoint_every,omitempty"`
+	Resume          bool     `json:"resume,omitempty"` // continue from CheckpointPath if it exists
 	// Source, when set, supplies the micro-batches instead of a uniform
 	// Loader over the training examples (recovery's weighted sampling).
-	Source Source
+	Source Source `json:"-"`
 	// Patience > 0 stops after that many dev evaluations (EvalEvery)
 	// without improvement, and keeps the best weights.
-	Patience int
+	Patience int `json:"patience,omitempty"`
 }
 
 // Source hands out micro-batches. Its state is part of a checkpoint.
