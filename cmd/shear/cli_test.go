@@ -89,7 +89,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"generate", "-m", bad}, "truncated"},
-		{[]string{"generate", "-m", storiesGGUF, "--temp", "-1"}, "temperature"},
+		{[]string{"generate", "-m", storiesGGUF, "--temp", "-1"}, "--temp -1"},
 		{[]string{"generate", "-m", storiesGGUF, "--top-p", "2"}, "top-p"},
 		{[]string{"ppl", "-m", storiesGGUF, "-f", tinyText, "--ctx", "1"}, "--ctx"},
 		{[]string{"generate", "-m", storiesGGUF, "--dtype", "f8"}, "dtype"},

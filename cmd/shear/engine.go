@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,12 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/lora"
-	"github.com/shear-ai/shear/runtime/sample"
+	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/wasm/host"
 )
 
@@ -45,6 +47,14 @@ func (f *engineFlags) validate() error {
 		return fmt.Errorf("--engine: %w", err)
 	}
 	return valid.Int("--wasm-memory", f.memoryMB, host.MinMemoryLimitMB, host.MaxMemoryLimitMB)
+}
+
+// suffix names a wasm engine in a summary line (nothing for native).
+func (f *engineFlags) suffix() string {
+	if !f.wasm() {
+		return ""
+	}
+	return " (" + f.name + ")"
 }
 
 // wasm reports whether a wasm engine was asked for.
@@ -86,20 +96,37 @@ func (f *modelFlags) ggufBytes() ([]byte, error) {
 	return os.ReadFile(f.path)
 }
 
-// loadWasm starts the engine and loads -m into it.
-func (f *engineFlags) loadWasm(ctx context.Context, mf *modelFlags) (*host.Model, func(), error) {
-	b, err := mf.ggufBytes()
-	if err != nil {
+// loadModel starts the engine and loads -m into it: natively the model
+// is loaded as every native command loads it and bound to the engine, so
+// the operations run the same application code (internal/app) on every
+// engine.
+func (f *engineFlags) loadModel(ctx context.Context, mf *modelFlags) (*host.Model, func(), error) {
+	if err := f.validate(); err != nil {
 		return nil, nil, err
 	}
-	if mf.path == "" {
-		fmt.Fprintln(os.Stderr, "using the embedded default model; pass -m MODEL.gguf for another")
+	var b []byte
+	var nm *model.Model
+	var err error
+	if f.wasm() {
+		if b, err = mf.ggufBytes(); err != nil {
+			return nil, nil, err
+		}
+		if mf.path == "" {
+			fmt.Fprintln(os.Stderr, "using the embedded default model; pass -m MODEL.gguf for another")
+		}
+	} else if nm, err = mf.load(); err != nil {
+		return nil, nil, err
 	}
 	e, done, err := f.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := e.Load(ctx, b, host.LoadOptions{DType: mf.dtype})
+	var m *host.Model
+	if nm != nil {
+		m, err = e.Bind(nm)
+	} else {
+		m, err = e.Load(ctx, b, host.LoadOptions{DType: mf.dtype})
+	}
 	if err != nil {
 		done()
 		return nil, nil, err
@@ -107,18 +134,17 @@ func (f *engineFlags) loadWasm(ctx context.Context, mf *modelFlags) (*host.Model
 	return m, done, nil
 }
 
-// generateWasm is `shear generate` on a wasm engine: the same tokens,
-// streamed as they come, and the same JSON.
-func generateWasm(ef *engineFlags, mf *modelFlags, prompt string, n, ctxLen int, ignoreEOS bool, sp sample.Params) error {
+// runGenerate is `shear generate` on any engine: the tokens streamed as
+// they come, or one JSON object.
+func runGenerate(r *generateRequest) error {
+	ef, req := &r.Engine, r.Gen
 	ctx, stop := interruptible()
 	defer stop()
-	m, done, err := ef.loadWasm(ctx, mf)
+	m, done, err := ef.loadModel(ctx, &r.Model)
 	if err != nil {
 		return err
 	}
 	defer done()
-	req := host.GenerateRequest{Prompt: prompt, N: n, Ctx: ctxLen, IgnoreEOS: ignoreEOS,
-		Temperature: sp.Temperature, TopK: sp.TopK, TopP: sp.TopP, Seed: sp.Seed}
 	var res host.GenerateResult
 	var secs float64
 	if g.json {
@@ -143,23 +169,28 @@ func generateWasm(ef *engineFlags, mf *modelFlags, prompt string, n, ctxLen int,
 	rate := float64(len(res.Tokens)) / secs
 	return emit(map[string]any{"tokens": res.Tokens, "text": res.Text, "tokens_per_s": rate}, func() {
 		fmt.Println()
-		fmt.Fprintf(os.Stderr, "%d tokens, %.1f tokens/s (%s)\n", len(res.Tokens), rate, ef.name)
+		fmt.Fprintf(os.Stderr, "%d tokens, %.1f tokens/s%s\n", len(res.Tokens), rate, ef.suffix())
 	})
 }
 
-// perplexityWasm is `shear ppl` on a wasm engine.
-func perplexityWasm(ef *engineFlags, mf *modelFlags, file string, ctxLen, chunks int) error {
-	text, err := os.ReadFile(file)
+// runPerplexity is `shear ppl` on any engine.
+func runPerplexity(r *pplRequest) error {
+	if r.File == "" {
+		return fmt.Errorf("no text file given: pass -f FILE")
+	}
+	text, err := os.ReadFile(r.File)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible()
 	defer stop()
-	m, done, err := ef.loadWasm(ctx, mf)
+	m, done, err := r.Engine.loadModel(ctx, &r.Model)
 	if err != nil {
 		return err
 	}
-	res, err := m.Perplexity(ctx, host.PerplexityRequest{Text: string(text), Ctx: ctxLen, Chunks: chunks})
+	req := r.PPL
+	req.Text = string(text)
+	res, err := m.Perplexity(ctx, req)
 	done()
 	if err != nil {
 		return err
@@ -169,12 +200,16 @@ func perplexityWasm(ef *engineFlags, mf *modelFlags, file string, ctxLen, chunks
 	})
 }
 
-// evalWasm is `shear eval` on a wasm engine: the same scores and output.
-func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []string, ctxLen, chunks int) error {
+// runEval is `shear eval` on any engine.
+func runEval(er *evalRequest) error {
+	ef, mf, baseline, ppls, mcs := &er.Engine, &er.Model, er.Baseline, er.PPLFiles, er.MCFiles
+	if len(ppls) == 0 && len(mcs) == 0 {
+		return errors.New("nothing to evaluate: pass --ppl FILE and/or --mc FILE.jsonl (repeatable)")
+	}
 	ctx, stop := interruptible()
 	defer stop()
 	one := func(f *modelFlags, name string) (modelEval, error) {
-		m, done, err := ef.loadWasm(ctx, f)
+		m, done, err := ef.loadModel(ctx, f)
 		if err != nil {
 			return modelEval{}, err
 		}
@@ -185,7 +220,9 @@ func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []stri
 			if err != nil {
 				return r, err
 			}
-			res, err := m.Perplexity(ctx, host.PerplexityRequest{Text: string(text), Ctx: ctxLen, Chunks: chunks})
+			req := er.PPL
+			req.Text = string(text)
+			res, err := m.Perplexity(ctx, req)
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", file, err)
 			}
@@ -196,7 +233,9 @@ func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []stri
 			if err != nil {
 				return r, err
 			}
-			res, err := m.Score(ctx, host.ScoreRequest{Items: items, Ctx: 512})
+			req := app.ScoreRequest{}.Default()
+			req.Items = items
+			res, err := m.Score(ctx, req)
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", file, err)
 			}

@@ -182,48 +182,57 @@ func newFinetune() *cobra.Command {
 	return cmd
 }
 
+// mergeRequest is what `shear merge` reads from its flags.
+type mergeRequest struct {
+	Model   modelFlags
+	Adapter string
+	Output  string
+}
+
+func defaultMergeRequest() mergeRequest { return mergeRequest{Model: defaultModelFlags()} }
+
 func newMerge() *cobra.Command {
-	var mf modelFlags
-	var adapter, out string
+	req := defaultMergeRequest()
 	cmd := &cobra.Command{
 		Use:   "merge",
 		Short: "Merge a PEFT LoRA adapter into a model and write GGUF",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if adapter == "" || out == "" {
+			if req.Adapter == "" || req.Output == "" {
 				return errors.New("pass --adapter DIR and -o OUT.gguf")
 			}
-			if abs(out) == abs(mf.path) {
+			if abs(req.Output) == abs(req.Model.path) {
 				return errors.New("the output would overwrite the input model")
 			}
-			f, err := mf.file()
+			f, err := req.Model.file()
 			if err != nil {
 				return err
 			}
 			// Keep the source's storage so the merged file matches it.
-			mf.dtype = map[uint32]string{0: "f32", 1: "f16", 7: "q8_0", 2: "q4_0"}[fileTypeOf(f)]
-			m, err := mf.load()
+			req.Model.dtype = map[uint32]string{0: "f32", 1: "f16", 7: "q8_0", 2: "q4_0"}[fileTypeOf(f)]
+			m, err := req.Model.load()
 			if err != nil {
 				return err
 			}
-			a, err := hf.LoadAdapter(adapter, m)
+			a, err := hf.LoadAdapter(req.Adapter, m)
 			if err != nil {
 				return err
 			}
 			if err := a.Merge(m); err != nil {
 				return err
 			}
-			if err := m.Save(out); err != nil {
+			if err := m.Save(req.Output); err != nil {
 				return err
 			}
-			return emit(map[string]any{"output": out, "params": m.Params(), "adapter_params": a.Params()}, func() {
-				fmt.Printf("merged %d adapter parameters into %s\n", a.Params(), out)
+			return emit(map[string]any{"output": req.Output, "params": m.Params(), "adapter_params": a.Params()}, func() {
+				fmt.Printf("merged %d adapter parameters into %s\n", a.Params(), req.Output)
 			})
 		},
 	}
-	mf.register(cmd)
-	cmd.Flags().StringVar(&adapter, "adapter", "", "PEFT adapter directory")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF")
+	req.Model.register(cmd)
+	cmd.Flags().StringVar(&req.Adapter, "adapter", "", "PEFT adapter directory")
+	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output GGUF")
+	bindRequest(cmd, &req, defaultMergeRequest())
 	return cmd
 }
 

@@ -400,62 +400,74 @@ func (req *pruneRequest) recoverConfig(ckpt string) train.Config {
 	return sch.config(req.Optim, ckpt, req.Resume)
 }
 
+// analyzeRequest is what `shear analyze` reads from its flags.
+type analyzeRequest struct {
+	Model     modelFlags
+	Calib     string
+	Output    string
+	Gamma     float64
+	Ctx       int
+	CalibSeqs int
+	Hidden    bool
+}
+
+func defaultAnalyzeRequest() analyzeRequest {
+	return analyzeRequest{Model: defaultModelFlags(), Gamma: 0.1, Ctx: 128, CalibSeqs: 8}
+}
+
 func newAnalyze() *cobra.Command {
-	var mf modelFlags
-	var calib, out string
-	var gamma float64
-	var ctx, seqs int
-	var hidden bool
+	req := defaultAnalyzeRequest()
 	cmd := &cobra.Command{
 		Use:   "analyze",
 		Short: "Knowledge distribution analysis: loss deviation of removing each group",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if calib == "" || out == "" {
+			if req.Calib == "" || req.Output == "" {
 				return errors.New("pass --calib PATH and -o DIR")
 			}
-			mf.dtype = "f32"
-			m, err := mf.load()
+			req.Model.dtype = "f32"
+			m, err := req.Model.load()
 			if err != nil {
 				return err
 			}
-			ex, err := train.LoadText(m.Tok, calib, ctx)
+			ex, err := train.LoadText(m.Tok, req.Calib, req.Ctx)
 			if err != nil {
 				return err
 			}
-			ex = ex[:min(len(ex), seqs)]
-			g := graph.Build(m, graph.Options{Hidden: hidden})
+			ex = ex[:min(len(ex), req.CalibSeqs)]
+			g := graph.Build(m, graph.Options{Hidden: req.Hidden})
 			p := newProgress("analyze", 1)
-			a, err := prune.Analyze(m, g, ex, gamma, p.update)
+			a, err := prune.Analyze(m, g, ex, req.Gamma, p.update)
 			p.finish()
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
+			if err := os.MkdirAll(req.Output, 0o755); err != nil {
 				return err
 			}
 			means := a.LayerKindMeans(g)
 			js, _ := json.MarshalIndent(map[string]any{"analysis": a, "layer_kind_mean": means}, "", " ")
-			if err := os.WriteFile(filepath.Join(out, "analysis.json"), append(js, '\n'), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(req.Output, "analysis.json"), append(js, '\n'), 0o644); err != nil {
 				return err
 			}
-			if err := saveHeatmap(filepath.Join(out, "heatmap.png"), "mean loss deviation Δ_g (layer × kind)", means); err != nil {
+			if err := saveHeatmap(filepath.Join(req.Output, "heatmap.png"), "mean loss deviation Δ_g (layer × kind)", means); err != nil {
 				return err
 			}
-			return emit(map[string]any{"base_loss": a.BaseLoss, "groups": len(a.Deviation), "unprunable": len(a.Unprunable), "layer_kind_mean": means, "output": out}, func() {
-				fmt.Printf("base loss %.4f; %d groups probed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), gamma, out)
+			return emit(map[string]any{"base_loss": a.BaseLoss, "groups": len(a.Deviation), "unprunable": len(a.Unprunable), "layer_kind_mean": means, "output": req.Output}, func() {
+				fmt.Printf("base loss %.4f; %d groups probed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), req.Gamma, req.Output)
 				for k, v := range means {
 					fmt.Printf("  %-9s %v\n", k, v)
 				}
 			})
 		},
 	}
-	mf.register(cmd)
-	cmd.Flags().StringVar(&calib, "calib", "", "calibration text file or directory")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory")
-	cmd.Flags().Float64Var(&gamma, "gamma", 0.1, "fraction of groups marked unprunable")
-	cmd.Flags().IntVar(&ctx, "ctx", 128, "tokens per calibration sequence")
-	cmd.Flags().IntVar(&seqs, "calib-seqs", 8, "calibration sequences")
-	cmd.Flags().BoolVar(&hidden, "hidden", false, "include hidden channels")
+	req.Model.register(cmd)
+	cmd.Flags().StringVar(&req.Calib, "calib", "", "calibration text file or directory")
+	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output directory")
+	cmd.Flags().Float64Var(&req.Gamma, "gamma", 0.1, "fraction of groups marked unprunable")
+	cmd.Flags().IntVar(&req.Ctx, "ctx", 128, "tokens per calibration sequence")
+	cmd.Flags().IntVar(&req.CalibSeqs, "calib-seqs", 8, "calibration sequences")
+	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "include hidden channels")
+	bindRequest(cmd, &req, defaultAnalyzeRequest())
 	return cmd
 }

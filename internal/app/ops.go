@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
@@ -100,17 +102,22 @@ type Generator struct {
 	secs    float64
 }
 
-// NewGenerator validates req and runs the prompt.
+// NewGenerator validates req and runs the prompt. The prompt and the new
+// tokens must fit the model's context (a longer cache would only be
+// allocated to produce tokens the model was never trained to see).
 func NewGenerator(m *model.Model, req GenerateRequest) (*Generator, error) {
 	sp := sample.Params{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP, Seed: req.Seed}
 	if sp.TopP == 0 {
 		sp.TopP = 1
 	}
-	if err := sp.Validate(); err != nil {
+	err := valid.First(
+		valid.Float("--temp", float64(sp.Temperature), valid.NonNegative),
+		valid.Int("--top-k", sp.TopK, 0, math.MaxInt),
+		valid.Float("--top-p", float64(sp.TopP), valid.Range{Lo: 0, Hi: 1, OpenLo: true}),
+		valid.Int("--ctx", req.Ctx, 0, m.CtxLen),
+	)
+	if err != nil {
 		return nil, RequestError{err}
-	}
-	if req.N < 1 {
-		return nil, badRequest("n %d must be ≥ 1", req.N)
 	}
 	input := append([]int{m.Tok.BOS()}, m.Tok.Encode(req.Prompt)...)
 	if req.Prompt == "" {
@@ -118,19 +125,28 @@ func NewGenerator(m *model.Model, req GenerateRequest) (*Generator, error) {
 	}
 	ctx := req.Ctx
 	if ctx <= 0 {
+		ctx = m.CtxLen
+	}
+	if len(input) > ctx-1 {
+		return nil, badRequest("the prompt (%d tokens) leaves no room in --ctx %d", len(input), ctx)
+	}
+	if err := valid.Int("-n", req.N, 1, ctx-len(input)); err != nil {
+		return nil, RequestError{fmt.Errorf("%w (the prompt has %d tokens, the context %d)", err, len(input), ctx)}
+	}
+	if req.Ctx <= 0 {
 		ctx = len(input) + req.N
 	}
-	if len(input)+req.N > ctx {
-		return nil, badRequest("prompt (%d tokens) + %d new tokens exceed ctx %d", len(input), req.N, ctx)
-	}
 	g := &Generator{m: m, st: m.NewState(ctx, 64), smp: sample.New(sp, m.Vocab), req: req, input: input}
-	var err error
 	if g.logits, err = g.st.Forward(input, false); err != nil {
 		return nil, err
 	}
 	g.start = time.Now()
 	return g, nil
 }
+
+// Quiet skips decoding the text of every token (Next returns no piece);
+// Result still has the whole text.
+func (g *Generator) Quiet() { g.quiet = true }
 
 // Next produces the next token and the text it adds, or reports done.
 func (g *Generator) Next() (tok int, piece string, done bool, err error) {
@@ -179,7 +195,7 @@ func Generate(m *model.Model, req GenerateRequest, poll Poll) (GenerateResult, e
 	if err != nil {
 		return GenerateResult{}, err
 	}
-	g.quiet = true
+	g.Quiet()
 	for i := 0; ; i++ {
 		if poll("generate", i, req.N, 0) {
 			return GenerateResult{}, ErrInterrupted
@@ -213,8 +229,8 @@ func Perplexity(m *model.Model, req PerplexityRequest, poll Poll) (res eval.PPLR
 	if req.Ctx == 0 {
 		req.Ctx = 256
 	}
-	if req.Ctx < 2 || req.Chunks < 0 {
-		return res, badRequest("ctx %d must be ≥ 2 and chunks %d ≥ 0", req.Ctx, req.Chunks)
+	if err := valid.First(valid.Int("--ctx", req.Ctx, 2, m.CtxLen), valid.Int("--chunks", req.Chunks, 0, 1<<30)); err != nil {
+		return res, RequestError{err}
 	}
 	defer catchStop(&err)
 	if poll("perplexity", 0, 0, 0) {

@@ -58,6 +58,9 @@ type GenerateRequest struct {
 	Seed        uint64  `json:"seed,omitempty"`
 }
 
+// Default is `shear generate`'s request: 128 tokens, greedy.
+func (GenerateRequest) Default() GenerateRequest { return GenerateRequest{N: 128, TopP: 1} }
+
 // GenerateResult is the result of shear_generate (and of the last step).
 type GenerateResult struct {
 	Tokens       []int   `json:"tokens"`
@@ -80,12 +83,18 @@ type PerplexityRequest struct {
 	Chunks int    `json:"chunks,omitempty"` // 0: all
 }
 
+// Default is `shear ppl`'s request: chunks of 256 tokens, all of them.
+func (PerplexityRequest) Default() PerplexityRequest { return PerplexityRequest{Ctx: 256} }
+
 // ScoreRequest is the request of shear_mc_scores: lm-eval-style multiple
 // choice over Items (docs/REFERENCE.md).
 type ScoreRequest struct {
 	Items []eval.MCItem `json:"items"`
 	Ctx   int           `json:"ctx,omitempty"` // default 512
 }
+
+// Default is `shear eval --mc`'s request.
+func (ScoreRequest) Default() ScoreRequest { return ScoreRequest{Ctx: 512} }
 
 // ScoreResult is the result of shear_mc_scores: acc and acc_norm, and the
 // summed log-probability of every choice of every item.

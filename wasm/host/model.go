@@ -68,6 +68,17 @@ func (e *Engine) Load(ctx context.Context, ggufBytes []byte, opts LoadOptions) (
 	return m, nil
 }
 
+// Bind binds a model the caller has already loaded to a Native engine
+// (no GGUF bytes are kept: a Native engine never reloads), so code that
+// loads models itself, as the CLI does, runs the same operations as every
+// other engine. The model must not be used elsewhere while bound.
+func (e *Engine) Bind(nm *model.Model) (*Model, error) {
+	if e.opts.Mode != Native {
+		return nil, errors.New("wasm/host: Bind needs a Native engine (load GGUF bytes into a wasm engine)")
+	}
+	return &Model{e: e, native: nm, info: app.Info(nm)}, nil
+}
+
 func loadNative(b []byte, opts LoadOptions) (*model.Model, error) {
 	dt, err := app.ParseLoad(opts)
 	if err != nil {
