@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,18 @@ func TestFinetuneMerge(t *testing.T) {
 	// The adapter is stored in f16, the merged model from f32 factors.
 	if d := a["ppl"].(float64) / b["ppl"].(float64); d < 0.999 || d > 1.001 {
 		t.Errorf("merged-again ppl %v vs finetune's merged %v", a["ppl"], b["ppl"])
+	}
+	// merge takes the directory finetune wrote (#19.4) and honours --dtype.
+	fromDir := filepath.Join(dir, "merged-dir.gguf")
+	mustRun(t, "merge", "-m", storiesGGUF, "--adapter", dir, "-o", fromDir)
+	x, _ := os.ReadFile(merged)
+	y, _ := os.ReadFile(fromDir)
+	if len(x) == 0 || string(x) != string(y) {
+		t.Errorf("merge --adapter %s differs from --adapter %s/adapter", dir, dir)
+	}
+	q8 := filepath.Join(dir, "merged-q8.gguf")
+	mustRun(t, "merge", "-m", storiesGGUF, "--adapter", dir, "--dtype", "q8_0", "-o", q8)
+	if info := mustRun(t, "info", "-m", q8); !strings.Contains(fmt.Sprint(info["tensors"]), "Q8_0") {
+		t.Errorf("merge --dtype q8_0 wrote %v", info["tensors"])
 	}
 }

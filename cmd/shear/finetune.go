@@ -208,13 +208,15 @@ func newMerge() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Keep the source's storage so the merged file matches it.
-			req.Model.dtype = map[uint32]string{0: "f32", 1: "f16", 7: "q8_0", 2: "q4_0"}[fileTypeOf(f)]
+			// Keep the source's storage unless --dtype says otherwise.
+			if !cmd.Flags().Changed("dtype") {
+				req.Model.dtype = map[uint32]string{0: "f32", 1: "f16", 7: "q8_0", 2: "q4_0"}[fileTypeOf(f)]
+			}
 			m, err := req.Model.load()
 			if err != nil {
 				return err
 			}
-			a, err := hf.LoadAdapter(req.Adapter, m)
+			a, err := hf.LoadAdapter(adapterDir(req.Adapter), m)
 			if err != nil {
 				return err
 			}
@@ -230,10 +232,22 @@ func newMerge() *cobra.Command {
 		},
 	}
 	req.Model.register(cmd)
-	cmd.Flags().StringVar(&req.Adapter, "adapter", "", "PEFT adapter directory")
+	cmd.Flags().StringVar(&req.Adapter, "adapter", "", "PEFT adapter directory (or the finetune output directory holding it)")
 	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output GGUF")
 	bindRequest(cmd, &req, defaultMergeRequest())
 	return cmd
+}
+
+// adapterDir accepts a finetune output directory for the adapter inside
+// it (finetune -o ft/ writes ft/adapter/).
+func adapterDir(dir string) string {
+	inner := filepath.Join(dir, "adapter")
+	if _, err := os.Stat(filepath.Join(dir, "adapter_config.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(inner, "adapter_config.json")); err == nil {
+			return inner
+		}
+	}
+	return dir
 }
 
 func fileTypeOf(f *gguf.File) uint32 {

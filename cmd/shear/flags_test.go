@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -197,5 +198,30 @@ func TestGenerateBoundedByContext(t *testing.T) {
 	}
 	if _, err := runCLI(t, "generate", "-m", storiesGGUF, "-n", "2047"); err != nil {
 		t.Errorf("the whole context is refused: %v", err)
+	}
+}
+
+// TestGraphDotJSON (#19.4): with --json, `graph --format dot` prints one
+// JSON object (the dot text inside) rather than bare dot.
+func TestGraphDotJSON(t *testing.T) {
+	needShared(t)
+	res := mustRun(t, "graph", "-m", storiesGGUF, "--format", "dot")
+	if dot, _ := res["dot"].(string); !strings.HasPrefix(dot, "digraph") {
+		t.Errorf("graph --format dot --json gave %.80v", res)
+	}
+}
+
+// TestTokenizePositional (#19.4): the text may be the argument, and
+// --bos prepends BOS.
+func TestTokenizePositional(t *testing.T) {
+	needShared(t)
+	a := mustRun(t, "tokenize", "-m", storiesGGUF, "-p", "Once upon a time")
+	b := mustRun(t, "tokenize", "-m", storiesGGUF, "Once upon a time")
+	c := mustRun(t, "tokenize", "-m", storiesGGUF, "--bos", "Once upon a time")
+	if fmt.Sprint(a["tokens"]) != fmt.Sprint(b["tokens"]) || len(a["tokens"].([]any)) == 0 {
+		t.Errorf("-p gives %v, the argument %v", a["tokens"], b["tokens"])
+	}
+	if got, want := fmt.Sprint(c["tokens"].([]any)[1:]), fmt.Sprint(a["tokens"]); got != want || c["tokens"].([]any)[0].(float64) != 1 {
+		t.Errorf("--bos gives %v, want BOS (1) then %v", c["tokens"], a["tokens"])
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/gguf"
 )
@@ -37,8 +38,8 @@ func newGraph() *cobra.Command {
 			if req.Format != "json" && req.Format != "dot" {
 				return fmt.Errorf("--format %q must be json or dot", req.Format)
 			}
-			if req.LoRARank < 0 {
-				return fmt.Errorf("--lora-rank %d must be ≥ 0", req.LoRARank)
+			if err := valid.Int("--lora-rank", req.LoRARank, 0, 1<<12); err != nil {
+				return err
 			}
 			m, err := req.Model.load()
 			if err != nil {
@@ -66,6 +67,9 @@ func newGraph() *cobra.Command {
 				text = append(text, '\n')
 			}
 			if req.Output == "" || req.Output == "-" {
+				if globalJSON() && req.Format == "dot" { // --json promises one JSON object on stdout
+					return emit(map[string]any{"dot": string(text), "groups": len(g.Groups)}, nil)
+				}
 				_, err = os.Stdout.Write(text)
 				return err
 			}

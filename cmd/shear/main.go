@@ -121,6 +121,9 @@ func (f *modelFlags) file() (*gguf.File, error) {
 	return gguf.Open(f.path)
 }
 
+// globalJSON reports --json (for code where g names something else).
+func globalJSON() bool { return g.json }
+
 // emit prints v as JSON when --json is set, or calls text otherwise.
 func emit(v any, text func()) error {
 	if g.json {

@@ -273,15 +273,7 @@ func Score(m *model.Model, req ScoreRequest, poll Poll) (ScoreResult, error) {
 			return ScoreResult{}, fmt.Errorf("item %d: %w", n, err)
 		}
 		res.Scores[n] = scores
-		best, bestNorm := 0, 0
-		for c := range scores {
-			if scores[c] > scores[best] {
-				best = c
-			}
-			if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
-				bestNorm = c
-			}
-		}
+		best, bestNorm := eval.Picks(it, scores)
 		if best == it.Gold {
 			acc++
 		}

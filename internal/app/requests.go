@@ -118,6 +118,14 @@ type PruneRequest struct {
 	Recover *RecoverRequest `json:"recover,omitempty"`
 }
 
+// Default is `shear prune`'s options without checkpoints (which the
+// guest has no file system for) and no recovery.
+func (PruneRequest) Default() PruneRequest {
+	o := prune.DefaultOptions()
+	o.CheckpointEvery = 0
+	return PruneRequest{Options: o}
+}
+
 // RecoverRequest configures plain LoRA recovery after pruning: the
 // training data of the PruneRequest is split by DevFrac and Seed, and the
 // trainer is seeded with Seed+1.

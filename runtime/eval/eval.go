@@ -176,6 +176,20 @@ func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error)
 	return scores, nil
 }
 
+// Picks returns the choices acc and acc_norm pick from an item's scores:
+// the argmax of the score, and of score / len(choice in bytes).
+func Picks(it MCItem, scores []float64) (best, bestNorm int) {
+	for c := range scores {
+		if scores[c] > scores[best] {
+			best = c
+		}
+		if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
+			bestNorm = c
+		}
+	}
+	return best, bestNorm
+}
+
 // MultipleChoice scores every item: acc takes the argmax of the scores,
 // acc_norm the argmax of score / len(choice in bytes).
 func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done, total int)) (MCResult, error) {
@@ -186,15 +200,7 @@ func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done,
 		if err != nil {
 			return MCResult{}, fmt.Errorf("item %d: %w", n, err)
 		}
-		best, bestNorm := 0, 0
-		for c := range scores {
-			if scores[c] > scores[best] {
-				best = c
-			}
-			if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
-				bestNorm = c
-			}
-		}
+		best, bestNorm := Picks(it, scores)
 		if best == it.Gold {
 			acc++
 		}

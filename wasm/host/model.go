@@ -16,20 +16,55 @@ import (
 	"github.com/shear-ai/shear/wasm/internal/abi"
 )
 
-// The requests and results, shared with the guest (JSON on the wire).
-type (
-	LoadOptions       = app.LoadOptions
-	ModelInfo         = app.ModelInfo
-	GenerateRequest   = app.GenerateRequest
-	GenerateResult    = app.GenerateResult
-	Step              = app.Step
-	PerplexityRequest = app.PerplexityRequest
-	ScoreRequest      = app.ScoreRequest
-	ScoreResult       = app.ScoreResult
-	PruneRequest      = app.PruneRequest
-	RecoverRequest    = app.RecoverRequest
-	PruneResult       = app.PruneResult
-)
+// The requests and results are internal/app's, shared with the guest
+// (JSON on the wire, docs/WASM.md); each has a Default where defaults
+// make sense. Their fields:
+
+// LoadOptions: DType ("dtype": f32, f16 (default), q8_0 or q4_0).
+type LoadOptions = app.LoadOptions
+
+// ModelInfo: Arch, Params, Vocab, Dim, Layers, CtxLen, BOS, EOS, DType.
+type ModelInfo = app.ModelInfo
+
+// GenerateRequest asks for a generation from BOS and the prompt's
+// tokens: Prompt ("prompt"), N ("n", new tokens, ≥ 1), Ctx ("ctx",
+// 0: prompt + n; at most the model's context), IgnoreEOS ("ignore_eos"),
+// Temperature ("temperature", 0: greedy), TopK ("top_k", 0: all), TopP
+// ("top_p", 0 or 1: no limit), Seed ("seed"). GenerateRequest{}.Default()
+// is `shear generate`'s: 128 tokens, greedy.
+type GenerateRequest = app.GenerateRequest
+
+// GenerateResult: Tokens, Text, PromptTokens, Seconds (decode time).
+type GenerateResult = app.GenerateResult
+
+// Step is one streamed token: Token and the Text it adds.
+type Step = app.Step
+
+// PerplexityRequest: Text ("text"), Ctx ("ctx", chunks of ctx−1 tokens
+// after BOS, default 256, at most the model's context), Chunks ("chunks",
+// 0: all). The result is an eval.PPLResult.
+type PerplexityRequest = app.PerplexityRequest
+
+// ScoreRequest: Items ("items", eval.MCItem: context, choices, gold) and
+// Ctx ("ctx", default 512).
+type ScoreRequest = app.ScoreRequest
+
+// ScoreResult: eval.MCResult (N, Acc, AccNorm) and Scores, the summed
+// log-probability of every choice of every item.
+type ScoreResult = app.ScoreResult
+
+// PruneRequest: Options ("options", a prune.Options without checkpoints;
+// PruneRequest{}.Default() starts from prune.DefaultOptions()), training
+// and calibration data as examples (Train, Calib) and/or texts packed into
+// sequences of Options.Ctx tokens (TrainTexts, CalibTexts), and Recover.
+type PruneRequest = app.PruneRequest
+
+// RecoverRequest is plain LoRA recovery after pruning: LoRA, Batch, Ctx,
+// Seed, DevFrac and the loop's train.Config (without checkpoints).
+type RecoverRequest = app.RecoverRequest
+
+// PruneResult: the prune.Report and, after recovery, its train.Result.
+type PruneResult = app.PruneResult
 
 // Model is a model loaded into an Engine. Like its engine it is not safe
 // for concurrent use.
