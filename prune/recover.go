@@ -130,10 +130,7 @@ func (o RecoverOptions) Validate() error {
 	return valid.First(
 		valid.Int("--recover-steps", o.Stage1Steps, 0, 1<<24),
 		valid.Int("--instruct-steps", o.Stage2Steps, 0, 1<<24),
-		valid.Int("--batch", o.Batch, 1, 1<<16),
-		valid.Int("--ctx", o.Ctx, 2, 1<<20),
-		valid.Float("--lr", o.LR, valid.Positive),
-		valid.Float("--clip", o.Clip, valid.NonNegative),
+		train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
 		valid.Float("--instruct-lr", o.Stage2LR, valid.NonNegative),
 		valid.Int("--estimate-every", o.EstimateEvery, 1, 1<<24),
 		valid.Float("--eta", o.Eta, valid.NonNegative),

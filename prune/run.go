@@ -74,10 +74,7 @@ func (o Options) Validate() error {
 	}
 	if o.Method == "lorashear" || o.Method == "taylor" { // they run the trainer
 		err := valid.First(
-			valid.Int("--batch", o.Batch, 1, 1<<16),
-			valid.Int("--ctx", o.Ctx, 2, 1<<20),
-			valid.Float("--lr", o.LR, valid.Positive),
-			valid.Float("--clip", o.Clip, valid.NonNegative),
+			train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
 			o.LoRA.Validate(),
 		)
 		if err != nil {

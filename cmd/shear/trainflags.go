@@ -96,16 +96,11 @@ func (f *optimFlags) register(fl *pflag.FlagSet) {
 // validate checks the ranges, and --ctx against the model when one is
 // given (nil before loading).
 func (f *optimFlags) validate(m *model.Model) error {
-	maxCtx := 1 << 20
+	maxCtx := train.MaxCtx
 	if m != nil {
 		maxCtx = m.CtxLen
 	}
-	return valid.First(
-		valid.Int("--batch", f.Batch, 1, 1<<16),
-		valid.Int("--ctx", f.Ctx, 8, maxCtx),
-		valid.Float("--lr", f.LR, valid.Positive),
-		valid.Float("--clip", f.Clip, valid.NonNegative),
-	)
+	return train.CheckOptim(f.Batch, f.Ctx, maxCtx, f.LR, f.Clip)
 }
 
 // scheduleFlags are the training loop's length, schedule and dev split

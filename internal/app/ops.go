@@ -308,13 +308,8 @@ func Prune(m *model.Model, req PruneRequest, poll Poll) (*model.Model, PruneResu
 	if opt.Checkpoint != "" || opt.Resume {
 		return nil, PruneResult{}, badRequest("checkpoints are not available here: leave options.Checkpoint empty")
 	}
-	if opt.Target <= 0 || opt.Target >= 1 {
-		return nil, PruneResult{}, badRequest("target %v must be in (0, 1)", opt.Target)
-	}
-	if opt.Method == "lorashear" {
-		if err := opt.LHSPG.Validate(); err != nil {
-			return nil, PruneResult{}, RequestError{err}
-		}
+	if err := opt.Validate(); err != nil {
+		return nil, PruneResult{}, RequestError{err}
 	}
 	data := prune.Data{Train: req.Train, Calib: req.Calib}
 	for _, t := range req.TrainTexts {

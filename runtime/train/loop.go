@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"github.com/shear-ai/shear/internal/valid"
 	"math"
 	"os"
 	"time"
@@ -28,6 +29,21 @@ type Config struct {
 	// without improvement, and keeps the best weights.
 	Patience int `json:"patience,omitempty"`
 }
+
+// CheckOptim is the one range check of the options every trainer shares
+// (named by their CLI flags): batch size, sequence length up to maxCtx
+// (the model's context when it is known), peak rate and clip norm.
+func CheckOptim(batch, ctx, maxCtx int, lr, clip float64) error {
+	return valid.First(
+		valid.Int("--batch", batch, 1, 1<<16),
+		valid.Int("--ctx", ctx, 8, maxCtx),
+		valid.Float("--lr", lr, valid.Positive),
+		valid.Float("--clip", clip, valid.NonNegative),
+	)
+}
+
+// MaxCtx bounds sequence lengths when no model is known yet.
+const MaxCtx = 1 << 20
 
 // Source hands out micro-batches. Its state is part of a checkpoint.
 type Source interface {

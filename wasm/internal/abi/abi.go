@@ -6,7 +6,7 @@ package abi
 
 // Version is returned by shear_abi_version. It changes whenever an export,
 // a status code or a JSON field changes meaning.
-const Version = 1
+const Version = 2
 
 // Code is the status an export returns: 0 or a positive handle on success,
 // a negative Code on failure (the message is in shear_last_error).
