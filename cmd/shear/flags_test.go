@@ -147,6 +147,14 @@ func TestBadNumbersRefused(t *testing.T) {
 			t.Errorf("shear %s left %v behind", strings.Join(c.args, " "), ents)
 		}
 	}
+	out := filepath.Join(t.TempDir(), "analysis")
+	for flag, want := range map[string]string{"--gamma": "--gamma NaN", "--ctx": "--ctx 100000: must be in [8, 2048]"} {
+		v := map[string]string{"--gamma": "NaN", "--ctx": "100000"}[flag]
+		_, err := runCLI(t, "analyze", "-m", storiesGGUF, "--calib", tinyText, "-o", out, flag, v)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("shear analyze %s %s: error %v, want one containing %q", flag, v, err, want)
+		}
+	}
 }
 
 // TestPruneMissingOutputDir: prune, lorashear and recover refuse an output

@@ -216,12 +216,8 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mf.dtype = "f32"
-			m, err := mf.load()
+			m, err := loadF32(mf, tf)
 			if err != nil {
-				return err
-			}
-			if err := tf.validate(m); err != nil {
 				return err
 			}
 			// Data: --data/--instruct/--eval, or the embedded defaults.

@@ -261,12 +261,8 @@ func newPrune() *cobra.Command {
 			if ef.wasm() && req.Resume {
 				return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
 			}
-			mf.dtype = "f32"
-			m, err := mf.load()
+			m, err := loadF32(mf, tf)
 			if err != nil {
-				return err
-			}
-			if err := tf.validate(m); err != nil {
 				return err
 			}
 			data, err := pruneData(m, &req.Data, tf, pf)
@@ -412,7 +408,7 @@ type analyzeRequest struct {
 }
 
 func defaultAnalyzeRequest() analyzeRequest {
-	return analyzeRequest{Model: defaultModelFlags(), Gamma: 0.1, Ctx: 128, CalibSeqs: 8}
+	return analyzeRequest{Model: defaultModelFlags(), Gamma: prune.DefaultOptions().Gamma, Ctx: defaultOptimFlags().Ctx, CalibSeqs: defaultPruneFlags().CalibSeqs}
 }
 
 func newAnalyze() *cobra.Command {
@@ -425,9 +421,16 @@ func newAnalyze() *cobra.Command {
 			if req.Calib == "" || req.Output == "" {
 				return errors.New("pass --calib PATH and -o DIR")
 			}
+			if err := valid.First(valid.Float("--gamma", req.Gamma, valid.HalfOpenUnit), valid.Int("--calib-seqs", req.CalibSeqs, 1, 1<<16),
+				valid.Int("--ctx", req.Ctx, 8, train.MaxCtx)); err != nil {
+				return err
+			}
 			req.Model.dtype = "f32"
 			m, err := req.Model.load()
 			if err != nil {
+				return err
+			}
+			if err := valid.Int("--ctx", req.Ctx, 8, m.CtxLen); err != nil {
 				return err
 			}
 			ex, err := train.LoadText(m.Tok, req.Calib, req.Ctx)

@@ -126,12 +126,8 @@ func newRecover() *cobra.Command {
 			if err := ropt.Validate(); err != nil {
 				return err
 			}
-			mf.dtype = "f32"
-			pm, err := mf.load()
+			pm, err := loadF32(mf, tf)
 			if err != nil {
-				return err
-			}
-			if err := tf.validate(pm); err != nil {
 				return err
 			}
 			df := modelFlags{path: dense, dtype: "f32"}

@@ -174,3 +174,14 @@ func (f *dataFlags) loadExamples(m *model.Model, ctx int) ([]train.Example, erro
 	}
 	return all, nil
 }
+
+// loadF32 loads -m with float32 weights (pruning and recovery rewrite
+// them) and checks --ctx against the model's context.
+func loadF32(mf *modelFlags, tf *optimFlags) (*model.Model, error) {
+	mf.dtype = "f32"
+	m, err := mf.load()
+	if err != nil {
+		return nil, err
+	}
+	return m, tf.validate(m)
+}

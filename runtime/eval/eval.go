@@ -46,13 +46,9 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 		// Input is BOS + chunk minus its last token: position i predicts chunk[i].
 		input[0] = m.Tok.BOS()
 		copy(input[1:], chunk[:per-1])
-		st.Reset()
-		logits, err := st.Forward(input, true)
-		if err != nil {
+		var err error
+		if nll, _, err = SequenceNLL(st, input, chunk, nll); err != nil {
 			return PPLResult{}, err
-		}
-		for i, t := range chunk {
-			nll -= LogProb(logits[i*m.Vocab:(i+1)*m.Vocab], t)
 		}
 		if progress != nil {
 			progress(c+1, total)
@@ -61,6 +57,32 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 	n := total * per
 	mean := nll / float64(n)
 	return PPLResult{PPL: simd.Exp64(mean), NLL: mean, Scored: n, Chunks: total}, nil
+}
+
+// SequenceNLL runs input from an empty cache and subtracts from acc the
+// log-probability of every target ≥ 0 (targets[i] is what position i
+// predicts; −1 is not scored). It returns the new sum and the number of
+// tokens scored. This is the one mean-loss loop of inference: Perplexity
+// and the knowledge analysis's loss (prune.Loss) both add up through it,
+// token by token in order, so their sums have the same bits.
+func SequenceNLL(st *model.State, input, targets []int, acc float64) (float64, int, error) {
+	if len(targets) > len(input) {
+		return acc, 0, fmt.Errorf("eval: %d targets for %d input tokens", len(targets), len(input))
+	}
+	st.Reset()
+	logits, err := st.Forward(input, true)
+	if err != nil {
+		return acc, 0, err
+	}
+	vocab := len(logits) / len(input)
+	n := 0
+	for i, t := range targets {
+		if t >= 0 {
+			acc -= LogProb(logits[i*vocab:(i+1)*vocab], t)
+			n++
+		}
+	}
+	return acc, n, nil
 }
 
 // LogProb is log softmax(logits)[t], computed in float64 (with simd's
