@@ -22,17 +22,12 @@ func Loss(m *model.Model, examples []train.Example) (float64, error) {
 	var sum float64
 	n := 0
 	for _, ex := range examples {
-		st.Reset()
-		logits, err := st.Forward(ex.Tokens, true)
-		if err != nil {
+		var k int
+		var err error
+		if sum, k, err = eval.SequenceNLL(st, ex.Tokens, ex.Targets, sum); err != nil {
 			return 0, err
 		}
-		for i, t := range ex.Targets {
-			if t >= 0 {
-				sum -= eval.LogProb(logits[i*m.Vocab:(i+1)*m.Vocab], t)
-				n++
-			}
-		}
+		n += k
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("prune: no scored tokens in the calibration data")

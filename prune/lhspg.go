@@ -5,42 +5,45 @@ import (
 	"math"
 	"sort"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
 // LHSPGConfig configures LoRA Half-Space Projected Gradient (§4).
 type LHSPGConfig struct {
-	Target      float64            // fraction of all parameters to remove
-	KindTargets map[string]float64 // optional per-kind fractions of all parameters (attention, mlp, hidden)
-	Warmup      int                // T_w: plain LoRA steps before pruning starts
-	Periods     int                // P
-	PeriodSteps int                // T_p
-	Variant     string             // "projection" (trial step + half-space projection + forgetting) or "decay" (forgetting only)
+	// Target and KindTargets are set from Options.Target and
+	// Options.KindTargets by Prune (one target per run, not on the wire).
+	Target      float64            `json:"-"`            // fraction of all parameters to remove
+	KindTargets map[string]float64 `json:"-"`            // optional per-kind fractions of all parameters (attention, mlp, hidden)
+	Warmup      int                `json:"warmup"`       // T_w: plain LoRA steps before pruning starts
+	Periods     int                `json:"periods"`      // P
+	PeriodSteps int                `json:"period_steps"` // T_p
+	Variant     string             `json:"variant"`      // "projection" (trial step + half-space projection + forgetting) or "decay" (forgetting only)
 	// Ablations.
-	NoProjection bool    // skip the half-space projection (trial steps and forgetting remain)
-	NoTransfer   bool    // freeze the LoRA during the periods: no knowledge transfer to kept groups
-	Epsilon      float64 // half-space projection: ⟨ŷ, y⟩ < ε·‖y‖² ⇒ B_g = 0; ε at each period's start
+	NoProjection bool    `json:"no_projection,omitempty"` // skip the half-space projection (trial steps and forgetting remain)
+	NoTransfer   bool    `json:"no_transfer,omitempty"`   // freeze the LoRA during the periods: no knowledge transfer to kept groups
+	Epsilon      float64 `json:"epsilon"`                 // half-space projection: ⟨ŷ, y⟩ < ε·‖y‖² ⇒ B_g = 0; ε at each period's start
 	// EpsilonStep and EpsilonEvery adapt ε as OTO's HSPG does: every
 	// EpsilonEvery steps of a period in which the projection zeroed fewer
 	// than 1% of the period's groups, ε grows by EpsilonStep (at most
 	// 0.999). EpsilonStep 0 keeps ε fixed.
 	EpsilonStep  float64 `json:"epsilon_step"`
 	EpsilonEvery int     `json:"epsilon_every"`
-	Lambda0      float64 // λ0, the least λ_g (OTO's lmbda)
-	Amplify      float64 // λ_g = Amplify × its lower bound when the direction pulls B_g away from zero (OTO's lmbda_amplify)
-	LambdaCap    float64 // λ_g ≤ Lambda0·LambdaCap (OTO's hat_lmbda_coeff)
+	Lambda0      float64 `json:"lambda0"`    // λ0, the least λ_g (OTO's lmbda)
+	Amplify      float64 `json:"amplify"`    // λ_g = Amplify × its lower bound when the direction pulls B_g away from zero (OTO's lmbda_amplify)
+	LambdaCap    float64 `json:"lambda_cap"` // λ_g ≤ Lambda0·LambdaCap (OTO's hat_lmbda_coeff)
 	// Balanced splits the target over the kinds in proportion to their
 	// prunable parameters (when no kind targets are given), so no kind is
 	// emptied because its groups' saliencies are on another scale.
-	Balanced bool
+	Balanced bool `json:"balanced"`
 }
 
 // DefaultLHSPG returns OTO's defaults for Adam (λ0 1e-2, amplify 20, λ_g
 // at most λ0·1e3; only_train_once/optimizer/hyperparameter.py) and
 // balanced kind targets (see docs/RESULTS.md for why).
 func DefaultLHSPG() LHSPGConfig {
-	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 25, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3,
+	return LHSPGConfig{Warmup: 20, Periods: 4, PeriodSteps: 20, Variant: "projection", Lambda0: 1e-2, Amplify: 20, LambdaCap: 1e3,
 		EpsilonStep: 0.1, EpsilonEvery: 1, Balanced: true}
 }
 
@@ -49,23 +52,38 @@ func (c LHSPGConfig) TotalSteps() int { return c.Warmup + c.Periods*c.PeriodStep
 
 // Validate checks the ranges.
 func (c LHSPGConfig) Validate() error {
-	switch {
-	case c.Target <= 0 || c.Target >= 1:
-		return fmt.Errorf("target %v must be in (0, 1)", c.Target)
-	case c.Periods < 1 || c.PeriodSteps < 1 || c.Warmup < 0:
-		return fmt.Errorf("LHSPG needs periods ≥ 1, period steps ≥ 1, warm-up ≥ 0")
-	case c.Variant != "projection" && c.Variant != "decay":
-		return fmt.Errorf("--lhspg %q must be projection or decay", c.Variant)
-	case c.Epsilon < 0 || c.Epsilon >= 1:
-		return fmt.Errorf("epsilon %v must be in [0, 1)", c.Epsilon)
-	case c.EpsilonStep < 0 || c.EpsilonStep >= 1 || (c.EpsilonStep > 0 && c.EpsilonEvery < 1):
-		return fmt.Errorf("epsilon step %v must be in [0, 1), every %d steps (≥ 1)", c.EpsilonStep, c.EpsilonEvery)
-	case c.Variant == "projection" && (c.Lambda0 <= 0 || c.Amplify <= 0 || c.LambdaCap < 1):
-		return fmt.Errorf("LHSPG λ0 %v and amplify %v must be > 0 and the cap %v ≥ 1", c.Lambda0, c.Amplify, c.LambdaCap)
+	err := valid.First(
+		valid.Float("--target", c.Target, valid.Fraction),
+		valid.Int("--periods", c.Periods, 1, 1<<20),
+		valid.Int("--period-steps", c.PeriodSteps, 1, 1<<20),
+		valid.Int("--lhspg-warmup", c.Warmup, 0, 1<<20),
+		valid.Float("--epsilon", c.Epsilon, valid.HalfOpenUnit),
+		valid.Float("epsilon_step", c.EpsilonStep, valid.HalfOpenUnit),
+	)
+	if err != nil {
+		return err
+	}
+	if c.EpsilonStep > 0 {
+		if err := valid.Int("epsilon_every", c.EpsilonEvery, 1, 1<<20); err != nil {
+			return err
+		}
+	}
+	if c.Variant != "projection" && c.Variant != "decay" {
+		return fmt.Errorf("--lhspg %q: must be projection or decay", c.Variant)
+	}
+	if c.Variant == "projection" {
+		err := valid.First(
+			valid.Float("lambda0", c.Lambda0, valid.Positive),
+			valid.Float("amplify", c.Amplify, valid.Positive),
+			valid.Float("lambda_cap", c.LambdaCap, valid.Range{Lo: 1, Hi: math.Inf(1), OpenHi: true}),
+		)
+		if err != nil {
+			return err
+		}
 	}
 	for k, v := range c.KindTargets {
-		if v < 0 || v >= 1 {
-			return fmt.Errorf("target for %s: %v must be in [0, 1)", k, v)
+		if err := valid.Float("--kind-targets "+k, v, valid.HalfOpenUnit); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/shear-ai/shear/internal/valid"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -96,26 +97,58 @@ func SplitByLength(tok *tokenizer.Tokenizer, text string, ctx, k int) []Subset {
 
 // RecoverOptions configure dynamic knowledge recovery.
 type RecoverOptions struct {
-	Stage1Steps, Stage2Steps int
-	Batch, Ctx               int
-	LR, Clip                 float64
-	Stage2LR                 float64 // peak learning rate of stage 2 (0: LR)
-	LoRA                     lora.Config
-	Seed                     uint64
-	Uniform                  bool    // fixed equal subset weights (the comparison)
-	EstimateEvery            int     // re-estimate δ_i every N steps
-	Eta                      float64 // w_i ← w_i·exp(η·max(δ_i, 0))
-	SampleSeqs               int     // sequences per subset for δ_i
-	EvalEvery, Patience      int     // early stopping on the dev split
-	DevFrac                  float64
-	Checkpoint               string // prefix; stage files get .stage1/.stage2
-	Resume                   bool
+	Stage1Steps   int         `json:"stage1_steps"` // pretraining-style subsets (--recover-steps)
+	Stage2Steps   int         `json:"stage2_steps"` // instructions (--instruct-steps)
+	Batch         int         `json:"batch"`
+	Ctx           int         `json:"ctx"`
+	LR            float64     `json:"lr"`
+	Clip          float64     `json:"clip"`
+	Stage2LR      float64     `json:"stage2_lr,omitempty"` // peak learning rate of stage 2 (0: LR)
+	LoRA          lora.Config `json:"lora"`
+	Seed          uint64      `json:"seed"`
+	Uniform       bool        `json:"uniform,omitempty"` // fixed equal subset weights (the comparison)
+	EstimateEvery int         `json:"estimate_every"`    // re-estimate δ_i every N steps
+	Eta           float64     `json:"eta"`               // w_i ← w_i·exp(η·max(δ_i, 0))
+	SampleSeqs    int         `json:"sample_seqs"`       // sequences per subset for δ_i
+	EvalEvery     int         `json:"eval_every"`        // early stopping on the dev split…
+	Patience      int         `json:"patience"`          // …after this many evaluations without improvement
+	DevFrac       float64     `json:"dev_frac"`
+	Checkpoint    string      `json:"checkpoint,omitempty"` // prefix; stage files get .stage1/.stage2
+	Resume        bool        `json:"resume,omitempty"`
 	// Full trains every weight of the pruned model instead of a LoRA.
-	Full bool
+	Full bool `json:"full"`
 	// Distill > 0 distills the dense model into the pruned one in both
 	// stages: the loss is (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p_pruned(τ)) with
 	// λ = Distill and τ = DistillTemp (train.Trainer.SetTeacher).
-	Distill, DistillTemp float64
+	Distill     float64 `json:"distill"`
+	DistillTemp float64 `json:"distill_temp"`
+}
+
+// Validate checks every option's range (options are named by their CLI
+// flags) before a stage runs.
+func (o RecoverOptions) Validate() error {
+	return valid.First(
+		valid.Int("--recover-steps", o.Stage1Steps, 0, 1<<24),
+		valid.Int("--instruct-steps", o.Stage2Steps, 0, 1<<24),
+		train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
+		valid.Float("--instruct-lr", o.Stage2LR, valid.NonNegative),
+		valid.Int("--estimate-every", o.EstimateEvery, 1, 1<<24),
+		valid.Float("--eta", o.Eta, valid.NonNegative),
+		valid.Int("sample_seqs", o.SampleSeqs, 1, 1<<16),
+		valid.Int("eval_every", o.EvalEvery, 0, 1<<24),
+		valid.Int("patience", o.Patience, 0, 1<<24),
+		valid.Float("dev_frac", o.DevFrac, valid.HalfOpenUnit),
+		valid.Float("--distill", o.Distill, valid.UnitInterval),
+		valid.Float("--distill-temp", o.DistillTemp, valid.Positive),
+		o.loraValid(),
+	)
+}
+
+func (o RecoverOptions) loraValid() error {
+	if o.Full {
+		return nil // no adapter
+	}
+	return o.LoRA.Validate()
 }
 
 // DefaultRecover returns the defaults of `shear recover`: full-rank
@@ -124,7 +157,7 @@ type RecoverOptions struct {
 // rate it undid much of stage 1 on held-out text). docs/RESULTS.md
 // measures these against the paper's LoRA recovery.
 func DefaultRecover() RecoverOptions {
-	return RecoverOptions{Stage1Steps: 200, Stage2Steps: 100, Batch: 8, Ctx: 128, LR: 1e-3, Stage2LR: 1e-4, Clip: 1, LoRA: lora.DefaultConfig(),
+	return RecoverOptions{Stage1Steps: 100, Stage2Steps: 30, Batch: 8, Ctx: 128, LR: 1e-3, Stage2LR: 1e-4, Clip: 1, LoRA: lora.DefaultConfig(),
 		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05,
 		Full: true, Distill: 0.5, DistillTemp: 1}
 }
@@ -236,6 +269,9 @@ func (s *weightedSource) SetState(b []byte) error {
 // dynamic batch loading), then stage 2 on instructions; early stopping on
 // dev splits of each stage's data.
 func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, instruct []train.Example, opt RecoverOptions, onStep func(stage string, s train.StepInfo)) (*RecoverReport, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
 	if len(subsets) == 0 && opt.Stage1Steps > 0 {
 		return nil, fmt.Errorf("recover: stage 1 needs pretraining-style data (--data)")
 	}

@@ -3,9 +3,13 @@ package prune
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -16,27 +20,86 @@ import (
 // Methods are the pruning methods of the harness.
 var Methods = []string{"lorashear", "taylor", "magnitude", "random"}
 
-// Options configure one pruning run.
+// Options configure one pruning run. The JSON names are the wasm ABI's
+// (docs/WASM.md) and match the CLI flags; Validate is the one check of
+// their ranges.
 type Options struct {
-	Method      string
-	Target      float64            // fraction of all parameters removed
-	KindTargets map[string]float64 // optional per-kind fractions
-	Hidden      bool               // hidden channels are prunable
-	Gamma       float64            // knowledge analysis: top-γ groups unprunable (lorashear)
-	LHSPG       LHSPGConfig
-	LoRA        lora.Config
-	Batch, Ctx  int
-	LR, Clip    float64
-	Seed        uint64
+	Method      string             `json:"method"`
+	Target      float64            `json:"target"`                 // fraction of all parameters removed
+	KindTargets map[string]float64 `json:"kind_targets,omitempty"` // optional per-kind fractions
+	// AllowEmpty lets the target remove every group of a kind (all
+	// attention heads or all FFN channels), which is refused otherwise.
+	AllowEmpty bool        `json:"allow_empty,omitempty"`
+	Hidden     bool        `json:"hidden,omitempty"` // hidden channels are prunable
+	Gamma      float64     `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
+	LHSPG      LHSPGConfig `json:"lhspg"`
+	LoRA       lora.Config `json:"lora"`
+	Batch      int         `json:"batch"`
+	Ctx        int         `json:"ctx"`
+	LR         float64     `json:"lr"`
+	Clip       float64     `json:"clip"`
+	Seed       uint64      `json:"seed"`
 	// Checkpoint, when set, is written every CheckpointEvery steps of the
 	// pruning stage; with Resume an existing one is continued.
-	Checkpoint      string
-	CheckpointEvery int
-	Resume          bool
+	Checkpoint      string `json:"checkpoint,omitempty"`
+	CheckpointEvery int    `json:"checkpoint_every,omitempty"`
+	Resume          bool   `json:"resume,omitempty"`
 	// Distill > 0 distills the dense model into the one being pruned
 	// during LHSPG (lorashear): the training loss becomes
 	// (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p(τ)), λ = Distill, τ = DistillTemp.
-	Distill, DistillTemp float64
+	Distill     float64 `json:"distill,omitempty"`
+	DistillTemp float64 `json:"distill_temp,omitempty"`
+}
+
+// DefaultOptions returns the defaults of `shear prune`: LoRAShear removing
+// a fifth of the parameters with the LoRA, batch and rate of finetune.
+func DefaultOptions() Options {
+	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
+		Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1, CheckpointEvery: 20, DistillTemp: 1}
+}
+
+// Validate checks every option's range (options are named by their CLI
+// flags) before anything long runs.
+func (o Options) Validate() error {
+	if !slices.Contains(Methods, o.Method) {
+		return fmt.Errorf("--method %q: unknown method (want one of %s)", o.Method, strings.Join(Methods, ", "))
+	}
+	err := valid.First(
+		valid.Float("--target", o.Target, valid.Fraction),
+		valid.Float("--gamma", o.Gamma, valid.HalfOpenUnit),
+		valid.Float("--lhspg-distill", o.Distill, valid.UnitInterval),
+	)
+	if err != nil {
+		return err
+	}
+	if o.Method == "lorashear" || o.Method == "taylor" { // they run the trainer
+		err := valid.First(
+			train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
+			o.LoRA.Validate(),
+		)
+		if err != nil {
+			return err
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.KindTargets)) {
+		if k != "attention" && k != "mlp" && k != "hidden" {
+			return fmt.Errorf("--kind-targets: unknown kind %q (kinds: attention, mlp, hidden)", k)
+		}
+		if err := valid.Float("--kind-targets "+k, o.KindTargets[k], valid.HalfOpenUnit); err != nil {
+			return err
+		}
+	}
+	if o.Distill > 0 {
+		if err := valid.Float("--distill-temp", o.DistillTemp, valid.Positive); err != nil {
+			return err
+		}
+	}
+	if o.Method == "lorashear" {
+		cfg := o.LHSPG
+		cfg.Target, cfg.KindTargets = o.Target, o.KindTargets
+		return cfg.Validate()
+	}
+	return nil
 }
 
 // Data is what a run trains and calibrates on.
@@ -88,8 +151,8 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 			return nil, nil, fmt.Errorf("prune: load the model with float32 weights (%s is %s)", r.Name, w.DType)
 		}
 	}
-	if opt.Target <= 0 || opt.Target >= 1 {
-		return nil, nil, fmt.Errorf("prune: --target %v must be in (0, 1)", opt.Target)
+	if err := opt.Validate(); err != nil {
+		return nil, nil, err
 	}
 	if progress == nil {
 		progress = func(string, int, int, float64) {}
@@ -128,8 +191,9 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 		}
 		groups = SelectLowest(g, scores, opt.Target, opt.KindTargets, rep.ParamsBefore)
 		rep.Seconds["score"] = time.Since(t0).Seconds()
-	default:
-		return nil, rep, fmt.Errorf("prune: unknown method %q (want lorashear, taylor, magnitude or random)", opt.Method)
+	}
+	if err := checkNotEmptied(g, groups, opt); err != nil {
+		return nil, rep, err
 	}
 	cm, _, err := Compress(m, nil, g, groups)
 	if err != nil {
@@ -144,6 +208,28 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 	rep.RemovedIDs = SortedIDs(groups)
 	rep.Heads, rep.KVHeads, rep.FFN, rep.Dim = cm.Heads, cm.KVHeads, cm.FFN, cm.Dim
 	return cm, rep, nil
+}
+
+// checkNotEmptied refuses a selection that removes every group of a kind
+// (all attention heads or all FFN channels: a model that only echoes its
+// residual stream) unless opt.AllowEmpty.
+func checkNotEmptied(g *graph.Graph, removed []graph.Group, opt Options) error {
+	if opt.AllowEmpty {
+		return nil
+	}
+	total, gone := map[string]int{}, map[string]int{}
+	for _, gr := range g.Groups {
+		total[gr.Kind]++
+	}
+	for _, gr := range removed {
+		gone[gr.Kind]++
+	}
+	for _, k := range slices.Sorted(maps.Keys(total)) {
+		if gone[k] == total[k] {
+			return fmt.Errorf("--target %v removes every %s group (%d of %d); lower --target or pass --allow-empty", opt.Target, k, gone[k], total[k])
+		}
+	}
+	return nil
 }
 
 // lhspgMeta is the JSON part of an LHSPG checkpoint.

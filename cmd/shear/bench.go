@@ -11,30 +11,40 @@ import (
 	"github.com/shear-ai/shear/runtime/tensor"
 )
 
+// benchRequest is what `shear bench` reads from its flags.
+type benchRequest struct {
+	Model   modelFlags
+	Shape   string
+	Prefill int
+	Decode  int
+}
+
+func defaultBenchRequest() benchRequest {
+	return benchRequest{Model: defaultModelFlags(), Shape: "15M", Prefill: 128, Decode: 64}
+}
+
 func newBench() *cobra.Command {
-	var mf modelFlags
-	var shape string
-	var prefill, decode int
+	req := defaultBenchRequest()
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure prefill and decode speed (a model file, or a random model of a benchmark shape)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if prefill < 1 || decode < 1 {
+			if req.Prefill < 1 || req.Decode < 1 {
 				return fmt.Errorf("--prefill and --decode must be ≥ 1")
 			}
 			var m *model.Model
 			var err error
-			if mf.path != "" {
-				if m, err = mf.load(); err != nil {
+			if req.Model.path != "" {
+				if m, err = req.Model.load(); err != nil {
 					return err
 				}
 			} else {
-				c, ok := model.Shapes[shape]
+				c, ok := model.Shapes[req.Shape]
 				if !ok {
-					return fmt.Errorf("--shape %q is not one of 15M, 110M", shape)
+					return fmt.Errorf("--shape %q is not one of 15M, 110M", req.Shape)
 				}
-				dt, err := tensor.ParseDType(cmp.Or(mf.dtype, "f16"))
+				dt, err := tensor.ParseDType(cmp.Or(req.Model.dtype, "f16"))
 				if err != nil {
 					return fmt.Errorf("--dtype: %w", err)
 				}
@@ -42,38 +52,39 @@ func newBench() *cobra.Command {
 					return err
 				}
 			}
-			tokens := make([]int, prefill+decode)
+			tokens := make([]int, req.Prefill+req.Decode)
 			for i := range tokens {
 				tokens[i] = (i*7919 + 1) % m.Vocab
 			}
-			st := m.NewState(prefill+decode, 64)
+			st := m.NewState(req.Prefill+req.Decode, 64)
 			st.Forward(tokens[:1], false) // warm up the pool and caches
 			st.Reset()
 			t0 := time.Now()
-			if _, err := st.Forward(tokens[:prefill], false); err != nil {
+			if _, err := st.Forward(tokens[:req.Prefill], false); err != nil {
 				return err
 			}
 			tPrefill := time.Since(t0).Seconds()
 			t0 = time.Now()
-			for i := 0; i < decode; i++ {
-				if _, err := st.Forward(tokens[prefill+i:prefill+i+1], false); err != nil {
+			for i := 0; i < req.Decode; i++ {
+				if _, err := st.Forward(tokens[req.Prefill+i:req.Prefill+i+1], false); err != nil {
 					return err
 				}
 			}
 			tDecode := time.Since(t0).Seconds()
 			out := map[string]any{
-				"prefill_tok_s": float64(prefill) / tPrefill, "decode_tok_s": float64(decode) / tDecode,
-				"params": m.Params(), "dtype": storageNames(m), "prefill_tokens": prefill, "decode_tokens": decode,
+				"prefill_tok_s": float64(req.Prefill) / tPrefill, "decode_tok_s": float64(req.Decode) / tDecode,
+				"params": m.Params(), "dtype": storageNames(m), "prefill_tokens": req.Prefill, "decode_tokens": req.Decode,
 			}
 			return emit(out, func() {
 				fmt.Printf("params %d  dtype %s  prefill %.1f tok/s (%d tokens)  decode %.1f tok/s (%d tokens)\n",
-					m.Params(), storageNames(m), float64(prefill)/tPrefill, prefill, float64(decode)/tDecode, decode)
+					m.Params(), storageNames(m), float64(req.Prefill)/tPrefill, req.Prefill, float64(req.Decode)/tDecode, req.Decode)
 			})
 		},
 	}
-	mf.register(cmd)
-	cmd.Flags().StringVar(&shape, "shape", "15M", "benchmark shape when no model is given: 15M or 110M")
-	cmd.Flags().IntVar(&prefill, "prefill", 128, "prompt tokens")
-	cmd.Flags().IntVar(&decode, "decode", 64, "decoded tokens")
+	req.Model.register(cmd)
+	cmd.Flags().StringVar(&req.Shape, "shape", "15M", "benchmark shape when no model is given: 15M or 110M")
+	cmd.Flags().IntVar(&req.Prefill, "prefill", 128, "prompt tokens")
+	cmd.Flags().IntVar(&req.Decode, "decode", 64, "decoded tokens")
+	bindRequest(cmd, &req, defaultBenchRequest())
 	return cmd
 }

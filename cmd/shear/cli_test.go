@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"generate", "-m", bad}, "truncated"},
-		{[]string{"generate", "-m", storiesGGUF, "--temp", "-1"}, "temperature"},
+		{[]string{"generate", "-m", storiesGGUF, "--temp", "-1"}, "--temp -1"},
 		{[]string{"generate", "-m", storiesGGUF, "--top-p", "2"}, "top-p"},
 		{[]string{"ppl", "-m", storiesGGUF, "-f", tinyText, "--ctx", "1"}, "--ctx"},
 		{[]string{"generate", "-m", storiesGGUF, "--dtype", "f8"}, "dtype"},
@@ -144,7 +145,7 @@ func TestGraphCompressPrune(t *testing.T) {
 	}
 	p := filepath.Join(dir, "p.gguf")
 	res = mustRun(t, "prune", "-m", storiesGGUF, "--method", "magnitude", "--target", "0.2", "--data", tinyText,
-		"--ctx", "64", "--batch", "2", "--recover-steps", "2", "--steps", "2", "-o", p, "--report", filepath.Join(dir, "rep"))
+		"--ctx", "64", "--batch", "2", "--recover-steps", "2", "-o", p, "--report", filepath.Join(dir, "rep"))
 	keys(t, res, "params_before", "params_after", "ratio", "seconds")
 	if r := res["ratio"].(float64); r < 0.19 || r > 0.22 {
 		t.Errorf("ratio %v", r)
@@ -177,5 +178,18 @@ func TestFinetuneMerge(t *testing.T) {
 	// The adapter is stored in f16, the merged model from f32 factors.
 	if d := a["ppl"].(float64) / b["ppl"].(float64); d < 0.999 || d > 1.001 {
 		t.Errorf("merged-again ppl %v vs finetune's merged %v", a["ppl"], b["ppl"])
+	}
+	// merge takes the directory finetune wrote (#19.4) and honours --dtype.
+	fromDir := filepath.Join(dir, "merged-dir.gguf")
+	mustRun(t, "merge", "-m", storiesGGUF, "--adapter", dir, "-o", fromDir)
+	x, _ := os.ReadFile(merged)
+	y, _ := os.ReadFile(fromDir)
+	if len(x) == 0 || string(x) != string(y) {
+		t.Errorf("merge --adapter %s differs from --adapter %s/adapter", dir, dir)
+	}
+	q8 := filepath.Join(dir, "merged-q8.gguf")
+	mustRun(t, "merge", "-m", storiesGGUF, "--adapter", dir, "--dtype", "q8_0", "-o", q8)
+	if info := mustRun(t, "info", "-m", q8); !strings.Contains(fmt.Sprint(info["tensors"]), "Q8_0") {
+		t.Errorf("merge --dtype q8_0 wrote %v", info["tensors"])
 	}
 }

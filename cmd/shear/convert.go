@@ -186,6 +186,9 @@ func checkOutput(out string, inputs ...string) error {
 	if out == "" {
 		return errors.New("no output given: pass -o OUTPUT")
 	}
+	if err := checkOutputDir(out); err != nil {
+		return err
+	}
 	return safefile.CheckOutput(out, inputs...)
 }
 
@@ -223,9 +226,21 @@ func sizeOf(path string) int64 {
 	return n
 }
 
+// convertRequest is what `shear convert` reads from its flags.
+type convertRequest struct {
+	Input        string
+	Output       string
+	To           string
+	DType        string
+	Tokenizer    string
+	TokenizerOut string
+	ShardBytes   int64
+}
+
+func defaultConvertRequest() convertRequest { return convertRequest{} }
+
 func newConvert() *cobra.Command {
-	var in, out, to, dtype, tokIn, tokOut string
-	var shard int64
+	req := defaultConvertRequest()
 	cmd := &cobra.Command{
 		Use:   "convert",
 		Short: "Convert a model between GGUF, the Hugging Face layout and llama2.c",
@@ -243,44 +258,44 @@ it (--tokenizer-out). Outputs are written atomically and never replace the
 input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if in == "" {
+			if req.Input == "" {
 				return errors.New("no input given: pass -m MODEL")
 			}
-			format, err := detectFormat(in)
+			format, err := detectFormat(req.Input)
 			if err != nil {
 				return err
 			}
-			outFmt, err := outputFormat(to, out)
+			outFmt, err := outputFormat(req.To, req.Output)
 			if err != nil {
 				return err
 			}
-			if outFmt == fmtLlama2c && tokOut == "" {
-				tokOut = filepath.Join(filepath.Dir(out), "tokenizer.bin")
+			if outFmt == fmtLlama2c && req.TokenizerOut == "" {
+				req.TokenizerOut = filepath.Join(filepath.Dir(req.Output), "tokenizer.bin")
 			}
-			if err := checkOutput(out, in, tokIn); err != nil {
+			if err := checkOutput(req.Output, req.Input, req.Tokenizer); err != nil {
 				return err
 			}
-			if tokOut != "" {
-				if err := checkOutput(tokOut, in, tokIn, out); err != nil {
+			if req.TokenizerOut != "" {
+				if err := checkOutput(req.TokenizerOut, req.Input, req.Tokenizer, req.Output); err != nil {
 					return err
 				}
 			}
-			loadDT, hfDT := sourceDType(in, format), ""
+			loadDT, hfDT := sourceDType(req.Input, format), ""
 			runtime.GC() // sourceDType read a GGUF whole: free it before loading
 			switch {
-			case dtype == "":
-			case outFmt == fmtHF && dtype == "bf16":
+			case req.DType == "":
+			case outFmt == fmtHF && req.DType == "bf16":
 				loadDT, hfDT = tensor.F32, "BF16"
 			default:
-				if loadDT, err = tensor.ParseDType(dtype); err != nil {
+				if loadDT, err = tensor.ParseDType(req.DType); err != nil {
 					return fmt.Errorf("--dtype: %w", err)
 				}
 			}
 			switch outFmt {
 			case fmtHF:
 				if loadDT == tensor.Q8_0 || loadDT == tensor.Q4_0 {
-					if dtype != "" {
-						return fmt.Errorf("--dtype %s: the Hugging Face layout holds f32, f16 or bf16", dtype)
+					if req.DType != "" {
+						return fmt.Errorf("--dtype %s: the Hugging Face layout holds f32, f16 or bf16", req.DType)
 					}
 					loadDT = tensor.F16 // a quantized input is written dequantized
 				}
@@ -288,15 +303,15 @@ input.`,
 					hfDT = map[tensor.DType]string{tensor.F32: "F32", tensor.F16: "F16"}[loadDT]
 				}
 			case fmtLlama2c:
-				if dtype != "" && dtype != "f32" {
-					return fmt.Errorf("--dtype %s: llama2.c checkpoints are float32 only", dtype)
+				if req.DType != "" && req.DType != "f32" {
+					return fmt.Errorf("--dtype %s: llama2.c checkpoints are float32 only", req.DType)
 				}
 				loadDT = tensor.F32
 			}
 			ctx, stop := interruptible()
 			defer stop()
 			p := newProgress("convert", 2)
-			m, err := loadAny(in, format, tokIn, loadDT)
+			m, err := loadAny(req.Input, format, req.Tokenizer, loadDT)
 			if err != nil {
 				return err
 			}
@@ -304,25 +319,25 @@ input.`,
 			if ctx.Err() != nil {
 				return errInterrupted
 			}
-			files := []string{out}
+			files := []string{req.Output}
 			switch outFmt {
 			case fmtGGUF:
-				err = saveGGUF(ctx, m, out)
+				err = saveGGUF(ctx, m, req.Output)
 			case fmtHF:
-				err = hf.Save(m, out, hf.SaveOptions{DType: hfDT, ShardBytes: shard})
+				err = hf.Save(m, req.Output, hf.SaveOptions{DType: hfDT, ShardBytes: req.ShardBytes})
 			case fmtLlama2c:
 				if err = llama2c.Check(m); err == nil && m.Tok == nil {
 					err = errors.New("the model has no vocabulary to write to tokenizer.bin")
 				}
 				if err == nil {
-					err = llama2c.WriteTokenizer(tokOut, m.Tok.Vocab())
+					err = llama2c.WriteTokenizer(req.TokenizerOut, m.Tok.Vocab())
 				}
 				if err == nil {
-					if err = llama2c.Save(m, out); err != nil {
-						os.Remove(tokOut)
+					if err = llama2c.Save(m, req.Output); err != nil {
+						os.Remove(req.TokenizerOut)
 					}
 				}
-				files = append(files, tokOut)
+				files = append(files, req.TokenizerOut)
 			}
 			if err != nil {
 				return err
@@ -337,237 +352,20 @@ input.`,
 			if outFmt == fmtHF {
 				outDT = strings.ToLower(hfDT)
 			}
-			res := map[string]any{"input": in, "input_format": format, "output": out, "format": outFmt,
+			res := map[string]any{"input": req.Input, "input_format": format, "output": req.Output, "format": outFmt,
 				"dtype": outDT, "params": m.Params(), "bytes": bytes, "files": files}
 			return emit(res, func() {
 				fmt.Printf("wrote %s (%s, %s, %d parameters, %d bytes)\n", strings.Join(files, " + "), outFmt, outDT, m.Params(), bytes)
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&in, "model", "m", "", "input: GGUF file, Hugging Face directory or llama2.c model.bin")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output file or directory")
-	cmd.Flags().StringVar(&to, "to", "", "output format: gguf, hf or llama2c (default: from the output name)")
-	cmd.Flags().StringVar(&dtype, "dtype", "", "output matrix storage: f32, f16, q8_0, q4_0 (GGUF), bf16 (HF); default: the input's")
-	cmd.Flags().StringVar(&tokIn, "tokenizer", "", "vocabulary of a llama2.c input: tokenizer.bin or a GGUF file")
-	cmd.Flags().StringVar(&tokOut, "tokenizer-out", "", "tokenizer.bin path for llama2.c output (default: beside the output)")
-	cmd.Flags().Int64Var(&shard, "shard-bytes", 0, "Hugging Face output: split the weights into shards of at most this many bytes")
-	return cmd
-}
-
-func newQuantize() *cobra.Command {
-	var in, out, typ, tokIn string
-	cmd := &cobra.Command{
-		Use:   "quantize",
-		Short: "Write a model's matrices as f16, q8_0 or q4_0 GGUF",
-		Long: `Write a GGUF copy of a model (any input format convert reads) with its
-matrices stored as --type. As llama.cpp does, a matrix whose rows are not a
-whole number of 32-value blocks stays f16 under q8_0 and q4_0; norms stay f32.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if in == "" {
-				return errors.New("no input given: pass -m MODEL")
-			}
-			dt, err := tensor.ParseDType(typ)
-			if err != nil {
-				return fmt.Errorf("--type: %w", err)
-			}
-			if err := checkOutput(out, in, tokIn); err != nil {
-				return err
-			}
-			format, err := detectFormat(in)
-			if err != nil {
-				return err
-			}
-			ctx, stop := interruptible()
-			defer stop()
-			p := newProgress("quantize", 2)
-			m, err := loadAny(in, format, tokIn, dt)
-			if err != nil {
-				return err
-			}
-			p.update(1, 2)
-			if err := saveGGUF(ctx, m, out); err != nil {
-				return err
-			}
-			p.update(2, 2)
-			p.finish()
-			inBytes, outBytes := sizeOf(in), sizeOf(out)
-			res := map[string]any{"input": in, "output": out, "type": dt.String(), "params": m.Params(),
-				"bytes": outBytes, "input_bytes": inBytes}
-			return emit(res, func() {
-				fmt.Printf("wrote %s (%s, %d parameters, %d bytes; input %d bytes)\n", out, dt, m.Params(), outBytes, inBytes)
-			})
-		},
-	}
-	cmd.Flags().StringVarP(&in, "model", "m", "", "input model (GGUF, Hugging Face directory or llama2.c .bin)")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF file")
-	cmd.Flags().StringVar(&typ, "type", "q8_0", "storage: f32, f16, q8_0 or q4_0")
-	cmd.Flags().StringVar(&tokIn, "tokenizer", "", "vocabulary of a llama2.c input")
-	return cmd
-}
-
-// byteVocab is the vocabulary init uses without --vocab-from: <unk>, <s>,
-// </s> and the 256 byte tokens (llama2.c's 259-token byte-level layout),
-// padded with unused tokens up to n.
-func byteVocab(n int) (tokenizer.Vocab, error) {
-	const base = 3 + 256
-	if n < base {
-		return tokenizer.Vocab{}, fmt.Errorf("--vocab %d: the byte-level vocabulary needs at least %d tokens (or pass --vocab-from)", n, base)
-	}
-	v := tokenizer.Vocab{BOS: 1, EOS: 2, UNK: 0, AddSpacePrefix: true, AddBOS: true}
-	add := func(text string, typ int32) {
-		v.Tokens = append(v.Tokens, text)
-		v.Scores = append(v.Scores, 0)
-		v.Types = append(v.Types, typ)
-	}
-	add("<unk>", tokenizer.TypeUnknown)
-	add("<s>", tokenizer.TypeControl)
-	add("</s>", tokenizer.TypeControl)
-	for b := range 256 {
-		add(fmt.Sprintf("<0x%02X>", b), tokenizer.TypeByte)
-	}
-	for i := base; i < n; i++ {
-		add(fmt.Sprintf("<unused%d>", i-base), tokenizer.TypeUnused)
-	}
-	return v, nil
-}
-
-func newInit() *cobra.Command {
-	var shape, vocabFrom, out, dtype string
-	var dim, hidden, layers, heads, kvHeads, vocab, ctx int
-	var seed uint64
-	var tied bool
-	cmd := &cobra.Command{
-		Use:   "init",
-		Short: "Create a model with random weights (a benchmark shape or given widths)",
-		Long: `Create a GGUF model with random weights (normal, std 0.02; norms near 1).
-The shape is --shape 15M or 110M (docs/REFERENCE.md), or --dim --hidden
---layers --heads [--kv-heads] --vocab --ctx; flags given with --shape override
-its values. The vocabulary is taken from --vocab-from (a GGUF file; its size
-then sets --vocab). Without it the model gets a byte-level vocabulary:
-<unk>, <s>, </s> and the 256 byte tokens <0x00>…<0xFF> (259 tokens), padded
-with unused tokens up to the vocabulary size, so any text can be tokenized.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, vocabFrom); err != nil {
-				return err
-			}
-			dt, err := tensor.ParseDType(dtype)
-			if err != nil {
-				return fmt.Errorf("--dtype: %w", err)
-			}
-			var c model.Config
-			if shape != "" {
-				var ok bool
-				if c, ok = model.Shapes[shape]; !ok {
-					return fmt.Errorf("--shape %q is not one of 15M, 110M", shape)
-				}
-			} else {
-				for name, v := range map[string]int{"--dim": dim, "--hidden": hidden, "--layers": layers, "--heads": heads} {
-					if v <= 0 {
-						return fmt.Errorf("without --shape, %s is required (and must be positive)", name)
-					}
-				}
-				c = model.UniformConfig(dim, hidden, layers, heads, heads, 259, 256)
-			}
-			set := func(name string) bool { return cmd.Flags().Changed(name) }
-			h, kv := c.Heads[0], c.KVHeads[0]
-			if set("dim") {
-				c.Dim = dim
-			}
-			if set("heads") {
-				h, kv = heads, heads
-			}
-			if set("kv-heads") {
-				kv = kvHeads
-			}
-			if set("ctx") {
-				c.CtxLen = ctx
-			}
-			hid := c.FFN[0]
-			if set("hidden") {
-				hid = hidden
-			}
-			if set("layers") {
-				c.Layers = layers
-			}
-			if c.Layers <= 0 || c.Layers > 4096 || h <= 0 || kv <= 0 || c.Dim <= 0 || hid <= 0 || c.CtxLen <= 0 {
-				return errors.New("dim, hidden, layers, heads, kv-heads and ctx must be positive")
-			}
-			if c.Dim%h != 0 {
-				return fmt.Errorf("--dim %d is not a multiple of --heads %d", c.Dim, h)
-			}
-			nc := model.UniformConfig(c.Dim, hid, c.Layers, h, kv, c.Vocab, c.CtxLen)
-			nc.Tied = tied
-			if set("vocab") {
-				nc.Vocab = vocab
-			}
-			var v tokenizer.Vocab
-			var meta []gguf.KV
-			if vocabFrom != "" {
-				f, err := gguf.Open(vocabFrom)
-				if err != nil {
-					return err
-				}
-				tok, err := tokenizer.FromGGUF(f)
-				if err != nil {
-					return fmt.Errorf("%s: %w", vocabFrom, err)
-				}
-				v = tok.Vocab()
-				if set("vocab") && vocab != len(v.Tokens) {
-					return fmt.Errorf("--vocab %d differs from the %d tokens of %s", vocab, len(v.Tokens), vocabFrom)
-				}
-				nc.Vocab = len(v.Tokens)
-				for _, kv := range f.KV {
-					if strings.HasPrefix(kv.Key, "tokenizer.") {
-						meta = append(meta, kv)
-					}
-				}
-			} else if v, err = byteVocab(nc.Vocab); err != nil {
-				return err
-			}
-			if err := nc.Validate(); err != nil {
-				return err
-			}
-			tok, err := tokenizer.New(v)
-			if err != nil {
-				return err
-			}
-			m, err := model.NewRandom(nc, dt, seed)
-			if err != nil {
-				return err
-			}
-			m.Tok, m.Meta = tok, meta
-			m.Meta = append(m.Meta, gguf.KV{Key: "general.name", Type: gguf.TypeString, Value: "shear-random"})
-			if err := m.Save(out); err != nil {
-				return err
-			}
-			src := "byte-level"
-			if vocabFrom != "" {
-				src = vocabFrom
-			}
-			bytes := sizeOf(out)
-			res := map[string]any{"output": out, "params": m.Params(), "bytes": bytes, "dim": nc.Dim, "hidden": hid,
-				"layers": nc.Layers, "heads": h, "kv_heads": kv, "vocab": nc.Vocab, "ctx": nc.CtxLen,
-				"vocab_source": src, "dtype": dt.String(), "seed": seed}
-			return emit(res, func() {
-				fmt.Printf("wrote %s (%d parameters, %s, vocabulary %d from %s, %d bytes)\n", out, m.Params(), dt, nc.Vocab, src, bytes)
-			})
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&shape, "shape", "", "benchmark shape: 15M or 110M")
-	f.IntVar(&dim, "dim", 0, "residual width")
-	f.IntVar(&hidden, "hidden", 0, "feed-forward width")
-	f.IntVar(&layers, "layers", 0, "number of layers")
-	f.IntVar(&heads, "heads", 0, "query heads")
-	f.IntVar(&kvHeads, "kv-heads", 0, "key/value heads (default: --heads)")
-	f.IntVar(&vocab, "vocab", 259, "vocabulary size (byte-level vocabulary padded to it)")
-	f.IntVar(&ctx, "ctx", 256, "context length")
-	f.StringVar(&vocabFrom, "vocab-from", "", "GGUF file whose vocabulary the model gets")
-	f.Uint64Var(&seed, "seed", 1, "random seed")
-	f.StringVar(&dtype, "dtype", "f16", "weight storage: f32, f16, q8_0 or q4_0")
-	f.BoolVar(&tied, "tied", false, "share the output projection with the embedding")
-	f.StringVarP(&out, "output", "o", "", "output GGUF file")
+	cmd.Flags().StringVarP(&req.Input, "model", "m", "", "input: GGUF file, Hugging Face directory or llama2.c model.bin")
+	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output file or directory")
+	cmd.Flags().StringVar(&req.To, "to", "", "output format: gguf, hf or llama2c (default: from the output name)")
+	cmd.Flags().StringVar(&req.DType, "dtype", "", "output matrix storage: f32, f16, q8_0, q4_0 (GGUF), bf16 (HF); default: the input's")
+	cmd.Flags().StringVar(&req.Tokenizer, "tokenizer", "", "vocabulary of a llama2.c input: tokenizer.bin or a GGUF file")
+	cmd.Flags().StringVar(&req.TokenizerOut, "tokenizer-out", "", "tokenizer.bin path for llama2.c output (default: beside the output)")
+	cmd.Flags().Int64Var(&req.ShardBytes, "shard-bytes", 0, "Hugging Face output: split the weights into shards of at most this many bytes")
+	bindRequest(cmd, &req, defaultConvertRequest())
 	return cmd
 }

@@ -12,12 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/safefile"
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/lora"
-	"github.com/shear-ai/shear/runtime/sample"
+	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/wasm/host"
 )
 
@@ -30,9 +32,30 @@ type engineFlags struct {
 	memoryMB int
 }
 
+func defaultEngineFlags() engineFlags { return engineFlags{name: "native", memoryMB: 2048} }
+
 func (f *engineFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.name, "engine", "native", "native, wasm (the WebAssembly core, native kernels) or wasm-pure (all inside the sandbox)")
-	cmd.Flags().IntVar(&f.memoryMB, "wasm-memory", 2048, "memory cap of the WebAssembly instance in MiB (at most 4096)")
+	if f.name == "" {
+		*f = defaultEngineFlags()
+	}
+	cmd.Flags().StringVar(&f.name, "engine", f.name, "native, wasm (the WebAssembly core, native kernels) or wasm-pure (all inside the sandbox)")
+	cmd.Flags().IntVar(&f.memoryMB, "wasm-memory", f.memoryMB, fmt.Sprintf("memory cap of the WebAssembly instance in MiB (%d to %d)", host.MinMemoryLimitMB, host.MaxMemoryLimitMB))
+}
+
+// validate checks the flags before anything is loaded.
+func (f *engineFlags) validate() error {
+	if _, err := host.ParseMode(f.name); err != nil {
+		return fmt.Errorf("--engine: %w", err)
+	}
+	return valid.Int("--wasm-memory", f.memoryMB, host.MinMemoryLimitMB, host.MaxMemoryLimitMB)
+}
+
+// suffix names a wasm engine in a summary line (nothing for native).
+func (f *engineFlags) suffix() string {
+	if !f.wasm() {
+		return ""
+	}
+	return " (" + f.name + ")"
 }
 
 // wasm reports whether a wasm engine was asked for.
@@ -41,10 +64,10 @@ func (f *engineFlags) wasm() bool { return f.name != "native" }
 // open starts the engine (compiled modules are cached under the user's
 // cache directory) with progress bars on stderr.
 func (f *engineFlags) open(ctx context.Context) (*host.Engine, func(), error) {
-	mode, err := host.ParseMode(f.name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--engine: %w", err)
+	if err := f.validate(); err != nil {
+		return nil, nil, err
 	}
+	mode, _ := host.ParseMode(f.name)
 	opts := host.Options{Mode: mode, MemoryLimitMB: f.memoryMB}
 	if dir, err := os.UserCacheDir(); err == nil {
 		opts.CacheDir = filepath.Join(dir, "shear", "wazero")
@@ -74,20 +97,37 @@ func (f *modelFlags) ggufBytes() ([]byte, error) {
 	return safefile.ReadFile(f.path)
 }
 
-// loadWasm starts the engine and loads -m into it.
-func (f *engineFlags) loadWasm(ctx context.Context, mf *modelFlags) (*host.Model, func(), error) {
-	b, err := mf.ggufBytes()
-	if err != nil {
+// loadModel starts the engine and loads -m into it: natively the model
+// is loaded as every native command loads it and bound to the engine, so
+// the operations run the same application code (internal/app) on every
+// engine.
+func (f *engineFlags) loadModel(ctx context.Context, mf *modelFlags) (*host.Model, func(), error) {
+	if err := f.validate(); err != nil {
 		return nil, nil, err
 	}
-	if mf.path == "" {
-		fmt.Fprintln(os.Stderr, "using the embedded default model; pass -m MODEL.gguf for another")
+	var b []byte
+	var nm *model.Model
+	var err error
+	if f.wasm() {
+		if b, err = mf.ggufBytes(); err != nil {
+			return nil, nil, err
+		}
+		if mf.path == "" {
+			fmt.Fprintln(os.Stderr, "using the embedded default model; pass -m MODEL.gguf for another")
+		}
+	} else if nm, err = mf.load(); err != nil {
+		return nil, nil, err
 	}
 	e, done, err := f.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := e.Load(ctx, b, host.LoadOptions{DType: mf.dtype})
+	var m *host.Model
+	if nm != nil {
+		m, err = e.Bind(nm)
+	} else {
+		m, err = e.Load(ctx, b, host.LoadOptions{DType: mf.dtype})
+	}
 	if err != nil {
 		done()
 		return nil, nil, err
@@ -95,18 +135,17 @@ func (f *engineFlags) loadWasm(ctx context.Context, mf *modelFlags) (*host.Model
 	return m, done, nil
 }
 
-// generateWasm is `shear generate` on a wasm engine: the same tokens,
-// streamed as they come, and the same JSON.
-func generateWasm(ef *engineFlags, mf *modelFlags, prompt string, n, ctxLen int, ignoreEOS bool, sp sample.Params) error {
+// runGenerate is `shear generate` on any engine: the tokens streamed as
+// they come, or one JSON object.
+func runGenerate(r *generateRequest) error {
+	ef, req := &r.Engine, r.Gen
 	ctx, stop := interruptible()
 	defer stop()
-	m, done, err := ef.loadWasm(ctx, mf)
+	m, done, err := ef.loadModel(ctx, &r.Model)
 	if err != nil {
 		return err
 	}
 	defer done()
-	req := host.GenerateRequest{Prompt: prompt, N: n, Ctx: ctxLen, IgnoreEOS: ignoreEOS,
-		Temperature: sp.Temperature, TopK: sp.TopK, TopP: sp.TopP, Seed: sp.Seed}
 	var res host.GenerateResult
 	var secs float64
 	if g.json {
@@ -131,23 +170,28 @@ func generateWasm(ef *engineFlags, mf *modelFlags, prompt string, n, ctxLen int,
 	rate := float64(len(res.Tokens)) / secs
 	return emit(map[string]any{"tokens": res.Tokens, "text": res.Text, "tokens_per_s": rate}, func() {
 		fmt.Println()
-		fmt.Fprintf(os.Stderr, "%d tokens, %.1f tokens/s (%s)\n", len(res.Tokens), rate, ef.name)
+		fmt.Fprintf(os.Stderr, "%d tokens, %.1f tokens/s%s\n", len(res.Tokens), rate, ef.suffix())
 	})
 }
 
-// perplexityWasm is `shear ppl` on a wasm engine.
-func perplexityWasm(ef *engineFlags, mf *modelFlags, file string, ctxLen, chunks int) error {
-	text, err := os.ReadFile(file)
+// runPerplexity is `shear ppl` on any engine.
+func runPerplexity(r *pplRequest) error {
+	if r.File == "" {
+		return fmt.Errorf("no text file given: pass -f FILE")
+	}
+	text, err := os.ReadFile(r.File)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible()
 	defer stop()
-	m, done, err := ef.loadWasm(ctx, mf)
+	m, done, err := r.Engine.loadModel(ctx, &r.Model)
 	if err != nil {
 		return err
 	}
-	res, err := m.Perplexity(ctx, host.PerplexityRequest{Text: string(text), Ctx: ctxLen, Chunks: chunks})
+	req := r.PPL
+	req.Text = string(text)
+	res, err := m.Perplexity(ctx, req)
 	done()
 	if err != nil {
 		return err
@@ -157,12 +201,16 @@ func perplexityWasm(ef *engineFlags, mf *modelFlags, file string, ctxLen, chunks
 	})
 }
 
-// evalWasm is `shear eval` on a wasm engine: the same scores and output.
-func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []string, ctxLen, chunks int) error {
+// runEval is `shear eval` on any engine.
+func runEval(er *evalRequest) error {
+	ef, mf, baseline, ppls, mcs := &er.Engine, &er.Model, er.Baseline, er.PPLFiles, er.MCFiles
+	if len(ppls) == 0 && len(mcs) == 0 {
+		return errors.New("nothing to evaluate: pass --ppl FILE and/or --mc FILE.jsonl (repeatable)")
+	}
 	ctx, stop := interruptible()
 	defer stop()
 	one := func(f *modelFlags, name string) (modelEval, error) {
-		m, done, err := ef.loadWasm(ctx, f)
+		m, done, err := ef.loadModel(ctx, f)
 		if err != nil {
 			return modelEval{}, err
 		}
@@ -173,7 +221,9 @@ func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []stri
 			if err != nil {
 				return r, err
 			}
-			res, err := m.Perplexity(ctx, host.PerplexityRequest{Text: string(text), Ctx: ctxLen, Chunks: chunks})
+			req := er.PPL
+			req.Text = string(text)
+			res, err := m.Perplexity(ctx, req)
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", file, err)
 			}
@@ -184,7 +234,9 @@ func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []stri
 			if err != nil {
 				return r, err
 			}
-			res, err := m.Score(ctx, host.ScoreRequest{Items: items, Ctx: 512})
+			req := app.ScoreRequest{}.Default()
+			req.Items = items
+			res, err := m.Score(ctx, req)
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", file, err)
 			}
@@ -224,27 +276,22 @@ func evalWasm(ef *engineFlags, mf *modelFlags, baseline string, ppls, mcs []stri
 // pruneWasm is `shear prune` on a wasm engine after the data is loaded:
 // pruning and recovery run in the guest (no checkpoints there), the
 // output and report are written as the native path writes them.
-func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.Options, data prune.Data,
-	tf *trainFlags, lc lora.Config, recoverSteps int, out, reportDir, work string, start time.Time) error {
-	if tf.resume {
-		return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
-	}
+func pruneWasm(ctx context.Context, req *pruneRequest, opt prune.Options, data prune.Data, lc lora.Config, work string, start time.Time) error {
 	opt.Checkpoint, opt.CheckpointEvery, opt.Resume = "", 0, false
-	b, err := mf.ggufBytes()
+	b, err := req.Model.ggufBytes()
 	if err != nil {
 		return err
 	}
-	e, done, err := ef.open(ctx)
+	e, done, err := req.Engine.open(ctx)
 	if err != nil {
 		return err
 	}
-	req := host.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
-	if recoverSteps > 0 {
-		rtf := *tf
-		rtf.steps = recoverSteps
-		req.Recover = &host.RecoverRequest{LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, Seed: tf.seed, DevFrac: tf.devFrac, Config: rtf.config("")}
+	preq := host.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
+	if req.RecoverSteps > 0 {
+		tf := req.Optim
+		preq.Recover = &host.RecoverRequest{LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed, DevFrac: req.Schedule.DevFrac, Config: req.recoverConfig("")}
 	}
-	gg, res, err := e.Prune(ctx, b, req)
+	gg, res, err := e.Prune(ctx, b, preq)
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -253,12 +300,13 @@ func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.O
 		return err
 	}
 	rep := res.Report
+	out, reportDir := req.Output, req.Report
 	if err := gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(gg); return err }); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
 	rep.Seconds["total"] = secs
-	extra := map[string]any{"output": out, "engine": ef.name}
+	extra := map[string]any{"output": out, "engine": req.Engine.name}
 	if res.Recovery != nil {
 		extra["recovery"] = res.Recovery
 	}
@@ -268,10 +316,5 @@ func pruneWasm(ctx context.Context, ef *engineFlags, mf *modelFlags, opt prune.O
 	if reportDir == "" {
 		os.RemoveAll(work)
 	}
-	result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
-	return emit(result, func() {
-		fmt.Printf("%s (%s): %d → %d parameters (%.1f%% removed) in %.1fs; wrote %s\n", rep.Method, ef.name, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs, out)
-		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
-	})
+	return emitPruneResult(rep, out, req.Engine.name, secs)
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/eval"
-	"github.com/shear-ai/shear/runtime/model"
 )
 
 // modelEval is one model's scores in `shear eval`.
@@ -20,104 +18,35 @@ type modelEval struct {
 	MC     map[string]eval.MCResult  `json:"mc,omitempty"`
 }
 
-func evalOne(m *model.Model, name string, ppls, mcs []string, ctx, chunks int) (modelEval, error) {
-	r := modelEval{Model: name, Params: m.Params(), PPL: map[string]eval.PPLResult{}, MC: map[string]eval.MCResult{}}
-	for _, f := range ppls {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			return r, err
-		}
-		tokens := m.Tok.Encode(string(text))
-		p := newProgress("perplexity "+f, max(1, len(tokens)/(ctx-1)))
-		res, err := eval.Perplexity(m, tokens, ctx, chunks, p.update)
-		p.finish()
-		if err != nil {
-			return r, fmt.Errorf("%s: %w", f, err)
-		}
-		r.PPL[f] = res
-	}
-	for _, f := range mcs {
-		items, err := eval.ReadMC(f)
-		if err != nil {
-			return r, err
-		}
-		p := newProgress("multiple choice "+f, len(items))
-		res, err := eval.MultipleChoice(m, items, 512, p.update)
-		p.finish()
-		if err != nil {
-			return r, fmt.Errorf("%s: %w", f, err)
-		}
-		r.MC[f] = res
-	}
-	return r, nil
+// evalRequest is what `shear eval` reads from its flags.
+type evalRequest struct {
+	Model    modelFlags
+	Engine   engineFlags
+	PPLFiles []string
+	MCFiles  []string
+	Baseline string
+	PPL      app.PerplexityRequest // Text is each --ppl file's
+}
+
+func defaultEval() evalRequest {
+	return evalRequest{Model: defaultModelFlags(), Engine: defaultEngineFlags(), PPL: app.PerplexityRequest{}.Default()}
 }
 
 func newEval() *cobra.Command {
-	var mf modelFlags
-	var ef engineFlags
-	var ppls, mcs []string
-	var baseline string
-	var ctx, chunks int
+	req := defaultEval()
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Perplexity (--ppl) and multiple-choice accuracy (--mc), optionally side by side with a baseline model",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(ppls) == 0 && len(mcs) == 0 {
-				return errors.New("nothing to evaluate: pass --ppl FILE and/or --mc FILE.jsonl (repeatable)")
-			}
-			if ctx < 2 || chunks < 0 {
-				return fmt.Errorf("--ctx must be ≥ 2 and --chunks ≥ 0")
-			}
-			if ef.wasm() {
-				return evalWasm(&ef, &mf, baseline, ppls, mcs, ctx, chunks)
-			}
-			m, err := mf.load()
-			if err != nil {
-				return err
-			}
-			name := mf.path
-			if name == "" {
-				name = "default"
-			}
-			results := []modelEval{}
-			if baseline != "" {
-				bf := modelFlags{path: baseline, dtype: mf.dtype}
-				bm, err := bf.load()
-				if err != nil {
-					return err
-				}
-				r, err := evalOne(bm, baseline, ppls, mcs, ctx, chunks)
-				if err != nil {
-					return err
-				}
-				results = append(results, r)
-			}
-			r, err := evalOne(m, name, ppls, mcs, ctx, chunks)
-			if err != nil {
-				return err
-			}
-			results = append(results, r)
-			out := map[string]any{"models": results}
-			// The single-model, single-file forms keep the flat keys.
-			if len(mcs) > 0 {
-				res := r.MC[mcs[0]]
-				out["n"], out["acc"], out["acc_norm"] = res.N, res.Acc, res.AccNorm
-			}
-			if len(ppls) > 0 {
-				res := r.PPL[ppls[0]]
-				out["ppl"], out["nll"], out["tokens_scored"], out["chunks"] = res.PPL, res.NLL, res.Scored, res.Chunks
-			}
-			return emit(out, func() { printEvalTable(results, ppls, mcs) })
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return runEval(&req) },
 	}
-	mf.register(cmd)
-	ef.register(cmd)
-	cmd.Flags().StringArrayVar(&ppls, "ppl", nil, "text file for perplexity (repeatable)")
-	cmd.Flags().StringArrayVar(&mcs, "mc", nil, "multiple-choice JSONL ({context, choices, gold}; repeatable)")
-	cmd.Flags().StringVar(&baseline, "baseline", "", "baseline model to compare with, side by side")
-	cmd.Flags().IntVar(&ctx, "ctx", 256, "perplexity context: chunks of ctx-1 tokens after BOS")
-	cmd.Flags().IntVar(&chunks, "chunks", 0, "score only the first K perplexity chunks (0: all)")
+	req.Model.register(cmd)
+	req.Engine.register(cmd)
+	cmd.Flags().StringArrayVar(&req.PPLFiles, "ppl", req.PPLFiles, "text file for perplexity (repeatable)")
+	cmd.Flags().StringArrayVar(&req.MCFiles, "mc", req.MCFiles, "multiple-choice JSONL ({context, choices, gold}; repeatable)")
+	cmd.Flags().StringVar(&req.Baseline, "baseline", req.Baseline, "baseline model to compare with, side by side")
+	registerPPLFlags(cmd, &req.PPL)
+	bindRequest(cmd, &req, defaultEval())
 	return cmd
 }
 

@@ -2,46 +2,25 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-func newTokenize() *cobra.Command {
-	var mf modelFlags
-	var text string
-	cmd := &cobra.Command{
-		Use:   "tokenize",
-		Short: "Print the token ids of a text (no BOS)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := mf.load()
-			if err != nil {
-				return err
-			}
-			ids := m.Tok.Encode(text)
-			return emit(map[string]any{"tokens": ids}, func() {
-				parts := make([]string, len(ids))
-				for i, id := range ids {
-					parts[i] = fmt.Sprintf("%d %q", id, m.Tok.Piece(id))
-				}
-				fmt.Println(strings.Join(parts, "\n"))
-			})
-		},
-	}
-	mf.register(cmd)
-	cmd.Flags().StringVarP(&text, "prompt", "p", "", "text to tokenize")
-	return cmd
+// infoRequest is what `shear info` reads from its flags.
+type infoRequest struct {
+	Model string
 }
 
+func defaultInfoRequest() infoRequest { return infoRequest{} }
+
 func newInfo() *cobra.Command {
-	var path string
+	req := defaultInfoRequest()
 	cmd := &cobra.Command{
 		Use:   "info",
 		Short: "Show a model's configuration, per-layer widths, parameters and tensors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			mf := modelFlags{path: path} // the default load: says what other commands store
+			mf := modelFlags{path: req.Model} // the default load: says what other commands store
 			f, err := mf.file()
 			if err != nil {
 				return err
@@ -92,6 +71,7 @@ func newInfo() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&path, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
+	cmd.Flags().StringVarP(&req.Model, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
+	bindRequest(cmd, &req, defaultInfoRequest())
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
@@ -157,20 +158,35 @@ func evaluate(m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (qua
 	return q, nil
 }
 
+// lorashearRequest is what `shear lorashear` reads from its flags.
+type lorashearRequest struct {
+	Model            modelFlags
+	Data             dataFlags
+	LoRA             loraFlags
+	Optim            optimFlags
+	Prune            pruneFlags
+	Recovery         recoveryFlags
+	Resume           bool
+	Output, Report   string
+	EvalPath, MCPath string
+	EvalChunks       int
+}
+
+func defaultLorashear() lorashearRequest {
+	return lorashearRequest{Model: defaultModelFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
+		Prune: defaultPruneFlags(), Recovery: defaultRecoveryFlags(), EvalChunks: 100}
+}
+
 func newLorashear() *cobra.Command {
-	var mf modelFlags
-	var tf trainFlags
-	var pf pruneFlags
-	var rf recoveryFlags
-	var out, reportDir, evalPath, mcPath string
-	var stage1, stage2, subsetsK, evalChunks int
-	var uniform bool
+	req := defaultLorashear()
 	cmd := &cobra.Command{
 		Use:   "lorashear",
 		Short: "The whole LoRAShear method: analysis → LHSPG → compression → dynamic recovery → evaluation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
+			mf, tf, pf, rf := &req.Model, &req.Optim, &req.Prune, &req.Recovery
+			out, reportDir, evalPath, mcPath, evalChunks := req.Output, req.Report, req.EvalPath, req.MCPath, req.EvalChunks
 			if out == "" {
 				out = "pruned.gguf"
 			}
@@ -180,23 +196,26 @@ func newLorashear() *cobra.Command {
 			if err := checkOutput(out, mf.path); err != nil {
 				return err
 			}
-			lc, err := tf.loraConfig()
+			if err := checkOutputDir(out); err != nil {
+				return err
+			}
+			if err := valid.First(tf.validate(nil), valid.Int("--eval-chunks", evalChunks, 0, 1<<24)); err != nil {
+				return err
+			}
+			lc, err := req.LoRA.config()
 			if err != nil {
 				return err
 			}
-			if err := rf.check(); err != nil {
-				return err
-			}
-			pf.method = "lorashear"
-			opt, err := pf.options(&tf, lc, filepath.Join(reportDir, "prune.ckpt"))
+			pf.Method = "lorashear"
+			opt, err := pf.options(tf, lc, filepath.Join(reportDir, "prune.ckpt"), req.Resume)
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(reportDir, 0o755); err != nil {
+			ropt, err := rf.options(tf, lc, filepath.Join(reportDir, "recover.ckpt"), req.Resume)
+			if err != nil {
 				return err
 			}
-			mf.dtype = "f32"
-			m, err := mf.load()
+			m, err := loadF32(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -211,8 +230,8 @@ func newLorashear() *cobra.Command {
 				}
 				evalText = string(b)
 			}
-			if tf.data != "" {
-				if texts, err = readTexts(tf.data); err != nil {
+			if req.Data.Data != "" {
+				if texts, err = readTexts(req.Data.Data); err != nil {
 					return err
 				}
 			} else {
@@ -222,23 +241,29 @@ func newLorashear() *cobra.Command {
 				if evalText == "" {
 					evalText = assets.HeldOut()
 				}
-				if tf.instruct == "" {
+				if req.Data.Instruct == "" {
 					ins = assets.DefaultInstructions()
 				}
 				fmt.Fprintln(os.Stderr, "using the embedded default data (Austen: training text, held-out text, instructions)")
 			}
-			if tf.instruct != "" {
-				if ins, err = train.ReadInstructions(tf.instruct); err != nil {
+			if req.Data.Instruct != "" {
+				if ins, err = train.ReadInstructions(req.Data.Instruct); err != nil {
 					return err
 				}
 			}
-			plan := planData(m, texts, ins, evalText, tf.ctx)
+			plan := planData(m, texts, ins, evalText, tf.Ctx)
 			var mc []eval.MCItem
 			if mcPath != "" {
 				if mc, err = eval.ReadMC(mcPath); err != nil {
 					return err
 				}
 			}
+			if err := os.MkdirAll(reportDir, 0o755); err != nil {
+				return err
+			}
+			// A failed run leaves the report directory only if it holds a
+			// checkpoint to resume from.
+			defer removeIfEmpty(reportDir)
 			ctx, stop := interruptible()
 			defer stop()
 			stageStart := time.Now()
@@ -251,22 +276,15 @@ func newLorashear() *cobra.Command {
 			tEvalDense := time.Since(stageStart).Seconds()
 			bars := stageBars{}
 			defer bars.finish()
-			cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, tf.ctx, pf.calibSeqs, tf.seed), bars.update)
+			cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, tf.Ctx, pf.CalibSeqs, tf.Seed), bars.update)
 			if err != nil {
 				return stopped(ctx, err, reportDir)
-			}
-			ropt := prune.DefaultRecover()
-			ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx = stage1, stage2, tf.batch, tf.ctx
-			ropt.LR, ropt.Clip, ropt.LoRA, ropt.Seed, ropt.Uniform = tf.lr, tf.clip, lc, tf.seed, uniform
-			ropt.Checkpoint, ropt.Resume = filepath.Join(reportDir, "recover.ckpt"), tf.resume
-			if err := rf.apply(&ropt); err != nil {
-				return err
 			}
 			if len(plan.instruct) == 0 {
 				ropt.Stage2Steps = 0
 			}
 			t0 := time.Now()
-			rrep, err := prune.Recover(ctx, cm, dense, plan.subsets(m, tf.ctx, subsetsK), plan.instruct, ropt, func(stage string, s train.StepInfo) {
+			rrep, err := prune.Recover(ctx, cm, dense, plan.subsets(m, tf.Ctx, rf.Subsets), plan.instruct, ropt, func(stage string, s train.StepInfo) {
 				total := ropt.Stage1Steps
 				if stage == "recover-2" {
 					total = ropt.Stage2Steps
@@ -305,20 +323,20 @@ func newLorashear() *cobra.Command {
 			})
 		},
 	}
-	mf.register(cmd)
-	tf.register(cmd)
-	pf.register(cmd)
-	rf.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVarP(&out, "output", "o", "", "output GGUF (default pruned.gguf)")
-	fl.StringVar(&reportDir, "report", "", "report directory (default OUTPUT-report; holds checkpoints for --resume)")
-	fl.StringVar(&evalPath, "eval", "", "evaluation text (default: the first 10% of every --data file, kept out of training)")
-	fl.StringVar(&mcPath, "mc", "", "multiple-choice JSONL for acc/acc_norm")
-	fl.IntVar(&stage1, "recover-steps", 100, "recovery stage 1 steps (pretraining-style subsets)")
-	fl.IntVar(&stage2, "instruct-steps", 30, "recovery stage 2 steps (instructions)")
-	fl.IntVar(&subsetsK, "subsets", 4, "subsets a single --data file is cut into")
-	fl.IntVar(&evalChunks, "eval-chunks", 100, "perplexity chunks of the evaluation text")
-	fl.BoolVar(&uniform, "uniform", false, "recovery with fixed equal subset weights (no dynamic weighting)")
+	req.Model.register(cmd)
+	req.Data.register(fl)
+	req.LoRA.register(fl)
+	req.Optim.register(fl)
+	req.Prune.register(fl, false)
+	req.Recovery.register(fl)
+	fl.BoolVar(&req.Resume, "resume", req.Resume, "continue from the checkpoints in the report directory")
+	fl.StringVarP(&req.Output, "output", "o", req.Output, "output GGUF (default pruned.gguf)")
+	fl.StringVar(&req.Report, "report", req.Report, "report directory (default OUTPUT-report; holds checkpoints for --resume)")
+	fl.StringVar(&req.EvalPath, "eval", req.EvalPath, "evaluation text (default: the first 10% of every --data file, kept out of training)")
+	fl.StringVar(&req.MCPath, "mc", req.MCPath, "multiple-choice JSONL for acc/acc_norm")
+	fl.IntVar(&req.EvalChunks, "eval-chunks", req.EvalChunks, "perplexity chunks of the evaluation text")
+	bindRequest(cmd, &req, defaultLorashear())
 	return cmd
 }
 

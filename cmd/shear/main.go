@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
@@ -44,8 +46,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if g.threads < 0 {
-				return fmt.Errorf("--threads %d must be ≥ 0", g.threads)
+			if err := valid.Int("--threads", g.threads, 0, maxThreads()); err != nil {
+				return err
 			}
 			simd.SetThreads(g.threads)
 			return nil
@@ -59,15 +61,38 @@ func newRoot() *cobra.Command {
 	return root
 }
 
+// maxThreads bounds --threads: more workers than a few per core only
+// adds scheduling overhead (and 100000 goroutines' stacks).
+func maxThreads() int { return max(64, 4*runtime.NumCPU()) }
+
 // modelFlags are the flags of commands that load a model.
 type modelFlags struct {
 	path  string
 	dtype string
 }
 
+// defaultModelFlags: the embedded model, stored as the file says (a
+// quantized file stays quantized, float files become f16).
+func defaultModelFlags() modelFlags { return modelFlags{} }
+
 func (f *modelFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&f.path, "model", "m", "", "GGUF model file (default: the embedded Austen model)")
-	cmd.Flags().StringVar(&f.dtype, "dtype", "", "weight storage: f32, f16, q8_0 or q4_0 (default: a quantized file's own type, f16 for float files)")
+	cmd.Flags().StringVarP(&f.path, "model", "m", f.path, "GGUF model file (default: the embedded Austen model)")
+	cmd.Flags().StringVar(&f.dtype, "dtype", f.dtype, "weight storage: f32, f16, q8_0 or q4_0 (default: a quantized file's own type, f16 for float files)")
+}
+
+// requests records, for TestFlagsMapToRequests, the request each command
+// binds its flags to and that request's defaults.
+var requests = map[*cobra.Command]boundRequest{}
+
+type boundRequest struct {
+	ptr      any // *T: every flag of the command points into it
+	defaults any // T: what it must hold before the flags are parsed
+}
+
+// bindRequest records that cmd's flags are all fields of *ptr, whose
+// defaults are defaults.
+func bindRequest(cmd *cobra.Command, ptr, defaults any) {
+	requests[cmd] = boundRequest{ptr, defaults}
 }
 
 // load loads -m, or the embedded default model when -m is omitted (with
@@ -108,6 +133,9 @@ func (f *modelFlags) file() (*gguf.File, error) {
 	}
 	return gguf.Open(f.path)
 }
+
+// globalJSON reports --json (for code where g names something else).
+func globalJSON() bool { return g.json }
 
 // emit prints v as JSON when --json is set, or calls text otherwise.
 func emit(v any, text func()) error {

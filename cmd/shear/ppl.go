@@ -1,60 +1,42 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/spf13/cobra"
 
-	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/internal/app"
 )
 
+// pplRequest is what `shear ppl` reads from its flags (the text is read
+// from File).
+type pplRequest struct {
+	Model  modelFlags
+	Engine engineFlags
+	File   string
+	PPL    app.PerplexityRequest
+}
+
+func defaultPPL() pplRequest {
+	return pplRequest{Model: defaultModelFlags(), Engine: defaultEngineFlags(), PPL: app.PerplexityRequest{}.Default()}
+}
+
 func newPPL() *cobra.Command {
-	var mf modelFlags
-	var ef engineFlags
-	var file string
-	var ctx, chunks int
+	req := defaultPPL()
 	cmd := &cobra.Command{
 		Use:   "ppl",
 		Short: "Perplexity of a text file (docs/REFERENCE.md protocol)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if file == "" {
-				return fmt.Errorf("no text file given: pass -f FILE")
-			}
-			if ctx < 2 {
-				return fmt.Errorf("--ctx %d must be ≥ 2", ctx)
-			}
-			if chunks < 0 {
-				return fmt.Errorf("--chunks %d must be ≥ 0", chunks)
-			}
-			if ef.wasm() {
-				return perplexityWasm(&ef, &mf, file, ctx, chunks)
-			}
-			text, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			m, err := mf.load()
-			if err != nil {
-				return err
-			}
-			tokens := m.Tok.Encode(string(text))
-			p := newProgress("perplexity", max(1, len(tokens)/(ctx-1)))
-			res, err := eval.Perplexity(m, tokens, ctx, chunks, p.update)
-			p.finish()
-			if err != nil {
-				return err
-			}
-			return emit(res, func() {
-				fmt.Printf("ppl %.4f  nll %.5f  tokens scored %d  chunks %d\n", res.PPL, res.NLL, res.Scored, res.Chunks)
-			})
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return runPerplexity(&req) },
 	}
-	mf.register(cmd)
-	ef.register(cmd)
-	cmd.Flags().StringVarP(&file, "file", "f", "", "text file")
-	cmd.Flags().IntVar(&ctx, "ctx", 256, "context size: chunks of ctx-1 tokens after BOS")
-	cmd.Flags().IntVar(&chunks, "chunks", 0, "score only the first K chunks (0: all)")
+	req.Model.register(cmd)
+	req.Engine.register(cmd)
+	cmd.Flags().StringVarP(&req.File, "file", "f", req.File, "text file")
+	registerPPLFlags(cmd, &req.PPL)
+	bindRequest(cmd, &req, defaultPPL())
 	return cmd
+}
+
+// registerPPLFlags adds the perplexity protocol's flags (ppl and eval).
+func registerPPLFlags(cmd *cobra.Command, r *app.PerplexityRequest) {
+	cmd.Flags().IntVar(&r.Ctx, "ctx", r.Ctx, "context size: chunks of ctx-1 tokens after BOS (at most the model's context)")
+	cmd.Flags().IntVar(&r.Chunks, "chunks", r.Chunks, "score only the first K chunks (0: all)")
 }

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/lora"
@@ -20,44 +22,57 @@ import (
 	"github.com/shear-ai/shear/runtime/train"
 )
 
-// pruneFlags are the flags of prune and lorashear.
+// pruneFlags are the pruning flags of prune and lorashear; their
+// defaults are prune.DefaultOptions().
 type pruneFlags struct {
-	target       float64
-	kindTargets  string
-	method       string
-	calib        string
-	hidden       bool
-	gamma        float64
-	variant      string
-	noProjection bool
-	noTransfer   bool
-	warmup       int
-	periods      int
-	periodSteps  int
-	epsilon      float64
-	calibSeqs    int
-	balanced     bool
-	distill      float64
+	Target       float64
+	KindTargets  string
+	AllowEmpty   bool
+	Method       string
+	Calib        string
+	Hidden       bool
+	Gamma        float64
+	Variant      string
+	NoProjection bool
+	NoTransfer   bool
+	Warmup       int
+	Periods      int
+	PeriodSteps  int
+	Epsilon      float64
+	CalibSeqs    int
+	Balanced     bool
+	Distill      float64
 }
 
-func (f *pruneFlags) register(cmd *cobra.Command) {
-	fl := cmd.Flags()
-	fl.Float64Var(&f.target, "target", 0.2, "fraction of all parameters to remove")
-	fl.StringVar(&f.kindTargets, "kind-targets", "", "per-kind fractions of all parameters, e.g. attention=0.05,mlp=0.15")
-	fl.StringVar(&f.method, "method", "lorashear", "lorashear, taylor, magnitude or random")
-	fl.StringVar(&f.calib, "calib", "", "calibration text (default: a held-out part of --data)")
-	fl.BoolVar(&f.hidden, "hidden", false, "also prune hidden (residual) channels")
-	fl.Float64Var(&f.gamma, "gamma", 0.1, "knowledge analysis: fraction of most knowledgeable groups kept unprunable")
-	fl.StringVar(&f.variant, "lhspg", "projection", "LHSPG variant: projection or decay")
-	fl.BoolVar(&f.noProjection, "no-projection", false, "ablation: no half-space projection")
-	fl.BoolVar(&f.noTransfer, "no-transfer", false, "ablation: no LoRA training during the pruning periods")
-	fl.IntVar(&f.warmup, "lhspg-warmup", 20, "LHSPG warm-up steps")
-	fl.IntVar(&f.periods, "periods", 4, "LHSPG periods")
-	fl.IntVar(&f.periodSteps, "period-steps", 20, "steps per LHSPG period")
-	fl.Float64Var(&f.epsilon, "epsilon", 0, "half-space projection ε")
-	fl.IntVar(&f.calibSeqs, "calib-seqs", 8, "calibration sequences")
-	fl.Float64Var(&f.distill, "lhspg-distill", 0, "distill the dense model during LHSPG training: loss (1−λ)·CE + λ·KL(dense ‖ pruned), λ = this (0: off; lorashear)")
-	fl.BoolVar(&f.balanced, "balanced", true, "split the target over attention and MLP in proportion to their prunable parameters")
+func defaultPruneFlags() pruneFlags {
+	o := prune.DefaultOptions()
+	c := o.LHSPG
+	return pruneFlags{Target: o.Target, Method: o.Method, Hidden: o.Hidden, Gamma: o.Gamma, Variant: c.Variant,
+		NoProjection: c.NoProjection, NoTransfer: c.NoTransfer, Warmup: c.Warmup, Periods: c.Periods, PeriodSteps: c.PeriodSteps,
+		Epsilon: c.Epsilon, CalibSeqs: 8, Balanced: c.Balanced, Distill: o.Distill}
+}
+
+// register adds the flags; withMethod false fixes the method (lorashear).
+func (f *pruneFlags) register(fl *pflag.FlagSet, withMethod bool) {
+	fl.Float64Var(&f.Target, "target", f.Target, "fraction of all parameters to remove")
+	fl.StringVar(&f.KindTargets, "kind-targets", f.KindTargets, "per-kind fractions of all parameters, e.g. attention=0.05,mlp=0.15")
+	fl.BoolVar(&f.AllowEmpty, "allow-empty", f.AllowEmpty, "allow a target that removes every head or every FFN channel")
+	if withMethod {
+		fl.StringVar(&f.Method, "method", f.Method, "lorashear, taylor, magnitude or random")
+	}
+	fl.StringVar(&f.Calib, "calib", f.Calib, "calibration text (default: a held-out part of --data)")
+	fl.BoolVar(&f.Hidden, "hidden", f.Hidden, "also prune hidden (residual) channels")
+	fl.Float64Var(&f.Gamma, "gamma", f.Gamma, "knowledge analysis: fraction of most knowledgeable groups kept unprunable")
+	fl.StringVar(&f.Variant, "lhspg", f.Variant, "LHSPG variant: projection or decay")
+	fl.BoolVar(&f.NoProjection, "no-projection", f.NoProjection, "ablation: no half-space projection")
+	fl.BoolVar(&f.NoTransfer, "no-transfer", f.NoTransfer, "ablation: no LoRA training during the pruning periods")
+	fl.IntVar(&f.Warmup, "lhspg-warmup", f.Warmup, "LHSPG warm-up steps")
+	fl.IntVar(&f.Periods, "periods", f.Periods, "LHSPG periods")
+	fl.IntVar(&f.PeriodSteps, "period-steps", f.PeriodSteps, "steps per LHSPG period")
+	fl.Float64Var(&f.Epsilon, "epsilon", f.Epsilon, "half-space projection ε")
+	fl.IntVar(&f.CalibSeqs, "calib-seqs", f.CalibSeqs, "calibration sequences")
+	fl.Float64Var(&f.Distill, "lhspg-distill", f.Distill, "distill the dense model during LHSPG training: loss (1−λ)·CE + λ·KL(dense ‖ pruned), λ = this (0: off; lorashear)")
+	fl.BoolVar(&f.Balanced, "balanced", f.Balanced, "split the target over attention and MLP in proportion to their prunable parameters")
 }
 
 func parseKindTargets(s string) (map[string]float64, error) {
@@ -76,65 +91,60 @@ func parseKindTargets(s string) (map[string]float64, error) {
 	return out, nil
 }
 
-func (f *pruneFlags) options(tf *trainFlags, lc lora.Config, ckpt string) (prune.Options, error) {
-	kt, err := parseKindTargets(f.kindTargets)
+// options builds and validates prune.Options (the one check of their
+// ranges is prune.Options.Validate).
+func (f *pruneFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume bool) (prune.Options, error) {
+	kt, err := parseKindTargets(f.KindTargets)
 	if err != nil {
 		return prune.Options{}, err
 	}
-	if f.target <= 0 || f.target >= 1 {
-		return prune.Options{}, fmt.Errorf("--target %v must be in (0, 1)", f.target)
+	opt := prune.DefaultOptions()
+	cfg := &opt.LHSPG
+	cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = f.Warmup, f.Periods, f.PeriodSteps, f.Variant
+	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Balanced = f.NoProjection, f.NoTransfer, f.Epsilon, f.Balanced
+	opt.Method, opt.Target, opt.KindTargets, opt.AllowEmpty, opt.Hidden, opt.Gamma = f.Method, f.Target, kt, f.AllowEmpty, f.Hidden, f.Gamma
+	opt.LoRA, opt.Batch, opt.Ctx, opt.LR, opt.Clip, opt.Seed = lc, tf.Batch, tf.Ctx, tf.LR, tf.Clip, tf.Seed
+	opt.Checkpoint, opt.Resume, opt.Distill = ckpt, resume, f.Distill
+	if err := valid.Int("--calib-seqs", f.CalibSeqs, 1, 1<<16); err != nil {
+		return opt, err
 	}
-	cfg := prune.DefaultLHSPG()
-	cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = f.warmup, f.periods, f.periodSteps, f.variant
-	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Target, cfg.Balanced = f.noProjection, f.noTransfer, f.epsilon, f.target, f.balanced
-	opt := prune.Options{Method: f.method, Target: f.target, KindTargets: kt, Hidden: f.hidden, Gamma: f.gamma,
-		LHSPG: cfg, LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, LR: tf.lr, Clip: tf.clip, Seed: tf.seed,
-		Checkpoint: ckpt, CheckpointEvery: 20, Resume: tf.resume, Distill: f.distill, DistillTemp: 1}
-	if f.distill < 0 || f.distill > 1 {
-		return opt, fmt.Errorf("--lhspg-distill %g must be in [0, 1]", f.distill)
-	}
-	if opt.Method == "lorashear" {
-		if err := cfg.Validate(); err != nil {
-			return opt, err
-		}
-	}
-	return opt, nil
+	return opt, opt.Validate()
 }
 
 // pruneData loads training examples (text and instructions) and the
 // calibration set: --calib, or sequences held out of the text.
-func pruneData(m *model.Model, tf *trainFlags, pf *pruneFlags) (prune.Data, error) {
+func pruneData(m *model.Model, df *dataFlags, tf *optimFlags, pf *pruneFlags) (prune.Data, error) {
 	var d prune.Data
-	if tf.data == "" && tf.instruct == "" {
-		return d, errors.New("no training data: pass --data PATH and/or --instruct FILE.jsonl")
+	if err := df.needData(); err != nil {
+		return d, err
 	}
 	var text []train.Example
-	if tf.data != "" {
-		ex, err := train.LoadText(m.Tok, tf.data, tf.ctx)
+	if df.Data != "" {
+		ex, err := train.LoadText(m.Tok, df.Data, tf.Ctx)
 		if err != nil {
 			return d, err
 		}
 		text = ex
 	}
-	if pf.calib != "" {
-		ex, err := train.LoadText(m.Tok, pf.calib, tf.ctx)
+	if pf.Calib != "" {
+		ex, err := train.LoadText(m.Tok, pf.Calib, tf.Ctx)
 		if err != nil {
 			return d, err
 		}
-		d.Calib = ex[:min(len(ex), pf.calibSeqs)]
-	} else if len(text) > pf.calibSeqs {
-		rest, calib := train.Split(text, float64(pf.calibSeqs)/float64(len(text)), tf.seed+7)
+		d.Calib = ex[:min(len(ex), pf.CalibSeqs)]
+	} else if len(text) > pf.CalibSeqs {
+		rest, calib := train.Split(text, float64(pf.CalibSeqs)/float64(len(text)), tf.Seed+7)
 		text, d.Calib = rest, calib
 	}
 	d.Train = text
-	if tf.instruct != "" {
-		ex, err := train.LoadInstructions(m.Tok, tf.instruct, tf.ctx)
+	if df.Instruct != "" {
+		ex, err := train.LoadInstructions(m.Tok, df.Instruct, tf.Ctx)
 		if err != nil {
 			return d, err
 		}
 		d.Train = append(d.Train, ex...)
 		if len(d.Calib) == 0 {
-			d.Calib = ex[:min(len(ex), pf.calibSeqs)]
+			d.Calib = ex[:min(len(ex), pf.CalibSeqs)]
 		}
 	}
 	return d, nil
@@ -181,28 +191,59 @@ func writePruneReport(dir string, rep *prune.Report, extra map[string]any) error
 		series{"query heads", layers, heads}, series{"FFN channels", layers, ffn})
 }
 
+// pruneRequest is what `shear prune` reads from its flags. Recovery
+// (--recover-steps > 0) is plain LoRA fine-tuning with Schedule's loop.
+type pruneRequest struct {
+	Model        modelFlags
+	Engine       engineFlags
+	Data         dataFlags
+	LoRA         loraFlags
+	Optim        optimFlags
+	Prune        pruneFlags
+	Schedule     scheduleFlags // of the recovery (its Steps are RecoverSteps)
+	RecoverSteps int
+	Resume       bool
+	Output       string
+	Report       string
+}
+
+func defaultPrune() pruneRequest {
+	return pruneRequest{Model: defaultModelFlags(), Engine: defaultEngineFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
+		Prune: defaultPruneFlags(), Schedule: defaultScheduleFlags()}
+}
+
 func newPrune() *cobra.Command {
-	var mf modelFlags
-	var ef engineFlags
-	var tf trainFlags
-	var pf pruneFlags
-	var out, reportDir string
-	var recoverSteps int
+	req := defaultPrune()
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Structurally prune a model (LoRAShear or a baseline), recover, and write the smaller GGUF",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			mf, ef, tf, pf := &req.Model, &req.Engine, &req.Optim, &req.Prune
+			out, reportDir := req.Output, req.Report
 			if out == "" {
 				return errors.New("no output: pass -o OUT.gguf")
 			}
 			if err := checkOutput(out, mf.path); err != nil {
 				return err
 			}
-			if recoverSteps < 0 {
-				return fmt.Errorf("--recover-steps %d must be ≥ 0", recoverSteps)
+			if err := checkOutputDir(out); err != nil {
+				return err
 			}
-			lc, err := tf.loraConfig()
+			if err := valid.Int("--recover-steps", req.RecoverSteps, 0, 1<<24); err != nil {
+				return err
+			}
+			if req.RecoverSteps > 0 {
+				sch := req.Schedule
+				sch.Steps = req.RecoverSteps
+				if err := sch.validate("--recover-steps"); err != nil {
+					return err
+				}
+			}
+			if err := valid.First(ef.validate(), tf.validate(nil), req.Data.needData()); err != nil {
+				return err
+			}
+			lc, err := req.LoRA.config()
 			if err != nil {
 				return err
 			}
@@ -210,30 +251,38 @@ func newPrune() *cobra.Command {
 			if work == "" {
 				work = out + ".work"
 			}
+			opt, err := pf.options(tf, lc, filepath.Join(work, "prune.ckpt"), req.Resume)
+			if err != nil {
+				return err
+			}
+			if ef.wasm() && pf.Distill > 0 {
+				return errors.New("--lhspg-distill runs natively only (not with --engine wasm)")
+			}
+			if ef.wasm() && req.Resume {
+				return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
+			}
+			m, err := loadF32(mf, tf)
+			if err != nil {
+				return err
+			}
+			data, err := pruneData(m, &req.Data, tf, pf)
+			if err != nil {
+				return err
+			}
+			if req.RecoverSteps == 0 {
+				fmt.Fprintln(os.Stderr, "no recovery (--recover-steps 0): the pruned model is written without fine-tuning")
+			}
 			if err := os.MkdirAll(work, 0o755); err != nil {
 				return err
 			}
-			opt, err := pf.options(&tf, lc, filepath.Join(work, "prune.ckpt"))
-			if err != nil {
-				return err
-			}
-			mf.dtype = "f32"
-			m, err := mf.load()
-			if err != nil {
-				return err
-			}
-			data, err := pruneData(m, &tf, &pf)
-			if err != nil {
-				return err
-			}
+			// A failed run leaves the work directory only if it holds a
+			// checkpoint to resume from.
+			defer removeIfEmpty(work)
 			start := time.Now()
 			ctx, stop := interruptible()
 			defer stop()
 			if ef.wasm() {
-				if pf.distill > 0 {
-					return errors.New("--lhspg-distill runs natively only (not with --engine wasm)")
-				}
-				return pruneWasm(ctx, &ef, &mf, opt, data, &tf, lc, recoverSteps, out, reportDir, work, start)
+				return pruneWasm(ctx, &req, opt, data, lc, work, start)
 			}
 			bars := stageBars{}
 			cm, rep, err := prune.Prune(ctx, m, opt, data, bars.update)
@@ -245,11 +294,9 @@ func newPrune() *cobra.Command {
 				return err
 			}
 			var recov *train.Result
-			if recoverSteps > 0 {
+			if req.RecoverSteps > 0 {
 				t0 := time.Now()
-				rtf := tf
-				rtf.steps, rtf.resume = recoverSteps, tf.resume
-				res, err := recoverPlain(ctx, cm, &rtf, lc, data.Train, filepath.Join(work, "recover.ckpt"))
+				res, err := recoverPlain(ctx, cm, &req, lc, data.Train, filepath.Join(work, "recover.ckpt"))
 				if err != nil {
 					return stopped(ctx, err, work)
 				}
@@ -274,33 +321,67 @@ func newPrune() *cobra.Command {
 				os.Remove(filepath.Join(work, "prune.ckpt"))
 				os.Remove(filepath.Join(work, "recover.ckpt"))
 			}
-			res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-				"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
-			return emit(res, func() {
-				fmt.Printf("%s: %d → %d parameters (%.1f%% removed) in %.1fs; wrote %s\n", rep.Method, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs, out)
-				fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
-			})
+			return emitPruneResult(rep, out, "", secs)
 		},
 	}
-	mf.register(cmd)
-	ef.register(cmd)
-	tf.register(cmd)
-	pf.register(cmd)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF")
-	cmd.Flags().StringVar(&reportDir, "report", "", "directory for report.json and plots (also keeps checkpoints for --resume)")
-	cmd.Flags().IntVar(&recoverSteps, "recover-steps", 0, "LoRA recovery steps after pruning (same budget for every method)")
+	fl := cmd.Flags()
+	req.Model.register(cmd)
+	req.Engine.register(cmd)
+	req.Data.register(fl)
+	req.LoRA.register(fl)
+	req.Optim.register(fl)
+	req.Prune.register(fl, true)
+	req.Schedule.register(fl, false)
+	fl.BoolVar(&req.Resume, "resume", req.Resume, "continue from the checkpoints in the work or report directory")
+	fl.StringVarP(&req.Output, "output", "o", req.Output, "output GGUF")
+	fl.StringVar(&req.Report, "report", req.Report, "directory for report.json and plots (also keeps checkpoints for --resume)")
+	fl.IntVar(&req.RecoverSteps, "recover-steps", req.RecoverSteps, "plain LoRA recovery steps after pruning (same budget for every method; 0: none)")
+	bindRequest(cmd, &req, defaultPrune())
 	return cmd
 }
 
+// emitPruneResult prints the outcome of a prune run (engine "" for native).
+func emitPruneResult(rep *prune.Report, out, engine string, secs float64) error {
+	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
+		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
+	method := rep.Method
+	if engine != "" {
+		method += " (" + engine + ")"
+	}
+	return emit(res, func() {
+		fmt.Printf("%s: %d → %d parameters (%.1f%% removed) in %.1fs; wrote %s\n", method, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs, out)
+		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
+	})
+}
+
+// checkOutputDir refuses an output whose directory does not exist (as
+// quantize and convert do) instead of creating it.
+func checkOutputDir(out string) error {
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("the output's directory %s does not exist", dir)
+	}
+	return nil
+}
+
+// removeIfEmpty removes dir if it holds nothing (a run that failed
+// before writing a checkpoint).
+func removeIfEmpty(dir string) {
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) == 0 {
+		os.Remove(dir)
+	}
+}
+
 // recoverPlain fine-tunes a fresh LoRA on examples and merges it.
-func recoverPlain(ctx context.Context, m *model.Model, tf *trainFlags, lc lora.Config, examples []train.Example, ckpt string) (train.Result, error) {
-	tr, err := train.New(m, train.Options{LoRA: lc, Batch: tf.batch, Ctx: tf.ctx, Seed: tf.seed + 1})
+func recoverPlain(ctx context.Context, m *model.Model, req *pruneRequest, lc lora.Config, examples []train.Example, ckpt string) (train.Result, error) {
+	tf := req.Optim
+	tr, err := train.New(m, train.Options{LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed + 1})
 	if err != nil {
 		return train.Result{}, err
 	}
-	trainEx, devEx := train.Split(examples, tf.devFrac, tf.seed)
-	p, onStep := trainProgress("recover", tf.steps)
-	res, err := train.Run(ctx, tr, trainEx, devEx, tf.config(ckpt), onStep)
+	trainEx, devEx := train.Split(examples, req.Schedule.DevFrac, tf.Seed)
+	p, onStep := trainProgress("recover", req.RecoverSteps)
+	res, err := train.Run(ctx, tr, trainEx, devEx, req.recoverConfig(ckpt), onStep)
 	p.finish()
 	if err != nil {
 		return res, err
@@ -308,62 +389,88 @@ func recoverPlain(ctx context.Context, m *model.Model, tf *trainFlags, lc lora.C
 	return res, tr.Adapter.Merge(m)
 }
 
+// recoverConfig is the loop of prune's plain recovery.
+func (req *pruneRequest) recoverConfig(ckpt string) train.Config {
+	sch := req.Schedule
+	sch.Steps = req.RecoverSteps
+	return sch.config(req.Optim, ckpt, req.Resume)
+}
+
+// analyzeRequest is what `shear analyze` reads from its flags.
+type analyzeRequest struct {
+	Model     modelFlags
+	Calib     string
+	Output    string
+	Gamma     float64
+	Ctx       int
+	CalibSeqs int
+	Hidden    bool
+}
+
+func defaultAnalyzeRequest() analyzeRequest {
+	return analyzeRequest{Model: defaultModelFlags(), Gamma: prune.DefaultOptions().Gamma, Ctx: defaultOptimFlags().Ctx, CalibSeqs: defaultPruneFlags().CalibSeqs}
+}
+
 func newAnalyze() *cobra.Command {
-	var mf modelFlags
-	var calib, out string
-	var gamma float64
-	var ctx, seqs int
-	var hidden bool
+	req := defaultAnalyzeRequest()
 	cmd := &cobra.Command{
 		Use:   "analyze",
 		Short: "Knowledge distribution analysis: loss deviation of removing each group",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if calib == "" || out == "" {
+			if req.Calib == "" || req.Output == "" {
 				return errors.New("pass --calib PATH and -o DIR")
 			}
-			mf.dtype = "f32"
-			m, err := mf.load()
+			if err := valid.First(valid.Float("--gamma", req.Gamma, valid.HalfOpenUnit), valid.Int("--calib-seqs", req.CalibSeqs, 1, 1<<16),
+				valid.Int("--ctx", req.Ctx, 8, train.MaxCtx)); err != nil {
+				return err
+			}
+			req.Model.dtype = "f32"
+			m, err := req.Model.load()
 			if err != nil {
 				return err
 			}
-			ex, err := train.LoadText(m.Tok, calib, ctx)
+			if err := valid.Int("--ctx", req.Ctx, 8, m.CtxLen); err != nil {
+				return err
+			}
+			ex, err := train.LoadText(m.Tok, req.Calib, req.Ctx)
 			if err != nil {
 				return err
 			}
-			ex = ex[:min(len(ex), seqs)]
-			g := graph.Build(m, graph.Options{Hidden: hidden})
+			ex = ex[:min(len(ex), req.CalibSeqs)]
+			g := graph.Build(m, graph.Options{Hidden: req.Hidden})
 			p := newProgress("analyze", 1)
-			a, err := prune.Analyze(m, g, ex, gamma, p.update)
+			a, err := prune.Analyze(m, g, ex, req.Gamma, p.update)
 			p.finish()
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
+			if err := os.MkdirAll(req.Output, 0o755); err != nil {
 				return err
 			}
 			means := a.LayerKindMeans(g)
 			js, _ := json.MarshalIndent(map[string]any{"analysis": a, "layer_kind_mean": means}, "", " ")
-			if err := os.WriteFile(filepath.Join(out, "analysis.json"), append(js, '\n'), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(req.Output, "analysis.json"), append(js, '\n'), 0o644); err != nil {
 				return err
 			}
-			if err := saveHeatmap(filepath.Join(out, "heatmap.png"), "mean loss deviation Δ_g (layer × kind)", means); err != nil {
+			if err := saveHeatmap(filepath.Join(req.Output, "heatmap.png"), "mean loss deviation Δ_g (layer × kind)", means); err != nil {
 				return err
 			}
-			return emit(map[string]any{"base_loss": a.BaseLoss, "groups": len(a.Deviation), "unprunable": len(a.Unprunable), "layer_kind_mean": means, "output": out}, func() {
-				fmt.Printf("base loss %.4f; %d groups probed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), gamma, out)
+			return emit(map[string]any{"base_loss": a.BaseLoss, "groups": len(a.Deviation), "unprunable": len(a.Unprunable), "layer_kind_mean": means, "output": req.Output}, func() {
+				fmt.Printf("base loss %.4f; %d groups probed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), req.Gamma, req.Output)
 				for k, v := range means {
 					fmt.Printf("  %-9s %v\n", k, v)
 				}
 			})
 		},
 	}
-	mf.register(cmd)
-	cmd.Flags().StringVar(&calib, "calib", "", "calibration text file or directory")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output directory")
-	cmd.Flags().Float64Var(&gamma, "gamma", 0.1, "fraction of groups marked unprunable")
-	cmd.Flags().IntVar(&ctx, "ctx", 128, "tokens per calibration sequence")
-	cmd.Flags().IntVar(&seqs, "calib-seqs", 8, "calibration sequences")
-	cmd.Flags().BoolVar(&hidden, "hidden", false, "include hidden channels")
+	req.Model.register(cmd)
+	cmd.Flags().StringVar(&req.Calib, "calib", "", "calibration text file or directory")
+	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output directory")
+	cmd.Flags().Float64Var(&req.Gamma, "gamma", 0.1, "fraction of groups marked unprunable")
+	cmd.Flags().IntVar(&req.Ctx, "ctx", 128, "tokens per calibration sequence")
+	cmd.Flags().IntVar(&req.CalibSeqs, "calib-seqs", 8, "calibration sequences")
+	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "include hidden channels")
+	bindRequest(cmd, &req, defaultAnalyzeRequest())
 	return cmd
 }

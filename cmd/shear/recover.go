@@ -8,93 +8,125 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
 // recoveryFlags are the recovery options shared by `shear recover` and
-// `shear lorashear`.
+// `shear lorashear`; their defaults are prune.DefaultRecover().
 type recoveryFlags struct {
-	distill, temp, lr float64
-	lr2               float64
-	full              bool
+	Stage1, Stage2 int
+	Subsets        int
+	Uniform        bool
+	Distill, Temp  float64
+	LR, LR2        float64
+	Full           bool
 }
 
-func (f *recoveryFlags) register(cmd *cobra.Command) {
+func defaultRecoveryFlags() recoveryFlags {
 	d := prune.DefaultRecover()
-	fl := cmd.Flags()
-	fl.Float64Var(&f.distill, "distill", d.Distill, "distill the dense model during recovery: loss (1−λ)·CE + λ·τ²·KL(dense ‖ pruned), λ = this (0: off)")
-	fl.Float64Var(&f.temp, "distill-temp", d.DistillTemp, "distillation temperature τ")
-	fl.BoolVar(&f.full, "recover-full", d.Full, "recover by training every kept weight (false: a fresh LoRA, as the paper)")
-	fl.Float64Var(&f.lr, "recover-lr", 0, "recovery learning rate (default --lr)")
-	fl.Float64Var(&f.lr2, "instruct-lr", 0, "peak learning rate of recovery stage 2, the instructions (default: a tenth of the stage 1 rate)")
+	return recoveryFlags{Stage1: d.Stage1Steps, Stage2: d.Stage2Steps, Subsets: 4, Uniform: d.Uniform,
+		Distill: d.Distill, Temp: d.DistillTemp, Full: d.Full}
 }
 
-// check validates the flags (before any long stage runs).
-func (f *recoveryFlags) check() error {
-	if f.distill < 0 || f.distill > 1 {
-		return fmt.Errorf("--distill %g must be in [0, 1]", f.distill)
-	}
-	if !(f.temp > 0) {
-		return fmt.Errorf("--distill-temp %g must be > 0", f.temp)
-	}
-	if f.lr < 0 || f.lr2 < 0 {
-		return fmt.Errorf("--recover-lr %g and --instruct-lr %g must be ≥ 0", f.lr, f.lr2)
-	}
-	return nil
+func (f *recoveryFlags) register(fl *pflag.FlagSet) {
+	fl.IntVar(&f.Stage1, "recover-steps", f.Stage1, "recovery stage 1 steps (pretraining-style subsets)")
+	fl.IntVar(&f.Stage2, "instruct-steps", f.Stage2, "recovery stage 2 steps (instructions)")
+	fl.IntVar(&f.Subsets, "subsets", f.Subsets, "subsets a single --data file is cut into")
+	fl.BoolVar(&f.Uniform, "uniform", f.Uniform, "fixed equal subset weights (no dynamic weighting)")
+	fl.Float64Var(&f.Distill, "distill", f.Distill, "distill the dense model during recovery: loss (1−λ)·CE + λ·τ²·KL(dense ‖ pruned), λ = this (0: off)")
+	fl.Float64Var(&f.Temp, "distill-temp", f.Temp, "distillation temperature τ")
+	fl.BoolVar(&f.Full, "recover-full", f.Full, "recover by training every kept weight (false: a fresh LoRA, as the paper)")
+	fl.Float64Var(&f.LR, "recover-lr", f.LR, "recovery learning rate (default --lr)")
+	fl.Float64Var(&f.LR2, "instruct-lr", f.LR2, "peak learning rate of recovery stage 2, the instructions (default: a tenth of the stage 1 rate)")
 }
 
-// apply sets the recovery options (their LR already from --lr).
-func (f *recoveryFlags) apply(o *prune.RecoverOptions) error {
-	if err := f.check(); err != nil {
-		return err
+// options builds and validates the recovery options (the one check of
+// their ranges is prune.RecoverOptions.Validate).
+func (f *recoveryFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume bool) (prune.RecoverOptions, error) {
+	o := prune.DefaultRecover()
+	o.Stage1Steps, o.Stage2Steps, o.Batch, o.Ctx = f.Stage1, f.Stage2, tf.Batch, tf.Ctx
+	o.LR, o.Clip, o.LoRA, o.Seed, o.Uniform = tf.LR, tf.Clip, lc, tf.Seed, f.Uniform
+	o.Distill, o.DistillTemp, o.Full = f.Distill, f.Temp, f.Full
+	o.Checkpoint, o.Resume = ckpt, resume
+	if err := valid.First(valid.Float("--recover-lr", f.LR, valid.NonNegative), valid.Float("--instruct-lr", f.LR2, valid.NonNegative),
+		valid.Int("--subsets", f.Subsets, 1, 1<<12)); err != nil {
+		return o, err
 	}
-	o.Distill, o.DistillTemp, o.Full = f.distill, f.temp, f.full
-	if f.lr > 0 {
-		o.LR = f.lr
+	if f.LR > 0 {
+		o.LR = f.LR
 	}
 	o.Stage2LR = o.LR / 10
-	if f.lr2 > 0 {
-		o.Stage2LR = f.lr2
+	if f.LR2 > 0 {
+		o.Stage2LR = f.LR2
 	}
-	return nil
+	return o, o.Validate()
+}
+
+// recoverRequest is what `shear recover` reads from its flags.
+type recoverRequest struct {
+	Model         modelFlags
+	Data          dataFlags
+	LoRA          loraFlags
+	Optim         optimFlags
+	Recovery      recoveryFlags
+	EstimateEvery int
+	Eta           float64
+	Resume        bool
+	Dense, Output string
+	Report        string
+}
+
+func defaultRecoverRequest() recoverRequest {
+	d := prune.DefaultRecover()
+	return recoverRequest{Model: defaultModelFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
+		Recovery: defaultRecoveryFlags(), EstimateEvery: d.EstimateEvery, Eta: d.Eta}
 }
 
 func newRecover() *cobra.Command {
-	var mf modelFlags
-	var tf trainFlags
-	var rf recoveryFlags
-	var dense, out, reportDir string
-	var stage1, stage2, subsetsK, every int
-	var eta float64
-	var uniform bool
+	req := defaultRecoverRequest()
 	cmd := &cobra.Command{
 		Use:   "recover",
 		Short: "Dynamic knowledge recovery of a pruned model: weighted pretraining subsets, then instructions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			mf, tf := &req.Model, &req.Optim
+			dense, out, reportDir := req.Dense, req.Output, req.Report
 			if dense == "" || out == "" {
 				return errors.New("pass --dense DENSE.gguf and -o OUT.gguf")
 			}
 			if err := checkOutput(out, mf.path, dense); err != nil {
 				return err
 			}
-			if tf.data == "" && tf.instruct == "" {
+			if err := checkOutputDir(out); err != nil {
+				return err
+			}
+			if req.Data.Data == "" && req.Data.Instruct == "" {
 				return errors.New("no recovery data: pass --data PATH and/or --instruct FILE.jsonl")
 			}
-			lc, err := tf.loraConfig()
+			lc, err := req.LoRA.config()
 			if err != nil {
 				return err
 			}
 			if reportDir == "" {
 				reportDir = out + ".recover"
 			}
-			if err := os.MkdirAll(reportDir, 0o755); err != nil {
+			if err := tf.validate(nil); err != nil {
 				return err
 			}
-			mf.dtype = "f32"
-			pm, err := mf.load()
+			ropt, err := req.Recovery.options(tf, lc, filepath.Join(reportDir, "recover.ckpt"), req.Resume)
+			if err != nil {
+				return err
+			}
+			ropt.Eta, ropt.EstimateEvery = req.Eta, req.EstimateEvery
+			if err := ropt.Validate(); err != nil {
+				return err
+			}
+			pm, err := loadF32(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -107,28 +139,24 @@ func newRecover() *cobra.Command {
 				return fmt.Errorf("the dense model's vocabulary (%d) differs from the pruned model's (%d)", dm.Vocab, pm.Vocab)
 			}
 			var subs []prune.Subset
-			if tf.data != "" {
-				if subs, err = prune.TextSubsets(pm.Tok, tf.data, tf.ctx, subsetsK); err != nil {
+			if req.Data.Data != "" {
+				if subs, err = prune.TextSubsets(pm.Tok, req.Data.Data, tf.Ctx, req.Recovery.Subsets); err != nil {
 					return err
 				}
 			}
 			var ins []train.Example
-			if tf.instruct != "" {
-				if ins, err = train.LoadInstructions(pm.Tok, tf.instruct, tf.ctx); err != nil {
+			if req.Data.Instruct != "" {
+				if ins, err = train.LoadInstructions(pm.Tok, req.Data.Instruct, tf.Ctx); err != nil {
 					return err
 				}
 			}
-			ropt := prune.DefaultRecover()
-			ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx = stage1, stage2, tf.batch, tf.ctx
 			if len(subs) == 0 {
 				ropt.Stage1Steps = 0
 			}
 			if len(ins) == 0 {
 				ropt.Stage2Steps = 0
 			}
-			ropt.LR, ropt.Clip, ropt.LoRA, ropt.Seed, ropt.Uniform, ropt.Eta = tf.lr, tf.clip, lc, tf.seed, uniform, eta
-			ropt.EstimateEvery, ropt.Checkpoint, ropt.Resume = every, filepath.Join(reportDir, "recover.ckpt"), tf.resume
-			if err := rf.apply(&ropt); err != nil {
+			if err := os.MkdirAll(reportDir, 0o755); err != nil {
 				return err
 			}
 			ctx, stop := interruptible()
@@ -144,6 +172,7 @@ func newRecover() *cobra.Command {
 			})
 			bars.finish()
 			if err != nil {
+				removeIfEmpty(reportDir)
 				return stopped(ctx, err, reportDir)
 			}
 			if err := pm.Save(out); err != nil {
@@ -165,17 +194,18 @@ func newRecover() *cobra.Command {
 			})
 		},
 	}
-	mf.register(cmd)
-	tf.register(cmd)
-	rf.register(cmd)
-	cmd.Flags().StringVar(&dense, "dense", "", "the dense model before pruning (the reference for δ_i)")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output GGUF")
-	cmd.Flags().StringVar(&reportDir, "report", "", "report directory (default OUTPUT.recover; holds checkpoints for --resume)")
-	cmd.Flags().IntVar(&stage1, "recover-steps", 150, "stage 1 steps (pretraining-style subsets)")
-	cmd.Flags().IntVar(&stage2, "instruct-steps", 50, "stage 2 steps (instructions)")
-	cmd.Flags().IntVar(&subsetsK, "subsets", 4, "subsets a single --data file is cut into")
-	cmd.Flags().IntVar(&every, "estimate-every", 25, "re-estimate subset losses every N steps")
-	cmd.Flags().Float64Var(&eta, "eta", 3, "weight update rate η in w_i ← w_i·exp(η·max(δ_i, 0))")
-	cmd.Flags().BoolVar(&uniform, "uniform", false, "fixed equal subset weights (no dynamic weighting)")
+	fl := cmd.Flags()
+	req.Model.register(cmd)
+	req.Data.register(fl)
+	req.LoRA.register(fl)
+	req.Optim.register(fl)
+	req.Recovery.register(fl)
+	fl.BoolVar(&req.Resume, "resume", req.Resume, "continue from the checkpoint in the report directory")
+	fl.StringVar(&req.Dense, "dense", req.Dense, "the dense model before pruning (the reference for δ_i)")
+	fl.StringVarP(&req.Output, "output", "o", req.Output, "output GGUF")
+	fl.StringVar(&req.Report, "report", req.Report, "report directory (default OUTPUT.recover; holds checkpoints for --resume)")
+	fl.IntVar(&req.EstimateEvery, "estimate-every", req.EstimateEvery, "re-estimate subset losses every N steps")
+	fl.Float64Var(&req.Eta, "eta", req.Eta, "weight update rate η in w_i ← w_i·exp(η·max(δ_i, 0))")
+	bindRequest(cmd, &req, defaultRecoverRequest())
 	return cmd
 }

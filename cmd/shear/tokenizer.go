@@ -23,11 +23,21 @@ func newTokenizer() *cobra.Command {
 	return cmd
 }
 
+// tokenizerTrainRequest is what `shear tokenizertrain` reads from its flags.
+type tokenizerTrainRequest struct {
+	Files    []string
+	Output   string
+	Vocab    int
+	MaxPiece int
+	Coverage float64
+}
+
+func defaultTokenizerTrainRequest() tokenizerTrainRequest {
+	return tokenizerTrainRequest{Coverage: 0.9995, MaxPiece: 16}
+}
+
 func newTokenizerTrain() *cobra.Command {
-	var files []string
-	var out string
-	var vocab, maxPiece int
-	var coverage float64
+	req := defaultTokenizerTrainRequest()
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Train a SentencePiece-style BPE vocabulary with byte fallback",
@@ -44,23 +54,23 @@ characters. A directory stands for every file under it.`,
 		Example: "  shear tokenizer train --vocab 1024 -f emma.txt -f persuasion.txt -o vocab.gguf",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(files) == 0 {
+			if len(req.Files) == 0 {
 				return errors.New("no training text: pass -f FILE (or a directory), repeatable")
 			}
 			if !cmd.Flags().Changed("vocab") {
 				return errors.New("no vocabulary size: pass --vocab N (at least 260: 259 special and byte tokens plus the characters)")
 			}
-			if !(coverage > 0 && coverage <= 1) {
-				return fmt.Errorf("--coverage %v must be in (0, 1]", coverage)
+			if !(req.Coverage > 0 && req.Coverage <= 1) {
+				return fmt.Errorf("--coverage %v must be in (0, 1]", req.Coverage)
 			}
-			if maxPiece < 2 {
-				return fmt.Errorf("--max-piece %d must be at least 2", maxPiece)
+			if req.MaxPiece < 2 {
+				return fmt.Errorf("--max-piece %d must be at least 2", req.MaxPiece)
 			}
-			if err := checkOutput(out, files...); err != nil {
+			if err := checkOutput(req.Output, req.Files...); err != nil {
 				return err
 			}
 			var paths []string
-			for _, f := range files {
+			for _, f := range req.Files {
 				ps, err := train.TextFiles(f)
 				if err != nil {
 					return fmt.Errorf("-f %s: %w", f, err)
@@ -78,7 +88,7 @@ characters. A directory stands for every file under it.`,
 				nBytes += len(b)
 			}
 			start := time.Now()
-			res, err := bpe.Train(texts, bpe.Options{VocabSize: vocab, CharacterCoverage: coverage, MaxPieceChars: maxPiece})
+			res, err := bpe.Train(texts, bpe.Options{VocabSize: req.Vocab, CharacterCoverage: req.Coverage, MaxPieceChars: req.MaxPiece})
 			if err != nil {
 				return err
 			}
@@ -92,26 +102,27 @@ characters. A directory stands for every file under it.`,
 				nTok += len(tok.Encode(t))
 			}
 			b := bpe.GGUF(res.Vocab)
-			if err := b.WriteFile(out); err != nil {
+			if err := b.WriteFile(req.Output); err != nil {
 				return err
 			}
 			n := len(res.Vocab.Tokens)
-			r := map[string]any{"output": out, "vocab": n, "characters": res.Chars, "merges": res.Merges, "words": res.Words,
+			r := map[string]any{"output": req.Output, "vocab": n, "characters": res.Chars, "merges": res.Merges, "words": res.Words,
 				"files": len(paths), "bytes": nBytes, "tokens": nTok, "bytes_per_token": float64(nBytes) / float64(max(nTok, 1)), "seconds": secs}
 			return emit(r, func() {
-				if n < vocab {
-					fmt.Fprintf(os.Stderr, "note: no pair occurs twice any more: the vocabulary has %d tokens, not %d\n", n, vocab)
+				if n < req.Vocab {
+					fmt.Fprintf(os.Stderr, "note: no pair occurs twice any more: the vocabulary has %d tokens, not %d\n", n, req.Vocab)
 				}
 				fmt.Printf("wrote %s: %d tokens (%d characters, %d merges); the %d training bytes are %d tokens (%.2f bytes/token)\n",
-					out, n, res.Chars, res.Merges, nBytes, nTok, float64(nBytes)/float64(max(nTok, 1)))
+					req.Output, n, res.Chars, res.Merges, nBytes, nTok, float64(nBytes)/float64(max(nTok, 1)))
 			})
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&vocab, "vocab", 0, "vocabulary size, including the 259 special and byte tokens")
-	fl.StringArrayVarP(&files, "file", "f", nil, "training text file or directory (repeatable)")
-	fl.StringVarP(&out, "output", "o", "", "output GGUF")
-	fl.Float64Var(&coverage, "coverage", 0.9995, "share of the text's characters that get their own piece")
-	fl.IntVar(&maxPiece, "max-piece", 16, "longest piece in characters")
+	fl.IntVar(&req.Vocab, "vocab", 0, "vocabulary size, including the 259 special and byte tokens")
+	fl.StringArrayVarP(&req.Files, "file", "f", nil, "training text file or directory (repeatable)")
+	fl.StringVarP(&req.Output, "output", "o", "", "output GGUF")
+	fl.Float64Var(&req.Coverage, "coverage", 0.9995, "share of the text's characters that get their own piece")
+	fl.IntVar(&req.MaxPiece, "max-piece", 16, "longest piece in characters")
+	bindRequest(cmd, &req, defaultTokenizerTrainRequest())
 	return cmd
 }

@@ -49,13 +49,9 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 		// Input is BOS + chunk minus its last token: position i predicts chunk[i].
 		input[0] = m.Tok.BOS()
 		copy(input[1:], chunk[:per-1])
-		st.Reset()
-		logits, err := st.Forward(input, true)
-		if err != nil {
+		var err error
+		if nll, _, err = SequenceNLL(st, input, chunk, nll); err != nil {
 			return PPLResult{}, err
-		}
-		for i, t := range chunk {
-			nll -= LogProb(logits[i*m.Vocab:(i+1)*m.Vocab], t)
 		}
 		if progress != nil {
 			progress(c+1, total)
@@ -68,6 +64,32 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 		return PPLResult{}, fmt.Errorf("eval: the model's log-probabilities are not finite (mean NLL %v): its weights overflow in the forward pass", mean)
 	}
 	return PPLResult{PPL: simd.Exp64(mean), NLL: mean, Scored: n, Chunks: total}, nil
+}
+
+// SequenceNLL runs input from an empty cache and subtracts from acc the
+// log-probability of every target ≥ 0 (targets[i] is what position i
+// predicts; −1 is not scored). It returns the new sum and the number of
+// tokens scored. This is the one mean-loss loop of inference: Perplexity
+// and the knowledge analysis's loss (prune.Loss) both add up through it,
+// token by token in order, so their sums have the same bits.
+func SequenceNLL(st *model.State, input, targets []int, acc float64) (float64, int, error) {
+	if len(targets) > len(input) {
+		return acc, 0, fmt.Errorf("eval: %d targets for %d input tokens", len(targets), len(input))
+	}
+	st.Reset()
+	logits, err := st.Forward(input, true)
+	if err != nil {
+		return acc, 0, err
+	}
+	vocab := len(logits) / len(input)
+	n := 0
+	for i, t := range targets {
+		if t >= 0 {
+			acc -= LogProb(logits[i*vocab:(i+1)*vocab], t)
+			n++
+		}
+	}
+	return acc, n, nil
 }
 
 // LogProb is log softmax(logits)[t], computed in float64 (with simd's
@@ -183,6 +205,20 @@ func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error)
 	return scores, nil
 }
 
+// Picks returns the choices acc and acc_norm pick from an item's scores:
+// the argmax of the score, and of score / len(choice in bytes).
+func Picks(it MCItem, scores []float64) (best, bestNorm int) {
+	for c := range scores {
+		if scores[c] > scores[best] {
+			best = c
+		}
+		if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
+			bestNorm = c
+		}
+	}
+	return best, bestNorm
+}
+
 // MultipleChoice scores every item: acc takes the argmax of the scores,
 // acc_norm the argmax of score / len(choice in bytes).
 func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done, total int)) (MCResult, error) {
@@ -196,15 +232,7 @@ func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done,
 		if err != nil {
 			return MCResult{}, fmt.Errorf("item %d: %w", n, err)
 		}
-		best, bestNorm := 0, 0
-		for c := range scores {
-			if scores[c] > scores[best] {
-				best = c
-			}
-			if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
-				bestNorm = c
-			}
-		}
+		best, bestNorm := Picks(it, scores)
 		if best == it.Gold {
 			acc++
 		}

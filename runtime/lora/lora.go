@@ -92,10 +92,10 @@ func ParseTargets(s string) ([]Target, error) {
 // Config describes an adapter. Defaults (OTO's sanity config): r 8, α 16,
 // dropout 0.05, every projection.
 type Config struct {
-	Rank    int
-	Alpha   float32
-	Dropout float32
-	Targets []Target
+	Rank    int      `json:"rank"`
+	Alpha   float32  `json:"alpha"`
+	Dropout float32  `json:"dropout"`
+	Targets []Target `json:"targets"`
 }
 
 // DefaultConfig returns r 8, α 16, dropout 0.05 on all seven projections.

@@ -73,8 +73,10 @@ func ClipGradNorm(params []Param, maxNorm float64) float64 {
 
 // Schedule is linear warm-up to LR, then cosine decay to MinLR at Total.
 type Schedule struct {
-	LR, MinLR     float64
-	Warmup, Total int
+	LR     float64 `json:"lr"`
+	MinLR  float64 `json:"min_lr"`
+	Warmup int     `json:"warmup"`
+	Total  int     `json:"total,omitempty"`
 }
 
 // At returns the learning rate for optimizer step s (0-based).

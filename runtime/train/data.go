@@ -18,7 +18,8 @@ import (
 // next-token labels at each position (negative: not scored). Both have
 // the same length, at most the context.
 type Example struct {
-	Tokens, Targets []int
+	Tokens  []int `json:"tokens"`
+	Targets []int `json:"targets"`
 }
 
 // TextFiles lists the text files a --data path names: the file itself, or

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"github.com/shear-ai/shear/internal/valid"
 	"math"
 	"os"
 	"time"
@@ -10,24 +11,39 @@ import (
 
 // Config is a training run.
 type Config struct {
-	Steps           int      // optimizer steps
-	Accum           int      // micro-batches per step (gradient accumulation)
-	Sched           Schedule // learning rate; Total defaults to Steps
-	WeightDecay     float64
-	ClipNorm        float64 // ≤ 0: no clipping
-	EvalEvery       int     // dev loss every N steps (0: only before and after)
-	DevMax          int     // at most this many dev examples (0: all)
-	Seed            uint64  // data order
-	CheckpointPath  string  // "" disables checkpoints
-	CheckpointEvery int
-	Resume          bool // continue from CheckpointPath if it exists
+	Steps           int      `json:"steps"`                // optimizer steps
+	Accum           int      `json:"accum"`                // micro-batches per step (gradient accumulation)
+	Sched           Schedule `json:"schedule"`             // learning rate; Total defaults to Steps
+	WeightDecay     float64  `json:"weight_decay"`         // AdamW decoupled weight decay
+	ClipNorm        float64  `json:"clip"`                 // ≤ 0: no clipping
+	EvalEvery       int      `json:"eval_every"`           // dev loss every N steps (0: only before and after)
+	DevMax          int      `json:"dev_max"`              // at most this many dev examples (0: all)
+	Seed            uint64   `json:"seed"`                 // data order
+	CheckpointPath  string   `json:"checkpoint,omitempty"` // "" disables checkpoints
+	CheckpointEvery int      `json:"checkpoint_every,omitempty"`
+	Resume          bool     `json:"resume,omitempty"` // continue from CheckpointPath if it exists
 	// Source, when set, supplies the micro-batches instead of a uniform
 	// Loader over the training examples (recovery's weighted sampling).
-	Source Source
+	Source Source `json:"-"`
 	// Patience > 0 stops after that many dev evaluations (EvalEvery)
 	// without improvement, and keeps the best weights.
-	Patience int
+	Patience int `json:"patience,omitempty"`
 }
+
+// CheckOptim is the one range check of the options every trainer shares
+// (named by their CLI flags): batch size, sequence length up to maxCtx
+// (the model's context when it is known), peak rate and clip norm.
+func CheckOptim(batch, ctx, maxCtx int, lr, clip float64) error {
+	return valid.First(
+		valid.Int("--batch", batch, 1, 1<<16),
+		valid.Int("--ctx", ctx, 8, maxCtx),
+		valid.Float("--lr", lr, valid.Positive),
+		valid.Float("--clip", clip, valid.NonNegative),
+	)
+}
+
+// MaxCtx bounds sequence lengths when no model is known yet.
+const MaxCtx = 1 << 20
 
 // Source hands out micro-batches. Its state is part of a checkpoint.
 type Source interface {

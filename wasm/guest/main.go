@@ -22,10 +22,10 @@ import (
 	"runtime/debug"
 	"unsafe"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/wasm/internal/abi"
-	"github.com/shear-ai/shear/wasm/internal/ops"
 )
 
 func main() {}
@@ -45,7 +45,7 @@ func poll(stage string, done, total int, loss float64) bool {
 var (
 	allocs   = map[uint32][]byte{} // live buffers handed to the host, by address
 	models   = map[int32]*model.Model{}
-	sessions = map[int32]*ops.Generator{}
+	sessions = map[int32]*app.Generator{}
 	nextID   int32
 	result   []byte // the last call's result
 	lastErr  []byte // the last call's error message
@@ -95,11 +95,11 @@ func guard(panicCode abi.Code, fn func() (int32, error)) (status int32) {
 
 func codeOf(err error) abi.Code {
 	var f failure
-	var r ops.RequestError
+	var r app.RequestError
 	switch {
 	case errors.As(err, &f):
 		return f.code
-	case errors.Is(err, ops.ErrInterrupted):
+	case errors.Is(err, app.ErrInterrupted):
 		return abi.ErrInterrupted
 	case errors.As(err, &r):
 		return abi.ErrRequest
@@ -231,17 +231,17 @@ func shearResultPtr() uint32 { return addr(result) }
 func shearResultLen() uint32 { return uint32(len(result)) }
 
 // shear_load_model parses GGUF bytes and binds a model; options are
-// abi.LoadOptions JSON. It returns a model handle and sets the result to
-// abi.ModelInfo. The GGUF buffer may be freed afterwards.
+// app.LoadOptions JSON. It returns a model handle and sets the result to
+// app.ModelInfo. The GGUF buffer may be freed afterwards.
 //
 //go:wasmexport shear_load_model
 func shearLoadModel(ptr, n, optPtr, optLen uint32) int32 {
 	return call(abi.ErrModel, func() (int32, error) {
-		var opt abi.LoadOptions
+		var opt app.LoadOptions
 		if err := request(optPtr, optLen, &opt); err != nil {
 			return 0, err
 		}
-		dt, err := ops.ParseLoad(opt)
+		dt, err := app.ParseLoad(opt)
 		if err != nil {
 			return 0, err
 		}
@@ -259,7 +259,7 @@ func shearLoadModel(ptr, n, optPtr, optLen uint32) int32 {
 		}
 		h := newHandle()
 		models[h] = m
-		return h, reply(ops.Info(m))
+		return h, reply(app.Info(m))
 	})
 }
 
@@ -281,7 +281,7 @@ func shearModelInfo(h int32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		return 0, reply(ops.Info(m))
+		return 0, reply(app.Info(m))
 	})
 }
 
@@ -294,7 +294,7 @@ func shearSaveModel(h int32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		b, err := ops.Save(m)
+		b, err := app.Save(m)
 		result = b
 		return 0, err
 	})
@@ -307,11 +307,11 @@ func shearTokenize(h int32, ptr, n uint32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		var req abi.TokenizeRequest
+		var req app.TokenizeRequest
 		if err := request(ptr, n, &req); err != nil {
 			return 0, err
 		}
-		return 0, reply(ops.Tokenize(m, req))
+		return 0, reply(app.Tokenize(m, req))
 	})
 }
 
@@ -325,11 +325,11 @@ func shearLogits(h int32, ptr, n uint32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		var req abi.LogitsRequest
+		var req app.LogitsRequest
 		if err := request(ptr, n, &req); err != nil {
 			return 0, err
 		}
-		out, err := ops.Logits(m, req)
+		out, err := app.Logits(m, req)
 		if err != nil {
 			return 0, err
 		}
@@ -343,7 +343,7 @@ func shearLogits(h int32, ptr, n uint32) int32 {
 
 //go:wasmexport shear_generate
 func shearGenerate(h int32, ptr, n uint32) int32 {
-	return modelRequest(h, ptr, n, func(m *model.Model, req abi.GenerateRequest) (any, error) { return ops.Generate(m, req, poll) })
+	return modelRequest(h, ptr, n, func(m *model.Model, req app.GenerateRequest) (any, error) { return app.Generate(m, req, poll) })
 }
 
 // shear_generate_start runs the prompt and returns a session handle for
@@ -356,11 +356,11 @@ func shearGenerateStart(h int32, ptr, n uint32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		var req abi.GenerateRequest
+		var req app.GenerateRequest
 		if err := request(ptr, n, &req); err != nil {
 			return 0, err
 		}
-		g, err := ops.NewGenerator(m, req)
+		g, err := app.NewGenerator(m, req)
 		if err != nil {
 			return 0, err
 		}
@@ -370,8 +370,8 @@ func shearGenerateStart(h int32, ptr, n uint32) int32 {
 	})
 }
 
-// shear_generate_step produces one token (status 0, result abi.Step) or
-// ends the generation (status 1, result abi.GenerateResult).
+// shear_generate_step produces one token (status 0, result app.Step) or
+// ends the generation (status 1, result app.GenerateResult).
 //
 //go:wasmexport shear_generate_step
 func shearGenerateStep(s int32) int32 {
@@ -387,7 +387,7 @@ func shearGenerateStep(s int32) int32 {
 		if done {
 			return int32(abi.StepDone), reply(g.Result())
 		}
-		return int32(abi.StepToken), reply(abi.Step{Token: tok, Text: piece})
+		return int32(abi.StepToken), reply(app.Step{Token: tok, Text: piece})
 	})
 }
 
@@ -404,16 +404,16 @@ func shearGenerateEnd(s int32) int32 {
 
 //go:wasmexport shear_perplexity
 func shearPerplexity(h int32, ptr, n uint32) int32 {
-	return modelRequest(h, ptr, n, func(m *model.Model, req abi.PerplexityRequest) (any, error) { return ops.Perplexity(m, req, poll) })
+	return modelRequest(h, ptr, n, func(m *model.Model, req app.PerplexityRequest) (any, error) { return app.Perplexity(m, req, poll) })
 }
 
 //go:wasmexport shear_mc_scores
 func shearMCScores(h int32, ptr, n uint32) int32 {
-	return modelRequest(h, ptr, n, func(m *model.Model, req abi.ScoreRequest) (any, error) { return ops.Score(m, req, poll) })
+	return modelRequest(h, ptr, n, func(m *model.Model, req app.ScoreRequest) (any, error) { return app.Score(m, req, poll) })
 }
 
 // shear_prune prunes the model (loaded as f32; modified in place) and
-// returns the handle of the compressed model, with abi.PruneResult as the
+// returns the handle of the compressed model, with app.PruneResult as the
 // result. Save it with shear_save_model.
 //
 //go:wasmexport shear_prune
@@ -423,11 +423,11 @@ func shearPrune(h int32, ptr, n uint32) int32 {
 		if err != nil {
 			return 0, err
 		}
-		var req abi.PruneRequest
+		var req app.PruneRequest
 		if err := request(ptr, n, &req); err != nil {
 			return 0, err
 		}
-		cm, res, err := ops.Prune(m, req, poll)
+		cm, res, err := app.Prune(m, req, poll)
 		if err != nil {
 			return 0, err
 		}

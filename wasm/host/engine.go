@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/shear-ai/shear/internal/valid"
 	"io"
 	"strings"
 	"sync"
@@ -82,6 +83,13 @@ type Options struct {
 }
 
 // ErrMemoryLimit is returned when an instance ran out of its memory cap.
+// The range of Options.MemoryLimitMB: the modules declare 52 pages
+// (3.25 MiB) of initial memory, and wasm32 addresses at most 4 GiB.
+const (
+	MinMemoryLimitMB = 4
+	MaxMemoryLimitMB = 4096
+)
+
 var ErrMemoryLimit = errors.New("wasm: the instance ran out of memory (Options.MemoryLimitMB)")
 
 // ErrInstance is returned when an instance stopped for another reason
@@ -172,8 +180,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.MemoryLimitMB == 0 {
 		opts.MemoryLimitMB = 2048
 	}
-	if opts.MemoryLimitMB < 1 || opts.MemoryLimitMB > 4096 {
-		return nil, fmt.Errorf("wasm/host: MemoryLimitMB %d must be in [1, 4096]", opts.MemoryLimitMB)
+	if err := valid.Int("wasm/host: MemoryLimitMB", opts.MemoryLimitMB, MinMemoryLimitMB, MaxMemoryLimitMB); err != nil {
+		return nil, err
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = 100 * time.Millisecond

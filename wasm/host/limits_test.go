@@ -89,7 +89,7 @@ func TestDeadline(t *testing.T) {
 		}
 	}
 	generate := func(ctx context.Context, m *host.Model) error {
-		_, err := m.Generate(ctx, host.GenerateRequest{N: 3000, IgnoreEOS: true})
+		_, err := m.Generate(ctx, host.GenerateRequest{N: 2047, IgnoreEOS: true}) // the whole context
 		return err
 	}
 	logits := func(ctx context.Context, m *host.Model) error {

@@ -8,28 +8,63 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/wasm/internal/abi"
-	"github.com/shear-ai/shear/wasm/internal/ops"
 )
 
-// The requests and results, shared with the guest (JSON on the wire).
-type (
-	LoadOptions       = abi.LoadOptions
-	ModelInfo         = abi.ModelInfo
-	GenerateRequest   = abi.GenerateRequest
-	GenerateResult    = abi.GenerateResult
-	Step              = abi.Step
-	PerplexityRequest = abi.PerplexityRequest
-	ScoreRequest      = abi.ScoreRequest
-	ScoreResult       = abi.ScoreResult
-	PruneRequest      = abi.PruneRequest
-	RecoverRequest    = abi.RecoverRequest
-	PruneResult       = abi.PruneResult
-)
+// The requests and results are internal/app's, shared with the guest
+// (JSON on the wire, docs/WASM.md); each has a Default where defaults
+// make sense. Their fields:
+
+// LoadOptions: DType ("dtype": f32, f16 (default), q8_0 or q4_0).
+type LoadOptions = app.LoadOptions
+
+// ModelInfo: Arch, Params, Vocab, Dim, Layers, CtxLen, BOS, EOS, DType.
+type ModelInfo = app.ModelInfo
+
+// GenerateRequest asks for a generation from BOS and the prompt's
+// tokens: Prompt ("prompt"), N ("n", new tokens, ≥ 1), Ctx ("ctx",
+// 0: prompt + n; at most the model's context), IgnoreEOS ("ignore_eos"),
+// Temperature ("temperature", 0: greedy), TopK ("top_k", 0: all), TopP
+// ("top_p", 0 or 1: no limit), Seed ("seed"). GenerateRequest{}.Default()
+// is `shear generate`'s: 128 tokens, greedy.
+type GenerateRequest = app.GenerateRequest
+
+// GenerateResult: Tokens, Text, PromptTokens, Seconds (decode time).
+type GenerateResult = app.GenerateResult
+
+// Step is one streamed token: Token and the Text it adds.
+type Step = app.Step
+
+// PerplexityRequest: Text ("text"), Ctx ("ctx", chunks of ctx−1 tokens
+// after BOS, default 256, at most the model's context), Chunks ("chunks",
+// 0: all). The result is an eval.PPLResult.
+type PerplexityRequest = app.PerplexityRequest
+
+// ScoreRequest: Items ("items", eval.MCItem: context, choices, gold) and
+// Ctx ("ctx", default 512).
+type ScoreRequest = app.ScoreRequest
+
+// ScoreResult: eval.MCResult (N, Acc, AccNorm) and Scores, the summed
+// log-probability of every choice of every item.
+type ScoreResult = app.ScoreResult
+
+// PruneRequest: Options ("options", a prune.Options without checkpoints;
+// PruneRequest{}.Default() starts from prune.DefaultOptions()), training
+// and calibration data as examples (Train, Calib) and/or texts packed into
+// sequences of Options.Ctx tokens (TrainTexts, CalibTexts), and Recover.
+type PruneRequest = app.PruneRequest
+
+// RecoverRequest is plain LoRA recovery after pruning: LoRA, Batch, Ctx,
+// Seed, DevFrac and the loop's train.Config (without checkpoints).
+type RecoverRequest = app.RecoverRequest
+
+// PruneResult: the prune.Report and, after recovery, its train.Result.
+type PruneResult = app.PruneResult
 
 // Model is a model loaded into an Engine. Like its engine it is not safe
 // for concurrent use.
@@ -59,7 +94,7 @@ func (e *Engine) Load(ctx context.Context, ggufBytes []byte, opts LoadOptions) (
 		if err != nil {
 			return nil, err
 		}
-		m.native, m.info = nm, ops.Info(nm)
+		m.native, m.info = nm, app.Info(nm)
 		return m, nil
 	}
 	if _, err := m.bind(ctx); err != nil {
@@ -68,8 +103,19 @@ func (e *Engine) Load(ctx context.Context, ggufBytes []byte, opts LoadOptions) (
 	return m, nil
 }
 
+// Bind binds a model the caller has already loaded to a Native engine
+// (no GGUF bytes are kept: a Native engine never reloads), so code that
+// loads models itself, as the CLI does, runs the same operations as every
+// other engine. The model must not be used elsewhere while bound.
+func (e *Engine) Bind(nm *model.Model) (*Model, error) {
+	if e.opts.Mode != Native {
+		return nil, errors.New("wasm/host: Bind needs a Native engine (load GGUF bytes into a wasm engine)")
+	}
+	return &Model{e: e, native: nm, info: app.Info(nm)}, nil
+}
+
 func loadNative(b []byte, opts LoadOptions) (*model.Model, error) {
-	dt, err := ops.ParseLoad(opts)
+	dt, err := app.ParseLoad(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +193,7 @@ func (m *Model) Close() error {
 }
 
 // poll is the native mode's Poll: progress, and the context.
-func (e *Engine) poll(ctx context.Context) ops.Poll {
+func (e *Engine) poll(ctx context.Context) app.Poll {
 	return func(stage string, done, total int, loss float64) bool {
 		if stage != "" && e.opts.Progress != nil {
 			e.opts.Progress(stage, done, total, loss)
@@ -161,7 +207,7 @@ func nativeErr(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ops.ErrInterrupted) && ctx.Err() != nil {
+	if errors.Is(err, app.ErrInterrupted) && ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", op, ctx.Err())
 	}
 	return err
@@ -188,14 +234,14 @@ func (m *Model) checkOpen() error {
 
 // Tokenize encodes text (with BOS first if bos).
 func (m *Model) Tokenize(ctx context.Context, text string, bos bool) ([]int, error) {
-	req := abi.TokenizeRequest{Text: text, BOS: bos}
+	req := app.TokenizeRequest{Text: text, BOS: bos}
 	if m.native != nil {
-		return ops.Tokenize(m.native, req).Tokens, nil
+		return app.Tokenize(m.native, req).Tokens, nil
 	}
 	if err := m.checkOpen(); err != nil {
 		return nil, err
 	}
-	var res abi.TokenizeResult
+	var res app.TokenizeResult
 	err := m.do(ctx, "shear_tokenize", req, &res)
 	return res.Tokens, err
 }
@@ -203,9 +249,9 @@ func (m *Model) Tokenize(ctx context.Context, text string, bos bool) ([]int, err
 // Logits runs tokens from an empty cache and returns the logits of every
 // position (len(tokens) rows of Info().Vocab values).
 func (m *Model) Logits(ctx context.Context, tokens []int) ([]float32, error) {
-	req := abi.LogitsRequest{Tokens: tokens}
+	req := app.LogitsRequest{Tokens: tokens}
 	if m.native != nil {
-		return ops.Logits(m.native, req)
+		return app.Logits(m.native, req)
 	}
 	if err := m.checkOpen(); err != nil {
 		return nil, err
@@ -234,7 +280,7 @@ func (m *Model) Logits(ctx context.Context, tokens []int) ([]float32, error) {
 // Generate runs a whole generation, as `shear generate` does.
 func (m *Model) Generate(ctx context.Context, req GenerateRequest) (GenerateResult, error) {
 	if m.native != nil {
-		res, err := ops.Generate(m.native, req, m.e.poll(ctx))
+		res, err := app.Generate(m.native, req, m.e.poll(ctx))
 		return res, nativeErr(ctx, "generate", err)
 	}
 	if err := m.checkOpen(); err != nil {
@@ -249,7 +295,7 @@ func (m *Model) Generate(ctx context.Context, req GenerateRequest) (GenerateResu
 // token and the text it adds; an error from fn stops the generation.
 func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) error) (GenerateResult, error) {
 	if m.native != nil {
-		g, err := ops.NewGenerator(m.native, req)
+		g, err := app.NewGenerator(m.native, req)
 		if err != nil {
 			return GenerateResult{}, err
 		}
@@ -314,7 +360,7 @@ func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) e
 // Perplexity scores a text by the docs/REFERENCE.md protocol.
 func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPLResult, error) {
 	if m.native != nil {
-		res, err := ops.Perplexity(m.native, req, m.e.poll(ctx))
+		res, err := app.Perplexity(m.native, req, m.e.poll(ctx))
 		return res, nativeErr(ctx, "perplexity", err)
 	}
 	if err := m.checkOpen(); err != nil {
@@ -328,7 +374,7 @@ func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPL
 // Score runs multiple choice (acc, acc_norm and every choice's score).
 func (m *Model) Score(ctx context.Context, req ScoreRequest) (ScoreResult, error) {
 	if m.native != nil {
-		res, err := ops.Score(m.native, req, m.e.poll(ctx))
+		res, err := app.Score(m.native, req, m.e.poll(ctx))
 		return res, nativeErr(ctx, "score", err)
 	}
 	if err := m.checkOpen(); err != nil {
@@ -348,11 +394,11 @@ func (e *Engine) Prune(ctx context.Context, ggufBytes []byte, req PruneRequest) 
 		if err != nil {
 			return nil, PruneResult{}, err
 		}
-		cm, res, err := ops.Prune(m, req, e.poll(ctx))
+		cm, res, err := app.Prune(m, req, e.poll(ctx))
 		if err != nil {
 			return nil, res, nativeErr(ctx, "prune", err)
 		}
-		b, err := ops.Save(cm)
+		b, err := app.Save(cm)
 		return b, res, err
 	}
 	e.mu.Lock()

@@ -42,7 +42,7 @@ function check(status, what) {
   return status;
 }
 
-if (x.shear_abi_version() !== 1) throw new Error('ABI version ' + x.shear_abi_version());
+if (x.shear_abi_version() !== 2) throw new Error('ABI version ' + x.shear_abi_version());
 const gguf = await readFile(modelPath);
 const g = put(gguf);
 const model = check(x.shear_load_model(g, gguf.length, 0, 0), 'shear_load_model');

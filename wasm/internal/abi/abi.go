@@ -1,19 +1,12 @@
 // Package abi is the contract between the Shear WebAssembly guest
 // (wasm/guest) and its hosts: the ABI version, the status codes of the
-// exports, and the JSON requests and results they exchange. docs/WASM.md
-// describes the exports themselves.
+// exports. The JSON requests and results they exchange are the request
+// types of internal/app; docs/WASM.md describes the exports themselves.
 package abi
-
-import (
-	"github.com/shear-ai/shear/prune"
-	"github.com/shear-ai/shear/runtime/eval"
-	"github.com/shear-ai/shear/runtime/lora"
-	"github.com/shear-ai/shear/runtime/train"
-)
 
 // Version is returned by shear_abi_version. It changes whenever an export,
 // a status code or a JSON field changes meaning.
-const Version = 1
+const Version = 2
 
 // Code is the status an export returns: 0 or a positive handle on success,
 // a negative Code on failure (the message is in shear_last_error).
@@ -58,124 +51,3 @@ const (
 	StepToken Code = 0 // a token was produced; the result is a Step
 	StepDone  Code = 1 // generation ended; the result is a GenerateResult
 )
-
-// LoadOptions is the options JSON of shear_load_model.
-type LoadOptions struct {
-	DType string `json:"dtype,omitempty"` // f32, f16 (default), q8_0 or q4_0
-}
-
-// ModelInfo is the result of shear_load_model and shear_model_info.
-type ModelInfo struct {
-	Arch   string `json:"arch"`
-	Params int    `json:"params"`
-	Vocab  int    `json:"vocab"`
-	Dim    int    `json:"dim"`
-	Layers int    `json:"layers"`
-	CtxLen int    `json:"ctx_len"`
-	BOS    int    `json:"bos"`
-	EOS    int    `json:"eos"`
-	DType  string `json:"dtype"`
-}
-
-// TokenizeRequest is the request of shear_tokenize.
-type TokenizeRequest struct {
-	Text string `json:"text"`
-	BOS  bool   `json:"bos,omitempty"` // prepend BOS
-}
-
-// TokenizeResult is the result of shear_tokenize.
-type TokenizeResult struct {
-	Tokens []int `json:"tokens"`
-}
-
-// LogitsRequest is the request of shear_logits: the tokens run from an
-// empty cache; the result is len(Tokens) rows of Vocab float32 logits,
-// little-endian (binary, not JSON).
-type LogitsRequest struct {
-	Tokens []int `json:"tokens"`
-}
-
-// GenerateRequest is the request of shear_generate and
-// shear_generate_start. It mirrors `shear generate`: the input is BOS and
-// the prompt's tokens (BOS alone for an empty prompt); generation stops at
-// EOS unless IgnoreEOS, or after N tokens.
-type GenerateRequest struct {
-	Prompt      string  `json:"prompt,omitempty"`
-	N           int     `json:"n"`
-	Ctx         int     `json:"ctx,omitempty"` // 0: prompt + n
-	IgnoreEOS   bool    `json:"ignore_eos,omitempty"`
-	Temperature float32 `json:"temperature,omitempty"` // 0: greedy
-	TopK        int     `json:"top_k,omitempty"`
-	TopP        float32 `json:"top_p,omitempty"` // 0 or 1: no limit
-	Seed        uint64  `json:"seed,omitempty"`
-}
-
-// GenerateResult is the result of shear_generate (and of the last step).
-type GenerateResult struct {
-	Tokens       []int   `json:"tokens"`
-	Text         string  `json:"text"`
-	PromptTokens int     `json:"prompt_tokens"`
-	Seconds      float64 `json:"seconds"` // decode time, after the prompt
-}
-
-// Step is the result of shear_generate_step when it produced a token.
-type Step struct {
-	Token int    `json:"token"`
-	Text  string `json:"text"` // the text this token adds
-}
-
-// PerplexityRequest is the request of shear_perplexity (docs/REFERENCE.md
-// protocol); the result is an eval.PPLResult.
-type PerplexityRequest struct {
-	Text   string `json:"text"`
-	Ctx    int    `json:"ctx,omitempty"`    // default 256
-	Chunks int    `json:"chunks,omitempty"` // 0: all
-}
-
-// ScoreRequest is the request of shear_mc_scores: lm-eval-style multiple
-// choice over Items (docs/REFERENCE.md).
-type ScoreRequest struct {
-	Items []eval.MCItem `json:"items"`
-	Ctx   int           `json:"ctx,omitempty"` // default 512
-}
-
-// ScoreResult is the result of shear_mc_scores: acc and acc_norm, and the
-// summed log-probability of every choice of every item.
-type ScoreResult struct {
-	eval.MCResult
-	Scores [][]float64 `json:"scores"`
-}
-
-// PruneRequest is the request of shear_prune. Training and calibration
-// data are given as examples (Train, Calib) and/or as texts packed into
-// sequences of Options.Ctx tokens (TrainTexts, CalibTexts). Checkpoints
-// are not available in the guest: Options.Checkpoint must be empty.
-type PruneRequest struct {
-	Options    prune.Options   `json:"options"`
-	Train      []train.Example `json:"train,omitempty"`
-	Calib      []train.Example `json:"calib,omitempty"`
-	TrainTexts []string        `json:"train_texts,omitempty"`
-	CalibTexts []string        `json:"calib_texts,omitempty"`
-	// Recover, when set, fine-tunes a fresh LoRA on the pruned model and
-	// merges it, as `shear prune --recover-steps` does.
-	Recover *RecoverRequest `json:"recover,omitempty"`
-}
-
-// RecoverRequest configures plain LoRA recovery after pruning: the
-// training data of the PruneRequest is split by DevFrac and Seed, and the
-// trainer is seeded with Seed+1.
-type RecoverRequest struct {
-	LoRA    lora.Config  `json:"lora"`
-	Batch   int          `json:"batch"`
-	Ctx     int          `json:"ctx"`
-	Seed    uint64       `json:"seed"`
-	DevFrac float64      `json:"dev_frac"`
-	Config  train.Config `json:"config"` // without checkpoints or Source
-}
-
-// PruneResult is the result of shear_prune (which also returns the handle
-// of the compressed model).
-type PruneResult struct {
-	Report   *prune.Report `json:"report"`
-	Recovery *train.Result `json:"recovery,omitempty"`
-}

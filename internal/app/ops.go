@@ -1,23 +1,24 @@
-// Package ops holds the operations the WebAssembly guest exports, written
-// once over the native runtime packages: the guest (wasm/guest) runs them
-// inside the sandbox and the host package's Native mode runs the very same
-// code in-process, so the engines differ only in where the arithmetic runs.
-// Each mirrors its CLI command (generate, ppl, eval, prune).
-package ops
+// Package app is Shear's application layer: every operation as a request
+// and a result, written once over the runtime packages. The CLI's native
+// engine, the WebAssembly guest (wasm/guest) and the host package's Native
+// mode call the very same code, so the engines differ only in where the
+// arithmetic runs. (Formerly wasm/internal/ops.)
+package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/sample"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
-	"github.com/shear-ai/shear/wasm/internal/abi"
 )
 
 // Poll reports progress (stage "" when there is none to report) and says
@@ -38,13 +39,13 @@ func badRequest(format string, args ...any) error {
 }
 
 // Info describes a loaded model.
-func Info(m *model.Model) abi.ModelInfo {
-	return abi.ModelInfo{Arch: m.Arch, Params: m.Params(), Vocab: m.Vocab, Dim: m.Dim, Layers: m.Layers,
+func Info(m *model.Model) ModelInfo {
+	return ModelInfo{Arch: m.Arch, Params: m.Params(), Vocab: m.Vocab, Dim: m.Dim, Layers: m.Layers,
 		CtxLen: m.CtxLen, BOS: m.Tok.BOS(), EOS: m.Tok.EOS(), DType: m.Embed.DType.String()}
 }
 
 // ParseLoad checks load options and returns the storage type.
-func ParseLoad(o abi.LoadOptions) (tensor.DType, error) {
+func ParseLoad(o LoadOptions) (tensor.DType, error) {
 	if o.DType == "" {
 		return tensor.F16, nil
 	}
@@ -56,7 +57,7 @@ func ParseLoad(o abi.LoadOptions) (tensor.DType, error) {
 }
 
 // Tokenize encodes text, with BOS first if asked.
-func Tokenize(m *model.Model, req abi.TokenizeRequest) abi.TokenizeResult {
+func Tokenize(m *model.Model, req TokenizeRequest) TokenizeResult {
 	ids := m.Tok.Encode(req.Text)
 	if req.BOS {
 		ids = append([]int{m.Tok.BOS()}, ids...)
@@ -64,11 +65,11 @@ func Tokenize(m *model.Model, req abi.TokenizeRequest) abi.TokenizeResult {
 	if ids == nil {
 		ids = []int{}
 	}
-	return abi.TokenizeResult{Tokens: ids}
+	return TokenizeResult{Tokens: ids}
 }
 
 // Logits runs tokens from an empty cache and returns every row's logits.
-func Logits(m *model.Model, req abi.LogitsRequest) ([]float32, error) {
+func Logits(m *model.Model, req LogitsRequest) ([]float32, error) {
 	if len(req.Tokens) == 0 {
 		return nil, badRequest("no tokens")
 	}
@@ -93,7 +94,7 @@ type Generator struct {
 	m       *model.Model
 	st      *model.State
 	smp     *sample.Sampler
-	req     abi.GenerateRequest
+	req     GenerateRequest
 	input   []int
 	logits  []float32
 	out     []int
@@ -104,17 +105,22 @@ type Generator struct {
 	secs    float64
 }
 
-// NewGenerator validates req and runs the prompt.
-func NewGenerator(m *model.Model, req abi.GenerateRequest) (*Generator, error) {
+// NewGenerator validates req and runs the prompt. The prompt and the new
+// tokens must fit the model's context (a longer cache would only be
+// allocated to produce tokens the model was never trained to see).
+func NewGenerator(m *model.Model, req GenerateRequest) (*Generator, error) {
 	sp := sample.Params{Temperature: req.Temperature, TopK: req.TopK, TopP: req.TopP, Seed: req.Seed}
 	if sp.TopP == 0 {
 		sp.TopP = 1
 	}
-	if err := sp.Validate(); err != nil {
+	err := valid.First(
+		valid.Float("--temp", float64(sp.Temperature), valid.NonNegative),
+		valid.Int("--top-k", sp.TopK, 0, math.MaxInt),
+		valid.Float("--top-p", float64(sp.TopP), valid.Range{Lo: 0, Hi: 1, OpenLo: true}),
+		valid.Int("--ctx", req.Ctx, 0, m.CtxLen),
+	)
+	if err != nil {
 		return nil, RequestError{err}
-	}
-	if req.N < 1 {
-		return nil, badRequest("n %d must be ≥ 1", req.N)
 	}
 	input := append([]int{m.Tok.BOS()}, m.Tok.Encode(req.Prompt)...)
 	if req.Prompt == "" {
@@ -122,10 +128,16 @@ func NewGenerator(m *model.Model, req abi.GenerateRequest) (*Generator, error) {
 	}
 	ctx := req.Ctx
 	if ctx <= 0 {
-		ctx = len(input) + req.N
+		ctx = m.CtxLen
 	}
-	if len(input)+req.N > ctx {
-		return nil, badRequest("prompt (%d tokens) + %d new tokens exceed ctx %d", len(input), req.N, ctx)
+	if len(input) > ctx-1 {
+		return nil, badRequest("the prompt (%d tokens) leaves no room in --ctx %d", len(input), ctx)
+	}
+	if err := valid.Int("-n", req.N, 1, ctx-len(input)); err != nil {
+		return nil, RequestError{fmt.Errorf("%w (the prompt has %d tokens, the context %d)", err, len(input), ctx)}
+	}
+	if req.Ctx <= 0 {
+		ctx = len(input) + req.N
 	}
 	st, err := m.NewBoundedState(ctx, 64, 0)
 	if err != nil {
@@ -138,6 +150,10 @@ func NewGenerator(m *model.Model, req abi.GenerateRequest) (*Generator, error) {
 	g.start = time.Now()
 	return g, nil
 }
+
+// Quiet skips decoding the text of every token (Next returns no piece);
+// Result still has the whole text.
+func (g *Generator) Quiet() { g.quiet = true }
 
 // Next produces the next token and the text it adds, or reports done.
 func (g *Generator) Next() (tok int, piece string, done bool, err error) {
@@ -168,7 +184,7 @@ func (g *Generator) finish() {
 }
 
 // Result is what has been generated so far.
-func (g *Generator) Result() abi.GenerateResult {
+func (g *Generator) Result() GenerateResult {
 	out := g.out
 	if out == nil {
 		out = []int{}
@@ -177,23 +193,23 @@ func (g *Generator) Result() abi.GenerateResult {
 	if !g.done {
 		secs = time.Since(g.start).Seconds()
 	}
-	return abi.GenerateResult{Tokens: out, Text: g.m.Tok.Decode(g.out), PromptTokens: len(g.input), Seconds: secs}
+	return GenerateResult{Tokens: out, Text: g.m.Tok.Decode(g.out), PromptTokens: len(g.input), Seconds: secs}
 }
 
 // Generate runs a whole generation, polling between tokens.
-func Generate(m *model.Model, req abi.GenerateRequest, poll Poll) (abi.GenerateResult, error) {
+func Generate(m *model.Model, req GenerateRequest, poll Poll) (GenerateResult, error) {
 	g, err := NewGenerator(m, req)
 	if err != nil {
-		return abi.GenerateResult{}, err
+		return GenerateResult{}, err
 	}
-	g.quiet = true
+	g.Quiet()
 	for i := 0; ; i++ {
 		if poll("generate", i, req.N, 0) {
-			return abi.GenerateResult{}, ErrInterrupted
+			return GenerateResult{}, ErrInterrupted
 		}
 		_, _, done, err := g.Next()
 		if err != nil {
-			return abi.GenerateResult{}, err
+			return GenerateResult{}, err
 		}
 		if done {
 			return g.Result(), nil
@@ -216,12 +232,12 @@ func catchStop(err *error) {
 
 // Perplexity runs eval.Perplexity on the text's tokens (docs/REFERENCE.md
 // protocol), polling after every chunk.
-func Perplexity(m *model.Model, req abi.PerplexityRequest, poll Poll) (res eval.PPLResult, err error) {
+func Perplexity(m *model.Model, req PerplexityRequest, poll Poll) (res eval.PPLResult, err error) {
 	if req.Ctx == 0 {
 		req.Ctx = 256
 	}
-	if req.Ctx < 2 || req.Chunks < 0 {
-		return res, badRequest("ctx %d must be ≥ 2 and chunks %d ≥ 0", req.Ctx, req.Chunks)
+	if err := valid.First(valid.Int("--ctx", req.Ctx, 2, m.CtxLen), valid.Int("--chunks", req.Chunks, 0, 1<<30)); err != nil {
+		return res, RequestError{err}
 	}
 	defer catchStop(&err)
 	if poll("perplexity", 0, 0, 0) {
@@ -237,45 +253,37 @@ func Perplexity(m *model.Model, req abi.PerplexityRequest, poll Poll) (res eval.
 
 // Score runs multiple choice as eval.MultipleChoice does and also returns
 // every choice's score, polling after every item.
-func Score(m *model.Model, req abi.ScoreRequest, poll Poll) (abi.ScoreResult, error) {
+func Score(m *model.Model, req ScoreRequest, poll Poll) (ScoreResult, error) {
 	if req.Ctx == 0 {
 		req.Ctx = 512
 	}
 	if req.Ctx < 2 {
-		return abi.ScoreResult{}, badRequest("ctx %d must be ≥ 2", req.Ctx)
+		return ScoreResult{}, badRequest("ctx %d must be ≥ 2", req.Ctx)
 	}
 	if len(req.Items) == 0 {
-		return abi.ScoreResult{}, badRequest("no items")
+		return ScoreResult{}, badRequest("no items")
 	}
 	for n, it := range req.Items {
 		if len(it.Choices) < 2 || it.Gold < 0 || it.Gold >= len(it.Choices) {
-			return abi.ScoreResult{}, badRequest("item %d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", n, len(it.Choices), it.Gold)
+			return ScoreResult{}, badRequest("item %d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", n, len(it.Choices), it.Gold)
 		}
 	}
 	st, err := m.NewBoundedState(req.Ctx, req.Ctx, 0)
 	if err != nil {
-		return abi.ScoreResult{}, RequestError{err}
+		return ScoreResult{}, RequestError{err}
 	}
-	res := abi.ScoreResult{Scores: make([][]float64, len(req.Items))}
+	res := ScoreResult{Scores: make([][]float64, len(req.Items))}
 	var acc, accNorm int
 	for n, it := range req.Items {
 		if poll("multiple choice", n, len(req.Items), 0) {
-			return abi.ScoreResult{}, ErrInterrupted
+			return ScoreResult{}, ErrInterrupted
 		}
 		scores, err := eval.ChoiceScores(st, m, it)
 		if err != nil {
-			return abi.ScoreResult{}, fmt.Errorf("item %d: %w", n, err)
+			return ScoreResult{}, fmt.Errorf("item %d: %w", n, err)
 		}
 		res.Scores[n] = scores
-		best, bestNorm := 0, 0
-		for c := range scores {
-			if scores[c] > scores[best] {
-				best = c
-			}
-			if scores[c]/float64(len(it.Choices[c])) > scores[bestNorm]/float64(len(it.Choices[bestNorm])) {
-				bestNorm = c
-			}
-		}
+		best, bestNorm := eval.Picks(it, scores)
 		if best == it.Gold {
 			acc++
 		}
@@ -305,18 +313,13 @@ func (c pollContext) Err() error {
 // Prune runs prune.Prune on m (float32 weights; modified in place) and,
 // if asked, plain LoRA recovery, as `shear prune` does. It returns the
 // compressed model.
-func Prune(m *model.Model, req abi.PruneRequest, poll Poll) (*model.Model, abi.PruneResult, error) {
+func Prune(m *model.Model, req PruneRequest, poll Poll) (*model.Model, PruneResult, error) {
 	opt := req.Options
 	if opt.Checkpoint != "" || opt.Resume {
-		return nil, abi.PruneResult{}, badRequest("checkpoints are not available here: leave options.Checkpoint empty")
+		return nil, PruneResult{}, badRequest("checkpoints are not available here: leave options.Checkpoint empty")
 	}
-	if opt.Target <= 0 || opt.Target >= 1 {
-		return nil, abi.PruneResult{}, badRequest("target %v must be in (0, 1)", opt.Target)
-	}
-	if opt.Method == "lorashear" {
-		if err := opt.LHSPG.Validate(); err != nil {
-			return nil, abi.PruneResult{}, RequestError{err}
-		}
+	if err := opt.Validate(); err != nil {
+		return nil, PruneResult{}, RequestError{err}
 	}
 	data := prune.Data{Train: req.Train, Calib: req.Calib}
 	for _, t := range req.TrainTexts {
@@ -326,18 +329,18 @@ func Prune(m *model.Model, req abi.PruneRequest, poll Poll) (*model.Model, abi.P
 		data.Calib = append(data.Calib, train.PackText(m.Tok, t, max(opt.Ctx, 2))...)
 	}
 	if err := checkExamples(m, data.Train); err != nil {
-		return nil, abi.PruneResult{}, err
+		return nil, PruneResult{}, err
 	}
 	if err := checkExamples(m, data.Calib); err != nil {
-		return nil, abi.PruneResult{}, err
+		return nil, PruneResult{}, err
 	}
 	ctx := pollContext{context.Background(), poll}
 	progress := func(stage string, done, total int, loss float64) { poll(stage, done, total, loss) }
 	cm, rep, err := prune.Prune(ctx, m, opt, data, progress)
 	if err != nil {
-		return nil, abi.PruneResult{}, err
+		return nil, PruneResult{}, err
 	}
-	res := abi.PruneResult{Report: rep}
+	res := PruneResult{Report: rep}
 	if r := req.Recover; r != nil {
 		t0 := time.Now()
 		cfg := r.Config

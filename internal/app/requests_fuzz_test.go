@@ -1,4 +1,4 @@
-package ops
+package app
 
 import (
 	"encoding/json"
@@ -6,7 +6,6 @@ import (
 
 	"github.com/shear-ai/shear/internal/tinymodel"
 	"github.com/shear-ai/shear/runtime/tensor"
-	"github.com/shear-ai/shear/wasm/internal/abi"
 )
 
 // FuzzRequests: the JSON requests the guest's exports decode (shear_load_model's
@@ -39,19 +38,19 @@ func FuzzRequests(f *testing.F) {
 		var err error
 		switch op % 6 {
 		case 0:
-			var o abi.LoadOptions
+			var o LoadOptions
 			if !decode(&o) {
 				return
 			}
 			_, err = ParseLoad(o)
 		case 1:
-			var r abi.TokenizeRequest
+			var r TokenizeRequest
 			if !decode(&r) {
 				return
 			}
 			res = Tokenize(m, r)
 		case 2:
-			var r abi.LogitsRequest
+			var r LogitsRequest
 			if !decode(&r) {
 				return
 			}
@@ -60,19 +59,19 @@ func FuzzRequests(f *testing.F) {
 				t.Fatalf("%d logits for %d tokens", len(logits), len(r.Tokens))
 			}
 		case 3:
-			var r abi.GenerateRequest
+			var r GenerateRequest
 			if !decode(&r) {
 				return
 			}
 			res, err = Generate(m, r, noPoll)
 		case 4:
-			var r abi.PerplexityRequest
+			var r PerplexityRequest
 			if !decode(&r) {
 				return
 			}
 			res, err = Perplexity(m, r, noPoll)
 		case 5:
-			var r abi.ScoreRequest
+			var r ScoreRequest
 			if !decode(&r) {
 				return
 			}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/shear-ai/shear/internal/valid"
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// The training-related flags come in groups, and each command registers
+// only the groups its run reads (TestFlagsMapToRequests checks). Each
+// group's defaults come from the library's Default constructor, so the
+// CLI and the Go API agree.
+
+// dataFlags name the training text and instructions.
+type dataFlags struct {
+	Data, Instruct string
+}
+
+func (f *dataFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.Data, "data", f.Data, "plain text file or directory of text files")
+	fl.StringVar(&f.Instruct, "instruct", f.Instruct, "instruction JSONL (Alpaca fields instruction/input/output)")
+}
+
+func (f *dataFlags) needData() error {
+	if f.Data == "" && f.Instruct == "" {
+		return errors.New("no training data: pass --data PATH and/or --instruct FILE.jsonl")
+	}
+	return nil
+}
+
+// loraFlags are the adapter's shape.
+type loraFlags struct {
+	Rank           int
+	Alpha, Dropout float32
+	Targets        string
+}
+
+func defaultLoRAFlags() loraFlags {
+	c := lora.DefaultConfig()
+	names := make([]string, len(c.Targets))
+	for i, t := range c.Targets {
+		names[i] = t.String()
+	}
+	return loraFlags{Rank: c.Rank, Alpha: c.Alpha, Dropout: c.Dropout, Targets: strings.Join(names, ",")}
+}
+
+func (f *loraFlags) register(fl *pflag.FlagSet) {
+	fl.IntVar(&f.Rank, "lora-rank", f.Rank, "LoRA rank")
+	fl.Float32Var(&f.Alpha, "lora-alpha", f.Alpha, "LoRA alpha (scale = alpha/rank)")
+	fl.Float32Var(&f.Dropout, "lora-dropout", f.Dropout, "LoRA dropout")
+	fl.StringVar(&f.Targets, "targets", f.Targets, "LoRA target projections")
+}
+
+func (f *loraFlags) config() (lora.Config, error) {
+	ts, err := lora.ParseTargets(f.Targets)
+	if err != nil {
+		return lora.Config{}, fmt.Errorf("--targets: %w", err)
+	}
+	c := lora.Config{Rank: f.Rank, Alpha: f.Alpha, Dropout: f.Dropout, Targets: ts}
+	if err := valid.First(valid.Int("--lora-rank", c.Rank, 1, 1<<12),
+		valid.Float("--lora-alpha", float64(c.Alpha), valid.Positive),
+		valid.Float("--lora-dropout", float64(c.Dropout), valid.HalfOpenUnit)); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// optimFlags are the batch shape, rate and seed every trainer uses.
+type optimFlags struct {
+	Batch, Ctx int
+	LR, Clip   float64
+	Seed       uint64
+}
+
+func defaultOptimFlags() optimFlags {
+	o := prune.DefaultOptions()
+	return optimFlags{Batch: o.Batch, Ctx: o.Ctx, LR: o.LR, Clip: o.Clip, Seed: o.Seed}
+}
+
+func (f *optimFlags) register(fl *pflag.FlagSet) {
+	fl.IntVar(&f.Batch, "batch", f.Batch, "sequences per micro-batch")
+	fl.IntVar(&f.Ctx, "ctx", f.Ctx, "tokens per sequence")
+	fl.Float64Var(&f.LR, "lr", f.LR, "peak learning rate")
+	fl.Float64Var(&f.Clip, "clip", f.Clip, "clip gradients to this global norm (0: off)")
+	fl.Uint64Var(&f.Seed, "seed", f.Seed, "random seed (adapter init, dropout, data order)")
+}
+
+// validate checks the ranges, and --ctx against the model when one is
+// given (nil before loading).
+func (f *optimFlags) validate(m *model.Model) error {
+	maxCtx := train.MaxCtx
+	if m != nil {
+		maxCtx = m.CtxLen
+	}
+	return train.CheckOptim(f.Batch, f.Ctx, maxCtx, f.LR, f.Clip)
+}
+
+// scheduleFlags are the training loop's length, schedule and dev split
+// (train.Config); withSteps false leaves --steps to the command (prune's
+// --recover-steps).
+type scheduleFlags struct {
+	Steps, Accum, Warmup int
+	MinLR, WeightDecay   float64
+	DevFrac              float64
+	EvalEvery, DevMax    int
+}
+
+func defaultScheduleFlags() scheduleFlags {
+	return scheduleFlags{Steps: 100, Accum: 1, Warmup: 10, DevFrac: 0.1, DevMax: 512}
+}
+
+func (f *scheduleFlags) register(fl *pflag.FlagSet, withSteps bool) {
+	if withSteps {
+		fl.IntVar(&f.Steps, "steps", f.Steps, "optimizer steps")
+	}
+	fl.IntVar(&f.Accum, "accum", f.Accum, "micro-batches per optimizer step")
+	fl.IntVar(&f.Warmup, "warmup", f.Warmup, "linear warm-up steps")
+	fl.Float64Var(&f.MinLR, "min-lr", f.MinLR, "final learning rate of the cosine decay (default lr/10)")
+	fl.Float64Var(&f.WeightDecay, "weight-decay", f.WeightDecay, "AdamW decoupled weight decay")
+	fl.Float64Var(&f.DevFrac, "dev-frac", f.DevFrac, "fraction of the data held out for the dev loss")
+	fl.IntVar(&f.EvalEvery, "eval-every", f.EvalEvery, "dev loss every N steps (0: before and after only)")
+	fl.IntVar(&f.DevMax, "dev-max", f.DevMax, "at most this many dev sequences")
+}
+
+func (f *scheduleFlags) validate(stepsFlag string) error {
+	return valid.First(
+		valid.Int(stepsFlag, f.Steps, 1, 1<<24),
+		valid.Int("--accum", f.Accum, 1, 1<<16),
+		valid.Int("--warmup", f.Warmup, 0, 1<<24),
+		valid.Float("--min-lr", f.MinLR, valid.NonNegative),
+		valid.Float("--weight-decay", f.WeightDecay, valid.NonNegative),
+		valid.Float("--dev-frac", f.DevFrac, valid.HalfOpenUnit),
+		valid.Int("--eval-every", f.EvalEvery, 0, 1<<24),
+		valid.Int("--dev-max", f.DevMax, 0, 1<<24),
+	)
+}
+
+// config is the train.Config of these flags (lr from the optimiser
+// flags; minimum rate lr/10 unless given).
+func (f *scheduleFlags) config(o optimFlags, ckpt string, resume bool) train.Config {
+	minLR := f.MinLR
+	if minLR == 0 {
+		minLR = o.LR / 10
+	}
+	return train.Config{Steps: f.Steps, Accum: f.Accum, Sched: train.Schedule{LR: o.LR, MinLR: minLR, Warmup: f.Warmup},
+		WeightDecay: f.WeightDecay, ClipNorm: o.Clip, EvalEvery: f.EvalEvery, DevMax: f.DevMax, Seed: o.Seed,
+		CheckpointPath: ckpt, CheckpointEvery: max(1, f.Steps/10), Resume: resume}
+}
+
+// loadExamples loads the text and instructions the flags name.
+func (f *dataFlags) loadExamples(m *model.Model, ctx int) ([]train.Example, error) {
+	var all []train.Example
+	if f.Data != "" {
+		ex, err := train.LoadText(m.Tok, f.Data, ctx)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ex...)
+	}
+	if f.Instruct != "" {
+		ex, err := train.LoadInstructions(m.Tok, f.Instruct, ctx)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ex...)
+	}
+	return all, nil
+}
+
+// loadF32 loads -m with float32 weights (pruning and recovery rewrite
+// them) and checks --ctx against the model's context.
+func loadF32(mf *modelFlags, tf *optimFlags) (*model.Model, error) {
+	mf.dtype = "f32"
+	m, err := mf.load()
+	if err != nil {
+		return nil, err
+	}
+	return m, tf.validate(m)
+}
