@@ -117,10 +117,12 @@ func NewGenerator(m *model.Model, req GenerateRequest) (*Generator, error) {
 		valid.Float("--temp", float64(sp.Temperature), valid.NonNegative),
 		valid.Int("--top-k", sp.TopK, 0, math.MaxInt),
 		valid.Float("--top-p", float64(sp.TopP), valid.Range{Lo: 0, Hi: 1, OpenLo: true}),
-		valid.Int("--ctx", req.Ctx, 0, m.CtxLen),
 	)
 	if err != nil {
 		return nil, RequestError{err}
+	}
+	if err := valid.Int("--ctx", req.Ctx, 0, m.CtxLen); err != nil {
+		return nil, RequestError{fmt.Errorf("%w (the model's context length)", err)}
 	}
 	input := append([]int{m.Tok.BOS()}, m.Tok.Encode(req.Prompt)...)
 	if req.Prompt == "" {
@@ -134,7 +136,7 @@ func NewGenerator(m *model.Model, req GenerateRequest) (*Generator, error) {
 		return nil, badRequest("the prompt (%d tokens) leaves no room in --ctx %d", len(input), ctx)
 	}
 	if err := valid.Int("-n", req.N, 1, ctx-len(input)); err != nil {
-		return nil, RequestError{fmt.Errorf("%w (the prompt has %d tokens, the context %d)", err, len(input), ctx)}
+		return nil, RequestError{fmt.Errorf("%w (the prompt has %d tokens; context %d, the model's context length %d)", err, len(input), ctx, m.CtxLen)}
 	}
 	if req.Ctx <= 0 {
 		ctx = len(input) + req.N
