@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -299,6 +300,10 @@ func render(o options, rs []*result, fmaOne, fmaAll, bw float64, fmaRuns, bwRuns
 		o.threads, o.prompt, o.gen, o.threads, o.prompt, o.gen)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		f := strings.Fields(string(la))
+		if load, err := strconv.ParseFloat(f[1], 64); err == nil && load > 1.5*float64(runtime.NumCPU()) {
+			b.WriteString("**Taken on an overloaded machine: these figures say how each program copes with other jobs, " +
+				"not how fast it is. Rerun `make bench-peer` on a quiet machine.**\n\n")
+		}
 		fmt.Fprintf(&b, "Load average when the table was written: %s (1 min), %s (5 min) on %d CPUs; with other jobs "+
 			"running, llama.cpp's spinning thread barriers lose more than Shear's pool does, so ratios taken under "+
 			"load favour Shear.\n\n", f[0], f[1], runtime.NumCPU())
