@@ -83,8 +83,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(doc, []byte(beginMarker)) || !bytes.Contains(doc, []byte(endMarker)) {
-		return fmt.Errorf("%s has no bench-peer markers (%q … %q)", o.out, beginMarker, endMarker)
+	if _, err := spliceTable(doc, ""); err != nil { // fail before the long runs
+		return fmt.Errorf("%s: %w", o.out, err)
 	}
 	if out, err := exec.Command(o.llamaBench, "--help").CombinedOutput(); err != nil {
 		return fmt.Errorf("%s does not run here (%v; %s): build llama.cpp for this CPU from the source tarball "+
@@ -149,17 +149,29 @@ func run(o options) error {
 	if doc, err = os.ReadFile(o.out); err != nil {
 		return err
 	}
-	i := bytes.Index(doc, []byte(beginMarker)) + len(beginMarker)
-	j := bytes.Index(doc, []byte(endMarker))
-	if i < len(beginMarker) || j < i {
-		return fmt.Errorf("%s: the bench-peer markers are missing or out of order", o.out)
+	next, err := spliceTable(doc, table)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.out, err)
 	}
-	next := append(append(append([]byte{}, doc[:i]...), "\n"+table...), doc[j:]...)
 	tmp := o.out + ".tmp"
 	if err := os.WriteFile(tmp, next, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, o.out)
+}
+
+// spliceTable replaces what lies between the bench-peer markers of doc
+// with table.
+func spliceTable(doc []byte, table string) ([]byte, error) {
+	i := bytes.Index(doc, []byte(beginMarker))
+	j := bytes.Index(doc, []byte(endMarker))
+	if i < 0 || j < i+len(beginMarker) {
+		return nil, fmt.Errorf("the bench-peer markers (%q … %q) are missing or out of order", beginMarker, endMarker)
+	}
+	i += len(beginMarker)
+	out := append([]byte{}, doc[:i]...)
+	out = append(out, "\n"+table...)
+	return append(out, doc[j:]...), nil
 }
 
 func modelPath(o options, shape, typ string) string {
