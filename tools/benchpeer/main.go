@@ -254,7 +254,12 @@ func llamaBench(o options, path string) (pp, tg float64, err error) {
 	out, err := exec.Command(o.llamaBench, "-m", path, "-t", fmt.Sprint(o.threads), "-p", fmt.Sprint(o.prompt),
 		"-n", fmt.Sprint(o.gen), "-r", "1", "-o", "json").Output()
 	if err != nil {
-		return 0, 0, fmt.Errorf("llama-bench on %s: %v", path, err)
+		hint := ""
+		if strings.Contains(err.Error(), "illegal instruction") {
+			hint = " (a build for another CPU: build llama.cpp here from the source tarball, " +
+				"../shared/tools/llama.cpp/README.md, and pass LLAMA_BIN=its bin directory)"
+		}
+		return 0, 0, fmt.Errorf("llama-bench on %s: %v%s", path, err, hint)
 	}
 	var rows []struct {
 		NPrompt int     `json:"n_prompt"`
