@@ -48,6 +48,28 @@ GLOBL one<>(SB), RODATA|NOPTR, $8
 	VPADDD       Y0, Y8, Y8; \
 	VPADDD       Y1, Y8, Y8
 
+// The row loop of the kernels: KENTRY loads the arguments (out → DI, rows →
+// R12, w → R13), KROW starts a row (SI walks its blocks, BX the Q8_K
+// blocks of x, CX counts them, X10 holds the sum), KNEXTROW stores the sum
+// and moves to the next row, jumping to label while rows remain.
+#define KENTRY \
+	MOVQ out+0(FP), DI; \
+	MOVQ rows+40(FP), R12; \
+	MOVQ w+8(FP), R13
+
+#define KROW \
+	MOVQ   R13, SI; \
+	MOVQ   x+24(FP), BX; \
+	MOVQ   nb+32(FP), CX; \
+	VXORPS X10, X10, X10
+
+#define KNEXTROW(label) \
+	VMOVSS X10, (DI); \
+	ADDQ   $4, DI; \
+	ADDQ   rb+16(FP), R13; \
+	DECQ   R12; \
+	JNZ    label
+
 // K45SCALES unpacks a Q4_K/Q5_K block's 6-bit scales and mins as ggml does
 // (utmp, kmask1..3), stores the scales as eight int16 words at 0(SP), and
 // leaves msum = Σ_j m_j · (bsums[2j] + bsums[2j+1]) as float32 in lane 0 of
@@ -112,16 +134,11 @@ GLOBL one<>(SB), RODATA|NOPTR, $8
 // func rowsQ4_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 // Row r of w starts at w + r·rb; rows > 0, nb > 0.
 TEXT ·rowsQ4_KAVX2(SB), NOSPLIT, $32-48
-	MOVQ         out+0(FP), DI
-	MOVQ         rows+40(FP), R12
+	KENTRY
 	VPBROADCASTB nib<>(SB), Y15
-	MOVQ         w+8(FP), R13
 
 q4krow:
-	MOVQ   R13, SI
-	MOVQ   x+24(FP), BX
-	MOVQ   nb+32(FP), CX
-	VXORPS X10, X10, X10
+	KROW
 
 q4kblock:
 	K45SCALES
@@ -137,11 +154,7 @@ q4kblock:
 	DECQ CX
 	JNZ  q4kblock
 
-	VMOVSS X10, (DI)
-	ADDQ   $4, DI
-	ADDQ   rb+16(FP), R13
-	DECQ   R12
-	JNZ    q4krow
+	KNEXTROW(q4krow)
 
 	VZEROUPPER
 	RET
@@ -172,17 +185,12 @@ q4kblock:
 
 // func rowsQ5_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 TEXT ·rowsQ5_KAVX2(SB), NOSPLIT, $32-48
-	MOVQ         out+0(FP), DI
-	MOVQ         rows+40(FP), R12
+	KENTRY
 	VPBROADCASTB nib<>(SB), Y15
 	VPBROADCASTB one<>(SB), Y14
-	MOVQ         w+8(FP), R13
 
 q5krow:
-	MOVQ   R13, SI
-	MOVQ   x+24(FP), BX
-	MOVQ   nb+32(FP), CX
-	VXORPS X10, X10, X10
+	KROW
 
 q5kblock:
 	K45SCALES
@@ -199,11 +207,7 @@ q5kblock:
 	DECQ CX
 	JNZ  q5kblock
 
-	VMOVSS X10, (DI)
-	ADDQ   $4, DI
-	ADDQ   rb+16(FP), R13
-	DECQ   R12
-	JNZ    q5krow
+	KNEXTROW(q5krow)
 
 	VZEROUPPER
 	RET
@@ -252,18 +256,13 @@ q5kblock:
 
 // func rowsQ6_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 TEXT ·rowsQ6_KAVX2(SB), NOSPLIT, $32-48
-	MOVQ         out+0(FP), DI
-	MOVQ         rows+40(FP), R12
+	KENTRY
 	VPBROADCASTB nib<>(SB), Y15
 	VPBROADCASTB hi2<>(SB), Y14
 	VPBROADCASTB b32<>(SB), Y13
-	MOVQ         w+8(FP), R13
 
 q6krow:
-	MOVQ   R13, SI
-	MOVQ   x+24(FP), BX
-	MOVQ   nb+32(FP), CX
-	VXORPS X10, X10, X10
+	KROW
 
 q6kblock:
 	VPMOVSXBW 192(SI), Y0
@@ -286,11 +285,7 @@ q6kblock:
 	DECQ CX
 	JNZ  q6kblock
 
-	VMOVSS X10, (DI)
-	ADDQ  $4, DI
-	ADDQ  rb+16(FP), R13
-	DECQ  R12
-	JNZ   q6krow
+	KNEXTROW(q6krow)
 
 	VZEROUPPER
 	RET
