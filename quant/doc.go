@@ -86,9 +86,9 @@
 //
 // super-block by super-block, no FMA. llama.cpp's AVX2 code accumulates the
 // float terms in another order, so results agree to rounding, not bits. On
-// amd64 the Q4_K and Q6_K row kernels are AVX2 assembly (kquant_amd64.s),
-// the same bits as the portable code (TestKDotMirror); Q5_K runs the
-// portable kernel everywhere. MatMulK spreads weight rows over
+// amd64 the Q4_K, Q5_K and Q6_K row kernels are AVX2 assembly
+// (kquant_amd64.s), the same bits as the portable code (TestKDotMirror,
+// TestKDotExtremeCodes). MatMulK spreads weight rows over
 // simd.ParallelFor in cache tiles, as MatMulQ8_0 does.
 //
 // # Matrix-vector products

@@ -9,6 +9,9 @@ package quant
 func rowsQ4_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 
 //go:noescape
+func rowsQ5_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
+
+//go:noescape
 func rowsQ6_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 
 func dotQ4_K(w, x []byte, nb int) float32 {
@@ -39,7 +42,7 @@ func rowsQ4_K(out []float32, w []byte, rb int, xq []byte, nb int) {
 }
 
 func rowsQ5_K(out []float32, w []byte, rb int, xq []byte, nb int) {
-	rowsKGeneric(dotQ5_KGeneric, out, w, rb, xq, nb)
+	rowsK(rowsQ5_KAVX2, dotQ5_KGeneric, Q5_KBlockBytes, out, w, rb, xq, nb)
 }
 
 func rowsQ6_K(out []float32, w []byte, rb int, xq []byte, nb int) {

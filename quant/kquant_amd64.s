@@ -18,6 +18,8 @@ DATA hi2<>+0(SB)/8, $0x3030303030303030
 GLOBL hi2<>(SB), RODATA|NOPTR, $8
 DATA b32<>+0(SB)/8, $0x2020202020202020
 GLOBL b32<>(SB), RODATA|NOPTR, $8
+DATA one<>+0(SB)/8, $0x0101010101010101
+GLOBL one<>(SB), RODATA|NOPTR, $8
 
 // HSUMD reduces the eight int32 lanes of Y(n) to lane 0 of X(n), as float32.
 #define HSUMD(yn, xn, xt) \
@@ -46,98 +48,166 @@ GLOBL b32<>(SB), RODATA|NOPTR, $8
 	VPADDD       Y0, Y8, Y8; \
 	VPADDD       Y1, Y8, Y8
 
+// The row loop of the kernels: KENTRY loads the arguments (out → DI, rows →
+// R12, w → R13), KROW starts a row (SI walks its blocks, BX the Q8_K
+// blocks of x, CX counts them, X10 holds the sum), KNEXTROW stores the sum
+// and moves to the next row, jumping to label while rows remain.
+#define KENTRY \
+	MOVQ out+0(FP), DI; \
+	MOVQ rows+40(FP), R12; \
+	MOVQ w+8(FP), R13
+
+#define KROW \
+	MOVQ   R13, SI; \
+	MOVQ   x+24(FP), BX; \
+	MOVQ   nb+32(FP), CX; \
+	VXORPS X10, X10, X10
+
+#define KNEXTROW(label) \
+	VMOVSS X10, (DI); \
+	ADDQ   $4, DI; \
+	ADDQ   rb+16(FP), R13; \
+	DECQ   R12; \
+	JNZ    label
+
+// K45SCALES unpacks a Q4_K/Q5_K block's 6-bit scales and mins as ggml does
+// (utmp, kmask1..3), stores the scales as eight int16 words at 0(SP), and
+// leaves msum = Σ_j m_j · (bsums[2j] + bsums[2j+1]) as float32 in lane 0 of
+// X9. It clobbers AX, DX, R9, R10, R11, X0..X3.
+#define K45SCALES \
+	MOVL      4(SI), AX; \
+	MOVL      8(SI), DX; \
+	MOVL      12(SI), R9; \
+	MOVL      R9, R10; \
+	SHRL      $4, R10; \
+	ANDL      $0x0f0f0f0f, R10; \
+	MOVL      DX, R11; \
+	SHRL      $6, R11; \
+	ANDL      $0x03030303, R11; \
+	SHLL      $4, R11; \
+	ORL       R11, R10; \
+	MOVL      DX, R11; \
+	ANDL      $0x3f3f3f3f, R11; \
+	ANDL      $0x0f0f0f0f, R9; \
+	MOVL      AX, DX; \
+	SHRL      $6, DX; \
+	ANDL      $0x03030303, DX; \
+	SHLL      $4, DX; \
+	ORL       R9, DX; \
+	MOVL      R11, R9; \
+	ANDL      $0x3f3f3f3f, AX; \
+	SHLQ      $32, DX; \
+	ORQ       DX, AX; \
+	VMOVQ     AX, X0; \
+	VPMOVZXBW X0, X0; \
+	VMOVDQU   X0, 0(SP); \
+	SHLQ      $32, R10; \
+	ORQ       R10, R9; \
+	VMOVQ     R9, X1; \
+	VPMOVZXBW X1, X1; \
+	VMOVDQU   260(BX), X2; \
+	VMOVDQU   276(BX), X3; \
+	VPHADDW   X3, X2, X2; \
+	VPMADDWD  X2, X1, X9; \
+	VPSHUFD   $0x4e, X9, X3; \
+	VPADDD    X3, X9, X9; \
+	VPSHUFD   $0xb1, X9, X3; \
+	VPADDD    X3, X9, X9; \
+	VCVTDQ2PS X9, X9
+
+// K45TAIL reduces isum (Y8) and adds this block's term to the row's sum in
+// X10: sum += float32((dw·dx)·isum) − float32((dmin·dx)·msum).
+#define K45TAIL \
+	HSUMD(Y8, X8, X3); \
+	VMOVSS    0(BX), X4; \
+	MOVL      0(SI), AX; \
+	VMOVD     AX, X5; \
+	VCVTPH2PS X5, X5; \
+	VMOVSHDUP X5, X7; \
+	VMULSS    X4, X5, X6; \
+	VMULSS    X4, X7, X7; \
+	VMULSS    X8, X6, X6; \
+	VMULSS    X9, X7, X7; \
+	VSUBSS    X7, X6, X6; \
+	VADDSS    X6, X10, X10
+
 // func rowsQ4_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 // Row r of w starts at w + r·rb; rows > 0, nb > 0.
 TEXT ·rowsQ4_KAVX2(SB), NOSPLIT, $32-48
-	MOVQ         out+0(FP), DI
-	MOVQ         rows+40(FP), R12
+	KENTRY
 	VPBROADCASTB nib<>(SB), Y15
-	MOVQ         w+8(FP), R13
 
 q4krow:
-	MOVQ   R13, SI
-	MOVQ   x+24(FP), BX
-	MOVQ   nb+32(FP), CX
-	VXORPS X10, X10, X10
+	KROW
 
 q4kblock:
-	// Unpack the 6-bit scales and mins as ggml does (utmp, kmask1..3):
-	// AX = sc0..3, DX = sc4..7, R9 = m0..3, R10 = m4..7, one per byte.
-	MOVL  4(SI), AX
-	MOVL  8(SI), DX
-	MOVL  12(SI), R9
-	MOVL  R9, R10
-	SHRL  $4, R10
-	ANDL  $0x0f0f0f0f, R10
-	MOVL  DX, R11
-	SHRL  $6, R11
-	ANDL  $0x03030303, R11
-	SHLL  $4, R11
-	ORL   R11, R10
-	MOVL  DX, R11
-	ANDL  $0x3f3f3f3f, R11
-	ANDL  $0x0f0f0f0f, R9
-	MOVL  AX, DX
-	SHRL  $6, DX
-	ANDL  $0x03030303, DX
-	SHLL  $4, DX
-	ORL   R9, DX
-	MOVL  R11, R9
-	ANDL  $0x3f3f3f3f, AX
-
-	// Scales as eight int16 words on the stack.
-	SHLQ      $32, DX
-	ORQ       DX, AX
-	VMOVQ     AX, X0
-	VPMOVZXBW X0, X0
-	VMOVDQU   X0, 0(SP)
-
-	// msum = Σ_j m_j · (bsums[2j] + bsums[2j+1]), in lane 0 of X9.
-	SHLQ      $32, R10
-	ORQ       R10, R9
-	VMOVQ     R9, X1
-	VPMOVZXBW X1, X1
-	VMOVDQU   260(BX), X2
-	VMOVDQU   276(BX), X3
-	VPHADDW   X3, X2, X2
-	VPMADDWD  X2, X1, X9
-	VPSHUFD   $0x4e, X9, X3
-	VPADDD    X3, X9, X9
-	VPSHUFD   $0xb1, X9, X3
-	VPADDD    X3, X9, X9
-	VCVTDQ2PS X9, X9
-
-	// isum = Σ_j sc_j · Σ_l q_jl · x_jl.
+	K45SCALES
 	VPXOR Y8, Y8, Y8
 	Q4KPAIR(16, 4, 0)
 	Q4KPAIR(48, 68, 4)
 	Q4KPAIR(80, 132, 8)
 	Q4KPAIR(112, 196, 12)
-	HSUMD(Y8, X8, X3)
-
-	// sum += float32((dw·dx)·isum) − float32((dmin·dx)·msum)
-	VMOVSS    0(BX), X4
-	MOVL      0(SI), AX
-	VMOVD     AX, X5
-	VCVTPH2PS X5, X5
-	VMOVSHDUP X5, X7
-	VMULSS    X4, X5, X6
-	VMULSS    X4, X7, X7
-	VMULSS    X8, X6, X6
-	VMULSS    X9, X7, X7
-	VSUBSS    X7, X6, X6
-	VADDSS    X6, X10, X10
+	K45TAIL
 
 	ADDQ $144, SI
 	ADDQ $292, BX
 	DECQ CX
 	JNZ  q4kblock
 
-	VMOVSS X10, (DI)
-	ADDQ  $4, DI
-	ADDQ  rb+16(FP), R13
-	DECQ  R12
-	JNZ   q4krow
+	KNEXTROW(q4krow)
+
+	VZEROUPPER
+	RET
+
+// Q5KPAIR is Q4KPAIR for Q5_K: the nibbles at qoff(SI), their fifth bits in
+// bits sh and sh+1 of the qh bytes held in Y12 (Y14: 0x01 in every byte).
+#define Q5KPAIR(qoff, xoff, soff, sh) \
+	VMOVDQU      qoff(SI), Y0; \
+	VPSRLW       $4, Y0, Y1; \
+	VPAND        Y15, Y0, Y0; \
+	VPAND        Y15, Y1, Y1; \
+	VPSRLW       $sh, Y12, Y4; \
+	VPAND        Y14, Y4, Y5; \
+	VPSLLW       $4, Y5, Y5; \
+	VPOR         Y5, Y0, Y0; \
+	VPSRLW       $1, Y4, Y4; \
+	VPAND        Y14, Y4, Y4; \
+	VPSLLW       $4, Y4, Y4; \
+	VPOR         Y4, Y1, Y1; \
+	VPMADDUBSW   xoff(BX), Y0, Y0; \
+	VPMADDUBSW   xoff+32(BX), Y1, Y1; \
+	VPBROADCASTW soff(SP), Y2; \
+	VPBROADCASTW soff+2(SP), Y3; \
+	VPMADDWD     Y2, Y0, Y0; \
+	VPMADDWD     Y3, Y1, Y1; \
+	VPADDD       Y0, Y8, Y8; \
+	VPADDD       Y1, Y8, Y8
+
+// func rowsQ5_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
+TEXT ·rowsQ5_KAVX2(SB), NOSPLIT, $32-48
+	KENTRY
+	VPBROADCASTB nib<>(SB), Y15
+	VPBROADCASTB one<>(SB), Y14
+
+q5krow:
+	KROW
+
+q5kblock:
+	K45SCALES
+	VMOVDQU 16(SI), Y12
+	VPXOR   Y8, Y8, Y8
+	Q5KPAIR(48, 4, 0, 0)
+	Q5KPAIR(80, 68, 4, 2)
+	Q5KPAIR(112, 132, 8, 4)
+	Q5KPAIR(144, 196, 12, 6)
+	K45TAIL
+
+	ADDQ $176, SI
+	ADDQ $292, BX
+	DECQ CX
+	JNZ  q5kblock
+
+	KNEXTROW(q5krow)
 
 	VZEROUPPER
 	RET
@@ -186,18 +256,13 @@ q4kblock:
 
 // func rowsQ6_KAVX2(out *float32, w *byte, rb int, x *byte, nb, rows int)
 TEXT ·rowsQ6_KAVX2(SB), NOSPLIT, $32-48
-	MOVQ         out+0(FP), DI
-	MOVQ         rows+40(FP), R12
+	KENTRY
 	VPBROADCASTB nib<>(SB), Y15
 	VPBROADCASTB hi2<>(SB), Y14
 	VPBROADCASTB b32<>(SB), Y13
-	MOVQ         w+8(FP), R13
 
 q6krow:
-	MOVQ   R13, SI
-	MOVQ   x+24(FP), BX
-	MOVQ   nb+32(FP), CX
-	VXORPS X10, X10, X10
+	KROW
 
 q6kblock:
 	VPMOVSXBW 192(SI), Y0
@@ -220,11 +285,7 @@ q6kblock:
 	DECQ CX
 	JNZ  q6kblock
 
-	VMOVSS X10, (DI)
-	ADDQ  $4, DI
-	ADDQ  rb+16(FP), R13
-	DECQ  R12
-	JNZ   q6krow
+	KNEXTROW(q6krow)
 
 	VZEROUPPER
 	RET

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,8 +83,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(doc, []byte(beginMarker)) || !bytes.Contains(doc, []byte(endMarker)) {
-		return fmt.Errorf("%s has no bench-peer markers (%q … %q)", o.out, beginMarker, endMarker)
+	if _, err := spliceTable(doc, ""); err != nil { // fail before the long runs
+		return fmt.Errorf("%s: %w", o.out, err)
 	}
 	if out, err := exec.Command(o.llamaBench, "--help").CombinedOutput(); err != nil {
 		return fmt.Errorf("%s does not run here (%v; %s): build llama.cpp for this CPU from the source tarball "+
@@ -148,17 +149,29 @@ func run(o options) error {
 	if doc, err = os.ReadFile(o.out); err != nil {
 		return err
 	}
-	i := bytes.Index(doc, []byte(beginMarker)) + len(beginMarker)
-	j := bytes.Index(doc, []byte(endMarker))
-	if i < len(beginMarker) || j < i {
-		return fmt.Errorf("%s: the bench-peer markers are missing or out of order", o.out)
+	next, err := spliceTable(doc, table)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.out, err)
 	}
-	next := append(append(append([]byte{}, doc[:i]...), "\n"+table...), doc[j:]...)
 	tmp := o.out + ".tmp"
 	if err := os.WriteFile(tmp, next, 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp, o.out)
+}
+
+// spliceTable replaces what lies between the bench-peer markers of doc
+// with table.
+func spliceTable(doc []byte, table string) ([]byte, error) {
+	i := bytes.Index(doc, []byte(beginMarker))
+	j := bytes.Index(doc, []byte(endMarker))
+	if i < 0 || j < i+len(beginMarker) {
+		return nil, fmt.Errorf("the bench-peer markers (%q … %q) are missing or out of order", beginMarker, endMarker)
+	}
+	i += len(beginMarker)
+	out := append([]byte{}, doc[:i]...)
+	out = append(out, "\n"+table...)
+	return append(out, doc[j:]...), nil
 }
 
 func modelPath(o options, shape, typ string) string {
@@ -241,7 +254,12 @@ func llamaBench(o options, path string) (pp, tg float64, err error) {
 	out, err := exec.Command(o.llamaBench, "-m", path, "-t", fmt.Sprint(o.threads), "-p", fmt.Sprint(o.prompt),
 		"-n", fmt.Sprint(o.gen), "-r", "1", "-o", "json").Output()
 	if err != nil {
-		return 0, 0, fmt.Errorf("llama-bench on %s: %v", path, err)
+		hint := ""
+		if strings.Contains(err.Error(), "illegal instruction") {
+			hint = " (a build for another CPU: build llama.cpp here from the source tarball, " +
+				"../shared/tools/llama.cpp/README.md, and pass LLAMA_BIN=its bin directory)"
+		}
+		return 0, 0, fmt.Errorf("llama-bench on %s: %v%s", path, err, hint)
 	}
 	var rows []struct {
 		NPrompt int     `json:"n_prompt"`
@@ -299,6 +317,10 @@ func render(o options, rs []*result, fmaOne, fmaAll, bw float64, fmaRuns, bwRuns
 		o.threads, o.prompt, o.gen, o.threads, o.prompt, o.gen)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		f := strings.Fields(string(la))
+		if load, err := strconv.ParseFloat(f[1], 64); err == nil && load > 1.5*float64(runtime.NumCPU()) {
+			b.WriteString("**Taken on an overloaded machine: these figures say how each program copes with other jobs, " +
+				"not how fast it is. Rerun `make bench-peer` on a quiet machine.**\n\n")
+		}
 		fmt.Fprintf(&b, "Load average when the table was written: %s (1 min), %s (5 min) on %d CPUs; with other jobs "+
 			"running, llama.cpp's spinning thread barriers lose more than Shear's pool does, so ratios taken under "+
 			"load favour Shear.\n\n", f[0], f[1], runtime.NumCPU())
