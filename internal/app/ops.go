@@ -44,16 +44,17 @@ func Info(m *model.Model) ModelInfo {
 		CtxLen: m.CtxLen, BOS: m.Tok.BOS(), EOS: m.Tok.EOS(), DType: m.Embed.DType.String()}
 }
 
-// ParseLoad checks load options and returns the storage type.
-func ParseLoad(o LoadOptions) (tensor.DType, error) {
+// ParseLoad checks load options and returns how to load: the file's own
+// storage for quantized tensors (f16 for float ones) unless a type is named.
+func ParseLoad(o LoadOptions) (model.LoadOptions, error) {
 	if o.DType == "" {
-		return tensor.F16, nil
+		return model.DefaultLoadOptions(), nil // a quantized file stays quantized
 	}
 	dt, err := tensor.ParseDType(o.DType)
 	if err != nil {
-		return 0, RequestError{err}
+		return model.LoadOptions{}, RequestError{err}
 	}
-	return dt, nil
+	return model.LoadOptions{DType: dt}, nil
 }
 
 // Tokenize encodes text, with BOS first if asked.

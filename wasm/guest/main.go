@@ -241,7 +241,7 @@ func shearLoadModel(ptr, n, optPtr, optLen uint32) int32 {
 		if err := request(optPtr, optLen, &opt); err != nil {
 			return 0, err
 		}
-		dt, err := app.ParseLoad(opt)
+		lo, err := app.ParseLoad(opt)
 		if err != nil {
 			return 0, err
 		}
@@ -253,7 +253,7 @@ func shearLoadModel(ptr, n, optPtr, optLen uint32) int32 {
 		if err != nil {
 			return 0, fail(abi.ErrModel, "%v", err)
 		}
-		m, err := model.FromGGUF(f, model.LoadOptions{DType: dt})
+		m, err := model.FromGGUF(f, lo)
 		if err != nil {
 			return 0, fail(abi.ErrModel, "%v", err)
 		}

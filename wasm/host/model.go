@@ -115,7 +115,7 @@ func (e *Engine) Bind(nm *model.Model) (*Model, error) {
 }
 
 func loadNative(b []byte, opts LoadOptions) (*model.Model, error) {
-	dt, err := app.ParseLoad(opts)
+	lo, err := app.ParseLoad(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func loadNative(b []byte, opts LoadOptions) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return model.FromGGUF(f, model.LoadOptions{DType: dt})
+	return model.FromGGUF(f, lo)
 }
 
 // bind returns the current instance with the model loaded into it.
