@@ -4,7 +4,7 @@ PKGS    := ./...
 CORE    := ./simd/... ./quant/... ./runtime/... $(wildcard ./prune)
 SHARED  ?= ../shared
 
-.PHONY: all build test test-short cross lint vet fmt-check bench wasm-check clean fuzz test-arm64
+.PHONY: all build test test-short test-race cross lint vet fmt-check bench wasm-check clean fuzz test-arm64
 
 all: build
 
@@ -19,6 +19,12 @@ test: vet fmt-check cross
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+# The race detector over the packages that run goroutines: simd's worker
+# pool, the wasm host (engines, pools, host kernels) and the trainer.
+RACEPKGS := ./simd/ ./wasm/host/ ./runtime/train/
+test-race:
+	$(GO) test -race -short -count=1 -timeout 30m $(RACEPKGS)
 
 cross: wasm-check
 	GOARCH=arm64 $(GO) build $(CORE)

@@ -154,12 +154,36 @@ func ParallelFor(n, grain int, t Task) {
 			p.wake[i] <- struct{}{}
 		}
 	}
+	p.workOrAbandon()
+	p.wait()
+	p.task = nil
+}
+
+// workOrAbandon runs the caller's share of the job. If a task panics
+// here (the wasm host turns a guest's bad arguments into a panic that
+// wazero recovers), the job is abandoned: no chunk is handed out any
+// more, and the panic goes on only once every helper has left the job.
+// Unlocking while helpers still ran it let the next ParallelFor rewrite
+// the job under them (a data race, and a count of pending helpers that
+// no longer matched).
+func (p *pool) workOrAbandon() {
+	defer func() {
+		if r := recover(); r != nil {
+			p.next.Store(int64(p.n))
+			p.wait()
+			p.task = nil
+			panic(r)
+		}
+	}()
 	p.work()
+}
+
+// wait returns once every helper has finished the current job.
+func (p *pool) wait() {
 	if !spin(func() bool { return p.pending.Load() == 0 }) {
 		p.waiting.Store(true)
 		if p.pending.Load() != 0 || !p.waiting.CompareAndSwap(true, false) {
 			<-p.done
 		}
 	}
-	p.task = nil
 }

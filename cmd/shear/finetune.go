@@ -91,7 +91,7 @@ func newFinetune() *cobra.Command {
 			if out == "" {
 				return errors.New("no output directory: pass -o OUTDIR")
 			}
-			if err := checkOutput(out, mf.path); err != nil {
+			if err := checkOutput(filepath.Join(out, "model.gguf"), mf.path); err != nil {
 				return err
 			}
 			if req.AdapterDType != "f16" && req.AdapterDType != "f32" {

@@ -29,6 +29,10 @@ func TestOutputThroughSymlinkRefused(t *testing.T) {
 	}
 	adapter := filepath.Join(dir, "adapter")
 	os.Mkdir(adapter, 0o755)
+	// finetune writes OUTDIR/model.gguf: here a link to the input.
+	ftDir := filepath.Join(dir, "ft")
+	os.Mkdir(ftDir, 0o755)
+	os.Symlink(orig, filepath.Join(ftDir, "model.gguf"))
 	for _, args := range [][]string{
 		{"prune", "-m", alias, "--method", "magnitude", "--target", "0.2", "--data", tinyText, "-o", orig, "--recover-steps", "0"},
 		{"merge", "-m", alias, "--adapter", adapter, "-o", orig},
@@ -38,9 +42,8 @@ func TestOutputThroughSymlinkRefused(t *testing.T) {
 		{"lorashear", "-m", alias, "--data", tinyText, "-o", orig},
 		{"quantize", "-m", alias, "--type", "q8_0", "-o", orig},
 		{"convert", "-m", alias, "-o", orig},
-		{"finetune", "-m", filepath.Join(dir, "link", "orig.gguf"), "--data", tinyText, "-o", dir},
+		{"finetune", "-m", orig, "--data", tinyText, "-o", ftDir},
 	} {
-		os.Symlink(dir, filepath.Join(dir, "link"))
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "refusing") {
 			t.Errorf("shear %s: error %v, want a refusal to overwrite the input", strings.Join(args, " "), err)

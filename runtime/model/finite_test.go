@@ -46,6 +46,17 @@ func TestLoadRefusesNonFinite(t *testing.T) {
 			}
 		}
 	}
+	// A finite F32 weight beyond f16's range, loaded as f16 or quantized.
+	raw32, _ := loadStories(t, tensor.F32).Encode()
+	for _, load := range []tensor.DType{tensor.F16, tensor.Q8_0, tensor.Q4_0} {
+		f, _ := gguf.Parse(append([]byte(nil), raw32...))
+		ti, _ := f.Tensor(name)
+		copy(f.TensorData(ti)[4*3:], []byte{0xca, 0xf2, 0x49, 0x71}) // 1e30
+		_, err := model.FromGGUF(f, model.LoadOptions{DType: load})
+		if err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "not finite stored as "+load.String()) {
+			t.Errorf("1e30 loaded as %s: error %v", load, err)
+		}
+	}
 	// Norm vectors are checked as well.
 	raw, _ := loadStories(t, tensor.F16).Encode()
 	f, _ := gguf.Parse(raw)

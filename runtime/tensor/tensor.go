@@ -277,7 +277,11 @@ func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 	if (dt == Q8_0 || dt == Q4_0) && cols%quant.BlockSize != 0 {
 		dt = F16 // llama.cpp does the same for rows that are not whole blocks
 	}
-	return New(rows, cols, data, dt)
+	m, err = New(rows, cols, data, dt)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	}
+	return m, nil
 }
 
 // DecodeFloat32 decodes any supported GGUF tensor to float32, refusing
