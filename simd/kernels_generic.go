@@ -37,8 +37,12 @@ func hsum4(v *lanes) float32 {
 func fmaLanes(acc *lanes, x, y []float32) {
 	y = y[:len(x)]
 	for l, v := range x {
-		// fma32, its fast path written out: this is the hot loop of the
-		// portable matrix products.
+		if fusedFMA {
+			acc[l] = fma32(v, y[l], acc[l])
+			continue
+		}
+		// fma32Emulated, its fast path written out: this is the hot loop
+		// of the models' matrix products.
 		p := float64(v) * float64(y[l])
 		s := p + float64(acc[l])
 		if roundsOnce(s) {
@@ -306,7 +310,11 @@ func gemm4x24Generic(c []float32, ldc int, a []float32, sai, sak int, b []float3
 			av := a[ai+t*sak]
 			bt := b[t*ldb : t*ldb+24 : t*ldb+24]
 			for j, bv := range bt {
-				// fma32, its fast path written out (see fmaLanes).
+				if fusedFMA {
+					r[j] = fma32(av, bv, r[j])
+					continue
+				}
+				// fma32Emulated, its fast path written out (see fmaLanes).
 				p := float64(av) * float64(bv)
 				s := p + float64(r[j])
 				if roundsOnce(s) {
@@ -327,13 +335,14 @@ func gemm4x24Generic(c []float32, ldc int, a []float32, sai, sak int, b []float3
 	}
 }
 
-// fma32 returns a·b + c rounded once, as VFMADD231PS does. The product of
+// fma32Emulated returns a·b + c rounded once, as VFMADD231PS does, on
+// hardware without a fused multiply-add (fma32 is this there). The product of
 // two float32 is exact in float64, so the float64 sum s carries a single
 // rounding error; rounding s to float32 is then correct unless s sits on a
 // float32 rounding boundary (low 29 bits 1000…0) or below the normal
 // float32 range, where fma32Slow settles the direction with the exact error
 // (the method of musl's fmaf).
-func fma32(a, b, c float32) float32 {
+func fma32Emulated(a, b, c float32) float32 {
 	p := float64(a) * float64(b)
 	s := p + float64(c)
 	if roundsOnce(s) {
