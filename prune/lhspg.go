@@ -314,12 +314,14 @@ func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod
 		p.view(id).zeroB()
 	}
 	eps := p.epsilon(active, t)
+	f := float32(T-t-1) / float32(T-t)
 	for k, id := range active {
 		v := p.view(id)
-		if _, done := p.Projected[id]; p.Cfg.Variant == "projection" && !done {
+		// At the period's last step (f = 0) forgetting zeroes the group: a
+		// projection there would be counted as one that came first.
+		if _, done := p.Projected[id]; p.Cfg.Variant == "projection" && !done && f > 0 {
 			p.trialStep(id, v, p.before[k], lr, eps, t)
 		}
-		f := float32(T-t-1) / float32(T-t)
 		v.scale(f)
 		if f == 0 {
 			p.Zero[id] = true
