@@ -42,7 +42,7 @@ func newBench() *cobra.Command {
 			} else {
 				c, ok := model.Shapes[req.Shape]
 				if !ok {
-					return fmt.Errorf("--shape %q is not one of 15M, 110M", req.Shape)
+					return fmt.Errorf("--shape %q is not one of %s", req.Shape, shapeNames())
 				}
 				dt, err := tensor.ParseDType(cmp.Or(req.Model.dtype, "f16"))
 				if err != nil {

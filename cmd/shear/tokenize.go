@@ -50,6 +50,7 @@ func newTokenize() *cobra.Command {
 	req.Model.register(cmd)
 	cmd.Flags().StringVarP(&req.Tok.Text, "prompt", "p", req.Tok.Text, "text to tokenize")
 	cmd.Flags().BoolVar(&req.Tok.BOS, "bos", req.Tok.BOS, "prepend the BOS token")
+	cmd.Flags().BoolVar(&req.Tok.ParseSpecial, "parse-special", req.Tok.ParseSpecial, "turn special-token strings in the text (e.g. <|im_start|>) into their tokens; off, as in llama.cpp, they are plain text")
 	bindRequest(cmd, &req, defaultTokenize())
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/sample"
 	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/runtime/tokenizer"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -59,8 +60,8 @@ func ParseLoad(o LoadOptions) (model.LoadOptions, error) {
 
 // Tokenize encodes text, with BOS first if asked.
 func Tokenize(m *model.Model, req TokenizeRequest) TokenizeResult {
-	ids := m.Tok.Encode(req.Text)
-	if req.BOS {
+	ids := m.Tok.EncodeWith(req.Text, tokenizer.EncodeOptions{ParseSpecial: req.ParseSpecial})
+	if req.BOS && m.Tok.BOS() >= 0 {
 		ids = append([]int{m.Tok.BOS()}, ids...)
 	}
 	if ids == nil {

@@ -27,8 +27,9 @@ type ModelInfo struct {
 
 // TokenizeRequest is the request of shear_tokenize.
 type TokenizeRequest struct {
-	Text string `json:"text"`
-	BOS  bool   `json:"bos,omitempty"` // prepend BOS
+	Text         string `json:"text"`
+	BOS          bool   `json:"bos,omitempty"`           // prepend BOS (when the vocabulary has one)
+	ParseSpecial bool   `json:"parse_special,omitempty"` // special-token strings in the text become their tokens
 }
 
 // TokenizeResult is the result of shear_tokenize.

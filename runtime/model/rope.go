@@ -10,12 +10,13 @@ import (
 // RopeScaling is the context extension of RoPE's frequencies, as
 // transformers' rope_scaling describes it.
 type RopeScaling struct {
-	Type   string  // "" (none), "linear" or "llama3"
-	Factor float32 // linear: positions are divided by it; llama3: the low-frequency divisor
+	Type   string  `json:"type,omitempty"`   // "" (none), "linear" or "llama3"
+	Factor float32 `json:"factor,omitempty"` // linear: positions are divided by it; llama3: the low-frequency divisor
 	// Llama-3 only: the wavelength band between OrigCtx/HighFreqFactor and
 	// OrigCtx/LowFreqFactor is interpolated smoothly.
-	LowFreqFactor, HighFreqFactor float32
-	OrigCtx                       int // original_max_position_embeddings
+	LowFreqFactor  float32 `json:"low_freq_factor,omitempty"`
+	HighFreqFactor float32 `json:"high_freq_factor,omitempty"`
+	OrigCtx        int     `json:"original_context,omitempty"` // original_max_position_embeddings
 }
 
 // Validate checks the parameters of the scaling type.
