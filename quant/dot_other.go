@@ -18,19 +18,3 @@ func rowsQ8_0(out []float32, w []byte, rb int, xq []byte, nb int) {
 func rowsQ4_0(out []float32, w []byte, rb int, xq []byte, nb int) {
 	rowsQ4_0Generic(out, w, rb, xq, nb)
 }
-
-func dotQ4_K(w, x []byte, nb int) float32 { return dotQ4_KGeneric(w, x, nb) }
-
-func dotQ6_K(w, x []byte, nb int) float32 { return dotQ6_KGeneric(w, x, nb) }
-
-func rowsQ4_K(out []float32, w []byte, rb int, xq []byte, nb int) {
-	rowsKGeneric(dotQ4_KGeneric, out, w, rb, xq, nb)
-}
-
-func rowsQ5_K(out []float32, w []byte, rb int, xq []byte, nb int) {
-	rowsKGeneric(dotQ5_KGeneric, out, w, rb, xq, nb)
-}
-
-func rowsQ6_K(out []float32, w []byte, rb int, xq []byte, nb int) {
-	rowsKGeneric(dotQ6_KGeneric, out, w, rb, xq, nb)
-}
