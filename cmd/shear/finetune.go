@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/hf"
@@ -91,7 +92,8 @@ func newFinetune() *cobra.Command {
 			if out == "" {
 				return errors.New("no output directory: pass -o OUTDIR")
 			}
-			if err := checkOutput(filepath.Join(out, "model.gguf"), mf.path); err != nil {
+			// finetune creates OUTDIR; only the identity of its model.gguf with the input matters here.
+			if err := safefile.CheckOutput(filepath.Join(out, "model.gguf"), mf.path); err != nil {
 				return err
 			}
 			if req.AdapterDType != "f16" && req.AdapterDType != "f32" {
