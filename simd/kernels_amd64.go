@@ -146,38 +146,13 @@ func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k i
 	kern3x4Generic(out, ldo, x, ldx, w, ldw, k, acc)
 }
 
-// kern1x4F16 sets out[j] = Σ_{t<k} x[t]*half(w[j*ldw+t]) for j < 4.
-func kern1x4F16(out, x []float32, w []uint16, ldw, k int) {
-	k8 := k &^ 7
-	if !useF16C || k8 == 0 {
-		kern1x4F16Generic(out, x, w, ldw, k)
-		return
-	}
-	_ = out[3]
-	_ = x[k-1]
-	_ = w[3*ldw+k-1]
-	dot1x4F16AVX(&x[0], &w[0], &out[0], ldw, k8)
-	if k8 < k {
-		for j := 0; j < 4; j++ {
-			out[j] += dotF16Generic(x[k8:k], w[j*ldw+k8:j*ldw+k])
-		}
-	}
+// dot1x4F16Asm and dotF16Asm are this architecture's kernels behind the
+// shared kern1x4F16 and dotF16 (kernels_f16asm.go).
+func dot1x4F16Asm(x *float32, w *uint16, out *float32, ldw, k int) {
+	dot1x4F16AVX(x, w, out, ldw, k)
 }
 
-// dotF16 returns Σ x[t]*half(w[t]) over len(x).
-func dotF16(x []float32, w []uint16) float32 {
-	k := len(x)
-	k8 := k &^ 7
-	if !useF16C || k8 == 0 {
-		return dotF16Generic(x, w)
-	}
-	_ = w[k-1]
-	s := dotF16AVX(&x[0], &w[0], k8)
-	if k8 < k {
-		s += dotF16Generic(x[k8:], w[k8:k])
-	}
-	return s
-}
+func dotF16Asm(x *float32, w *uint16, k int) float32 { return dotF16AVX(x, w, k) }
 
 // gemm4x24 sets (acc: adds) c[i*ldc+j] = Σ_{t<k} a[i*sai+t*sak]*b[t*ldb+j]
 // for i < 4, j < 24.
