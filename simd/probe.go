@@ -11,26 +11,39 @@ import (
 // Shear's own products, so a ratio to them says how far a kernel is from
 // the machine, not from another Shear kernel.
 
-// fmaProbeFLOPs is the floating-point work of one fmaLoop iteration: twelve
-// independent 8-lane fused multiply-adds (two FLOPs per lane). Twelve
-// accumulators cover the FMA latency (4–5 cycles) times the two FMA ports
-// of current x86 cores with room to spare, so the loop is throughput-bound.
-const fmaProbeFLOPs = 12 * 8 * 2
+// fmaProbeFMAs is the number of independent fused multiply-adds of one
+// fmaLoop iteration. Twelve accumulators cover the FMA latency (4–5
+// cycles) times the two FMA ports of current x86 cores with room to
+// spare, so the loop is throughput-bound.
+const fmaProbeFMAs = 12
 
 // FMAPeak measures the float32 fused multiply-add peak in GFLOP/s of
 // threads threads (threads <= 0: Threads()) running at once, the best of a
-// few repetitions. On amd64 with AVX2+FMA it runs twelve independent
-// vfmadd231ps accumulators per thread; elsewhere the portable loop, which
-// measures what the pure-Go code can reach, not the hardware.
-func FMAPeak(threads int) float64 {
+// few repetitions, with the widest FMA the machine has (FMALanes): on
+// amd64 twelve independent vfmadd231ps accumulators per thread, 16-lane
+// with AVX-512F, else 8-lane with AVX2+FMA; elsewhere the portable loop,
+// which measures what the pure-Go code can reach, not the hardware.
+func FMAPeak(threads int) float64 { return FMAPeakLanes(threads, FMALanes()) }
+
+// FMALanes is the float32 lane count of the widest FMA FMAPeak uses: 16
+// (AVX-512F), 8 (AVX2+FMA) or 1 (the portable loop).
+func FMALanes() int { return fmaWidest() }
+
+// FMAPeakLanes is FMAPeak with FMAs of the given lane count (16, 8 or 1),
+// which must not exceed FMALanes(); otherwise it returns 0. It shows what
+// a narrower kernel could reach at best, e.g. AVX2 on an AVX-512 machine.
+func FMAPeakLanes(threads, lanes int) float64 {
 	if threads <= 0 {
 		threads = Threads()
 	}
-	const iters = 1 << 21 // ≈ 0.4 GFLOP per thread, a few ms
+	if lanes > FMALanes() || (lanes != 16 && lanes != 8 && lanes != 1) {
+		return 0
+	}
+	const iters = 1 << 21 // ≈ 0.4–0.8 GFLOP per thread, a few ms
 	best := 0.0
 	for range 7 {
-		sec := runParallel(threads, func(int) { fmaLoop(iters, 0.5) })
-		best = max(best, float64(threads)*iters*fmaProbeFLOPs/sec/1e9)
+		sec := runParallel(threads, func(int) { fmaLoop(lanes, iters, 0.5) })
+		best = max(best, float64(threads)*iters*fmaProbeFMAs*float64(lanes)*2/sec/1e9)
 	}
 	return best
 }

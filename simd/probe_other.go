@@ -2,6 +2,8 @@
 
 package simd
 
-func fmaLoop(n int, a float32) float32 { return fmaLoopGeneric(n, a) }
+func fmaWidest() int { return 1 }
+
+func fmaLoop(lanes, n int, a float32) float32 { return fmaLoopGeneric(n, a) }
 
 func readStream(b []byte) uint64 { return readStreamGeneric(b) }

@@ -7,21 +7,29 @@ import (
 )
 
 // TestFMAProbeComputes checks that the probe loop really does twelve
-// 8-lane (or twelve scalar, portably) a·a accumulations per iteration:
-// with a = 0.5 every partial sum is exact, so the result is known.
+// lanes-wide a·a accumulations per iteration at every width the machine
+// has: with a = 0.5 every partial sum is exact, so the result is known.
 func TestFMAProbeComputes(t *testing.T) {
-	for _, n := range []int{1, 7, 1000} {
-		lanes := float32(1)
-		if useAsm && runtime.GOARCH == "amd64" { // the AVX probe; elsewhere it is the portable loop
-			lanes = 8
+	widest := FMALanes()
+	if useAsm && runtime.GOARCH == "amd64" && widest < 8 { // the AVX probe; elsewhere it is the portable loop
+		t.Errorf("FMALanes() = %d with AVX2", widest)
+	}
+	for _, lanes := range []int{1, 8, 16} {
+		if lanes > widest {
+			if p := FMAPeakLanes(1, lanes); p != 0 {
+				t.Errorf("FMAPeakLanes(1, %d) = %v beyond FMALanes() = %d, want 0", lanes, p, widest)
+			}
+			continue
 		}
-		want := 12 * lanes * float32(n) * 0.25
-		if got := fmaLoop(n, 0.5); got != want {
-			t.Errorf("fmaLoop(%d) = %v, want %v", n, got, want)
+		for _, n := range []int{1, 7, 1000} {
+			want := 12 * float32(lanes) * float32(n) * 0.25
+			if got := fmaLoop(lanes, n, 0.5); got != want {
+				t.Errorf("fmaLoop(%d, %d) = %v, want %v", lanes, n, got, want)
+			}
 		}
-		if got := fmaLoopGeneric(n, 0.5); got != 12*float32(n)*0.25 {
-			t.Errorf("fmaLoopGeneric(%d) = %v", n, got)
-		}
+	}
+	if got := fmaLoopGeneric(1000, 0.5); got != 12*1000*0.25 {
+		t.Errorf("fmaLoopGeneric(1000) = %v", got)
 	}
 }
 
@@ -64,5 +72,9 @@ func BenchmarkFMAPeak(b *testing.B) {
 	for b.Loop() {
 		b.ReportMetric(FMAPeak(1), "GFLOP/s-1thread")
 		b.ReportMetric(FMAPeak(0), "GFLOP/s-all")
+		if FMALanes() > 8 {
+			b.ReportMetric(FMAPeakLanes(1, 8), "GFLOP/s-1thread-8lanes")
+			b.ReportMetric(FMAPeakLanes(0, 8), "GFLOP/s-all-8lanes")
+		}
 	}
 }
