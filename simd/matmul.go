@@ -179,6 +179,10 @@ const (
 	l2Floats = 64 << 10 // x block budget (256 KiB)
 )
 
+// wideX × wideW is the tile (x rows × w rows) of the AVX-512 kernel
+// (kernels_avx512_amd64.go, used where the CPU has it).
+const wideX, wideW = 6, 8
+
 type matMulTask struct {
 	out, x, w       []float32
 	wh              []uint16
@@ -197,7 +201,13 @@ func (t *matMulTask) start() {
 	}
 	nbMax := max(3, l2Floats/t.kc/3*3)
 	nBlocks := (t.n + nbMax - 1) / nbMax
-	t.nb = ((t.n+nBlocks-1)/nBlocks + 2) / 3 * 3
+	// x blocks hold whole tiles of the kernel: three rows (six with the
+	// AVX-512 kernel).
+	step := 3
+	if t.wide(t.kc) {
+		step = wideX
+	}
+	t.nb = ((t.n+nBlocks-1)/nBlocks + step - 1) / step * step
 	nBlocks = (t.n + t.nb - 1) / t.nb
 	t.rBlocks = (t.rows + rbRows - 1) / rbRows
 	tasks := nBlocks * t.rBlocks
@@ -211,7 +221,7 @@ func (t *matMulTask) start() {
 // Run computes blocks [lo, hi); block b covers x rows of block b/rBlocks
 // and w rows of block b%rBlocks, so neighbouring blocks share x.
 func (t *matMulTask) Run(lo, hi int) {
-	s := getScratch(4 * t.kc)
+	s := getScratch(max(4*t.kc, wideScratch(t.kc)))
 	for b := lo; b < hi; b++ {
 		i0 := b / t.rBlocks * t.nb
 		r0 := b % t.rBlocks * rbRows
@@ -226,7 +236,7 @@ func (t *matMulTask) block(r0, r1, i0, i1 int, s *scratch) {
 	for k0 := 0; k0 < cols; k0 += t.kc {
 		kl := min(t.kc, cols-k0)
 		acc := k0 > 0
-		r := r0
+		r := t.wideRows(r0, r1, i0, i1, k0, kl, acc, s.buf)
 		for ; r+4 <= r1; r += 4 {
 			w := t.loadRows(s.buf, r, 4, k0, kl)
 			i := i0

@@ -1,0 +1,46 @@
+//go:build amd64 && !noasm
+
+package simd
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMirrorWideMatMul holds the AVX-512 forward product to the AVX2 one
+// and to the portable model, bit for bit, at shapes that reach every part
+// of its driver: whole 6-row tiles, padded tails of 3 rows, the last n%3
+// rows (kern1x4's accumulators), w rows beyond the last group of eight,
+// tiled columns (accumulating into out) and a last tile of cols%8 != 0
+// (the AVX2 kernels).
+func TestMirrorWideMatMul(t *testing.T) {
+	needAsm(t)
+	if !hasAVX512VL {
+		t.Skip("no AVX-512F+VL on this machine")
+	}
+	r := rand.New(rand.NewPCG(47, 48))
+	for _, sz := range [][3]int{{2, 8, 8}, {6, 8, 8}, {12, 16, 64}, {9, 21, 64}, {7, 24, 2048}, {13, 40, 1100}, {64, 19, 768}, {130, 64, 96}, {25, 36, 1036}} {
+		n, rows, cols := sz[0], sz[1], sz[2]
+		x, w := mirrorSlice(r, n*cols), mirrorSlice(r, rows*cols)
+		wh := randHalf(r, rows*cols)
+		for _, half := range []bool{false, true} {
+			name := fmt.Sprintf("%v half=%v", sz, half)
+			run := func(out []float32) {
+				if half {
+					MatMulF16(out, x, wh, n, rows, cols)
+				} else {
+					MatMul(out, x, w, n, rows, cols)
+				}
+			}
+			wide, avx2, gen := make([]float32, n*rows), make([]float32, n*rows), make([]float32, n*rows)
+			run(wide)
+			hasAVX512VL = false
+			run(avx2)
+			hasAVX512VL = true
+			generic(func() { run(gen) })
+			sameBits32(t, name+" wide vs AVX2", wide, avx2)
+			sameBits32(t, name+" wide vs portable", wide, gen)
+		}
+	}
+}

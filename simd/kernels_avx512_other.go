@@ -1,0 +1,14 @@
+//go:build (!amd64 || noasm) && !(wasip1 && shearhost)
+
+package simd
+
+// Builds without the AVX-512 forward-product kernel
+// (kernels_avx512_amd64.go): no w rows are done by it.
+
+func (t *matMulTask) wideRows(r0, r1, i0, i1, k0, kl int, acc bool, buf []float32) int {
+	return r0
+}
+
+func (t *matMulTask) wide(kl int) bool { return false }
+
+func wideScratch(kl int) int { return 0 }
