@@ -14,6 +14,9 @@ var hasAVX512VL = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 func dot6x8AVX512(x, w, out *float32, ldx, ldo, k, acc int)
 
 //go:noescape
+func dot1x8SplitAVX512(x, w, out *float32, k, acc int)
+
+//go:noescape
 func packW8F32AVX512(dst, src *float32, ldw, k int)
 
 //go:noescape
@@ -32,13 +35,12 @@ func (t *matMulTask) wideRows(r0, r1, i0, i1, k0, kl int, acc bool, buf []float3
 	// The last x rows, fewer than six, run from a zero-padded copy into
 	// a scratch tile of outputs, except the last n%3 rows of the product:
 	// the AVX2 driver gives those to kern1x4, whose accumulators differ,
-	// so they get kern1x4 here too, on w rows in plain layout (plain).
+	// so they get its order here too (dot1x8Split).
 	m := (i1 - i0) % wideX
 	iTail := i1 - m
 	m1 := m % 3
 	pad := buf[wideW*kl : (wideW+wideX)*kl]
 	tile := buf[(wideW+wideX)*kl : (wideW+wideX)*kl+wideX*wideW]
-	plain := buf[(wideW+wideX)*kl+wideX*wideW : wideScratch(kl)]
 	if m > m1 {
 		clear(pad)
 		for i := range m - m1 {
@@ -75,13 +77,10 @@ func (t *matMulTask) wideRows(r0, r1, i0, i1, k0, kl int, acc bool, buf []float3
 				}
 			}
 		}
-		if m1 > 0 {
-			w := t.loadRows(plain, r, wideW, k0, kl)
-			for i := i1 - m1; i < i1; i++ {
-				for j := 0; j < wideW; j += 4 {
-					kern1x4(t.out[i*rows+r+j:], t.x[i*cols+k0:], w[j*kl:], kl, kl, acc)
-				}
-			}
+		for i := i1 - m1; i < i1; i++ {
+			o := t.out[i*rows+r:][:wideW]
+			xs := t.x[i*cols+k0:][:kl]
+			dot1x8SplitAVX512(&xs[0], &panel[0], &o[0], kl, b2i(acc))
 		}
 	}
 	return r
@@ -93,4 +92,4 @@ func (t *matMulTask) wide(kl int) bool {
 }
 
 // wideScratch is the floats wideRows needs for a column tile of kl.
-func wideScratch(kl int) int { return (2*wideW+wideX)*kl + wideX*wideW }
+func wideScratch(kl int) int { return (wideW+wideX)*kl + wideX*wideW }

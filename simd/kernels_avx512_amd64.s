@@ -214,3 +214,67 @@ p8hloop:
 	JNZ  p8hloop
 	VZEROUPPER
 	RET
+
+// func dot1x8SplitAVX512(x, w, out *float32, k, acc int)
+// out[j] (+)= Σ_{t<k} x[t]*W[j][t] for j < 8 from dot6x8AVX512's panel, in
+// kern1x4's order: per row two accumulators, the even eights of columns
+// into the first, the odd ones into the second, added before the HSUM4
+// reduction. k is a positive multiple of 8.
+TEXT ·dot1x8SplitAVX512(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ out+16(FP), DX
+	MOVQ k+24(FP), CX
+	SHRQ $3, CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ CX, BX
+	SHRQ $1, BX
+	JZ   d18odd
+
+d18loop:
+	VBROADCASTF64X4 (SI), Z28
+	VBROADCASTF64X4 32(SI), Z29
+	VFMADD231PS 0(DI), Z28, Z0
+	VFMADD231PS 64(DI), Z28, Z1
+	VFMADD231PS 128(DI), Z28, Z2
+	VFMADD231PS 192(DI), Z28, Z3
+	VFMADD231PS 256(DI), Z29, Z4
+	VFMADD231PS 320(DI), Z29, Z5
+	VFMADD231PS 384(DI), Z29, Z6
+	VFMADD231PS 448(DI), Z29, Z7
+	ADDQ $64, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  d18loop
+
+d18odd:
+	TESTQ $1, CX
+	JZ    d18reduce
+	VBROADCASTF64X4 (SI), Z28
+	VFMADD231PS 0(DI), Z28, Z0
+	VFMADD231PS 64(DI), Z28, Z1
+	VFMADD231PS 128(DI), Z28, Z2
+	VFMADD231PS 192(DI), Z28, Z3
+
+d18reduce:
+	VADDPS Z4, Z0, Z0
+	VADDPS Z5, Z1, Z1
+	VADDPS Z6, Z2, Z2
+	VADDPS Z7, Z3, Z3
+	REDUCE8(Z0, Z1, Z2, Z3, Y0)
+	MOVQ acc+32(FP), AX
+	TESTQ AX, AX
+	JZ    d18store
+	VADDPS (DX), Y0, Y0
+
+d18store:
+	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET

@@ -199,14 +199,15 @@ func (t *matMulTask) start() {
 		tiles := (t.cols + kcTile - 1) / kcTile
 		t.kc = ((t.cols+tiles-1)/tiles + 7) &^ 7
 	}
-	nbMax := max(3, l2Floats/t.kc/3*3)
-	nBlocks := (t.n + nbMax - 1) / nbMax
 	// x blocks hold whole tiles of the kernel: three rows (six with the
-	// AVX-512 kernel).
-	step := 3
+	// AVX-512 kernel, whose CPUs have L2s of 1 MiB or more: twice the
+	// block, so each packed w panel serves twice the x rows).
+	step, budget := 3, l2Floats
 	if t.wide(t.kc) {
-		step = wideX
+		step, budget = wideX, 2*l2Floats
 	}
+	nbMax := max(step, budget/t.kc/step*step)
+	nBlocks := (t.n + nbMax - 1) / nbMax
 	t.nb = ((t.n+nBlocks-1)/nBlocks + step - 1) / step * step
 	nBlocks = (t.n + t.nb - 1) / t.nb
 	t.rBlocks = (t.rows + rbRows - 1) / rbRows

@@ -90,7 +90,7 @@ func benchModel(b *testing.B, shape string, dt tensor.DType) *model.Model {
 func BenchmarkDecode(b *testing.B) {
 	refOnce.Do(measureReferences)
 	for _, shape := range []string{"15M", "110M"} {
-		for _, dt := range []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0} {
 			b.Run(fmt.Sprintf("%s/%s", shape, dt), func(b *testing.B) {
 				m := benchModel(b, shape, dt)
 				const steps = 32
@@ -145,7 +145,7 @@ func BenchmarkDecodeQ8VsF16(b *testing.B) {
 func BenchmarkPrefill(b *testing.B) {
 	refOnce.Do(measureReferences)
 	for _, shape := range []string{"15M", "110M"} {
-		for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0, tensor.Q4_0} {
 			b.Run(fmt.Sprintf("%s/%s", shape, dt), func(b *testing.B) {
 				m := benchModel(b, shape, dt)
 				const n = 128
