@@ -89,6 +89,9 @@ func matMul(f format, out, x []float32, w []byte, n, rows, cols int, xq []byte) 
 // of weight rows at a time.
 func (t *mmTask) Run(lo, hi int) {
 	r0, r1 := 4*lo, min(4*hi, t.rows)
+	if q := r0 + (r1-r0)&^3; t.runVNNI(r0, q) {
+		r0 = q
+	}
 	for a := r0; a < r1; a += t.tile {
 		b := min(a+t.tile, r1)
 		w := t.w[a*t.rb : b*t.rb]
