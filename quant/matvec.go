@@ -49,6 +49,10 @@ type mmTask struct {
 	n, rows     int
 	rb, xrb, nb int
 	tile        int // weight rows per tile, a multiple of 4
+	// off·Σx per activation row and block, for the VNNI kernel
+	// (prefill_vnni_amd64.go), and the pooled buffer holding it.
+	xoff    []int32
+	xoffBuf *[]int32
 }
 
 var mmTasks = sync.Pool{New: func() any { return new(mmTask) }}
@@ -78,9 +82,11 @@ func matMul(f format, out, x []float32, w []byte, n, rows, cols int, xq []byte) 
 		nb:     nb,
 		tile:   max(4, tileBytes/rb&^3),
 	}
+	t.prepareVNNI()
 	quads := (rows + 3) / 4
 	grain := max(1, grainBytes/(4*rb))
 	simd.ParallelFor(quads, grain, t)
+	t.releaseVNNI()
 	*t = mmTask{}
 	mmTasks.Put(t)
 }

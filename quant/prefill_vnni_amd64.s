@@ -13,13 +13,14 @@
 // The weights come as a packed quad (packQuad): per block four rows of 32
 // unsigned codes u = w + off (off = 128 for Q8_0, the sign bit flipped; 8
 // for Q4_0, the nibbles as they are), and their four scales as float32.
-// VPDPBUSD(u, x) sums u·x exactly; off·Σx, formed by VPDPBUSD(off, x)
-// once per activation row and block, is subtracted first: the block sum is
+// VPDPBUSD(u, x) sums u·x exactly; off·Σx, formed once per activation row
+// and block by the caller, is subtracted from it: the block sum is
 // Σ(u - off)·x = Σ w·x.
 
-// func qdot4x4VNNI(panel *byte, dw *float32, x *byte, xstride, nb, off int, out *float32, ldo int)
+// func qdot4x4VNNI(panel *byte, dw *float32, x *byte, xstride, nb int, xoff *int32, out *float32, ldo int)
 // out[i*ldo+r] = row r of the quad · activation row i (Q8_0 rows xstride
-// bytes apart) for r, i < 4, over nb > 0 blocks.
+// bytes apart) for r, i < 4, over nb > 0 blocks; xoff[i*nb+b] is off·Σx
+// of block b of activation row i.
 TEXT ·qdot4x4VNNI(SB), NOSPLIT, $0-64
 	MOVQ panel+0(FP), SI
 	MOVQ dw+8(FP), R8
@@ -27,9 +28,10 @@ TEXT ·qdot4x4VNNI(SB), NOSPLIT, $0-64
 	MOVQ xstride+24(FP), R9
 	LEAQ (R9)(R9*2), R10
 	MOVQ nb+32(FP), CX
-	MOVQ off+40(FP), AX
-	VPBROADCASTB AX, Y24
-	VPXORD Y25, Y25, Y25
+	MOVQ xoff+40(FP), R12
+	MOVQ nb+32(FP), R13
+	SHLQ $2, R13
+	LEAQ (R13)(R13*2), R14
 	VPXORD Y30, Y30, Y30
 	VPXORD Y31, Y31, Y31
 
@@ -43,49 +45,37 @@ qloop:
 	VMOVDQU32 64(SI), Y18
 	VMOVDQU32 96(SI), Y19
 
-	VPXORD Y26, Y26, Y26
-	VPDPBUSD Y20, Y24, Y26
-	VPSUBD Y26, Y25, Y26
-	VPXORD Y27, Y27, Y27
-	VPDPBUSD Y21, Y24, Y27
-	VPSUBD Y27, Y25, Y27
-	VPXORD Y28, Y28, Y28
-	VPDPBUSD Y22, Y24, Y28
-	VPSUBD Y28, Y25, Y28
-	VPXORD Y29, Y29, Y29
-	VPDPBUSD Y23, Y24, Y29
-	VPSUBD Y29, Y25, Y29
-	VMOVDQA32 Y26, Y0
+	VPXORD Y0, Y0, Y0
 	VPDPBUSD Y20, Y16, Y0
-	VMOVDQA32 Y26, Y1
+	VPXORD Y1, Y1, Y1
 	VPDPBUSD Y20, Y17, Y1
-	VMOVDQA32 Y26, Y2
+	VPXORD Y2, Y2, Y2
 	VPDPBUSD Y20, Y18, Y2
-	VMOVDQA32 Y26, Y3
+	VPXORD Y3, Y3, Y3
 	VPDPBUSD Y20, Y19, Y3
-	VMOVDQA32 Y27, Y4
+	VPXORD Y4, Y4, Y4
 	VPDPBUSD Y21, Y16, Y4
-	VMOVDQA32 Y27, Y5
+	VPXORD Y5, Y5, Y5
 	VPDPBUSD Y21, Y17, Y5
-	VMOVDQA32 Y27, Y6
+	VPXORD Y6, Y6, Y6
 	VPDPBUSD Y21, Y18, Y6
-	VMOVDQA32 Y27, Y7
+	VPXORD Y7, Y7, Y7
 	VPDPBUSD Y21, Y19, Y7
-	VMOVDQA32 Y28, Y8
+	VPXORD Y8, Y8, Y8
 	VPDPBUSD Y22, Y16, Y8
-	VMOVDQA32 Y28, Y9
+	VPXORD Y9, Y9, Y9
 	VPDPBUSD Y22, Y17, Y9
-	VMOVDQA32 Y28, Y10
+	VPXORD Y10, Y10, Y10
 	VPDPBUSD Y22, Y18, Y10
-	VMOVDQA32 Y28, Y11
+	VPXORD Y11, Y11, Y11
 	VPDPBUSD Y22, Y19, Y11
-	VMOVDQA32 Y29, Y12
+	VPXORD Y12, Y12, Y12
 	VPDPBUSD Y23, Y16, Y12
-	VMOVDQA32 Y29, Y13
+	VPXORD Y13, Y13, Y13
 	VPDPBUSD Y23, Y17, Y13
-	VMOVDQA32 Y29, Y14
+	VPXORD Y14, Y14, Y14
 	VPDPBUSD Y23, Y18, Y14
-	VMOVDQA32 Y29, Y15
+	VPXORD Y15, Y15, Y15
 	VPDPBUSD Y23, Y19, Y15
 
 	// Per token, per 128-bit half: [r0 r1 r2 r3] partial sums.
@@ -109,6 +99,16 @@ qloop:
 	VPERM2I128 $0x20, Y12, Y8, Y9
 	VPERM2I128 $0x31, Y12, Y8, Y11
 	VPADDD     Y11, Y9, Y9
+
+	// Less off·Σx of each token's block.
+	VPBROADCASTD (R12), X2
+	VPBROADCASTD (R12)(R13*1), X3
+	VINSERTI128  $1, X3, Y2, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPBROADCASTD (R12)(R13*2), X2
+	VPBROADCASTD (R12)(R14*1), X3
+	VINSERTI128  $1, X3, Y2, Y2
+	VPSUBD       Y2, Y9, Y9
 	VCVTDQ2PS  Y1, Y1
 	VCVTDQ2PS  Y9, Y9
 
@@ -133,6 +133,7 @@ qloop:
 	ADDQ $128, SI
 	ADDQ $16, R8
 	ADDQ $34, BX
+	ADDQ $4, R12
 	DECQ CX
 	JNZ  qloop
 
