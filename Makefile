@@ -84,7 +84,7 @@ LLAMA_BIN ?= $(SHARED)/tools/llama.cpp/bin
 bench-peer:
 	$(GO) run ./tools/benchpeer -llama-bench $(LLAMA_BIN)/llama-bench \
 		$$(test -x $(LLAMA_BIN)/llama-quantize && echo -llama-quantize $(LLAMA_BIN)/llama-quantize) \
-		-threads 2 -o docs/PERFORMANCE.md
+		-threads 2,1 -o docs/PERFORMANCE.md
 
 clean:
 	rm -rf bin bench-*.txt

@@ -39,7 +39,8 @@ const (
 type options struct {
 	llamaBench, quantize, shear string
 	shapes, types               []string
-	threads, rounds             int
+	threadList                  []int // -threads: one table per count
+	threads, rounds             int   // threads: the count of the table being measured
 	prompt, gen                 int
 	out, work                   string
 }
@@ -64,7 +65,7 @@ func main() {
 	flag.StringVar(&o.shear, "shear", "", "shear binary (empty: built from this checkout)")
 	flag.StringVar(&shapes, "shapes", "15M,110M", "model shapes (shear init --shape)")
 	flag.StringVar(&types, "types", "f16,q8_0,q4_0,q4_k", "weight types")
-	flag.IntVar(&o.threads, "threads", 2, "threads for both")
+	threads := flag.String("threads", "2", "threads for both; a comma-separated list gives one table per count (e.g. 1,2)")
 	flag.IntVar(&o.rounds, "rounds", 2, "alternating rounds; the best counts")
 	flag.IntVar(&o.prompt, "p", 128, "prompt tokens (prefill)")
 	flag.IntVar(&o.gen, "n", 64, "generated tokens (decode)")
@@ -72,6 +73,14 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "directory for the model files (empty: a temporary one, removed after)")
 	flag.Parse()
 	o.shapes, o.types = strings.Split(shapes, ","), strings.Split(types, ",")
+	for _, f := range strings.Split(*threads, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "benchpeer: -threads %q: want positive thread counts separated by commas\n", *threads)
+			os.Exit(2)
+		}
+		o.threadList = append(o.threadList, n)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpeer:", err)
 		os.Exit(1)
@@ -104,6 +113,33 @@ func run(o options) error {
 			return fmt.Errorf("building shear: %v\n%s", err, out)
 		}
 	}
+	var table string
+	for _, th := range o.threadList {
+		o.threads = th
+		t, err := measureTable(o)
+		if err != nil {
+			return err
+		}
+		table += t
+	}
+	// Read the document again: it may have been edited during the runs.
+	if doc, err = os.ReadFile(o.out); err != nil {
+		return err
+	}
+	next, err := spliceTable(doc, table)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.out, err)
+	}
+	tmp := o.out + ".tmp"
+	if err := os.WriteFile(tmp, next, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, o.out)
+}
+
+// measureTable runs every row at o.threads threads, alternating, with the
+// machine references before and after, and renders its table.
+func measureTable(o options) (string, error) {
 	simd.SetThreads(o.threads)
 	fmaOne, fmaAll, bw := simd.FMAPeak(1), simd.FMAPeak(o.threads), simd.ReadBandwidth(o.threads, 256<<20)
 	// The 8-lane (AVX2) peak beside it, when the widest FMA is wider: it
@@ -115,7 +151,7 @@ func run(o options) error {
 		for _, typ := range o.types {
 			r, err := prepare(o, shape, typ)
 			if err != nil {
-				return err
+				return "", err
 			}
 			results = append(results, r)
 		}
@@ -130,13 +166,13 @@ func run(o options) error {
 				if (k+round)%2 == 0 {
 					pp, tg, err := llamaBench(o, path)
 					if err != nil {
-						return err
+						return "", err
 					}
 					r.llamaPP, r.llamaTG = max(r.llamaPP, pp), max(r.llamaTG, tg)
 				} else {
 					pp, tg, err := shearBench(o, path)
 					if err != nil {
-						return err
+						return "", err
 					}
 					r.shearPP, r.shearTG = max(r.shearPP, pp), max(r.shearTG, tg)
 				}
@@ -153,20 +189,7 @@ func run(o options) error {
 		lanes: simd.FMALanes(), fmaOne: fmaOne, fmaAll: max(fmaAll, fmaAll2), bw: max(bw, bw2),
 		fmaRuns: [2]float64{fmaAll, fmaAll2}, bwRuns: [2]float64{bw, bw2}, fma8One: fma8One, fma8All: fma8All,
 	}
-	table := render(o, results, refs)
-	// Read the document again: it may have been edited during the runs.
-	if doc, err = os.ReadFile(o.out); err != nil {
-		return err
-	}
-	next, err := spliceTable(doc, table)
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.out, err)
-	}
-	tmp := o.out + ".tmp"
-	if err := os.WriteFile(tmp, next, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, o.out)
+	return render(o, results, refs), nil
 }
 
 // spliceTable replaces what lies between the bench-peer markers of doc
@@ -331,6 +354,7 @@ func render(o options, rs []*result, refs references) string {
 			}
 		}
 	}
+	fmt.Fprintf(&b, "#### %d thread(s)\n\n", o.threads)
 	fmt.Fprintf(&b, "Run of %s on %s (%s/%s, %d threads for both, %d alternating rounds, best round each; "+
 		"llama-bench `-t %d -p %d -n %d -r 1`, `shear --threads %d bench --prefill %d --decode %d`).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), cpu, runtime.GOOS, runtime.GOARCH, o.threads, o.rounds,
