@@ -39,7 +39,7 @@ const (
 )
 
 // mmTask is one matrix product handed to simd.ParallelFor. Its index range
-// counts groups of four weight rows, the unit of the assembly kernels. Tasks
+// counts groups of unit weight rows, the unit of the assembly kernels. Tasks
 // are recycled through a sync.Pool so that a call allocates nothing and
 // concurrent calls do not share one.
 type mmTask struct {
@@ -48,11 +48,9 @@ type mmTask struct {
 	w, xq       []byte
 	n, rows     int
 	rb, xrb, nb int
-	tile        int // weight rows per tile, a multiple of 4
-	// off·Σx per activation row and block, for the VNNI kernel
-	// (prefill_vnni_amd64.go), and the pooled buffer holding it.
-	xoff    []int32
-	xoffBuf *[]int32
+	tile        int       // weight rows per tile, a multiple of 4
+	unit        int       // weight rows per ParallelFor index
+	acts        *vnniActs // activation side of the VNNI kernels, nil without them
 }
 
 var mmTasks = sync.Pool{New: func() any { return new(mmTask) }}
@@ -82,22 +80,21 @@ func matMul(f format, out, x []float32, w []byte, n, rows, cols int, xq []byte) 
 		nb:     nb,
 		tile:   max(4, tileBytes/rb&^3),
 	}
+	t.unit = vnniUnit(n)
 	t.prepareVNNI()
-	quads := (rows + 3) / 4
-	grain := max(1, grainBytes/(4*rb))
-	simd.ParallelFor(quads, grain, t)
+	units := (rows + t.unit - 1) / t.unit
+	grain := max(1, grainBytes/(t.unit*rb))
+	simd.ParallelFor(units, grain, t)
 	t.releaseVNNI()
 	*t = mmTask{}
 	mmTasks.Put(t)
 }
 
-// Run computes weight rows [4·lo, 4·hi) for every activation row, one tile
-// of weight rows at a time.
+// Run computes weight rows [unit·lo, unit·hi) for every activation row,
+// one tile of weight rows at a time.
 func (t *mmTask) Run(lo, hi int) {
-	r0, r1 := 4*lo, min(4*hi, t.rows)
-	if q := r0 + (r1-r0)&^3; t.runVNNI(r0, q) {
-		r0 = q
-	}
+	r0, r1 := t.unit*lo, min(t.unit*hi, t.rows)
+	r0 = t.runVNNI(r0, r1)
 	for a := r0; a < r1; a += t.tile {
 		b := min(a+t.tile, r1)
 		w := t.w[a*t.rb : b*t.rb]

@@ -2,152 +2,177 @@
 
 #include "textflag.h"
 
-// AVX-512 VNNI kernel of the quantized products of many activation rows
-// (prefill), selected at run time (prefill_vnni_amd64.go). It gives the
+// AVX-512 VNNI kernels of the quantized products of many activation rows
+// (prefill), selected at run time (prefill_vnni_amd64.go). They give the
 // bits of dotQ8_0Generic / dotQ4_0Generic: per block the products are
 // summed exactly in int32, converted, multiplied by dw·dx (exact) with one
-// rounding and added to the running float32 sum block by block; only the
-// way the exact integer sums are formed changes, and four weight rows meet
-// four activation rows per block.
+// rounding and added to the running float32 sum block by block. Only the
+// way the exact integer sums are formed changes.
 //
-// The weights come as a packed quad (packQuad): per block four rows of 32
-// unsigned codes u = w + off (off = 128 for Q8_0, the sign bit flipped; 8
-// for Q4_0, the nibbles as they are), and their four scales as float32.
-// VPDPBUSD(u, x) sums u·x exactly; off·Σx, formed once per activation row
-// and block by the caller, is subtracted from it: the block sum is
-// Σ(u - off)·x = Σ w·x.
+// Each lane of a 16-lane register is one weight row: the weights come as a
+// packed panel of sixteen rows (packPanel16), per block eight 64-byte
+// groups, group k holding bytes 4k..4k+3 of the block's codes for each of
+// the sixteen rows, as unsigned bytes u = w + off (off = 128 for Q8_0, the
+// sign bit flipped; 8 for Q4_0, the nibbles as they are). VPDPBUSD with
+// the activation's bytes 4k..4k+3 broadcast adds four products to every
+// row's lane, so eight of them leave the block sums Σu·x in the lanes with
+// no horizontal reduction. Each starts at -off·Σx (xneg, formed once per
+// activation row and block by the caller), so the sum is Σ(u - off)·x =
+// Σ w·x. dx holds the activation blocks' scales as float32.
+//
+// qdot16xT computes out[t*ldo+j] = row j of the panel · activation row t
+// (Q8_0 rows xstride bytes apart) for j < 16, t < T, over nb > 0 blocks;
+// xneg and dx are indexed [t*nb+b].
 
-// func qdot4x4VNNI(panel *byte, dw *float32, x *byte, xstride, nb int, xoff *int32, out *float32, ldo int)
-// out[i*ldo+r] = row r of the quad · activation row i (Q8_0 rows xstride
-// bytes apart) for r, i < 4, over nb > 0 blocks; xoff[i*nb+b] is off·Σx
-// of block b of activation row i.
-TEXT ·qdot4x4VNNI(SB), NOSPLIT, $0-64
+// func qdot16x4VNNI(panel *byte, dw *float32, x *byte, xstride, nb int, xneg *int32, dx *float32, out *float32, ldo int)
+TEXT ·qdot16x4VNNI(SB), NOSPLIT, $0-72
 	MOVQ panel+0(FP), SI
 	MOVQ dw+8(FP), R8
 	MOVQ x+16(FP), BX
 	MOVQ xstride+24(FP), R9
 	LEAQ (R9)(R9*2), R10
 	MOVQ nb+32(FP), CX
-	MOVQ xoff+40(FP), R12
-	MOVQ nb+32(FP), R13
+	MOVQ xneg+40(FP), R12
+	MOVQ dx+48(FP), R11
+	MOVQ CX, R13
 	SHLQ $2, R13
 	LEAQ (R13)(R13*2), R14
-	VPXORD Y30, Y30, Y30
-	VPXORD Y31, Y31, Y31
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
 
-qloop:
-	VMOVDQU32 2(BX), Y20
-	VMOVDQU32 2(BX)(R9*1), Y21
-	VMOVDQU32 2(BX)(R9*2), Y22
-	VMOVDQU32 2(BX)(R10*1), Y23
-	VMOVDQU32 0(SI), Y16
-	VMOVDQU32 32(SI), Y17
-	VMOVDQU32 64(SI), Y18
-	VMOVDQU32 96(SI), Y19
-
-	VPXORD Y0, Y0, Y0
-	VPDPBUSD Y20, Y16, Y0
-	VPXORD Y1, Y1, Y1
-	VPDPBUSD Y20, Y17, Y1
-	VPXORD Y2, Y2, Y2
-	VPDPBUSD Y20, Y18, Y2
-	VPXORD Y3, Y3, Y3
-	VPDPBUSD Y20, Y19, Y3
-	VPXORD Y4, Y4, Y4
-	VPDPBUSD Y21, Y16, Y4
-	VPXORD Y5, Y5, Y5
-	VPDPBUSD Y21, Y17, Y5
-	VPXORD Y6, Y6, Y6
-	VPDPBUSD Y21, Y18, Y6
-	VPXORD Y7, Y7, Y7
-	VPDPBUSD Y21, Y19, Y7
-	VPXORD Y8, Y8, Y8
-	VPDPBUSD Y22, Y16, Y8
-	VPXORD Y9, Y9, Y9
-	VPDPBUSD Y22, Y17, Y9
-	VPXORD Y10, Y10, Y10
-	VPDPBUSD Y22, Y18, Y10
-	VPXORD Y11, Y11, Y11
-	VPDPBUSD Y22, Y19, Y11
-	VPXORD Y12, Y12, Y12
-	VPDPBUSD Y23, Y16, Y12
-	VPXORD Y13, Y13, Y13
-	VPDPBUSD Y23, Y17, Y13
-	VPXORD Y14, Y14, Y14
-	VPDPBUSD Y23, Y18, Y14
-	VPXORD Y15, Y15, Y15
-	VPDPBUSD Y23, Y19, Y15
-
-	// Per token, per 128-bit half: [r0 r1 r2 r3] partial sums.
-	VPHADDD Y1, Y0, Y0
-	VPHADDD Y3, Y2, Y2
-	VPHADDD Y2, Y0, Y0
-	VPHADDD Y5, Y4, Y4
-	VPHADDD Y7, Y6, Y6
-	VPHADDD Y6, Y4, Y4
-	VPHADDD Y9, Y8, Y8
-	VPHADDD Y11, Y10, Y10
-	VPHADDD Y10, Y8, Y8
-	VPHADDD Y13, Y12, Y12
-	VPHADDD Y15, Y14, Y14
-	VPHADDD Y14, Y12, Y12
-
-	// Halves added, tokens paired: Y1 = [t0 r0..r3 | t1 r0..r3], Y9 = t2, t3.
-	VPERM2I128 $0x20, Y4, Y0, Y1
-	VPERM2I128 $0x31, Y4, Y0, Y3
-	VPADDD     Y3, Y1, Y1
-	VPERM2I128 $0x20, Y12, Y8, Y9
-	VPERM2I128 $0x31, Y12, Y8, Y11
-	VPADDD     Y11, Y9, Y9
-
-	// Less off·Σx of each token's block.
-	VPBROADCASTD (R12), X2
-	VPBROADCASTD (R12)(R13*1), X3
-	VINSERTI128  $1, X3, Y2, Y2
-	VPSUBD       Y2, Y1, Y1
-	VPBROADCASTD (R12)(R13*2), X2
-	VPBROADCASTD (R12)(R14*1), X3
-	VINSERTI128  $1, X3, Y2, Y2
-	VPSUBD       Y2, Y9, Y9
-	VCVTDQ2PS  Y1, Y1
-	VCVTDQ2PS  Y9, Y9
-
-	// d = dw·dx: the four dw in both halves, each half one token's dx.
-	VBROADCASTF128 (R8), Y2
-	VPBROADCASTW   (BX), X3
-	VPBROADCASTW   (BX)(R9*1), X5
-	VPUNPCKLQDQ    X5, X3, X3
-	VCVTPH2PS      X3, Y3
-	VMULPS         Y3, Y2, Y3
-	VPBROADCASTW   (BX)(R9*2), X6
-	VPBROADCASTW   (BX)(R10*1), X7
-	VPUNPCKLQDQ    X7, X6, X6
-	VCVTPH2PS      X6, Y6
-	VMULPS         Y6, Y2, Y6
-
-	VMULPS Y3, Y1, Y1
-	VADDPS Y1, Y30, Y30
-	VMULPS Y6, Y9, Y9
-	VADDPS Y9, Y31, Y31
-
-	ADDQ $128, SI
-	ADDQ $16, R8
+qdot16x4VNNIloop:
+	VMOVDQU32 0(SI), Z0
+	VMOVDQU32 64(SI), Z1
+	VMOVDQU32 128(SI), Z2
+	VMOVDQU32 192(SI), Z3
+	VMOVDQU32 256(SI), Z4
+	VMOVDQU32 320(SI), Z5
+	VMOVDQU32 384(SI), Z6
+	VMOVDQU32 448(SI), Z7
+	VMOVUPS (R8), Z16
+	VPBROADCASTD (R12), Z8
+	VPBROADCASTD (R12)(R13*1), Z9
+	VPBROADCASTD (R12)(R13*2), Z10
+	VPBROADCASTD (R12)(R14*1), Z11
+	VPDPBUSD.BCST 2(BX), Z0, Z8
+	VPDPBUSD.BCST 2(BX)(R9*1), Z0, Z9
+	VPDPBUSD.BCST 2(BX)(R9*2), Z0, Z10
+	VPDPBUSD.BCST 2(BX)(R10*1), Z0, Z11
+	VPDPBUSD.BCST 6(BX), Z1, Z8
+	VPDPBUSD.BCST 6(BX)(R9*1), Z1, Z9
+	VPDPBUSD.BCST 6(BX)(R9*2), Z1, Z10
+	VPDPBUSD.BCST 6(BX)(R10*1), Z1, Z11
+	VPDPBUSD.BCST 10(BX), Z2, Z8
+	VPDPBUSD.BCST 10(BX)(R9*1), Z2, Z9
+	VPDPBUSD.BCST 10(BX)(R9*2), Z2, Z10
+	VPDPBUSD.BCST 10(BX)(R10*1), Z2, Z11
+	VPDPBUSD.BCST 14(BX), Z3, Z8
+	VPDPBUSD.BCST 14(BX)(R9*1), Z3, Z9
+	VPDPBUSD.BCST 14(BX)(R9*2), Z3, Z10
+	VPDPBUSD.BCST 14(BX)(R10*1), Z3, Z11
+	VPDPBUSD.BCST 18(BX), Z4, Z8
+	VPDPBUSD.BCST 18(BX)(R9*1), Z4, Z9
+	VPDPBUSD.BCST 18(BX)(R9*2), Z4, Z10
+	VPDPBUSD.BCST 18(BX)(R10*1), Z4, Z11
+	VPDPBUSD.BCST 22(BX), Z5, Z8
+	VPDPBUSD.BCST 22(BX)(R9*1), Z5, Z9
+	VPDPBUSD.BCST 22(BX)(R9*2), Z5, Z10
+	VPDPBUSD.BCST 22(BX)(R10*1), Z5, Z11
+	VPDPBUSD.BCST 26(BX), Z6, Z8
+	VPDPBUSD.BCST 26(BX)(R9*1), Z6, Z9
+	VPDPBUSD.BCST 26(BX)(R9*2), Z6, Z10
+	VPDPBUSD.BCST 26(BX)(R10*1), Z6, Z11
+	VPDPBUSD.BCST 30(BX), Z7, Z8
+	VPDPBUSD.BCST 30(BX)(R9*1), Z7, Z9
+	VPDPBUSD.BCST 30(BX)(R9*2), Z7, Z10
+	VPDPBUSD.BCST 30(BX)(R10*1), Z7, Z11
+	VCVTDQ2PS Z8, Z8
+	VMULPS.BCST (R11), Z16, Z17
+	VMULPS Z17, Z8, Z8
+	VADDPS Z8, Z12, Z12
+	VCVTDQ2PS Z9, Z9
+	VMULPS.BCST (R11)(R13*1), Z16, Z18
+	VMULPS Z18, Z9, Z9
+	VADDPS Z9, Z13, Z13
+	VCVTDQ2PS Z10, Z10
+	VMULPS.BCST (R11)(R13*2), Z16, Z19
+	VMULPS Z19, Z10, Z10
+	VADDPS Z10, Z14, Z14
+	VCVTDQ2PS Z11, Z11
+	VMULPS.BCST (R11)(R14*1), Z16, Z20
+	VMULPS Z20, Z11, Z11
+	VADDPS Z11, Z15, Z15
+	ADDQ $512, SI
+	ADDQ $64, R8
 	ADDQ $34, BX
 	ADDQ $4, R12
+	ADDQ $4, R11
 	DECQ CX
-	JNZ  qloop
+	JNZ  qdot16x4VNNIloop
 
-	MOVQ out+48(FP), DX
-	MOVQ ldo+56(FP), R11
-	SHLQ $2, R11
-	VMOVAPS Y30, Y0
-	VMOVAPS Y31, Y1
-	VMOVUPS X0, (DX)
-	VEXTRACTF128 $1, Y0, X2
-	VMOVUPS X2, (DX)(R11*1)
-	LEAQ (DX)(R11*2), DX
-	VMOVUPS X1, (DX)
-	VEXTRACTF128 $1, Y1, X3
-	VMOVUPS X3, (DX)(R11*1)
+	MOVQ out+56(FP), DX
+	MOVQ ldo+64(FP), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R10
+	VMOVUPS Z12, (DX)
+	VMOVUPS Z13, (DX)(R9*1)
+	VMOVUPS Z14, (DX)(R9*2)
+	VMOVUPS Z15, (DX)(R10*1)
+	VZEROUPPER
+	RET
+
+// func qdot16x1VNNI(panel *byte, dw *float32, x *byte, xstride, nb int, xneg *int32, dx *float32, out *float32, ldo int)
+TEXT ·qdot16x1VNNI(SB), NOSPLIT, $0-72
+	MOVQ panel+0(FP), SI
+	MOVQ dw+8(FP), R8
+	MOVQ x+16(FP), BX
+	MOVQ xstride+24(FP), R9
+	LEAQ (R9)(R9*2), R10
+	MOVQ nb+32(FP), CX
+	MOVQ xneg+40(FP), R12
+	MOVQ dx+48(FP), R11
+	MOVQ CX, R13
+	SHLQ $2, R13
+	LEAQ (R13)(R13*2), R14
+	VPXORD Z12, Z12, Z12
+
+qdot16x1VNNIloop:
+	VMOVDQU32 0(SI), Z0
+	VMOVDQU32 64(SI), Z1
+	VMOVDQU32 128(SI), Z2
+	VMOVDQU32 192(SI), Z3
+	VMOVDQU32 256(SI), Z4
+	VMOVDQU32 320(SI), Z5
+	VMOVDQU32 384(SI), Z6
+	VMOVDQU32 448(SI), Z7
+	VMOVUPS (R8), Z16
+	VPBROADCASTD (R12), Z8
+	VPDPBUSD.BCST 2(BX), Z0, Z8
+	VPDPBUSD.BCST 6(BX), Z1, Z8
+	VPDPBUSD.BCST 10(BX), Z2, Z8
+	VPDPBUSD.BCST 14(BX), Z3, Z8
+	VPDPBUSD.BCST 18(BX), Z4, Z8
+	VPDPBUSD.BCST 22(BX), Z5, Z8
+	VPDPBUSD.BCST 26(BX), Z6, Z8
+	VPDPBUSD.BCST 30(BX), Z7, Z8
+	VCVTDQ2PS Z8, Z8
+	VMULPS.BCST (R11), Z16, Z17
+	VMULPS Z17, Z8, Z8
+	VADDPS Z8, Z12, Z12
+	ADDQ $512, SI
+	ADDQ $64, R8
+	ADDQ $34, BX
+	ADDQ $4, R12
+	ADDQ $4, R11
+	DECQ CX
+	JNZ  qdot16x1VNNIloop
+
+	MOVQ out+56(FP), DX
+	MOVQ ldo+64(FP), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*2), R10
+	VMOVUPS Z12, (DX)
 	VZEROUPPER
 	RET

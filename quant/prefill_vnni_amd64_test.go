@@ -8,10 +8,11 @@ import (
 	"testing"
 )
 
-// TestPrefillVNNIMirror holds the VNNI prefill kernel to the AVX2 kernels
+// TestPrefillVNNIMirror holds the VNNI prefill kernels to the AVX2 kernels
 // and to the portable code, bit for bit: random and extreme weight codes
 // (all -128, around ±127, random bytes as Q4_0 nibbles), activation rows
-// not a multiple of four, weight rows not a multiple of four.
+// not a multiple of four (and fewer than four), weight rows not a multiple
+// of sixteen.
 func TestPrefillVNNIMirror(t *testing.T) {
 	if !useVNNI || !useAsm {
 		t.Skip("no AVX-512 VNNI on this machine")
@@ -23,7 +24,7 @@ func TestPrefillVNNIMirror(t *testing.T) {
 		blockBytes int
 		matMul     product
 	}{{"Q8_0", Q8_0BlockBytes, MatMulQ8_0}, {"Q4_0", Q4_0BlockBytes, MatMulQ4_0}} {
-		for _, sz := range [][3]int{{4, 4, 32}, {5, 9, 64}, {8, 16, 768}, {13, 37, 256}, {67, 64, 2048}} {
+		for _, sz := range [][3]int{{2, 32, 64}, {3, 17, 32}, {4, 4, 32}, {5, 9, 64}, {8, 16, 768}, {13, 37, 256}, {67, 64, 2048}} {
 			n, rows, cols := sz[0], sz[1], sz[2]
 			nb := cols / BlockSize
 			w := make([]byte, rows*nb*f.blockBytes)
