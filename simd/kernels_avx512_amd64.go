@@ -17,6 +17,9 @@ func dot6x8AVX512(x, w, out *float32, ldx, ldo, k, acc int)
 func dot1x8SplitAVX512(x, w, out *float32, k, acc int)
 
 //go:noescape
+func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k int)
+
+//go:noescape
 func packW8F32AVX512(dst, src *float32, ldw, k int)
 
 //go:noescape
@@ -93,3 +96,24 @@ func (t *matMulTask) wide(kl int) bool {
 
 // wideScratch is the floats wideRows needs for a column tile of kl.
 func wideScratch(kl int) int { return (wideW+wideX)*kl + wideX*wideW }
+
+// matVec8F16 computes rows r..r+7 of a half-precision MatVec with the
+// AVX-512 kernel, in kern1x4F16's order (its tail included), and reports
+// false, doing nothing, where the kernel does not apply.
+func (t *matVecTask) matVec8F16(r int) bool {
+	k := t.cols
+	k8 := k &^ 7
+	if !useF16C || !hasAVX512VL || k8 == 0 || r+8 > t.rows {
+		return false
+	}
+	out := t.out[r : r+8]
+	w := t.wh[r*k:]
+	_ = w[7*k+k-1]
+	dot8F16AVX512(&t.x[0], &w[0], &out[0], k, k8)
+	if k8 < k {
+		for j := range out {
+			out[j] += dotF16Generic(t.x[k8:k], w[j*k+k8:j*k+k])
+		}
+	}
+	return true
+}

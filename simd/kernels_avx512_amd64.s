@@ -10,6 +10,17 @@
 // (two weight rows), so twice the work per instruction and the 32
 // registers give a 6×8 tile.
 
+// HSUM4 as in kernels_amd64.s (macros do not cross files).
+#define HSUM4(a, b, c, d, xa, xb) \
+	VHADDPS b, a, a; \
+	VHADDPS d, c, c; \
+	VHADDPS c, a, a; \
+	VEXTRACTF128 $1, a, xb; \
+	VADDPS xb, xa, xa
+
+// PFDIST as in kernels_amd64.s.
+#define PFDIST 8192
+
 // HADD(x, y, d) is VHADDPS y, x, d on 16 lanes (VHADDPS has no EVEX
 // form): per 128-bit lane [x0+x1, x2+x3, y0+y1, y2+y3]. Z30, Z31 scratch.
 #define HADD(x, y, d) \
@@ -276,5 +287,110 @@ d18reduce:
 
 d18store:
 	VMOVUPS Y0, (DX)
+	VZEROUPPER
+	RET
+
+// func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k int)
+// out[j] = Σ_{t<k} x[t]*half(w[j*ldw+t]) for j < 8, k a multiple of 8, in
+// dot1x4F16AVX's order: that kernel's two accumulators of a row, the even
+// and the odd eights of columns, are the two halves of one 16-lane
+// register here, so sixteen columns take one conversion and one FMA per
+// row. The eight rows (two quads) are one contiguous stream, prefetched
+// PFDIST ahead as there.
+TEXT ·dot8F16AVX512(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	LEAQ PFDIST(DI), R12
+	MOVQ ldw+24(FP), R9
+	SHLQ $1, R9
+	LEAQ (R9)(R9*2), R10
+	LEAQ (DI)(R9*4), R11
+	MOVQ k+32(FP), CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ   h8eight
+
+h8loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	PREFETCHT0 192(R12)
+	ADDQ $256, R12
+	VMOVUPS (SI), Z8
+	VCVTPH2PS (DI), Z10
+	VCVTPH2PS (DI)(R9*1), Z11
+	VCVTPH2PS (DI)(R9*2), Z12
+	VCVTPH2PS (DI)(R10*1), Z13
+	VCVTPH2PS (R11), Z14
+	VCVTPH2PS (R11)(R9*1), Z15
+	VCVTPH2PS (R11)(R9*2), Z16
+	VCVTPH2PS (R11)(R10*1), Z17
+	VFMADD231PS Z10, Z8, Z0
+	VFMADD231PS Z11, Z8, Z1
+	VFMADD231PS Z12, Z8, Z2
+	VFMADD231PS Z13, Z8, Z3
+	VFMADD231PS Z14, Z8, Z4
+	VFMADD231PS Z15, Z8, Z5
+	VFMADD231PS Z16, Z8, Z6
+	VFMADD231PS Z17, Z8, Z7
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, R11
+	DECQ BX
+	JNZ  h8loop
+
+h8eight:
+	// The odd eights (upper halves) out first: the 8-lane tail below
+	// clears them.
+	VEXTRACTF64X4 $1, Z0, Y24
+	VEXTRACTF64X4 $1, Z1, Y25
+	VEXTRACTF64X4 $1, Z2, Y26
+	VEXTRACTF64X4 $1, Z3, Y27
+	VEXTRACTF64X4 $1, Z4, Y28
+	VEXTRACTF64X4 $1, Z5, Y29
+	VEXTRACTF64X4 $1, Z6, Y30
+	VEXTRACTF64X4 $1, Z7, Y31
+	TESTQ $8, CX
+	JZ    h8reduce
+	VMOVUPS (SI), Y8
+	VCVTPH2PS (DI), Y10
+	VCVTPH2PS (DI)(R9*1), Y11
+	VCVTPH2PS (DI)(R9*2), Y12
+	VCVTPH2PS (DI)(R10*1), Y13
+	VCVTPH2PS (R11), Y14
+	VCVTPH2PS (R11)(R9*1), Y15
+	VCVTPH2PS (R11)(R9*2), Y16
+	VCVTPH2PS (R11)(R10*1), Y17
+	VFMADD231PS Y10, Y8, Y0
+	VFMADD231PS Y11, Y8, Y1
+	VFMADD231PS Y12, Y8, Y2
+	VFMADD231PS Y13, Y8, Y3
+	VFMADD231PS Y14, Y8, Y4
+	VFMADD231PS Y15, Y8, Y5
+	VFMADD231PS Y16, Y8, Y6
+	VFMADD231PS Y17, Y8, Y7
+
+h8reduce:
+	VADDPS Y24, Y0, Y0
+	VADDPS Y25, Y1, Y1
+	VADDPS Y26, Y2, Y2
+	VADDPS Y27, Y3, Y3
+	VADDPS Y28, Y4, Y4
+	VADDPS Y29, Y5, Y5
+	VADDPS Y30, Y6, Y6
+	VADDPS Y31, Y7, Y7
+	HSUM4(Y0, Y1, Y2, Y3, X0, X1)
+	HSUM4(Y4, Y5, Y6, Y7, X4, X5)
+	MOVQ out+16(FP), DX
+	VMOVUPS X0, (DX)
+	VMOVUPS X4, 16(DX)
 	VZEROUPPER
 	RET

@@ -44,3 +44,27 @@ func TestMirrorWideMatMul(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorWideMatVecF16 holds the AVX-512 half-precision matrix-vector
+// kernel (eight rows) to the AVX2 one and to the portable model: a last
+// unpaired eight of columns, a tail of cols%8, rows beyond the last eight.
+func TestMirrorWideMatVecF16(t *testing.T) {
+	needAsm(t)
+	if !hasAVX512VL {
+		t.Skip("no AVX-512F+VL on this machine")
+	}
+	r := rand.New(rand.NewPCG(49, 50))
+	for _, sz := range [][2]int{{8, 8}, {16, 24}, {17, 100}, {40, 776}, {9, 1031}, {64, 2048}} {
+		rows, cols := sz[0], sz[1]
+		x, wh := mirrorSlice(r, cols), randHalf(r, rows*cols)
+		wide, avx2, gen := make([]float32, rows), make([]float32, rows), make([]float32, rows)
+		MatVecF16(wide, wh, x, rows, cols)
+		hasAVX512VL = false
+		MatVecF16(avx2, wh, x, rows, cols)
+		hasAVX512VL = true
+		generic(func() { MatVecF16(gen, wh, x, rows, cols) })
+		name := fmt.Sprintf("%v", sz)
+		sameBits32(t, name+" wide vs AVX2", wide, avx2)
+		sameBits32(t, name+" wide vs portable", wide, gen)
+	}
+}

@@ -12,3 +12,5 @@ func (t *matMulTask) wideRows(r0, r1, i0, i1, k0, kl int, acc bool, buf []float3
 func (t *matMulTask) wide(kl int) bool { return false }
 
 func wideScratch(kl int) int { return 0 }
+
+func (t *matVecTask) matVec8F16(r int) bool { return false }

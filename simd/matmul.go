@@ -104,6 +104,11 @@ func (t *matVecTask) start() {
 func (t *matVecTask) Run(lo, hi int) {
 	cols := t.cols
 	for r := 4 * lo; r < min(4*hi, t.rows); r += 4 {
+		// Two quads at once where the AVX-512 kernel runs.
+		if t.half && r+8 <= min(4*hi, t.rows) && t.matVec8F16(r) {
+			r += 4
+			continue
+		}
 		if r+4 <= t.rows {
 			if t.half {
 				kern1x4F16(t.out[r:r+4], t.x, t.wh[r*cols:], cols, cols)
