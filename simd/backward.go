@@ -56,8 +56,9 @@ type gemmTask struct {
 	m, n, k    int
 	accumulate bool
 	kc, mb     int
-	panels     int // panels of gemmNR columns
-	blocks     int // blocks of gemmPB panels
+	nr, pb     int // columns per panel and panels per block: gemmNR, gemmPB (AVX-512: wideNR, widePB)
+	panels     int // panels of nr columns
+	blocks     int // blocks of pb panels
 }
 
 var gemmFree freeList[gemmTask]
@@ -66,6 +67,10 @@ const (
 	gemmNR = 24  // columns per panel (three 8-lane vectors)
 	gemmKC = 192 // shared-dimension tile: a packed panel is 18 KiB
 	gemmPB = 4   // panels packed together, so B is read in whole lines
+
+	// With the AVX-512 kernel (8 rows × 48 columns): panels of 48, two per
+	// block (the same 96 columns).
+	wideNR, widePB = 48, 2
 )
 
 func gemmNN(c []float32, ldc int, a []float32, sai, sak int, b []float32, bh []uint16, half bool, ldb, m, n, k int, accumulate bool) {
@@ -87,8 +92,12 @@ func gemmNN(c []float32, ldc int, a []float32, sai, sak int, b []float32, bh []u
 	*t = gemmTask{c: c, ldc: ldc, ap: as.buf, b: b, bh: bh, half: half, ldb: ldb,
 		m: m, n: n, k: k, accumulate: accumulate}
 	t.kc = min(k, gemmKC)
-	t.panels = (n + gemmNR - 1) / gemmNR
-	t.blocks = (t.panels + gemmPB - 1) / gemmPB
+	t.nr, t.pb = gemmNR, gemmPB
+	if gemmWide() {
+		t.nr, t.pb = wideNR, widePB
+	}
+	t.panels = (n + t.nr - 1) / t.nr
+	t.blocks = (t.panels + t.pb - 1) / t.pb
 	mBlocks := 1
 	if want := 4 * Threads(); t.blocks < want {
 		mBlocks = min(groups, (want+t.blocks-1)/t.blocks)
@@ -134,34 +143,45 @@ func packA(ap, a []float32, sai, sak, m, k int) {
 }
 
 // Run computes tasks [lo, hi): task p covers block p%blocks of C's columns
-// (up to gemmPB panels of 24) and row block p/blocks.
+// (up to pb panels of nr) and row block p/blocks.
 func (t *gemmTask) Run(lo, hi int) {
-	kc := t.kc
-	pl := kc * gemmNR // floats per packed panel
-	s := getScratch(gemmPB*pl + 4*gemmNR)
-	tile := s.buf[gemmPB*pl:]
+	kc, nr := t.kc, t.nr
+	pl := kc * nr // floats per packed panel
+	s := getScratch(t.pb*pl + 4*gemmNR)
+	tile := s.buf[t.pb*pl:]
 	for p := lo; p < hi; p++ {
 		pb := p % t.blocks
-		j0 := pb * gemmPB * gemmNR
-		jw := min(gemmPB*gemmNR, t.n-j0)
+		j0 := pb * t.pb * nr
+		jw := min(t.pb*nr, t.n-j0)
 		i0 := p / t.blocks * t.mb
 		i1 := min(i0+t.mb, t.m)
 		for k0 := 0; k0 < t.k; k0 += kc {
 			kl := min(kc, t.k-k0)
 			acc := t.accumulate || k0 > 0
 			t.packB(s.buf, pl, k0, kl, j0, jw)
-			for q := 0; q*gemmNR < jw; q++ {
-				panel := s.buf[q*pl : q*pl+kl*gemmNR]
-				jq := j0 + q*gemmNR
-				wq := min(gemmNR, t.n-jq)
-				for i := i0; i < i1; i += 4 {
+			for q := 0; q*nr < jw; q++ {
+				panel := s.buf[q*pl : q*pl+kl*nr]
+				jq := j0 + q*nr
+				wq := min(nr, t.n-jq)
+				for i := i0; i < i1; {
 					ai := t.ap[(i*t.k + 4*k0):]
-					if mr := min(4, i1-i); mr == 4 && wq == gemmNR {
-						gemm4x24(t.c[i*t.ldc+jq:], t.ldc, ai, 1, 4, panel, gemmNR, kl, acc)
-					} else {
-						gemm4x24(tile, gemmNR, ai, 1, 4, panel, gemmNR, kl, false)
-						t.addTile(tile, i, mr, jq, wq, acc)
+					if nr == wideNR && wq == wideNR && i+8 <= i1 {
+						gemm8x48(t.c[i*t.ldc+jq:], t.ldc, ai, 4*t.k, panel, kl, acc)
+						i += 8
+						continue
 					}
+					// Four rows by 24 columns of the panel at a time.
+					mr := min(4, i1-i)
+					for h := 0; h < wq; h += gemmNR {
+						hw := min(gemmNR, wq-h)
+						if mr == 4 && hw == gemmNR {
+							gemm4x24(t.c[i*t.ldc+jq+h:], t.ldc, ai, 1, 4, panel[h:], nr, kl, acc)
+						} else {
+							gemm4x24(tile, gemmNR, ai, 1, 4, panel[h:], nr, kl, false)
+							t.addTile(tile, i, mr, jq+h, hw, acc)
+						}
+					}
+					i += 4
 				}
 			}
 		}
@@ -170,11 +190,12 @@ func (t *gemmTask) Run(lo, hi int) {
 }
 
 // packB copies (converting f16) B[k0:k0+kl, j0:j0+jw] into consecutive
-// panels of pl floats, each kl rows of 24, zero-padded: a panel is then one
+// panels of pl floats, each kl rows of nr, zero-padded: a panel is then one
 // contiguous stream for the kernel, which keeps it in L1 whatever B's row
 // stride. B is read row by row, jw columns at a time.
 func (t *gemmTask) packB(dst []float32, pl, k0, kl, j0, jw int) {
-	if jw == 4*gemmNR && gemmPB == 4 {
+	nr := t.nr
+	if nr == gemmNR && jw == 4*gemmNR && t.pb == 4 {
 		if t.half && packB4F16(dst, t.bh[k0*t.ldb+j0:], t.ldb, pl, kl) {
 			return
 		}
@@ -184,15 +205,15 @@ func (t *gemmTask) packB(dst []float32, pl, k0, kl, j0, jw int) {
 	}
 	for tt := 0; tt < kl; tt++ {
 		src := (k0+tt)*t.ldb + j0
-		for q := 0; q*gemmNR < jw; q++ {
-			w := min(gemmNR, jw-q*gemmNR)
-			d := dst[q*pl+tt*gemmNR : q*pl+(tt+1)*gemmNR]
+		for q := 0; q*nr < jw; q++ {
+			w := min(nr, jw-q*nr)
+			d := dst[q*pl+tt*nr : q*pl+(tt+1)*nr]
 			if t.half {
-				f16ToF32(d[:w], t.bh[src+q*gemmNR:src+q*gemmNR+w])
+				f16ToF32(d[:w], t.bh[src+q*nr:src+q*nr+w])
 			} else {
-				copy(d, t.b[src+q*gemmNR:src+q*gemmNR+w])
+				copy(d, t.b[src+q*nr:src+q*nr+w])
 			}
-			if w < gemmNR {
+			if w < nr {
 				clear(d[w:])
 			}
 		}

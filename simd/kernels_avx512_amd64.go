@@ -20,6 +20,9 @@ func dot1x8SplitAVX512(x, w, out *float32, k, acc int)
 func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k int)
 
 //go:noescape
+func gemm8x48AVX512(a *float32, ga int, b *float32, c *float32, ldc, k, acc int)
+
+//go:noescape
 func packW8F32AVX512(dst, src *float32, ldw, k int)
 
 //go:noescape
@@ -116,4 +119,17 @@ func (t *matVecTask) matVec8F16(r int) bool {
 		}
 	}
 	return true
+}
+
+// gemmWide says whether gemmNN runs the AVX-512 8×48 kernel (on panels
+// of wideNR columns).
+func gemmWide() bool { return useAsm && hasAVX512VL }
+
+// gemm8x48 sets (acc: adds) c[i*ldc+j] = Σ_{t<k} A(i,t)*b[t*48+j] for
+// i < 8, j < 48, A being two packed groups of four rows ga floats apart.
+func gemm8x48(c []float32, ldc int, a []float32, ga int, b []float32, k int, acc bool) {
+	_ = c[7*ldc+47]
+	_ = a[ga+4*k-1]
+	_ = b[48*k-1]
+	gemm8x48AVX512(&a[0], ga, &b[0], &c[0], ldc, k, b2i(acc))
 }

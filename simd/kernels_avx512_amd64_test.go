@@ -68,3 +68,35 @@ func TestMirrorWideMatVecF16(t *testing.T) {
 		sameBits32(t, name+" wide vs portable", wide, gen)
 	}
 }
+
+// TestMirrorWideBackward holds the backward products on the AVX-512 8×48
+// kernel (48-column panels) to the AVX2 ones and to the portable model:
+// rows of C beyond the last eight, columns beyond the last 48, a shared
+// dimension over several tiles (accumulating), f16 weights.
+func TestMirrorWideBackward(t *testing.T) {
+	needAsm(t)
+	if !hasAVX512VL {
+		t.Skip("no AVX-512F+VL on this machine")
+	}
+	r := rand.New(rand.NewPCG(51, 52))
+	for _, sz := range [][3]int{{8, 48, 8}, {13, 100, 50}, {64, 200, 768}, {21, 450, 96}, {9, 47, 9}} {
+		n, rows, cols := sz[0], sz[1], sz[2]
+		x, w, dy := mirrorSlice(r, n*cols), mirrorSlice(r, rows*cols), mirrorSlice(r, n*rows)
+		wh := randHalf(r, rows*cols)
+		name := fmt.Sprintf("%v", sz)
+		check := func(what string, size int, f func(out []float32)) {
+			base := mirrorSlice(r, size)
+			wide, avx2, gen := append([]float32(nil), base...), append([]float32(nil), base...), append([]float32(nil), base...)
+			f(wide)
+			hasAVX512VL = false
+			f(avx2)
+			hasAVX512VL = true
+			generic(func() { f(gen) })
+			sameBits32(t, name+" "+what+" wide vs AVX2", wide, avx2)
+			sameBits32(t, name+" "+what+" wide vs portable", wide, gen)
+		}
+		check("BackIn", n*cols, func(dx []float32) { MatMulBackIn(dx, dy, w, n, rows, cols) })
+		check("BackInF16", n*cols, func(dx []float32) { MatMulBackInF16(dx, dy, wh, n, rows, cols) })
+		check("BackW", rows*cols, func(dw []float32) { MatMulBackW(dw, dy, x, n, rows, cols) })
+	}
+}

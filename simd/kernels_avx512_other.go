@@ -14,3 +14,10 @@ func (t *matMulTask) wide(kl int) bool { return false }
 func wideScratch(kl int) int { return 0 }
 
 func (t *matVecTask) matVec8F16(r int) bool { return false }
+
+func gemmWide() bool { return false }
+
+// gemm8x48 is never called here: gemmWide is false.
+func gemm8x48(c []float32, ldc int, a []float32, ga int, b []float32, k int, acc bool) {
+	panic("simd: no AVX-512 kernel in this build")
+}
