@@ -54,6 +54,18 @@
 // fuzz targets check the assembly against the portable code; a golden test
 // pins the bits across architectures.
 //
+// Products of several activation rows (prefill) run AVX-512 VNNI kernels
+// where the CPU has them (prefill_vnni_amd64.s, chosen at run time): each
+// lane of a 16-lane register is one weight row, over a panel of sixteen
+// rows packed once per product tile with the codes made unsigned (Q8_0
+// w+128, Q4_0 the nibbles), so VPDPBUSD with four activation bytes
+// broadcast leaves whole block sums in the lanes, with no horizontal
+// reduction; the offset times Σx, formed once per activation block, is
+// subtracted exactly in int32. Per block the order of the float32 work is
+// unchanged, so the bits are the AVX2 kernels' (TestPrefillVNNIMirror).
+// Decode (one activation row) keeps the AVX2 kernels: the packed layout
+// pays only when many activation rows share it.
+//
 // # K-quants
 //
 // Q4_K, Q5_K and Q6_K (what llama.cpp's Q4_K_M and Q5_K_M files hold) cut a

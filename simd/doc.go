@@ -5,7 +5,11 @@
 // # Which kernels each build runs
 //
 //   - amd64 with AVX2 and FMA: hand-written assembly (kernels_amd64.s;
-//     F16C for half precision).
+//     F16C for half precision). Where the CPU also has AVX-512F and VL
+//     (chosen at run time), the forward products, the f16 matrix-vector
+//     product and the backward products run 16-lane kernels
+//     (kernels_avx512_amd64.s) that give the same bits as the AVX2 ones:
+//     see the design notes.
 //   - arm64: NEON assembly (kernels_arm64.s) for the products (f32 and f16
 //     matrix-vector quads, the 3×4 prefill block, dot, f16 dot) and the
 //     f16 → f32 conversion; the other kernels are the portable ones. NEON's
@@ -55,6 +59,22 @@
 // driver: A is packed once into groups of four rows, B a few 24-column
 // panels at a time, and a 4×24 register block accumulates over a tile of
 // the shared dimension.
+//
+// The AVX-512 kernels keep the AVX2 bits (TestMirrorWide*), so the mirror
+// tests and the WebAssembly guest's exact models hold for them unchanged.
+// The forward kernel (6×8) keeps one 8-lane accumulator per output: a
+// 16-lane register holds those of two w rows, against x's eight columns
+// broadcast to both halves, over a w panel packed for it (rows p and p+4
+// side by side), and its reduction is HSUM4's. The last n%3 x rows, which
+// the AVX2 driver gives to kern1x4 (two accumulators per row, even and odd
+// eights), get that order from the same panel. The f16 matrix-vector
+// kernel takes eight rows; kern1x4F16's two accumulators of a row are the
+// halves of one register. In the backward products every output is a
+// chain of fused multiply-adds over the shared dimension whatever the
+// register tile, so the 8×48 kernel gives the 4×24 bits on 48-column
+// panels. On the AMD EPYC (Zen 5) this was written on, the 16-lane FMA
+// peak of one thread is twice the 8-lane one (FMAPeakLanes: ~224 vs ~112
+// GFLOP/s), while two threads reach ~225 at either width.
 //
 // The element-wise ops follow llama.cpp's CPU order of operations
 // (RMSNorm's float64 sum of squares, Softmax's float64 sum, SiLU as
