@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/lora"
-	"github.com/shear-ai/shear/runtime/train"
 )
 
 // recoveryFlags are the recovery options shared by `shear recover` and
@@ -135,27 +135,6 @@ func newRecover() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if dm.Vocab != pm.Vocab {
-				return fmt.Errorf("the dense model's vocabulary (%d) differs from the pruned model's (%d)", dm.Vocab, pm.Vocab)
-			}
-			var subs []prune.Subset
-			if req.Data.Data != "" {
-				if subs, err = prune.TextSubsets(pm.Tok, req.Data.Data, tf.Ctx, req.Recovery.Subsets); err != nil {
-					return err
-				}
-			}
-			var ins []train.Example
-			if req.Data.Instruct != "" {
-				if ins, err = train.LoadInstructions(pm.Tok, req.Data.Instruct, tf.Ctx); err != nil {
-					return err
-				}
-			}
-			if len(subs) == 0 {
-				ropt.Stage1Steps = 0
-			}
-			if len(ins) == 0 {
-				ropt.Stage2Steps = 0
-			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
 				return err
 			}
@@ -163,13 +142,8 @@ func newRecover() *cobra.Command {
 			defer stop()
 			start := time.Now()
 			bars := stageBars{}
-			rep, err := prune.Recover(ctx, pm, dm, subs, ins, ropt, func(stage string, s train.StepInfo) {
-				total := ropt.Stage1Steps
-				if stage == "recover-2" {
-					total = ropt.Stage2Steps
-				}
-				bars.update(stage, s.Step, total, s.Loss)
-			})
+			r := app.DynamicRecoverRequest{Data: req.Data.files(), Subsets: req.Recovery.Subsets, Options: ropt}
+			rep, err := app.RecoverDynamic(ctx, pm, dm, r, bars.update)
 			bars.finish()
 			if err != nil {
 				removeIfEmpty(reportDir)
@@ -178,7 +152,7 @@ func newRecover() *cobra.Command {
 			if err := pm.Save(out); err != nil {
 				return err
 			}
-			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, quality{}, quality{}, ""); err != nil {
+			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, app.Quality{}, app.Quality{}, ""); err != nil {
 				return err
 			}
 			os.Remove(filepath.Join(reportDir, "recover.ckpt.stage1"))

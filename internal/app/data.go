@@ -1,0 +1,194 @@
+package app
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// DataFiles name the training data of finetune, prune, recover and
+// lorashear.
+type DataFiles struct {
+	Text     string `json:"text,omitempty"`     // plain text file or directory of text files
+	Instruct string `json:"instruct,omitempty"` // instruction JSONL (Alpaca fields)
+}
+
+// Need refuses a request without any training data.
+func (d DataFiles) Need() error {
+	if d.Text == "" && d.Instruct == "" {
+		return errors.New("no training data: pass --data PATH and/or --instruct FILE.jsonl")
+	}
+	return nil
+}
+
+// Load reads the text and instructions as examples of ctx tokens.
+func (d DataFiles) Load(m *model.Model, ctx int) ([]train.Example, error) {
+	var all []train.Example
+	if d.Text != "" {
+		ex, err := train.LoadText(m.Tok, d.Text, ctx)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ex...)
+	}
+	if d.Instruct != "" {
+		ex, err := train.LoadInstructions(m.Tok, d.Instruct, ctx)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ex...)
+	}
+	return all, nil
+}
+
+// LoadPruneData loads the training examples (text and instructions) and
+// the calibration set of `shear prune`: calibSeqs sequences of the calib
+// file, or held out of the text, or the first instructions.
+func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int, seed uint64) (prune.Data, error) {
+	var out prune.Data
+	if err := d.Need(); err != nil {
+		return out, err
+	}
+	var text []train.Example
+	if d.Text != "" {
+		ex, err := train.LoadText(m.Tok, d.Text, ctx)
+		if err != nil {
+			return out, err
+		}
+		text = ex
+	}
+	if calib != "" {
+		ex, err := train.LoadText(m.Tok, calib, ctx)
+		if err != nil {
+			return out, err
+		}
+		out.Calib = ex[:min(len(ex), calibSeqs)]
+	} else if len(text) > calibSeqs {
+		text, out.Calib = holdOutCalib(text, calibSeqs, seed)
+	}
+	out.Train = text
+	if d.Instruct != "" {
+		ex, err := train.LoadInstructions(m.Tok, d.Instruct, ctx)
+		if err != nil {
+			return out, err
+		}
+		out.Train = append(out.Train, ex...)
+		if len(out.Calib) == 0 {
+			out.Calib = ex[:min(len(ex), calibSeqs)]
+		}
+	}
+	return out, nil
+}
+
+// holdOutCalib is the one cut of calibration sequences out of training
+// text: calibSeqs of them, drawn with seed+7.
+func holdOutCalib(text []train.Example, calibSeqs int, seed uint64) (rest, calib []train.Example) {
+	return train.Split(text, float64(calibSeqs)/float64(max(len(text), 1)), seed+7)
+}
+
+// NamedText is one training text and where it came from.
+type NamedText struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+// ReadTexts reads the files of a --data path.
+func ReadTexts(path string) ([]NamedText, error) {
+	files, err := train.TextFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []NamedText
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, NamedText{filepath.Base(f), string(b)})
+	}
+	return out, nil
+}
+
+// dataPlan is the data of a pruning pipeline, with the evaluation text
+// kept out of every training and calibration step.
+type dataPlan struct {
+	heldOut  string          // evaluation text
+	trainTxt []string        // training texts (one per file)
+	names    []string        // file names
+	instruct []train.Example // instructions, minus any that quote the held-out text
+	dropped  int             // instructions dropped for quoting the held-out text
+}
+
+// HoldOutFrac of every data file, its head cut at a paragraph boundary,
+// is the evaluation text of lorashear when none is given.
+const HoldOutFrac = 0.1
+
+// splitHead cuts text into its first frac (at a blank line) and the rest.
+func splitHead(text string, frac float64) (head, rest string) {
+	cut := int(float64(len(text)) * frac)
+	if i := strings.Index(text[cut:], "\n\n"); i >= 0 {
+		cut += i + 2
+	}
+	return text[:cut], text[cut:]
+}
+
+// planData holds out the evaluation text — evalText, or the first 10% of
+// every text — and drops instructions that quote it.
+func planData(m *model.Model, texts []NamedText, ins []train.Instruction, evalText string, ctx int) *dataPlan {
+	p := &dataPlan{heldOut: evalText}
+	for _, t := range texts {
+		rest := t.Text
+		if evalText == "" {
+			var held string
+			held, rest = splitHead(t.Text, HoldOutFrac)
+			p.heldOut += held
+		}
+		p.trainTxt, p.names = append(p.trainTxt, rest), append(p.names, t.Name)
+	}
+	for _, in := range ins {
+		if quotes(p.heldOut, in.Input) || quotes(p.heldOut, in.Output) {
+			p.dropped++
+			continue
+		}
+		if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
+			p.instruct = append(p.instruct, ex)
+		}
+	}
+	return p
+}
+
+// quotes reports whether s (long enough to be telling) appears in text.
+func quotes(text, s string) bool {
+	s = strings.TrimSpace(s)
+	return len(s) >= 20 && strings.Contains(text, s)
+}
+
+// subsets cuts the training texts into recovery subsets: one per file, or
+// by paragraph length for a single file (prune.SplitByLength).
+func (p *dataPlan) subsets(m *model.Model, ctx, k int) []prune.Subset {
+	if len(p.trainTxt) == 1 {
+		return prune.SplitByLength(m.Tok, p.trainTxt[0], ctx, k)
+	}
+	var out []prune.Subset
+	for i, t := range p.trainTxt {
+		if ex := train.PackText(m.Tok, t, ctx); len(ex) > 0 {
+			out = append(out, prune.Subset{Name: p.names[i], Examples: ex})
+		}
+	}
+	return out
+}
+
+// pruneData is the training and calibration data of the pruning stage.
+func (p *dataPlan) pruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+	var text []train.Example
+	for _, t := range p.trainTxt {
+		text = append(text, train.PackText(m.Tok, t, ctx)...)
+	}
+	rest, calib := holdOutCalib(text, calibSeqs, seed)
+	return prune.Data{Train: append(rest, p.instruct...), Calib: calib}
+}
