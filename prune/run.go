@@ -2,9 +2,9 @@ package prune
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -232,19 +232,73 @@ func checkNotEmptied(g *graph.Graph, removed []graph.Group, opt Options) error {
 	return nil
 }
 
-// lhspgMeta is the JSON part of an LHSPG checkpoint.
-type lhspgMeta struct {
-	Step      int             `json:"step"`
-	Epoch     int             `json:"epoch"`
-	Pos       int             `json:"pos"`
-	AdamSteps int             `json:"adam_steps"`
-	RNG       []byte          `json:"rng"`
+// lhspgState is LHSPG's part of a checkpoint (beyond the trainer's and
+// the loop's, which train.Run keeps).
+type lhspgState struct {
 	Redundant []int           `json:"redundant"`
 	Zero      []int           `json:"zero"`
 	Projected map[int]int     `json:"projected"`
 	Lambda    map[int]float64 `json:"lambda"`
 	Log       []StepLog       `json:"log"`
 	Analysis  *Analysis       `json:"analysis"`
+}
+
+// lhspgStepper runs LHSPG's steps inside train.Run: the warm-up, then
+// Periods periods of PeriodSteps steps, each starting by growing the
+// redundant set.
+type lhspgStepper struct {
+	p      *LHSPG
+	clip   float64
+	rep    *Report
+	g      *graph.Graph
+	arrays []train.Array // the base tensors, which LHSPG rewrites
+}
+
+func (s *lhspgStepper) Optimizer() *train.AdamW { return s.p.Opt }
+func (s *lhspgStepper) Arrays() []train.Array   { return s.arrays }
+
+func (s *lhspgStepper) Step(step int, tokens, targets []int, lr float64) (float64, error) {
+	cfg := s.p.Cfg
+	inPeriod := step >= cfg.Warmup
+	t, T := 0, cfg.PeriodSteps
+	if inPeriod {
+		t = (step - cfg.Warmup) % T
+		if t == 0 {
+			s.p.GrowRedundant((step - cfg.Warmup) / T)
+		}
+	}
+	return s.p.Step(tokens, targets, t, T, lr, s.clip, inPeriod)
+}
+
+func (s *lhspgStepper) State() ([]byte, error) {
+	p := s.p
+	st := lhspgState{Redundant: p.Redundant, Projected: p.Projected, Lambda: p.Lambda, Log: s.rep.Log, Analysis: s.rep.Analysis}
+	for id := range p.Zero {
+		st.Zero = append(st.Zero, id)
+	}
+	return json.Marshal(st)
+}
+
+func (s *lhspgStepper) SetState(b []byte) error {
+	var st lhspgState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("LHSPG state: %w", err)
+	}
+	p := s.p
+	p.Redundant, p.Lambda, s.rep.Log, s.rep.Analysis = st.Redundant, st.Lambda, st.Log, st.Analysis
+	for _, id := range st.Zero {
+		p.Zero[id] = true
+	}
+	for id, t := range st.Projected {
+		p.Projected[id] = t
+	}
+	if p.Lambda == nil {
+		p.Lambda = map[int]float64{}
+	}
+	if s.rep.Analysis != nil {
+		s.rep.Analysis.Apply(s.g)
+	}
+	return nil
 }
 
 // baseArrays lists every float32 base tensor of m (LHSPG rewrites rows of
@@ -289,36 +343,9 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	ld := &train.Loader{Examples: data.Train, B: tr.B, T: tr.T, Seed: opt.Seed}
-	arrays := append(train.StateArrays(tr, p.Opt), baseArrays(m, g)...)
-	start := 0
-	resumed := false
-	if opt.Resume && opt.Checkpoint != "" {
-		if _, err := os.Stat(opt.Checkpoint); err == nil {
-			var meta lhspgMeta
-			if err := train.ReadSnapshot(opt.Checkpoint, &meta, arrays); err != nil {
-				return nil, err
-			}
-			if err := tr.SetRNGState(meta.RNG); err != nil {
-				return nil, err
-			}
-			start, ld.Epoch, ld.Pos, p.Opt.Steps = meta.Step, meta.Epoch, meta.Pos, meta.AdamSteps
-			p.Redundant, p.Lambda, rep.Log, rep.Analysis = meta.Redundant, meta.Lambda, meta.Log, meta.Analysis
-			for _, id := range meta.Zero {
-				p.Zero[id] = true
-			}
-			for id, t := range meta.Projected {
-				p.Projected[id] = t
-			}
-			if p.Lambda == nil {
-				p.Lambda = map[int]float64{}
-			}
-			resumed = true
-		}
-	}
-	if rep.Analysis != nil {
-		rep.Analysis.Apply(g)
-	} else if opt.Gamma > 0 && !resumed {
+	st := &lhspgStepper{p: p, clip: opt.Clip, rep: rep, g: g, arrays: baseArrays(m, g)}
+	resuming := opt.Resume && opt.Checkpoint != "" && fileExists(opt.Checkpoint)
+	if opt.Gamma > 0 && !resuming {
 		t0 := time.Now()
 		a, err := Analyze(m, g, probeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
 		if err != nil {
@@ -329,43 +356,15 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		rep.Seconds["analyze"] = time.Since(t0).Seconds()
 	}
 	total := cfg.TotalSteps()
-	sched := train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total}
-	tokens, targets := make([]int, tr.N), make([]int, tr.N)
-	t0 := time.Now()
-	for s := start; s < total; s++ {
-		inPeriod := s >= cfg.Warmup
-		t, T := 0, cfg.PeriodSteps
-		if inPeriod {
-			t = (s - cfg.Warmup) % T
-			if t == 0 {
-				p.GrowRedundant((s - cfg.Warmup) / T)
-			}
-		}
-		ld.Next(tokens, targets)
-		loss, err := p.Step(tokens, targets, t, T, sched.At(s), opt.Clip, inPeriod)
-		if err != nil {
-			return nil, err
-		}
-		rep.Log = append(rep.Log, StepLog{Step: s + 1, Loss: loss, Sparsity: p.GroupSparsity(), Seconds: time.Since(t0).Seconds()})
-		progress("lhspg", s+1, total, loss)
-		stopping := ctx.Err() != nil
-		if opt.Checkpoint != "" && (stopping || (opt.CheckpointEvery > 0 && (s+1)%opt.CheckpointEvery == 0)) {
-			rng, err := tr.RNGState()
-			if err != nil {
-				return nil, err
-			}
-			meta := lhspgMeta{Step: s + 1, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: p.Opt.Steps, RNG: rng,
-				Redundant: p.Redundant, Projected: p.Projected, Lambda: p.Lambda, Log: rep.Log, Analysis: rep.Analysis}
-			for id := range p.Zero {
-				meta.Zero = append(meta.Zero, id)
-			}
-			if err := train.WriteSnapshot(opt.Checkpoint, meta, arrays); err != nil {
-				return nil, fmt.Errorf("prune: writing checkpoint: %w", err)
-			}
-		}
-		if stopping {
-			return nil, ctx.Err()
-		}
+	loop := train.Config{Steps: total, Accum: 1, Seed: opt.Seed, Stepper: st,
+		Sched:          train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total},
+		CheckpointPath: opt.Checkpoint, CheckpointEvery: opt.CheckpointEvery, Resume: opt.Resume}
+	_, err = train.Run(ctx, tr, data.Train, nil, loop, func(s train.StepInfo) {
+		rep.Log = append(rep.Log, StepLog{Step: s.Step, Loss: s.Loss, Sparsity: p.GroupSparsity(), Seconds: s.Seconds})
+		progress("lhspg", s.Step, total, s.Loss)
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep.ZeroedByProjection, rep.ZeroedByForgetting = p.ZeroedCounts()
 	// Every redundant group is zero now; fold the LoRA into the base.

@@ -24,17 +24,6 @@ func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
 }
 
-// trainProgress shows step, loss, tokens/s and ETA.
-func trainProgress(what string, steps int) (*progress, func(train.StepInfo)) {
-	p := newProgress(what, steps)
-	return p, func(s train.StepInfo) {
-		if p.bar != nil {
-			p.bar.Describe(fmt.Sprintf("%s loss %.4f lr %.2e", what, s.Loss, s.LR))
-		}
-		p.update(s.Step, steps)
-	}
-}
-
 // plotLoss draws loss.png, the training and dev loss curves.
 func plotLoss(dir string, log []train.StepInfo) error {
 	var steps, loss, devSteps, dev []float64

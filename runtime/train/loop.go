@@ -28,6 +28,28 @@ type Config struct {
 	// Patience > 0 stops after that many dev evaluations (EvalEvery)
 	// without improvement, and keeps the best weights.
 	Patience int `json:"patience,omitempty"`
+	// Stepper, when set, takes every optimizer step (one micro-batch
+	// each: Accum must be 1) instead of the loop's AdamW.
+	Stepper Stepper `json:"-"`
+}
+
+// Stepper takes the optimizer steps of a loop whose update is not plain
+// AdamW (LHSPG's projected steps). Run still draws the micro-batches,
+// schedules the rate, logs, and checkpoints the trainer, the optimizer,
+// the source and the stepper's own state.
+type Stepper interface {
+	// Optimizer is the AdamW the stepper updates with; its moments and
+	// step count go into a checkpoint.
+	Optimizer() *AdamW
+	// Step takes optimizer step step (0-based) on one micro-batch at rate
+	// lr (gradient, clipping and update) and returns the batch's loss.
+	Step(step int, tokens, targets []int, lr float64) (float64, error)
+	// Arrays are the stepper's float32 state beyond the trainer's weights
+	// and the optimizer's moments; State and SetState save and restore the
+	// rest (SetState runs before the first step of a resumed run).
+	Arrays() []Array
+	State() ([]byte, error)
+	SetState([]byte) error
 }
 
 // CheckOptim is the one range check of the options every trainer shares
@@ -113,7 +135,15 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	if cfg.DevMax > 0 && len(devEx) > cfg.DevMax {
 		devEx = devEx[:cfg.DevMax]
 	}
-	opt := NewAdamW(tr.params, cfg.WeightDecay)
+	var opt *AdamW
+	if cfg.Stepper != nil {
+		if cfg.Accum != 1 {
+			return Result{}, fmt.Errorf("train: a stepper takes one micro-batch per step (accum %d)", cfg.Accum)
+		}
+		opt = cfg.Stepper.Optimizer()
+	} else {
+		opt = NewAdamW(tr.params, cfg.WeightDecay)
+	}
 	src := cfg.Source
 	if src == nil {
 		src = &Loader{Examples: trainEx, B: tr.B, T: tr.T, Seed: cfg.Seed}
@@ -122,7 +152,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	start := 0
 	if cfg.Resume && cfg.CheckpointPath != "" {
 		if _, err := os.Stat(cfg.CheckpointPath); err == nil {
-			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, src, &res)
+			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, src, cfg.Stepper, &res)
 			if err != nil {
 				return res, err
 			}
@@ -165,34 +195,46 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	t0 := time.Now()
 	processed := 0 // token positions run through forward and backward
 	for step := start; step < cfg.Steps; step++ {
-		tr.ZeroGrad()
-		var lossSum, klSum float64
-		var count int
-		for a := 0; a < cfg.Accum; a++ {
+		lr := cfg.Sched.At(step)
+		var info StepInfo
+		if cfg.Stepper != nil {
 			src.Next(tokens, targets)
-			loss, n, err := tr.Step(tokens, targets, 1/float32(cfg.Accum))
+			loss, err := cfg.Stepper.Step(step, tokens, targets, lr)
 			if err != nil {
 				return res, err
 			}
-			lossSum += loss * float64(n)
-			klSum += tr.KL() * float64(n)
-			count += n
+			info = StepInfo{Loss: loss, KL: tr.KL()}
+		} else {
+			tr.ZeroGrad()
+			var lossSum, klSum float64
+			var count int
+			for a := 0; a < cfg.Accum; a++ {
+				src.Next(tokens, targets)
+				loss, n, err := tr.Step(tokens, targets, 1/float32(cfg.Accum))
+				if err != nil {
+					return res, err
+				}
+				lossSum += loss * float64(n)
+				klSum += tr.KL() * float64(n)
+				count += n
+			}
+			norm := ClipGradNorm(tr.params, cfg.ClipNorm)
+			if math.IsNaN(norm) || math.IsInf(norm, 0) {
+				return res, fmt.Errorf("train: gradient norm is %v at step %d (lower --lr?)", norm, step+1)
+			}
+			opt.Step(tr.params, lr)
+			info = StepInfo{Loss: lossSum / math.Max(1, float64(count)), GradNorm: norm, KL: klSum / math.Max(1, float64(count)), Tokens: count}
 		}
-		norm := ClipGradNorm(tr.params, cfg.ClipNorm)
-		if math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return res, fmt.Errorf("train: gradient norm is %v at step %d (lower --lr?)", norm, step+1)
-		}
-		lr := cfg.Sched.At(step)
-		opt.Step(tr.params, lr)
 		processed += tr.N * cfg.Accum
-		info := StepInfo{Step: step + 1, Loss: lossSum / math.Max(1, float64(count)), LR: lr, GradNorm: norm,
-			KL: klSum / math.Max(1, float64(count)), Tokens: count, Seconds: time.Since(t0).Seconds()}
-		if cfg.EvalEvery > 0 && (step+1)%cfg.EvalEvery == 0 && step+1 < cfg.Steps {
+		info.Step, info.LR, info.Seconds = step+1, lr, time.Since(t0).Seconds()
+		if cfg.EvalEvery > 0 && (step+1)%cfg.EvalEvery == 0 && step+1 < cfg.Steps && len(devEx) > 0 {
 			d, err := dev()
 			if err != nil {
 				return res, err
 			}
-			info.DevLoss = d
+			if !math.IsNaN(d) { // NaN: no dev token is scored
+				info.DevLoss = d
+			}
 			if cfg.Patience > 0 {
 				keepBest(d, step+1)
 			}
@@ -205,7 +247,7 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		early := cfg.Patience > 0 && sinceBest >= cfg.Patience
 		last := step+1 == cfg.Steps || early
 		if cfg.CheckpointPath != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping || last) {
-			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, src, step+1, &res); err != nil {
+			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, src, cfg.Stepper, step+1, &res); err != nil {
 				return res, fmt.Errorf("train: writing checkpoint: %w", err)
 			}
 		}

@@ -144,22 +144,29 @@ func TestLoRAFinetuneLowersDevLoss(t *testing.T) {
 }
 
 // TestResumeIsBitIdentical: a run cancelled mid-way and resumed from its
-// checkpoint ends with exactly the weights of an uninterrupted run.
+// checkpoint ends with exactly the weights of an uninterrupted run — also
+// without a dev set, whose NaN dev loss has no JSON form (checkpoints of
+// such runs failed to write).
 func TestResumeIsBitIdentical(t *testing.T) {
-	for _, full := range []bool{false, true} {
+	for _, c := range []struct{ full, noDev bool }{{false, false}, {true, false}, {false, true}} {
+		full := c.full
 		run := func(stopAt int, ckpt string) []Param {
 			m := stories(t, tensor.F32)
 			trainEx, devEx := instructData(t, m, 64)
+			evalEvery := 0
+			if c.noDev {
+				devEx, evalEvery = nil, 2
+			}
 			opt := Options{Full: full, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64, Seed: 9}
 			tr, err := New(m, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := Config{Steps: 8, Accum: 2, Sched: Schedule{LR: 1e-3, MinLR: 1e-4, Warmup: 2}, ClipNorm: 1,
-				DevMax: 8, Seed: 2, CheckpointPath: ckpt, CheckpointEvery: 100, Resume: true}
+				DevMax: 8, EvalEvery: evalEvery, Seed: 2, CheckpointPath: ckpt, CheckpointEvery: 100, Resume: true}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			_, err = Run(ctx, tr, trainEx, devEx, cfg, func(s StepInfo) {
+			res, err := Run(ctx, tr, trainEx, devEx, cfg, func(s StepInfo) {
 				if s.Step == stopAt {
 					cancel()
 				}
@@ -170,6 +177,9 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			if stopAt == 0 && err != nil {
 				t.Fatal(err)
 			}
+			if stopAt == 0 && c.noDev != math.IsNaN(res.DevLossBefore) {
+				t.Errorf("no dev set %v, dev loss before %v", c.noDev, res.DevLossBefore)
+			}
 			return tr.Params()
 		}
 		dir := t.TempDir()
@@ -179,7 +189,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		for k := range straight {
 			for i := range straight[k].W {
 				if math.Float32bits(straight[k].W[i]) != math.Float32bits(resumed[k].W[i]) {
-					t.Fatalf("full=%v: %s[%d] = %v after resume, %v uninterrupted", full, straight[k].Name, i, resumed[k].W[i], straight[k].W[i])
+					t.Fatalf("%+v: %s[%d] = %v after resume, %v uninterrupted", c, straight[k].Name, i, resumed[k].W[i], straight[k].W[i])
 				}
 			}
 		}
