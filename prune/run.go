@@ -34,32 +34,26 @@ type Options struct {
 	Gamma      float64     `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
 	LHSPG      LHSPGConfig `json:"lhspg"`
 	LoRA       lora.Config `json:"lora"`
-	Batch      int         `json:"batch"`
-	Ctx        int         `json:"ctx"`
-	LR         float64     `json:"lr"`
-	Clip       float64     `json:"clip"`
-	Seed       uint64      `json:"seed"`
-	// Checkpoint, when set, is written every CheckpointEvery steps of the
-	// pruning stage; with Resume an existing one is continued.
-	Checkpoint      string `json:"checkpoint,omitempty"`
-	CheckpointEvery int    `json:"checkpoint_every,omitempty"`
-	Resume          bool   `json:"resume,omitempty"`
-	// Distill > 0 distills the dense model into the one being pruned
-	// during LHSPG (lorashear): the training loss becomes
-	// (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p(τ)), λ = Distill, τ = DistillTemp.
-	Distill     float64 `json:"distill,omitempty"`
-	DistillTemp float64 `json:"distill_temp,omitempty"`
+	train.Optim
+	// Checkpointing, when Checkpoint is set, writes a checkpoint every
+	// CheckpointEvery steps of the pruning stage; with Resume an existing
+	// one is continued.
+	train.Checkpointing
+	// Distillation > 0 distills the dense model into the one being pruned
+	// during LHSPG (lorashear).
+	train.Distillation
 }
 
 // DefaultOptions returns the defaults of `shear prune`: LoRAShear removing
 // a fifth of the parameters with the LoRA, batch and rate of finetune.
 func DefaultOptions() Options {
 	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
-		Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1, CheckpointEvery: 20, DistillTemp: 1}
+		Optim: train.Optim{Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1}, Checkpointing: train.Checkpointing{CheckpointEvery: 20},
+		Distillation: train.Distillation{DistillTemp: 1}}
 }
 
 // Validate checks every option's range (options are named by their CLI
-// flags) before anything long runs.
+// flags) before anything long runs; it is the one check of the target.
 func (o Options) Validate() error {
 	if !slices.Contains(Methods, o.Method) {
 		return fmt.Errorf("--method %q: unknown method (want one of %s)", o.Method, strings.Join(Methods, ", "))
@@ -67,14 +61,14 @@ func (o Options) Validate() error {
 	err := valid.First(
 		valid.Float("--target", o.Target, valid.Fraction),
 		valid.Float("--gamma", o.Gamma, valid.HalfOpenUnit),
-		valid.Float("--lhspg-distill", o.Distill, valid.UnitInterval),
+		o.Distillation.Check("--lhspg-distill"),
 	)
 	if err != nil {
 		return err
 	}
 	if o.Method == "lorashear" || o.Method == "taylor" { // they run the trainer
 		err := valid.First(
-			train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
+			o.Optim.Check(train.MaxCtx),
 			o.LoRA.Validate(),
 		)
 		if err != nil {
@@ -89,15 +83,8 @@ func (o Options) Validate() error {
 			return err
 		}
 	}
-	if o.Distill > 0 {
-		if err := valid.Float("--distill-temp", o.DistillTemp, valid.Positive); err != nil {
-			return err
-		}
-	}
 	if o.Method == "lorashear" {
-		cfg := o.LHSPG
-		cfg.Target, cfg.KindTargets = o.Target, o.KindTargets
-		return cfg.Validate()
+		return o.LHSPG.Validate()
 	}
 	return nil
 }
@@ -357,8 +344,8 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	}
 	total := cfg.TotalSteps()
 	loop := train.Config{Steps: total, Accum: 1, Seed: opt.Seed, Stepper: st,
-		Sched:          train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total},
-		CheckpointPath: opt.Checkpoint, CheckpointEvery: opt.CheckpointEvery, Resume: opt.Resume}
+		Sched:         train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total},
+		Checkpointing: opt.Checkpointing}
 	_, err = train.Run(ctx, tr, data.Train, nil, loop, func(s train.StepInfo) {
 		rep.Log = append(rep.Log, StepLog{Step: s.Step, Loss: s.Loss, Sparsity: p.GroupSparsity(), Seconds: s.Seconds})
 		progress("lhspg", s.Step, total, s.Loss)

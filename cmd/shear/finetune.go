@@ -51,7 +51,26 @@ type finetuneRequest struct {
 
 func defaultFinetune() finetuneRequest {
 	return finetuneRequest{Model: defaultModelFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
-		Schedule: defaultScheduleFlags(), AdapterDType: "f16"}
+		Schedule: defaultScheduleFlags(), AdapterDType: app.FinetuneRequest{}.Default().AdapterDType}
+}
+
+// request checks the flags and builds the application's request.
+func (req *finetuneRequest) request() (app.FinetuneRequest, error) {
+	tf := &req.Optim
+	if err := req.Data.files().Need(); err != nil {
+		return app.FinetuneRequest{}, err
+	}
+	if err := valid.First(tf.validate(nil), req.Schedule.validate("--steps")); err != nil {
+		return app.FinetuneRequest{}, err
+	}
+	lc, err := req.LoRA.config()
+	if err != nil {
+		return app.FinetuneRequest{}, err
+	}
+	r := app.FinetuneRequest{Data: req.Data.files(), Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
+		DevFrac: req.Schedule.DevFrac, Loop: req.Schedule.config(*tf, "", req.Resume), Output: req.Output,
+		AdapterDType: req.AdapterDType, Source: req.Model.path}
+	return r, r.Validate()
 }
 
 func newFinetune() *cobra.Command {
@@ -62,20 +81,8 @@ func newFinetune() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, tf := &req.Model, &req.Optim
-			if err := req.Data.files().Need(); err != nil {
-				return err
-			}
-			if err := valid.First(tf.validate(nil), req.Schedule.validate("--steps")); err != nil {
-				return err
-			}
-			lc, err := req.LoRA.config()
+			r, err := req.request()
 			if err != nil {
-				return err
-			}
-			r := app.FinetuneRequest{Data: req.Data.files(), Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
-				DevFrac: req.Schedule.DevFrac, Loop: req.Schedule.config(*tf, "", false), Output: req.Output, Resume: req.Resume,
-				AdapterDType: req.AdapterDType, Source: mf.path}
-			if err := r.Validate(); err != nil {
 				return err
 			}
 			// finetune creates OUTDIR; only the identity of its model.gguf with the input matters here.

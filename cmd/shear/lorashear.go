@@ -49,7 +49,31 @@ type lorashearRequest struct {
 
 func defaultLorashear() lorashearRequest {
 	return lorashearRequest{Model: defaultModelFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
-		Prune: defaultPruneFlags(), Recovery: defaultRecoveryFlags(), EvalChunks: 100}
+		Prune: defaultPruneFlags(), Recovery: defaultRecoveryFlags(), EvalChunks: app.LoRAShearRequest{}.Default().EvalChunks}
+}
+
+// request checks the flags and builds the application's request, with
+// the checkpoints in reportDir.
+func (req *lorashearRequest) request(reportDir string) (app.LoRAShearRequest, error) {
+	tf, pf, rf := &req.Optim, req.Prune, &req.Recovery
+	if err := valid.First(tf.validate(nil), valid.Int("--eval-chunks", req.EvalChunks, 0, 1<<24)); err != nil {
+		return app.LoRAShearRequest{}, err
+	}
+	lc, err := req.LoRA.config()
+	if err != nil {
+		return app.LoRAShearRequest{}, err
+	}
+	pf.Method = "lorashear"
+	opt, err := pf.options(tf, lc, filepath.Join(reportDir, "prune.ckpt"), req.Resume)
+	if err != nil {
+		return app.LoRAShearRequest{}, err
+	}
+	ropt, err := rf.options(tf, lc, filepath.Join(reportDir, "recover.ckpt"), req.Resume)
+	if err != nil {
+		return app.LoRAShearRequest{}, err
+	}
+	return app.LoRAShearRequest{Data: req.Data.files(), EvalPath: req.EvalPath, MCPath: req.MCPath, EvalChunks: req.EvalChunks,
+		CalibSeqs: pf.CalibSeqs, Subsets: rf.Subsets, Prune: opt, Recover: ropt}, nil
 }
 
 func newLorashear() *cobra.Command {
@@ -60,8 +84,8 @@ func newLorashear() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
-			mf, tf, pf, rf := &req.Model, &req.Optim, &req.Prune, &req.Recovery
-			out, reportDir, evalPath, mcPath, evalChunks := req.Output, req.Report, req.EvalPath, req.MCPath, req.EvalChunks
+			mf, tf := &req.Model, &req.Optim
+			out, reportDir := req.Output, req.Report
 			if out == "" {
 				out = "pruned.gguf"
 			}
@@ -74,19 +98,7 @@ func newLorashear() *cobra.Command {
 			if err := checkOutputDir(out); err != nil {
 				return err
 			}
-			if err := valid.First(tf.validate(nil), valid.Int("--eval-chunks", evalChunks, 0, 1<<24)); err != nil {
-				return err
-			}
-			lc, err := req.LoRA.config()
-			if err != nil {
-				return err
-			}
-			pf.Method = "lorashear"
-			opt, err := pf.options(tf, lc, filepath.Join(reportDir, "prune.ckpt"), req.Resume)
-			if err != nil {
-				return err
-			}
-			ropt, err := rf.options(tf, lc, filepath.Join(reportDir, "recover.ckpt"), req.Resume)
+			r, err := req.request(reportDir)
 			if err != nil {
 				return err
 			}
@@ -94,8 +106,6 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r := app.LoRAShearRequest{Data: req.Data.files(), EvalPath: evalPath, MCPath: mcPath, EvalChunks: evalChunks,
-				CalibSeqs: pf.CalibSeqs, Subsets: rf.Subsets, Prune: opt, Recover: ropt}
 			if req.Data.Data == "" {
 				// The embedded defaults: Austen's texts, held-out text and instructions.
 				texts, err := defaultTexts()

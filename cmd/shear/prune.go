@@ -51,7 +51,7 @@ func defaultPruneFlags() pruneFlags {
 	c := o.LHSPG
 	return pruneFlags{Target: o.Target, Method: o.Method, Hidden: o.Hidden, Gamma: o.Gamma, Variant: c.Variant,
 		NoProjection: c.NoProjection, NoTransfer: c.NoTransfer, Warmup: c.Warmup, Periods: c.Periods, PeriodSteps: c.PeriodSteps,
-		Epsilon: c.Epsilon, CalibSeqs: 8, Balanced: c.Balanced, Distill: o.Distill}
+		Epsilon: c.Epsilon, CalibSeqs: app.LoRAShearRequest{}.Default().CalibSeqs, Balanced: c.Balanced, Distill: o.Distill}
 }
 
 // register adds the flags; withMethod false fixes the method (lorashear).
@@ -105,7 +105,7 @@ func (f *pruneFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = f.Warmup, f.Periods, f.PeriodSteps, f.Variant
 	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Balanced = f.NoProjection, f.NoTransfer, f.Epsilon, f.Balanced
 	opt.Method, opt.Target, opt.KindTargets, opt.AllowEmpty, opt.Hidden, opt.Gamma = f.Method, f.Target, kt, f.AllowEmpty, f.Hidden, f.Gamma
-	opt.LoRA, opt.Batch, opt.Ctx, opt.LR, opt.Clip, opt.Seed = lc, tf.Batch, tf.Ctx, tf.LR, tf.Clip, tf.Seed
+	opt.LoRA, opt.Optim = lc, tf.Optim
 	opt.Checkpoint, opt.Resume, opt.Distill = ckpt, resume, f.Distill
 	if err := valid.Int("--calib-seqs", f.CalibSeqs, 1, 1<<16); err != nil {
 		return opt, err

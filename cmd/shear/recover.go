@@ -29,7 +29,7 @@ type recoveryFlags struct {
 
 func defaultRecoveryFlags() recoveryFlags {
 	d := prune.DefaultRecover()
-	return recoveryFlags{Stage1: d.Stage1Steps, Stage2: d.Stage2Steps, Subsets: 4, Uniform: d.Uniform,
+	return recoveryFlags{Stage1: d.Stage1Steps, Stage2: d.Stage2Steps, Subsets: app.DynamicRecoverRequest{}.Default().Subsets, Uniform: d.Uniform,
 		Distill: d.Distill, Temp: d.DistillTemp, Full: d.Full}
 }
 
@@ -49,8 +49,7 @@ func (f *recoveryFlags) register(fl *pflag.FlagSet) {
 // their ranges is prune.RecoverOptions.Validate).
 func (f *recoveryFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume bool) (prune.RecoverOptions, error) {
 	o := prune.DefaultRecover()
-	o.Stage1Steps, o.Stage2Steps, o.Batch, o.Ctx = f.Stage1, f.Stage2, tf.Batch, tf.Ctx
-	o.LR, o.Clip, o.LoRA, o.Seed, o.Uniform = tf.LR, tf.Clip, lc, tf.Seed, f.Uniform
+	o.Stage1Steps, o.Stage2Steps, o.Optim, o.LoRA, o.Uniform = f.Stage1, f.Stage2, tf.Optim, lc, f.Uniform
 	o.Distill, o.DistillTemp, o.Full = f.Distill, f.Temp, f.Full
 	o.Checkpoint, o.Resume = ckpt, resume
 	if err := valid.First(valid.Float("--recover-lr", f.LR, valid.NonNegative), valid.Float("--instruct-lr", f.LR2, valid.NonNegative),

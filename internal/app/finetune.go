@@ -30,11 +30,23 @@ type FinetuneRequest struct {
 	Ctx          int          `json:"ctx"`
 	Seed         uint64       `json:"seed"`     // adapter init, dropout and the dev split
 	DevFrac      float64      `json:"dev_frac"` // fraction of the data held out for the dev loss
-	Loop         train.Config `json:"loop"`     // its checkpoint is Output/checkpoint.bin
+	Loop         train.Config `json:"loop"`     // its Checkpoint is always Output/checkpoint.bin
 	Output       string       `json:"output"`
-	Resume       bool         `json:"resume,omitempty"`
 	AdapterDType string       `json:"adapter_dtype"` // f16 or f32
 	Source       string       `json:"source,omitempty"`
+}
+
+// Default is `shear finetune`'s request without data or output: the
+// batch, rate and seed of prune.DefaultOptions, 100 steps with a 10-step
+// warm-up and a cosine decay to a tenth of the rate, 10% of the data held
+// out (at most 512 sequences) for the dev loss, an f16 adapter.
+func (FinetuneRequest) Default() FinetuneRequest {
+	o := prune.DefaultOptions().Optim
+	const steps = 100
+	return FinetuneRequest{LoRA: lora.DefaultConfig(), Batch: o.Batch, Ctx: o.Ctx, Seed: o.Seed, DevFrac: 0.1,
+		Loop: train.Config{Steps: steps, Accum: 1, Sched: train.Schedule{LR: o.LR, MinLR: o.LR / 10, Warmup: 10}, ClipNorm: o.Clip,
+			DevMax: 512, Seed: o.Seed, Checkpointing: train.Checkpointing{CheckpointEvery: steps / 10}},
+		AdapterDType: "f16"}
 }
 
 // FinetuneResult is what `shear finetune` reports.
@@ -86,7 +98,7 @@ func Finetune(ctx context.Context, m *model.Model, req FinetuneRequest, progress
 		return res, err
 	}
 	loop := req.Loop
-	loop.CheckpointPath, loop.Resume = req.Checkpoint(), req.Resume
+	loop.Checkpoint = req.Checkpoint()
 	res.Result, err = train.Run(ctx, tr, trainEx, devEx, loop, func(s train.StepInfo) { progress("finetune", s.Step, loop.Steps, s.Loss) })
 	if err != nil {
 		return res, err

@@ -33,6 +33,14 @@ type LoRAShearRequest struct {
 	Note func(string) `json:"-"`
 }
 
+// Default is `shear lorashear`'s request without data: LoRAShear's
+// pruning defaults and the default recovery, 100 evaluation chunks, 8
+// calibration sequences, 4 recovery subsets.
+func (LoRAShearRequest) Default() LoRAShearRequest {
+	return LoRAShearRequest{EvalChunks: 100, CalibSeqs: 8, Subsets: DynamicRecoverRequest{}.Default().Subsets,
+		Prune: prune.DefaultOptions(), Recover: prune.DefaultRecover()}
+}
+
 // EmbeddedData is training text, held-out text and instructions that
 // come with the program rather than from files.
 type EmbeddedData struct {

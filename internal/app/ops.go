@@ -328,7 +328,7 @@ func (req PruneRequest) InMemory() (PruneRequest, error) {
 	}
 	if r := req.Recover; r != nil {
 		c := *r
-		c.Config.CheckpointPath, c.Config.Resume = "", false
+		c.Config.Checkpoint, c.Config.Resume = "", false
 		req.Recover = &c
 	}
 	return req, nil

@@ -81,7 +81,15 @@ func SequenceNLL(st *model.State, input, targets []int, acc float64) (float64, i
 	if err != nil {
 		return acc, 0, err
 	}
-	vocab := len(logits) / len(input)
+	acc, n := AddNLL(acc, logits, len(logits)/len(input), targets)
+	return acc, n, nil
+}
+
+// AddNLL adds to acc −log p(target) of every row of logits (rows of vocab
+// values) whose target is ≥ 0, in order, and returns the sum and the
+// number of targets scored: the one sum behind every mean loss
+// (SequenceNLL here, train.Evaluate over the trainer's logits).
+func AddNLL(acc float64, logits []float32, vocab int, targets []int) (float64, int) {
 	n := 0
 	for i, t := range targets {
 		if t >= 0 {
@@ -89,7 +97,7 @@ func SequenceNLL(st *model.State, input, targets []int, acc float64) (float64, i
 			n++
 		}
 	}
-	return acc, n, nil
+	return acc, n
 }
 
 // LogProb is log softmax(logits)[t], computed in float64 (with simd's

@@ -3,25 +3,24 @@ package train
 import (
 	"context"
 	"fmt"
-	"github.com/shear-ai/shear/internal/valid"
 	"math"
 	"os"
 	"time"
+
+	"github.com/shear-ai/shear/runtime/eval"
 )
 
 // Config is a training run.
 type Config struct {
-	Steps           int      `json:"steps"`                // optimizer steps
-	Accum           int      `json:"accum"`                // micro-batches per step (gradient accumulation)
-	Sched           Schedule `json:"schedule"`             // learning rate; Total defaults to Steps
-	WeightDecay     float64  `json:"weight_decay"`         // AdamW decoupled weight decay
-	ClipNorm        float64  `json:"clip"`                 // ≤ 0: no clipping
-	EvalEvery       int      `json:"eval_every"`           // dev loss every N steps (0: only before and after)
-	DevMax          int      `json:"dev_max"`              // at most this many dev examples (0: all)
-	Seed            uint64   `json:"seed"`                 // data order
-	CheckpointPath  string   `json:"checkpoint,omitempty"` // "" disables checkpoints
-	CheckpointEvery int      `json:"checkpoint_every,omitempty"`
-	Resume          bool     `json:"resume,omitempty"` // continue from CheckpointPath if it exists
+	Steps       int      `json:"steps"`        // optimizer steps
+	Accum       int      `json:"accum"`        // micro-batches per step (gradient accumulation)
+	Sched       Schedule `json:"schedule"`     // learning rate; Total defaults to Steps
+	WeightDecay float64  `json:"weight_decay"` // AdamW decoupled weight decay
+	ClipNorm    float64  `json:"clip"`         // ≤ 0: no clipping
+	EvalEvery   int      `json:"eval_every"`   // dev loss every N steps (0: only before and after)
+	DevMax      int      `json:"dev_max"`      // at most this many dev examples (0: all)
+	Seed        uint64   `json:"seed"`         // data order
+	Checkpointing
 	// Source, when set, supplies the micro-batches instead of a uniform
 	// Loader over the training examples (recovery's weighted sampling).
 	Source Source `json:"-"`
@@ -50,18 +49,6 @@ type Stepper interface {
 	Arrays() []Array
 	State() ([]byte, error)
 	SetState([]byte) error
-}
-
-// CheckOptim is the one range check of the options every trainer shares
-// (named by their CLI flags): batch size, sequence length up to maxCtx
-// (the model's context when it is known), peak rate and clip norm.
-func CheckOptim(batch, ctx, maxCtx int, lr, clip float64) error {
-	return valid.First(
-		valid.Int("--batch", batch, 1, 1<<16),
-		valid.Int("--ctx", ctx, 8, maxCtx),
-		valid.Float("--lr", lr, valid.Positive),
-		valid.Float("--clip", clip, valid.NonNegative),
-	)
 }
 
 // MaxCtx bounds sequence lengths when no model is known yet.
@@ -97,18 +84,28 @@ type Result struct {
 	Log           []StepInfo `json:"-"`
 }
 
-// Evaluate is the mean loss over examples (every scored token counts once).
+// Evaluate is the mean loss over examples (every scored token counts
+// once), summed by eval.AddNLL as every mean loss is: on a model without
+// an adapter it is bit for bit the mean of eval.SequenceNLL.
 func Evaluate(tr *Trainer, examples []Example) (float64, error) {
 	var sum float64
 	var count int
 	tks, tgs := Batches(examples, tr.B, tr.T)
 	for i := range tks {
-		loss, n, err := tr.Loss(tks[i], tgs[i])
+		for _, tg := range tgs[i] {
+			if tg >= tr.M.Vocab {
+				return 0, fmt.Errorf("train: target %d outside the vocabulary", tg)
+			}
+		}
+		err := tr.EachLogits(tks[i], func(r0 int, logits []float32) {
+			n := len(logits) / tr.M.Vocab
+			var k int
+			sum, k = eval.AddNLL(sum, logits, tr.M.Vocab, tgs[i][r0:r0+n])
+			count += k
+		})
 		if err != nil {
 			return 0, err
 		}
-		sum += loss * float64(n)
-		count += n
 	}
 	if count == 0 {
 		return math.NaN(), nil
@@ -150,9 +147,9 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	}
 	var res Result
 	start := 0
-	if cfg.Resume && cfg.CheckpointPath != "" {
-		if _, err := os.Stat(cfg.CheckpointPath); err == nil {
-			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, src, cfg.Stepper, &res)
+	if cfg.Resume && cfg.Checkpoint != "" {
+		if _, err := os.Stat(cfg.Checkpoint); err == nil {
+			s, err := loadCheckpoint(cfg.Checkpoint, tr, opt, src, cfg.Stepper, &res)
 			if err != nil {
 				return res, err
 			}
@@ -246,8 +243,8 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		stopping := ctx.Err() != nil
 		early := cfg.Patience > 0 && sinceBest >= cfg.Patience
 		last := step+1 == cfg.Steps || early
-		if cfg.CheckpointPath != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping || last) {
-			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, src, cfg.Stepper, step+1, &res); err != nil {
+		if cfg.Checkpoint != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping || last) {
+			if err := saveCheckpoint(cfg.Checkpoint, tr, opt, src, cfg.Stepper, step+1, &res); err != nil {
 				return res, fmt.Errorf("train: writing checkpoint: %w", err)
 			}
 		}
