@@ -47,48 +47,49 @@ func (d DataFiles) Load(m *model.Model, ctx int) ([]train.Example, error) {
 }
 
 // LoadPruneData loads the training examples (text and instructions) and
-// the calibration set of `shear prune`: calibSeqs sequences of the calib
-// file, or held out of the text, or the first instructions.
+// the calibration set of `shear prune` (see pruneData; calib names a file
+// of calibration text, "" for none).
 func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int, seed uint64) (prune.Data, error) {
-	var out prune.Data
 	if err := d.Need(); err != nil {
-		return out, err
+		return prune.Data{}, err
 	}
-	var text []train.Example
+	var text, instruct, calibEx []train.Example
+	var err error
 	if d.Text != "" {
-		ex, err := train.LoadText(m.Tok, d.Text, ctx)
-		if err != nil {
-			return out, err
+		if text, err = train.LoadText(m.Tok, d.Text, ctx); err != nil {
+			return prune.Data{}, err
 		}
-		text = ex
 	}
 	if calib != "" {
-		ex, err := train.LoadText(m.Tok, calib, ctx)
-		if err != nil {
-			return out, err
+		if calibEx, err = train.LoadText(m.Tok, calib, ctx); err != nil {
+			return prune.Data{}, err
 		}
-		out.Calib = ex[:min(len(ex), calibSeqs)]
-	} else if len(text) > calibSeqs {
-		text, out.Calib = holdOutCalib(text, calibSeqs, seed)
 	}
-	out.Train = text
 	if d.Instruct != "" {
-		ex, err := train.LoadInstructions(m.Tok, d.Instruct, ctx)
-		if err != nil {
-			return out, err
-		}
-		out.Train = append(out.Train, ex...)
-		if len(out.Calib) == 0 {
-			out.Calib = ex[:min(len(ex), calibSeqs)]
+		if instruct, err = train.LoadInstructions(m.Tok, d.Instruct, ctx); err != nil {
+			return prune.Data{}, err
 		}
 	}
-	return out, nil
+	return pruneData(text, instruct, calibEx, calibSeqs, seed), nil
 }
 
-// holdOutCalib is the one cut of calibration sequences out of training
-// text: calibSeqs of them, drawn with seed+7.
-func holdOutCalib(text []train.Example, calibSeqs int, seed uint64) (rest, calib []train.Example) {
-	return train.Split(text, float64(calibSeqs)/float64(max(len(text), 1)), seed+7)
+// pruneData is the one cut of a pruning stage's data (prune and
+// lorashear): calibSeqs calibration sequences — the first of calib when
+// given, else held out of the text (drawn with seed+7) when it has more
+// than that, else the first instructions — and for training the rest of
+// the text, then the instructions.
+func pruneData(text, instruct, calib []train.Example, calibSeqs int, seed uint64) prune.Data {
+	var d prune.Data
+	if len(calib) > 0 {
+		d.Calib = calib[:min(len(calib), calibSeqs)]
+	} else if len(text) > calibSeqs {
+		text, d.Calib = train.Split(text, float64(calibSeqs)/float64(len(text)), seed+7)
+	}
+	d.Train = append(text, instruct...)
+	if len(d.Calib) == 0 {
+		d.Calib = instruct[:min(len(instruct), calibSeqs)]
+	}
+	return d
 }
 
 // NamedText is one training text and where it came from.
@@ -189,6 +190,5 @@ func (p *dataPlan) pruneData(m *model.Model, ctx, calibSeqs int, seed uint64) pr
 	for _, t := range p.trainTxt {
 		text = append(text, train.PackText(m.Tok, t, ctx)...)
 	}
-	rest, calib := holdOutCalib(text, calibSeqs, seed)
-	return prune.Data{Train: append(rest, p.instruct...), Calib: calib}
+	return pruneData(text, p.instruct, nil, calibSeqs, seed)
 }
