@@ -113,7 +113,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	stageStart := time.Now()
 	dense := m.Clone()
 	req.note("evaluating the dense model…")
-	if res.Dense, err = evaluate(dense, plan.heldOut, req.EvalChunks, mc); err != nil {
+	if res.Dense, err = evaluate(ctx, dense, plan.heldOut, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	tEvalDense := time.Since(stageStart).Seconds()
@@ -129,7 +129,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	rep.Seconds["recover"] = time.Since(t0).Seconds()
 	req.note("evaluating the pruned model…")
 	t0 = time.Now()
-	if res.Pruned, err = evaluate(cm, plan.heldOut, req.EvalChunks, mc); err != nil {
+	if res.Pruned, err = evaluate(ctx, cm, plan.heldOut, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	rep.Seconds["eval"] = time.Since(t0).Seconds() + tEvalDense
@@ -146,14 +146,14 @@ func (r LoRAShearRequest) note(s string) {
 
 // evaluate is the held-out perplexity and, with items, the multiple
 // choice accuracy of m.
-func evaluate(m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (Quality, error) {
+func evaluate(ctx context.Context, m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (Quality, error) {
 	res, err := eval.Perplexity(m, m.Tok.Encode(heldOut), 256, chunks, nil)
 	if err != nil {
 		return Quality{}, err
 	}
 	q := Quality{PPL: res.PPL, Chunks: res.Chunks}
 	if len(mc) > 0 {
-		r, err := eval.MultipleChoice(m, mc, 512, nil)
+		r, err := eval.MultipleChoice(ctx, m, mc, ScoreRequest{}.Default().Ctx, nil)
 		if err != nil {
 			return q, err
 		}

@@ -255,11 +255,12 @@ func Perplexity(m *model.Model, req PerplexityRequest, poll Poll) (res eval.PPLR
 	})
 }
 
-// Score runs multiple choice as eval.MultipleChoice does and also returns
-// every choice's score, polling after every item.
+// Score runs eval.MultipleChoice (every choice's score included) in a
+// window of req.Ctx tokens, at most the model's context length, polling
+// after every item.
 func Score(m *model.Model, req ScoreRequest, poll Poll) (ScoreResult, error) {
 	if req.Ctx == 0 {
-		req.Ctx = 512
+		req.Ctx = ScoreRequest{}.Default().Ctx
 	}
 	if req.Ctx < 2 {
 		return ScoreResult{}, badRequest("ctx %d must be ≥ 2", req.Ctx)
@@ -272,32 +273,9 @@ func Score(m *model.Model, req ScoreRequest, poll Poll) (ScoreResult, error) {
 			return ScoreResult{}, badRequest("item %d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", n, len(it.Choices), it.Gold)
 		}
 	}
-	st, err := m.NewBoundedState(req.Ctx, req.Ctx, 0)
-	if err != nil {
-		return ScoreResult{}, RequestError{err}
-	}
-	res := ScoreResult{Scores: make([][]float64, len(req.Items))}
-	var acc, accNorm int
-	for n, it := range req.Items {
-		if poll("multiple choice", n, len(req.Items), 0) {
-			return ScoreResult{}, ErrInterrupted
-		}
-		scores, err := eval.ChoiceScores(st, m, it)
-		if err != nil {
-			return ScoreResult{}, fmt.Errorf("item %d: %w", n, err)
-		}
-		res.Scores[n] = scores
-		best, bestNorm := eval.Picks(it, scores)
-		if best == it.Gold {
-			acc++
-		}
-		if bestNorm == it.Gold {
-			accNorm++
-		}
-	}
-	N := float64(len(req.Items))
-	res.MCResult = eval.MCResult{N: len(req.Items), Acc: float64(acc) / N, AccNorm: float64(accNorm) / N}
-	return res, nil
+	ctx, progress := PollContext(poll)
+	res, err := eval.MultipleChoice(ctx, m, req.Items, req.Ctx, func(done, total int) { progress("multiple choice", done, total, 0) })
+	return ScoreResult(res), err
 }
 
 // pollContext is a context whose Err asks the host: the pruning and

@@ -138,7 +138,7 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		r, err := eval.MultipleChoice(m, mc, 512, nil)
+		r, err := eval.MultipleChoice(context.Background(), m, mc, 512, nil)
 		return p.PPL, r.Acc, r.AccNorm, err
 	}
 	t0 := time.Now()
