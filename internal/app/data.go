@@ -2,10 +2,10 @@ package app
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/train"
@@ -98,15 +98,16 @@ type NamedText struct {
 	Text string `json:"text"`
 }
 
-// ReadTexts reads the files of a --data path.
-func ReadTexts(path string) ([]NamedText, error) {
+// readTexts reads the files of a --data path (regular files only, as
+// train.LoadText reads them).
+func readTexts(path string) ([]NamedText, error) {
 	files, err := train.TextFiles(path)
 	if err != nil {
 		return nil, err
 	}
 	var out []NamedText
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := safefile.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}

@@ -3,10 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
@@ -76,7 +76,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	opt, ropt := req.Prune, req.Recover
 	texts, ins, evalText := []NamedText(nil), []train.Instruction(nil), ""
 	if req.EvalPath != "" {
-		b, err := os.ReadFile(req.EvalPath)
+		b, err := safefile.ReadFile(req.EvalPath)
 		if err != nil {
 			return res, err
 		}
@@ -84,7 +84,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	}
 	var err error
 	if req.Data.Text != "" {
-		if texts, err = ReadTexts(req.Data.Text); err != nil {
+		if texts, err = readTexts(req.Data.Text); err != nil {
 			return res, err
 		}
 	} else if e := req.Embedded; e != nil {
