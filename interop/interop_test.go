@@ -230,7 +230,7 @@ func pruneLoRAShear(t *testing.T, m *model.Model) {
 	}
 	cfg := shearprune.DefaultLHSPG()
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps = 4, 2, 4
-	opt := shearprune.Options{Method: "lorashear", Target: 0.2, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}
+	opt := shearprune.Options{Method: "lorashear", Target: 0.2, LHSPG: cfg, LoRA: lora.DefaultConfig(), Optim: train.Optim{Batch: 2, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}}
 	cm, _, err := shearprune.Prune(context.Background(), m, opt, shearprune.Data{Train: ex[:64], Calib: ex[64:65]}, nil)
 	if err != nil {
 		t.Fatal(err)

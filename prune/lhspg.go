@@ -52,8 +52,7 @@ func (c LHSPGConfig) TotalSteps() int { return c.Warmup + c.Periods*c.PeriodStep
 
 // Validate checks the ranges.
 func (c LHSPGConfig) Validate() error {
-	err := valid.First(
-		valid.Float("--target", c.Target, valid.Fraction),
+	err := valid.First( // the target is Options.Validate's to check
 		valid.Int("--periods", c.Periods, 1, 1<<20),
 		valid.Int("--period-steps", c.PeriodSteps, 1, 1<<20),
 		valid.Int("--lhspg-warmup", c.Warmup, 0, 1<<20),

@@ -348,7 +348,7 @@ func TestPruneRunsOnStories(t *testing.T) {
 	}
 	cfg := DefaultLHSPG()
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps = 4, 2, 4
-	opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 4, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}
+	opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(), Optim: train.Optim{Batch: 4, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}}
 	cm, rep, err := Prune(context.Background(), m, opt, Data{Train: ex[:200], Calib: ex[200:204]}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +377,7 @@ func storiesLHSPG(t *testing.T, edit func(*LHSPGConfig)) ([]byte, *Report) {
 	if edit != nil {
 		edit(&cfg)
 	}
-	opt := Options{Method: "lorashear", Target: 0.2, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 4, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}
+	opt := Options{Method: "lorashear", Target: 0.2, LHSPG: cfg, LoRA: lora.DefaultConfig(), Optim: train.Optim{Batch: 4, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}}
 	cm, rep, err := Prune(context.Background(), m, opt, Data{Train: ex[:400]}, nil)
 	if err != nil {
 		t.Fatal(err)

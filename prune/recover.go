@@ -97,15 +97,11 @@ func SplitByLength(tok *tokenizer.Tokenizer, text string, ctx, k int) []Subset {
 
 // RecoverOptions configure dynamic knowledge recovery.
 type RecoverOptions struct {
-	Stage1Steps   int         `json:"stage1_steps"` // pretraining-style subsets (--recover-steps)
-	Stage2Steps   int         `json:"stage2_steps"` // instructions (--instruct-steps)
-	Batch         int         `json:"batch"`
-	Ctx           int         `json:"ctx"`
-	LR            float64     `json:"lr"`
-	Clip          float64     `json:"clip"`
+	Stage1Steps int `json:"stage1_steps"` // pretraining-style subsets (--recover-steps)
+	Stage2Steps int `json:"stage2_steps"` // instructions (--instruct-steps)
+	train.Optim
 	Stage2LR      float64     `json:"stage2_lr,omitempty"` // peak learning rate of stage 2 (0: LR)
 	LoRA          lora.Config `json:"lora"`
-	Seed          uint64      `json:"seed"`
 	Uniform       bool        `json:"uniform,omitempty"` // fixed equal subset weights (the comparison)
 	EstimateEvery int         `json:"estimate_every"`    // re-estimate δ_i every N steps
 	Eta           float64     `json:"eta"`               // w_i ← w_i·exp(η·max(δ_i, 0))
@@ -113,15 +109,15 @@ type RecoverOptions struct {
 	EvalEvery     int         `json:"eval_every"`        // early stopping on the dev split…
 	Patience      int         `json:"patience"`          // …after this many evaluations without improvement
 	DevFrac       float64     `json:"dev_frac"`
-	Checkpoint    string      `json:"checkpoint,omitempty"` // prefix; stage files get .stage1/.stage2
-	Resume        bool        `json:"resume,omitempty"`
+	// Checkpointing: Checkpoint is a prefix (the stages' files get
+	// .stage1/.stage2), written every CheckpointEvery steps (0: at every
+	// re-estimation, EstimateEvery).
+	train.Checkpointing
 	// Full trains every weight of the pruned model instead of a LoRA.
 	Full bool `json:"full"`
-	// Distill > 0 distills the dense model into the pruned one in both
-	// stages: the loss is (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p_pruned(τ)) with
-	// λ = Distill and τ = DistillTemp (train.Trainer.SetTeacher).
-	Distill     float64 `json:"distill"`
-	DistillTemp float64 `json:"distill_temp"`
+	// Distillation > 0 distills the dense model into the pruned one in
+	// both stages.
+	train.Distillation
 }
 
 // Validate checks every option's range (options are named by their CLI
@@ -130,7 +126,7 @@ func (o RecoverOptions) Validate() error {
 	return valid.First(
 		valid.Int("--recover-steps", o.Stage1Steps, 0, 1<<24),
 		valid.Int("--instruct-steps", o.Stage2Steps, 0, 1<<24),
-		train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
+		o.Optim.Check(train.MaxCtx),
 		valid.Float("--instruct-lr", o.Stage2LR, valid.NonNegative),
 		valid.Int("--estimate-every", o.EstimateEvery, 1, 1<<24),
 		valid.Float("--eta", o.Eta, valid.NonNegative),
@@ -138,8 +134,8 @@ func (o RecoverOptions) Validate() error {
 		valid.Int("eval_every", o.EvalEvery, 0, 1<<24),
 		valid.Int("patience", o.Patience, 0, 1<<24),
 		valid.Float("dev_frac", o.DevFrac, valid.HalfOpenUnit),
-		valid.Float("--distill", o.Distill, valid.UnitInterval),
-		valid.Float("--distill-temp", o.DistillTemp, valid.Positive),
+		o.Distillation.Check("--distill"),
+		valid.Int("checkpoint_every", o.CheckpointEvery, 0, 1<<24),
 		o.loraValid(),
 	)
 }
@@ -157,9 +153,9 @@ func (o RecoverOptions) loraValid() error {
 // rate it undid much of stage 1 on held-out text). docs/RESULTS.md
 // measures these against the paper's LoRA recovery.
 func DefaultRecover() RecoverOptions {
-	return RecoverOptions{Stage1Steps: 100, Stage2Steps: 30, Batch: 8, Ctx: 128, LR: 1e-3, Stage2LR: 1e-4, Clip: 1, LoRA: lora.DefaultConfig(),
-		Seed: 1, EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05,
-		Full: true, Distill: 0.5, DistillTemp: 1}
+	return RecoverOptions{Stage1Steps: 100, Stage2Steps: 30, Optim: train.Optim{Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1},
+		Stage2LR: 1e-4, LoRA: lora.DefaultConfig(), EstimateEvery: 25, Eta: 3, SampleSeqs: 4, EvalEvery: 25, Patience: 4, DevFrac: 0.05,
+		Full: true, Distillation: train.Distillation{Distill: 0.5, DistillTemp: 1}}
 }
 
 // LoRARecover returns the recovery of the paper (and of docs/RESULTS.md's
@@ -295,10 +291,14 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 			return nil, err
 		}
 	}
+	every := opt.CheckpointEvery
+	if every == 0 {
+		every = max(1, opt.EstimateEvery)
+	}
 	base := func(steps int, ckpt string, lr float64) train.Config {
 		return train.Config{Steps: steps, Sched: train.Schedule{LR: lr, MinLR: lr / 10, Warmup: min(10, steps/10)},
 			ClipNorm: opt.Clip, EvalEvery: opt.EvalEvery, Patience: opt.Patience, DevMax: 64, Seed: opt.Seed,
-			CheckpointPath: ckpt, CheckpointEvery: max(1, opt.EstimateEvery), Resume: opt.Resume}
+			Checkpointing: train.Checkpointing{Checkpoint: ckpt, CheckpointEvery: every, Resume: opt.Resume}}
 	}
 	ckpt := func(stage string) string {
 		if opt.Checkpoint == "" {
@@ -351,7 +351,7 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 		}
 		cfg := base(opt.Stage1Steps, ckpt("stage1"), opt.LR)
 		cfg.Source = src
-		resumed := opt.Resume && cfg.CheckpointPath != "" && fileExists(cfg.CheckpointPath)
+		resumed := opt.Resume && cfg.Checkpoint != "" && fileExists(cfg.Checkpoint)
 		if !resumed {
 			if err := estimate(0); err != nil {
 				return nil, err

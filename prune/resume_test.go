@@ -47,8 +47,8 @@ func testResume(t *testing.T, distillFull bool) {
 	ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx, ropt.EstimateEvery, ropt.EvalEvery = 6, 4, 2, 64, 2, 2
 	run := func(dir string, stopPrune, stopRecover int) []byte {
 		m := base.Clone()
-		opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.05, LHSPG: cfg, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64,
-			LR: 1e-3, Clip: 1, Seed: 3, CheckpointEvery: 2, Resume: true}
+		opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.05, LHSPG: cfg, LoRA: lora.DefaultConfig(),
+			Optim: train.Optim{Batch: 2, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 3}, Checkpointing: train.Checkpointing{CheckpointEvery: 2, Resume: true}}
 		ropt := ropt
 		if distillFull {
 			opt.Distill, opt.DistillTemp = 0.5, 2

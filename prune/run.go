@@ -2,9 +2,9 @@ package prune
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -34,32 +34,26 @@ type Options struct {
 	Gamma      float64     `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
 	LHSPG      LHSPGConfig `json:"lhspg"`
 	LoRA       lora.Config `json:"lora"`
-	Batch      int         `json:"batch"`
-	Ctx        int         `json:"ctx"`
-	LR         float64     `json:"lr"`
-	Clip       float64     `json:"clip"`
-	Seed       uint64      `json:"seed"`
-	// Checkpoint, when set, is written every CheckpointEvery steps of the
-	// pruning stage; with Resume an existing one is continued.
-	Checkpoint      string `json:"checkpoint,omitempty"`
-	CheckpointEvery int    `json:"checkpoint_every,omitempty"`
-	Resume          bool   `json:"resume,omitempty"`
-	// Distill > 0 distills the dense model into the one being pruned
-	// during LHSPG (lorashear): the training loss becomes
-	// (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p(τ)), λ = Distill, τ = DistillTemp.
-	Distill     float64 `json:"distill,omitempty"`
-	DistillTemp float64 `json:"distill_temp,omitempty"`
+	train.Optim
+	// Checkpointing, when Checkpoint is set, writes a checkpoint every
+	// CheckpointEvery steps of the pruning stage; with Resume an existing
+	// one is continued.
+	train.Checkpointing
+	// Distillation > 0 distills the dense model into the one being pruned
+	// during LHSPG (lorashear).
+	train.Distillation
 }
 
 // DefaultOptions returns the defaults of `shear prune`: LoRAShear removing
 // a fifth of the parameters with the LoRA, batch and rate of finetune.
 func DefaultOptions() Options {
 	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
-		Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1, CheckpointEvery: 20, DistillTemp: 1}
+		Optim: train.Optim{Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1}, Checkpointing: train.Checkpointing{CheckpointEvery: 20},
+		Distillation: train.Distillation{DistillTemp: 1}}
 }
 
 // Validate checks every option's range (options are named by their CLI
-// flags) before anything long runs.
+// flags) before anything long runs; it is the one check of the target.
 func (o Options) Validate() error {
 	if !slices.Contains(Methods, o.Method) {
 		return fmt.Errorf("--method %q: unknown method (want one of %s)", o.Method, strings.Join(Methods, ", "))
@@ -67,14 +61,14 @@ func (o Options) Validate() error {
 	err := valid.First(
 		valid.Float("--target", o.Target, valid.Fraction),
 		valid.Float("--gamma", o.Gamma, valid.HalfOpenUnit),
-		valid.Float("--lhspg-distill", o.Distill, valid.UnitInterval),
+		o.Distillation.Check("--lhspg-distill"),
 	)
 	if err != nil {
 		return err
 	}
 	if o.Method == "lorashear" || o.Method == "taylor" { // they run the trainer
 		err := valid.First(
-			train.CheckOptim(o.Batch, o.Ctx, train.MaxCtx, o.LR, o.Clip),
+			o.Optim.Check(train.MaxCtx),
 			o.LoRA.Validate(),
 		)
 		if err != nil {
@@ -89,15 +83,8 @@ func (o Options) Validate() error {
 			return err
 		}
 	}
-	if o.Distill > 0 {
-		if err := valid.Float("--distill-temp", o.DistillTemp, valid.Positive); err != nil {
-			return err
-		}
-	}
 	if o.Method == "lorashear" {
-		cfg := o.LHSPG
-		cfg.Target, cfg.KindTargets = o.Target, o.KindTargets
-		return cfg.Validate()
+		return o.LHSPG.Validate()
 	}
 	return nil
 }
@@ -232,19 +219,73 @@ func checkNotEmptied(g *graph.Graph, removed []graph.Group, opt Options) error {
 	return nil
 }
 
-// lhspgMeta is the JSON part of an LHSPG checkpoint.
-type lhspgMeta struct {
-	Step      int             `json:"step"`
-	Epoch     int             `json:"epoch"`
-	Pos       int             `json:"pos"`
-	AdamSteps int             `json:"adam_steps"`
-	RNG       []byte          `json:"rng"`
+// lhspgState is LHSPG's part of a checkpoint (beyond the trainer's and
+// the loop's, which train.Run keeps).
+type lhspgState struct {
 	Redundant []int           `json:"redundant"`
 	Zero      []int           `json:"zero"`
 	Projected map[int]int     `json:"projected"`
 	Lambda    map[int]float64 `json:"lambda"`
 	Log       []StepLog       `json:"log"`
 	Analysis  *Analysis       `json:"analysis"`
+}
+
+// lhspgStepper runs LHSPG's steps inside train.Run: the warm-up, then
+// Periods periods of PeriodSteps steps, each starting by growing the
+// redundant set.
+type lhspgStepper struct {
+	p      *LHSPG
+	clip   float64
+	rep    *Report
+	g      *graph.Graph
+	arrays []train.Array // the base tensors, which LHSPG rewrites
+}
+
+func (s *lhspgStepper) Optimizer() *train.AdamW { return s.p.Opt }
+func (s *lhspgStepper) Arrays() []train.Array   { return s.arrays }
+
+func (s *lhspgStepper) Step(step int, tokens, targets []int, lr float64) (float64, error) {
+	cfg := s.p.Cfg
+	inPeriod := step >= cfg.Warmup
+	t, T := 0, cfg.PeriodSteps
+	if inPeriod {
+		t = (step - cfg.Warmup) % T
+		if t == 0 {
+			s.p.GrowRedundant((step - cfg.Warmup) / T)
+		}
+	}
+	return s.p.Step(tokens, targets, t, T, lr, s.clip, inPeriod)
+}
+
+func (s *lhspgStepper) State() ([]byte, error) {
+	p := s.p
+	st := lhspgState{Redundant: p.Redundant, Projected: p.Projected, Lambda: p.Lambda, Log: s.rep.Log, Analysis: s.rep.Analysis}
+	for id := range p.Zero {
+		st.Zero = append(st.Zero, id)
+	}
+	return json.Marshal(st)
+}
+
+func (s *lhspgStepper) SetState(b []byte) error {
+	var st lhspgState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("LHSPG state: %w", err)
+	}
+	p := s.p
+	p.Redundant, p.Lambda, s.rep.Log, s.rep.Analysis = st.Redundant, st.Lambda, st.Log, st.Analysis
+	for _, id := range st.Zero {
+		p.Zero[id] = true
+	}
+	for id, t := range st.Projected {
+		p.Projected[id] = t
+	}
+	if p.Lambda == nil {
+		p.Lambda = map[int]float64{}
+	}
+	if s.rep.Analysis != nil {
+		s.rep.Analysis.Apply(s.g)
+	}
+	return nil
 }
 
 // baseArrays lists every float32 base tensor of m (LHSPG rewrites rows of
@@ -289,36 +330,9 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	ld := &train.Loader{Examples: data.Train, B: tr.B, T: tr.T, Seed: opt.Seed}
-	arrays := append(train.StateArrays(tr, p.Opt), baseArrays(m, g)...)
-	start := 0
-	resumed := false
-	if opt.Resume && opt.Checkpoint != "" {
-		if _, err := os.Stat(opt.Checkpoint); err == nil {
-			var meta lhspgMeta
-			if err := train.ReadSnapshot(opt.Checkpoint, &meta, arrays); err != nil {
-				return nil, err
-			}
-			if err := tr.SetRNGState(meta.RNG); err != nil {
-				return nil, err
-			}
-			start, ld.Epoch, ld.Pos, p.Opt.Steps = meta.Step, meta.Epoch, meta.Pos, meta.AdamSteps
-			p.Redundant, p.Lambda, rep.Log, rep.Analysis = meta.Redundant, meta.Lambda, meta.Log, meta.Analysis
-			for _, id := range meta.Zero {
-				p.Zero[id] = true
-			}
-			for id, t := range meta.Projected {
-				p.Projected[id] = t
-			}
-			if p.Lambda == nil {
-				p.Lambda = map[int]float64{}
-			}
-			resumed = true
-		}
-	}
-	if rep.Analysis != nil {
-		rep.Analysis.Apply(g)
-	} else if opt.Gamma > 0 && !resumed {
+	st := &lhspgStepper{p: p, clip: opt.Clip, rep: rep, g: g, arrays: baseArrays(m, g)}
+	resuming := opt.Resume && opt.Checkpoint != "" && fileExists(opt.Checkpoint)
+	if opt.Gamma > 0 && !resuming {
 		t0 := time.Now()
 		a, err := Analyze(m, g, probeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
 		if err != nil {
@@ -329,43 +343,15 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		rep.Seconds["analyze"] = time.Since(t0).Seconds()
 	}
 	total := cfg.TotalSteps()
-	sched := train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total}
-	tokens, targets := make([]int, tr.N), make([]int, tr.N)
-	t0 := time.Now()
-	for s := start; s < total; s++ {
-		inPeriod := s >= cfg.Warmup
-		t, T := 0, cfg.PeriodSteps
-		if inPeriod {
-			t = (s - cfg.Warmup) % T
-			if t == 0 {
-				p.GrowRedundant((s - cfg.Warmup) / T)
-			}
-		}
-		ld.Next(tokens, targets)
-		loss, err := p.Step(tokens, targets, t, T, sched.At(s), opt.Clip, inPeriod)
-		if err != nil {
-			return nil, err
-		}
-		rep.Log = append(rep.Log, StepLog{Step: s + 1, Loss: loss, Sparsity: p.GroupSparsity(), Seconds: time.Since(t0).Seconds()})
-		progress("lhspg", s+1, total, loss)
-		stopping := ctx.Err() != nil
-		if opt.Checkpoint != "" && (stopping || (opt.CheckpointEvery > 0 && (s+1)%opt.CheckpointEvery == 0)) {
-			rng, err := tr.RNGState()
-			if err != nil {
-				return nil, err
-			}
-			meta := lhspgMeta{Step: s + 1, Epoch: ld.Epoch, Pos: ld.Pos, AdamSteps: p.Opt.Steps, RNG: rng,
-				Redundant: p.Redundant, Projected: p.Projected, Lambda: p.Lambda, Log: rep.Log, Analysis: rep.Analysis}
-			for id := range p.Zero {
-				meta.Zero = append(meta.Zero, id)
-			}
-			if err := train.WriteSnapshot(opt.Checkpoint, meta, arrays); err != nil {
-				return nil, fmt.Errorf("prune: writing checkpoint: %w", err)
-			}
-		}
-		if stopping {
-			return nil, ctx.Err()
-		}
+	loop := train.Config{Steps: total, Accum: 1, Seed: opt.Seed, Stepper: st,
+		Sched:         train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total},
+		Checkpointing: opt.Checkpointing}
+	_, err = train.Run(ctx, tr, data.Train, nil, loop, func(s train.StepInfo) {
+		rep.Log = append(rep.Log, StepLog{Step: s.Step, Loss: s.Loss, Sparsity: p.GroupSparsity(), Seconds: s.Seconds})
+		progress("lhspg", s.Step, total, s.Loss)
+	})
+	if err != nil {
+		return nil, err
 	}
 	rep.ZeroedByProjection, rep.ZeroedByForgetting = p.ZeroedCounts()
 	// Every redundant group is zero now; fold the LoRA into the base.

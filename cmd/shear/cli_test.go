@@ -69,6 +69,15 @@ func TestPPLEvalTokenizeInfoJSON(t *testing.T) {
 	if res["n"].(float64) != 20 || len(res["models"].([]any)) != 2 {
 		t.Errorf("eval output %v", res)
 	}
+	// The embedded model's context (256 tokens) is shorter than the
+	// default multiple-choice window (512): the window is bounded by it,
+	// on every engine (this was refused).
+	for _, engine := range []string{"native", "wasm"} {
+		res = mustRun(t, "eval", "--engine", engine, "--mc", mc)
+		if res["n"].(float64) != 20 {
+			t.Errorf("eval --mc on the default model (%s): %v", engine, res)
+		}
+	}
 	res = mustRun(t, "tokenize", "-m", storiesGGUF, "-p", "Once upon a time")
 	keys(t, res, "tokens")
 	res = mustRun(t, "info", "-m", storiesGGUF)

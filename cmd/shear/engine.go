@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,10 +14,7 @@ import (
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/internal/valid"
-	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
-	"github.com/shear-ai/shear/runtime/gguf"
-	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/wasm/host"
 )
@@ -273,48 +269,23 @@ func runEval(er *evalRequest) error {
 	return emit(out, func() { printEvalTable(results, ppls, mcs) })
 }
 
-// pruneWasm is `shear prune` on a wasm engine after the data is loaded:
-// pruning and recovery run in the guest (no checkpoints there), the
-// output and report are written as the native path writes them.
-func pruneWasm(ctx context.Context, req *pruneRequest, opt prune.Options, data prune.Data, lc lora.Config, work string, start time.Time) error {
-	opt.Checkpoint, opt.CheckpointEvery, opt.Resume = "", 0, false
+// pruneWasm runs `shear prune`'s request on a wasm engine: pruning and
+// recovery run in the guest, which keeps no checkpoints. It returns the
+// GGUF bytes of the pruned model.
+func pruneWasm(ctx context.Context, req *pruneRequest, preq app.PruneRequest) ([]byte, app.PruneResult, error) {
+	preq.Options.Checkpoint, preq.Options.CheckpointEvery, preq.Options.Resume = "", 0, false
 	b, err := req.Model.ggufBytes()
 	if err != nil {
-		return err
+		return nil, app.PruneResult{}, err
 	}
 	e, done, err := req.Engine.open(ctx)
 	if err != nil {
-		return err
-	}
-	preq := host.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
-	if req.RecoverSteps > 0 {
-		tf := req.Optim
-		preq.Recover = &host.RecoverRequest{LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed, DevFrac: req.Schedule.DevFrac, Config: req.recoverConfig("")}
+		return nil, app.PruneResult{}, err
 	}
 	gg, res, err := e.Prune(ctx, b, preq)
 	done()
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: %w", err)
-		}
-		return err
+	if err != nil && ctx.Err() != nil {
+		return nil, res, fmt.Errorf("interrupted: %w", err)
 	}
-	rep := res.Report
-	out, reportDir := req.Output, req.Report
-	if err := gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(gg); return err }); err != nil {
-		return err
-	}
-	secs := time.Since(start).Seconds()
-	rep.Seconds["total"] = secs
-	extra := map[string]any{"output": out, "engine": req.Engine.name}
-	if res.Recovery != nil {
-		extra["recovery"] = res.Recovery
-	}
-	if err := writePruneReport(reportDir, rep, extra); err != nil {
-		return err
-	}
-	if reportDir == "" {
-		os.RemoveAll(work)
-	}
-	return emitPruneResult(rep, out, req.Engine.name, secs)
+	return gg, res, err
 }

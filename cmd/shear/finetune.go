@@ -2,21 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/hf"
-	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -26,32 +24,14 @@ func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
 }
 
-// trainProgress shows step, loss, tokens/s and ETA.
-func trainProgress(what string, steps int) (*progress, func(train.StepInfo)) {
-	p := newProgress(what, steps)
-	return p, func(s train.StepInfo) {
-		if p.bar != nil {
-			p.bar.Describe(fmt.Sprintf("%s loss %.4f lr %.2e", what, s.Loss, s.LR))
-		}
-		p.update(s.Step, steps)
-	}
-}
-
-// writeLossLog writes the JSONL loss log and the PNG loss curve.
-func writeLossLog(dir string, log []train.StepInfo) error {
-	var b strings.Builder
+// plotLoss draws loss.png, the training and dev loss curves.
+func plotLoss(dir string, log []train.StepInfo) error {
 	var steps, loss, devSteps, dev []float64
 	for _, s := range log {
-		js, _ := json.Marshal(s)
-		b.Write(js)
-		b.WriteByte('\n')
 		steps, loss = append(steps, float64(s.Step)), append(loss, s.Loss)
 		if s.DevLoss != 0 {
 			devSteps, dev = append(devSteps, float64(s.Step)), append(dev, s.DevLoss)
 		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "loss.jsonl"), []byte(b.String()), 0o644); err != nil {
-		return err
 	}
 	return savePlot(filepath.Join(dir, "loss.png"), "training loss", "step", "loss",
 		series{"train", steps, loss}, series{"dev", devSteps, dev})
@@ -71,7 +51,26 @@ type finetuneRequest struct {
 
 func defaultFinetune() finetuneRequest {
 	return finetuneRequest{Model: defaultModelFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
-		Schedule: defaultScheduleFlags(), AdapterDType: "f16"}
+		Schedule: defaultScheduleFlags(), AdapterDType: app.FinetuneRequest{}.Default().AdapterDType}
+}
+
+// request checks the flags and builds the application's request.
+func (req *finetuneRequest) request() (app.FinetuneRequest, error) {
+	tf := &req.Optim
+	if err := req.Data.files().Need(); err != nil {
+		return app.FinetuneRequest{}, err
+	}
+	if err := valid.First(tf.validate(nil), req.Schedule.validate("--steps")); err != nil {
+		return app.FinetuneRequest{}, err
+	}
+	lc, err := req.LoRA.config()
+	if err != nil {
+		return app.FinetuneRequest{}, err
+	}
+	r := app.FinetuneRequest{Data: req.Data.files(), Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
+		DevFrac: req.Schedule.DevFrac, Loop: req.Schedule.config(*tf, "", req.Resume), Output: req.Output,
+		AdapterDType: req.AdapterDType, Source: req.Model.path}
+	return r, r.Validate()
 }
 
 func newFinetune() *cobra.Command {
@@ -82,25 +81,12 @@ func newFinetune() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, tf := &req.Model, &req.Optim
-			if err := req.Data.needData(); err != nil {
+			r, err := req.request()
+			if err != nil {
 				return err
-			}
-			if err := valid.First(tf.validate(nil), req.Schedule.validate("--steps")); err != nil {
-				return err
-			}
-			out := req.Output
-			if out == "" {
-				return errors.New("no output directory: pass -o OUTDIR")
 			}
 			// finetune creates OUTDIR; only the identity of its model.gguf with the input matters here.
-			if err := safefile.CheckOutput(filepath.Join(out, "model.gguf"), mf.path); err != nil {
-				return err
-			}
-			if req.AdapterDType != "f16" && req.AdapterDType != "f32" {
-				return fmt.Errorf("--adapter-dtype %q must be f16 or f32", req.AdapterDType)
-			}
-			lc, err := req.LoRA.config()
-			if err != nil {
+			if err := safefile.CheckOutput(filepath.Join(r.Output, "model.gguf"), mf.path); err != nil {
 				return err
 			}
 			if req.Full {
@@ -113,61 +99,26 @@ func newFinetune() *cobra.Command {
 			if err := tf.validate(m); err != nil {
 				return err
 			}
-			srcType := m.Embed.DType
-			all, err := req.Data.loadExamples(m, tf.Ctx)
-			if err != nil {
-				return err
-			}
-			trainEx, devEx := train.Split(all, req.Schedule.DevFrac, tf.Seed)
-			if len(trainEx) == 0 {
-				return errors.New("the data leaves no training sequence after the dev split")
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			tr, err := train.New(m, train.Options{Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed})
-			if err != nil {
-				return err
-			}
 			ctx, stop := interruptible()
 			defer stop()
-			p, onStep := trainProgress("finetune", req.Schedule.Steps)
-			res, err := train.Run(ctx, tr, trainEx, devEx, req.Schedule.config(*tf, filepath.Join(out, "checkpoint.bin"), req.Resume), onStep)
-			p.finish()
+			bars := stageBars{}
+			res, err := app.Finetune(ctx, m, r, bars.update)
+			bars.finish()
 			if err != nil {
 				if ctx.Err() != nil {
-					return fmt.Errorf("interrupted; the checkpoint in %s resumes with --resume", out)
+					return fmt.Errorf("interrupted; the checkpoint in %s resumes with --resume", r.Output)
 				}
 				return err
 			}
-			if err := writeLossLog(out, res.Log); err != nil {
+			if err := plotLoss(r.Output, res.Log); err != nil {
 				return err
 			}
-			merged := filepath.Join(out, "model.gguf")
-			if tr.Adapter != nil {
-				dt := map[string]string{"f16": "F16", "f32": "F32"}[req.AdapterDType]
-				if err := hf.SaveAdapter(tr.Adapter, m, filepath.Join(out, "adapter"), dt, mf.path); err != nil {
-					return err
-				}
-				if err := tr.Adapter.Merge(m); err != nil {
-					return err
-				}
-			} else if srcType != tensor.F32 {
-				// Full training ran on an f32 master copy; store as the source was.
-				if err := m.Convert(srcType); err != nil {
-					return err
-				}
-			}
-			if err := m.Save(merged); err != nil {
-				return err
-			}
-			os.Remove(filepath.Join(out, "checkpoint.bin"))
 			result := map[string]any{"steps": res.Steps, "dev_loss_before": res.DevLossBefore, "dev_loss_after": res.DevLossAfter,
-				"tokens_per_s": res.TokensPerS, "train_sequences": len(trainEx), "dev_sequences": len(devEx), "output": out}
+				"tokens_per_s": res.TokensPerS, "train_sequences": res.TrainSequences, "dev_sequences": res.DevSequences, "output": res.Output}
 			return emit(result, func() {
-				fmt.Printf("%d steps, dev loss %.4f → %.4f, %.0f tokens/s\nwrote %s", res.Steps, res.DevLossBefore, res.DevLossAfter, res.TokensPerS, merged)
-				if tr.Adapter != nil {
-					fmt.Printf(", %s", filepath.Join(out, "adapter"))
+				fmt.Printf("%d steps, dev loss %.4f → %.4f, %.0f tokens/s\nwrote %s", res.Steps, res.DevLossBefore, res.DevLossAfter, res.TokensPerS, res.Model)
+				if res.Adapter != "" {
+					fmt.Printf(", %s", res.Adapter)
 				}
 				fmt.Printf(", loss.jsonl, loss.png\n")
 			})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/shear-ai/shear/internal/app"
 )
 
 // notYetBound are the commands whose flags are still plain variables, not
@@ -231,5 +233,34 @@ func TestTokenizePositional(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(c["tokens"].([]any)[1:]), fmt.Sprint(a["tokens"]); got != want || c["tokens"].([]any)[0].(float64) != 1 {
 		t.Errorf("--bos gives %v, want BOS (1) then %v", c["tokens"], a["tokens"])
+	}
+}
+
+// TestDefaultFlagsBuildDefaultRequests: the requests the flags build
+// before anything is changed are the application layer's Default()s (the
+// paths and checkpoints a run adds aside), so the CLI and the Go API
+// start from the same defaults.
+func TestDefaultFlagsBuildDefaultRequests(t *testing.T) {
+	ft := defaultFinetune()
+	ft.Data.Data, ft.Output = "text.txt", "out"
+	r, err := ft.request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Data, r.Output = app.DataFiles{}, ""
+	if want := (app.FinetuneRequest{}.Default()); !reflect.DeepEqual(r, want) {
+		t.Errorf("finetune's flags build\n%+v\nwant\n%+v", r, want)
+	}
+	ls := defaultLorashear()
+	lr, err := ls.request("report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lr.Prune.Checkpoint != filepath.Join("report", "prune.ckpt") || lr.Recover.Checkpoint != filepath.Join("report", "recover.ckpt") {
+		t.Errorf("checkpoints %q, %q", lr.Prune.Checkpoint, lr.Recover.Checkpoint)
+	}
+	lr.Prune.Checkpoint, lr.Recover.Checkpoint = "", ""
+	if want := (app.LoRAShearRequest{}.Default()); !reflect.DeepEqual(lr, want) {
+		t.Errorf("lorashear's flags build\n%+v\nwant\n%+v", lr, want)
 	}
 }

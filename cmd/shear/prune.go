@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,9 +14,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/train"
@@ -49,7 +51,7 @@ func defaultPruneFlags() pruneFlags {
 	c := o.LHSPG
 	return pruneFlags{Target: o.Target, Method: o.Method, Hidden: o.Hidden, Gamma: o.Gamma, Variant: c.Variant,
 		NoProjection: c.NoProjection, NoTransfer: c.NoTransfer, Warmup: c.Warmup, Periods: c.Periods, PeriodSteps: c.PeriodSteps,
-		Epsilon: c.Epsilon, CalibSeqs: 8, Balanced: c.Balanced, Distill: o.Distill}
+		Epsilon: c.Epsilon, CalibSeqs: app.LoRAShearRequest{}.Default().CalibSeqs, Balanced: c.Balanced, Distill: o.Distill}
 }
 
 // register adds the flags; withMethod false fixes the method (lorashear).
@@ -103,51 +105,12 @@ func (f *pruneFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume
 	cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = f.Warmup, f.Periods, f.PeriodSteps, f.Variant
 	cfg.NoProjection, cfg.NoTransfer, cfg.Epsilon, cfg.Balanced = f.NoProjection, f.NoTransfer, f.Epsilon, f.Balanced
 	opt.Method, opt.Target, opt.KindTargets, opt.AllowEmpty, opt.Hidden, opt.Gamma = f.Method, f.Target, kt, f.AllowEmpty, f.Hidden, f.Gamma
-	opt.LoRA, opt.Batch, opt.Ctx, opt.LR, opt.Clip, opt.Seed = lc, tf.Batch, tf.Ctx, tf.LR, tf.Clip, tf.Seed
+	opt.LoRA, opt.Optim = lc, tf.Optim
 	opt.Checkpoint, opt.Resume, opt.Distill = ckpt, resume, f.Distill
 	if err := valid.Int("--calib-seqs", f.CalibSeqs, 1, 1<<16); err != nil {
 		return opt, err
 	}
 	return opt, opt.Validate()
-}
-
-// pruneData loads training examples (text and instructions) and the
-// calibration set: --calib, or sequences held out of the text.
-func pruneData(m *model.Model, df *dataFlags, tf *optimFlags, pf *pruneFlags) (prune.Data, error) {
-	var d prune.Data
-	if err := df.needData(); err != nil {
-		return d, err
-	}
-	var text []train.Example
-	if df.Data != "" {
-		ex, err := train.LoadText(m.Tok, df.Data, tf.Ctx)
-		if err != nil {
-			return d, err
-		}
-		text = ex
-	}
-	if pf.Calib != "" {
-		ex, err := train.LoadText(m.Tok, pf.Calib, tf.Ctx)
-		if err != nil {
-			return d, err
-		}
-		d.Calib = ex[:min(len(ex), pf.CalibSeqs)]
-	} else if len(text) > pf.CalibSeqs {
-		rest, calib := train.Split(text, float64(pf.CalibSeqs)/float64(len(text)), tf.Seed+7)
-		text, d.Calib = rest, calib
-	}
-	d.Train = text
-	if df.Instruct != "" {
-		ex, err := train.LoadInstructions(m.Tok, df.Instruct, tf.Ctx)
-		if err != nil {
-			return d, err
-		}
-		d.Train = append(d.Train, ex...)
-		if len(d.Calib) == 0 {
-			d.Calib = ex[:min(len(ex), pf.CalibSeqs)]
-		}
-	}
-	return d, nil
 }
 
 // writePruneReport writes report.json and the plots into dir.
@@ -240,7 +203,7 @@ func newPrune() *cobra.Command {
 					return err
 				}
 			}
-			if err := valid.First(ef.validate(), tf.validate(nil), req.Data.needData()); err != nil {
+			if err := valid.First(ef.validate(), tf.validate(nil), req.Data.files().Need()); err != nil {
 				return err
 			}
 			lc, err := req.LoRA.config()
@@ -265,7 +228,7 @@ func newPrune() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			data, err := pruneData(m, &req.Data, tf, pf)
+			data, err := app.LoadPruneData(m, req.Data.files(), pf.Calib, pf.CalibSeqs, tf.Ctx, tf.Seed)
 			if err != nil {
 				return err
 			}
@@ -281,36 +244,45 @@ func newPrune() *cobra.Command {
 			start := time.Now()
 			ctx, stop := interruptible()
 			defer stop()
-			if ef.wasm() {
-				return pruneWasm(ctx, &req, opt, data, lc, work, start)
-			}
-			bars := stageBars{}
-			cm, rep, err := prune.Prune(ctx, m, opt, data, bars.update)
-			bars.finish()
-			if err != nil {
-				if ctx.Err() != nil {
-					return fmt.Errorf("interrupted; rerun with --resume to continue from %s", work)
-				}
-				return err
-			}
-			var recov *train.Result
+			preq := app.PruneRequest{Options: opt, Train: data.Train, Calib: data.Calib}
 			if req.RecoverSteps > 0 {
-				t0 := time.Now()
-				res, err := recoverPlain(ctx, cm, &req, lc, data.Train, filepath.Join(work, "recover.ckpt"))
+				preq.Recover = &app.RecoverRequest{LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed, DevFrac: req.Schedule.DevFrac,
+					Config: req.recoverConfig(filepath.Join(work, "recover.ckpt"))}
+			}
+			var res app.PruneResult
+			var save func() error
+			engine := ""
+			if ef.wasm() {
+				engine = ef.name
+				var gg []byte
+				if gg, res, err = pruneWasm(ctx, &req, preq); err != nil {
+					return err
+				}
+				save = func() error {
+					return gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(gg); return err })
+				}
+			} else {
+				bars := stageBars{}
+				var cm *model.Model
+				cm, res, err = app.Prune(ctx, m, preq, bars.update)
+				bars.finish()
 				if err != nil {
 					return stopped(ctx, err, work)
 				}
-				recov = &res
-				rep.Seconds["recover"] = time.Since(t0).Seconds()
+				save = func() error { return cm.Save(out) }
 			}
-			if err := cm.Save(out); err != nil {
+			if err := save(); err != nil {
 				return err
 			}
+			rep := res.Report
 			secs := time.Since(start).Seconds()
 			rep.Seconds["total"] = secs
 			extra := map[string]any{"output": out}
-			if recov != nil {
-				extra["recovery"] = recov
+			if engine != "" {
+				extra["engine"] = engine
+			}
+			if res.Recovery != nil {
+				extra["recovery"] = res.Recovery
 			}
 			if err := writePruneReport(reportDir, rep, extra); err != nil {
 				return err
@@ -321,7 +293,7 @@ func newPrune() *cobra.Command {
 				os.Remove(filepath.Join(work, "prune.ckpt"))
 				os.Remove(filepath.Join(work, "recover.ckpt"))
 			}
-			return emitPruneResult(rep, out, "", secs)
+			return emitPruneResult(rep, out, engine, secs)
 		},
 	}
 	fl := cmd.Flags()
@@ -370,23 +342,6 @@ func removeIfEmpty(dir string) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) == 0 {
 		os.Remove(dir)
 	}
-}
-
-// recoverPlain fine-tunes a fresh LoRA on examples and merges it.
-func recoverPlain(ctx context.Context, m *model.Model, req *pruneRequest, lc lora.Config, examples []train.Example, ckpt string) (train.Result, error) {
-	tf := req.Optim
-	tr, err := train.New(m, train.Options{LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed + 1})
-	if err != nil {
-		return train.Result{}, err
-	}
-	trainEx, devEx := train.Split(examples, req.Schedule.DevFrac, tf.Seed)
-	p, onStep := trainProgress("recover", req.RecoverSteps)
-	res, err := train.Run(ctx, tr, trainEx, devEx, req.recoverConfig(ckpt), onStep)
-	p.finish()
-	if err != nil {
-		return res, err
-	}
-	return res, tr.Adapter.Merge(m)
 }
 
 // recoverConfig is the loop of prune's plain recovery.

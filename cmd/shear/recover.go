@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/lora"
-	"github.com/shear-ai/shear/runtime/train"
 )
 
 // recoveryFlags are the recovery options shared by `shear recover` and
@@ -29,7 +29,7 @@ type recoveryFlags struct {
 
 func defaultRecoveryFlags() recoveryFlags {
 	d := prune.DefaultRecover()
-	return recoveryFlags{Stage1: d.Stage1Steps, Stage2: d.Stage2Steps, Subsets: 4, Uniform: d.Uniform,
+	return recoveryFlags{Stage1: d.Stage1Steps, Stage2: d.Stage2Steps, Subsets: app.DynamicRecoverRequest{}.Default().Subsets, Uniform: d.Uniform,
 		Distill: d.Distill, Temp: d.DistillTemp, Full: d.Full}
 }
 
@@ -49,8 +49,7 @@ func (f *recoveryFlags) register(fl *pflag.FlagSet) {
 // their ranges is prune.RecoverOptions.Validate).
 func (f *recoveryFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume bool) (prune.RecoverOptions, error) {
 	o := prune.DefaultRecover()
-	o.Stage1Steps, o.Stage2Steps, o.Batch, o.Ctx = f.Stage1, f.Stage2, tf.Batch, tf.Ctx
-	o.LR, o.Clip, o.LoRA, o.Seed, o.Uniform = tf.LR, tf.Clip, lc, tf.Seed, f.Uniform
+	o.Stage1Steps, o.Stage2Steps, o.Optim, o.LoRA, o.Uniform = f.Stage1, f.Stage2, tf.Optim, lc, f.Uniform
 	o.Distill, o.DistillTemp, o.Full = f.Distill, f.Temp, f.Full
 	o.Checkpoint, o.Resume = ckpt, resume
 	if err := valid.First(valid.Float("--recover-lr", f.LR, valid.NonNegative), valid.Float("--instruct-lr", f.LR2, valid.NonNegative),
@@ -135,27 +134,6 @@ func newRecover() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if dm.Vocab != pm.Vocab {
-				return fmt.Errorf("the dense model's vocabulary (%d) differs from the pruned model's (%d)", dm.Vocab, pm.Vocab)
-			}
-			var subs []prune.Subset
-			if req.Data.Data != "" {
-				if subs, err = prune.TextSubsets(pm.Tok, req.Data.Data, tf.Ctx, req.Recovery.Subsets); err != nil {
-					return err
-				}
-			}
-			var ins []train.Example
-			if req.Data.Instruct != "" {
-				if ins, err = train.LoadInstructions(pm.Tok, req.Data.Instruct, tf.Ctx); err != nil {
-					return err
-				}
-			}
-			if len(subs) == 0 {
-				ropt.Stage1Steps = 0
-			}
-			if len(ins) == 0 {
-				ropt.Stage2Steps = 0
-			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
 				return err
 			}
@@ -163,13 +141,8 @@ func newRecover() *cobra.Command {
 			defer stop()
 			start := time.Now()
 			bars := stageBars{}
-			rep, err := prune.Recover(ctx, pm, dm, subs, ins, ropt, func(stage string, s train.StepInfo) {
-				total := ropt.Stage1Steps
-				if stage == "recover-2" {
-					total = ropt.Stage2Steps
-				}
-				bars.update(stage, s.Step, total, s.Loss)
-			})
+			r := app.DynamicRecoverRequest{Data: req.Data.files(), Subsets: req.Recovery.Subsets, Options: ropt}
+			rep, err := app.RecoverDynamic(ctx, pm, dm, r, bars.update)
 			bars.finish()
 			if err != nil {
 				removeIfEmpty(reportDir)
@@ -178,7 +151,7 @@ func newRecover() *cobra.Command {
 			if err := pm.Save(out); err != nil {
 				return err
 			}
-			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, quality{}, quality{}, ""); err != nil {
+			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, app.Quality{}, app.Quality{}, ""); err != nil {
 				return err
 			}
 			os.Remove(filepath.Join(reportDir, "recover.ckpt.stage1"))

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/lora"
@@ -29,12 +29,8 @@ func (f *dataFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.Instruct, "instruct", f.Instruct, "instruction JSONL (Alpaca fields instruction/input/output)")
 }
 
-func (f *dataFlags) needData() error {
-	if f.Data == "" && f.Instruct == "" {
-		return errors.New("no training data: pass --data PATH and/or --instruct FILE.jsonl")
-	}
-	return nil
-}
+// files is the request's view of the flags.
+func (f *dataFlags) files() app.DataFiles { return app.DataFiles{Text: f.Data, Instruct: f.Instruct} }
 
 // loraFlags are the adapter's shape.
 type loraFlags struct {
@@ -74,16 +70,9 @@ func (f *loraFlags) config() (lora.Config, error) {
 }
 
 // optimFlags are the batch shape, rate and seed every trainer uses.
-type optimFlags struct {
-	Batch, Ctx int
-	LR, Clip   float64
-	Seed       uint64
-}
+type optimFlags struct{ train.Optim }
 
-func defaultOptimFlags() optimFlags {
-	o := prune.DefaultOptions()
-	return optimFlags{Batch: o.Batch, Ctx: o.Ctx, LR: o.LR, Clip: o.Clip, Seed: o.Seed}
-}
+func defaultOptimFlags() optimFlags { return optimFlags{prune.DefaultOptions().Optim} }
 
 func (f *optimFlags) register(fl *pflag.FlagSet) {
 	fl.IntVar(&f.Batch, "batch", f.Batch, "sequences per micro-batch")
@@ -100,7 +89,7 @@ func (f *optimFlags) validate(m *model.Model) error {
 	if m != nil {
 		maxCtx = m.CtxLen
 	}
-	return train.CheckOptim(f.Batch, f.Ctx, maxCtx, f.LR, f.Clip)
+	return f.Check(maxCtx)
 }
 
 // scheduleFlags are the training loop's length, schedule and dev split
@@ -114,7 +103,8 @@ type scheduleFlags struct {
 }
 
 func defaultScheduleFlags() scheduleFlags {
-	return scheduleFlags{Steps: 100, Accum: 1, Warmup: 10, DevFrac: 0.1, DevMax: 512}
+	d := app.FinetuneRequest{}.Default()
+	return scheduleFlags{Steps: d.Loop.Steps, Accum: d.Loop.Accum, Warmup: d.Loop.Sched.Warmup, DevFrac: d.DevFrac, DevMax: d.Loop.DevMax}
 }
 
 func (f *scheduleFlags) register(fl *pflag.FlagSet, withSteps bool) {
@@ -152,27 +142,7 @@ func (f *scheduleFlags) config(o optimFlags, ckpt string, resume bool) train.Con
 	}
 	return train.Config{Steps: f.Steps, Accum: f.Accum, Sched: train.Schedule{LR: o.LR, MinLR: minLR, Warmup: f.Warmup},
 		WeightDecay: f.WeightDecay, ClipNorm: o.Clip, EvalEvery: f.EvalEvery, DevMax: f.DevMax, Seed: o.Seed,
-		CheckpointPath: ckpt, CheckpointEvery: max(1, f.Steps/10), Resume: resume}
-}
-
-// loadExamples loads the text and instructions the flags name.
-func (f *dataFlags) loadExamples(m *model.Model, ctx int) ([]train.Example, error) {
-	var all []train.Example
-	if f.Data != "" {
-		ex, err := train.LoadText(m.Tok, f.Data, ctx)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ex...)
-	}
-	if f.Instruct != "" {
-		ex, err := train.LoadInstructions(m.Tok, f.Instruct, ctx)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ex...)
-	}
-	return all, nil
+		Checkpointing: train.Checkpointing{Checkpoint: ckpt, CheckpointEvery: max(1, f.Steps/10), Resume: resume}}
 }
 
 // loadF32 loads -m with float32 weights (pruning and recovery rewrite

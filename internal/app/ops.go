@@ -255,11 +255,12 @@ func Perplexity(m *model.Model, req PerplexityRequest, poll Poll) (res eval.PPLR
 	})
 }
 
-// Score runs multiple choice as eval.MultipleChoice does and also returns
-// every choice's score, polling after every item.
+// Score runs eval.MultipleChoice (every choice's score included) in a
+// window of req.Ctx tokens, at most the model's context length, polling
+// after every item.
 func Score(m *model.Model, req ScoreRequest, poll Poll) (ScoreResult, error) {
 	if req.Ctx == 0 {
-		req.Ctx = 512
+		req.Ctx = ScoreRequest{}.Default().Ctx
 	}
 	if req.Ctx < 2 {
 		return ScoreResult{}, badRequest("ctx %d must be ≥ 2", req.Ctx)
@@ -272,32 +273,9 @@ func Score(m *model.Model, req ScoreRequest, poll Poll) (ScoreResult, error) {
 			return ScoreResult{}, badRequest("item %d: need ≥ 2 choices and gold in range (have %d choices, gold %d)", n, len(it.Choices), it.Gold)
 		}
 	}
-	st, err := m.NewBoundedState(req.Ctx, req.Ctx, 0)
-	if err != nil {
-		return ScoreResult{}, RequestError{err}
-	}
-	res := ScoreResult{Scores: make([][]float64, len(req.Items))}
-	var acc, accNorm int
-	for n, it := range req.Items {
-		if poll("multiple choice", n, len(req.Items), 0) {
-			return ScoreResult{}, ErrInterrupted
-		}
-		scores, err := eval.ChoiceScores(st, m, it)
-		if err != nil {
-			return ScoreResult{}, fmt.Errorf("item %d: %w", n, err)
-		}
-		res.Scores[n] = scores
-		best, bestNorm := eval.Picks(it, scores)
-		if best == it.Gold {
-			acc++
-		}
-		if bestNorm == it.Gold {
-			accNorm++
-		}
-	}
-	N := float64(len(req.Items))
-	res.MCResult = eval.MCResult{N: len(req.Items), Acc: float64(acc) / N, AccNorm: float64(accNorm) / N}
-	return res, nil
+	ctx, progress := PollContext(poll)
+	res, err := eval.MultipleChoice(ctx, m, req.Items, req.Ctx, func(done, total int) { progress("multiple choice", done, total, 0) })
+	return ScoreResult(res), err
 }
 
 // pollContext is a context whose Err asks the host: the pruning and
@@ -314,14 +292,32 @@ func (c pollContext) Err() error {
 	return nil
 }
 
-// Prune runs prune.Prune on m (float32 weights; modified in place) and,
-// if asked, plain LoRA recovery, as `shear prune` does. It returns the
-// compressed model.
-func Prune(m *model.Model, req PruneRequest, poll Poll) (*model.Model, PruneResult, error) {
-	opt := req.Options
-	if opt.Checkpoint != "" || opt.Resume {
-		return nil, PruneResult{}, badRequest("checkpoints are not available here: leave options.Checkpoint empty")
+// PollContext turns a host's Poll into the context and progress callback
+// of the long operations (Prune).
+func PollContext(poll Poll) (context.Context, Progress) {
+	return pollContext{context.Background(), poll}, func(stage string, done, total int, loss float64) { poll(stage, done, total, loss) }
+}
+
+// InMemory is req for a run without a file system (the wasm guest): it
+// refuses a pruning checkpoint and drops the recovery's.
+func (req PruneRequest) InMemory() (PruneRequest, error) {
+	if req.Options.Checkpoint != "" || req.Options.Resume {
+		return req, badRequest("checkpoints are not available here: leave options.Checkpoint empty")
 	}
+	if r := req.Recover; r != nil {
+		c := *r
+		c.Config.Checkpoint, c.Config.Resume = "", false
+		req.Recover = &c
+	}
+	return req, nil
+}
+
+// Prune runs prune.Prune on m (float32 weights; modified in place) and,
+// if asked, plain LoRA recovery, as `shear prune` does; the CLI, the wasm
+// guest and the host's Native mode all run this body. Checkpoints are
+// written where req's options name them. It returns the compressed model.
+func Prune(ctx context.Context, m *model.Model, req PruneRequest, progress Progress) (*model.Model, PruneResult, error) {
+	opt := req.Options
 	if err := opt.Validate(); err != nil {
 		return nil, PruneResult{}, RequestError{err}
 	}
@@ -338,8 +334,6 @@ func Prune(m *model.Model, req PruneRequest, poll Poll) (*model.Model, PruneResu
 	if err := checkExamples(m, data.Calib); err != nil {
 		return nil, PruneResult{}, err
 	}
-	ctx := pollContext{context.Background(), poll}
-	progress := func(stage string, done, total int, loss float64) { poll(stage, done, total, loss) }
 	cm, rep, err := prune.Prune(ctx, m, opt, data, progress)
 	if err != nil {
 		return nil, PruneResult{}, err
@@ -348,13 +342,13 @@ func Prune(m *model.Model, req PruneRequest, poll Poll) (*model.Model, PruneResu
 	if r := req.Recover; r != nil {
 		t0 := time.Now()
 		cfg := r.Config
-		cfg.CheckpointPath, cfg.Resume, cfg.Source = "", false, nil
+		cfg.Source = nil
 		tr, err := train.New(cm, train.Options{LoRA: r.LoRA, Batch: r.Batch, Ctx: r.Ctx, Seed: r.Seed + 1})
 		if err != nil {
 			return nil, res, RequestError{err}
 		}
 		trainEx, devEx := train.Split(data.Train, r.DevFrac, r.Seed)
-		out, err := train.Run(ctx, tr, trainEx, devEx, cfg, func(s train.StepInfo) { poll("recover", s.Step, cfg.Steps, s.Loss) })
+		out, err := train.Run(ctx, tr, trainEx, devEx, cfg, func(s train.StepInfo) { progress("recover", s.Step, cfg.Steps, s.Loss) })
 		if err != nil {
 			return nil, res, err
 		}

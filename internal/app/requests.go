@@ -91,7 +91,7 @@ func (PerplexityRequest) Default() PerplexityRequest { return PerplexityRequest{
 // choice over Items (docs/REFERENCE.md).
 type ScoreRequest struct {
 	Items []eval.MCItem `json:"items"`
-	Ctx   int           `json:"ctx,omitempty"` // default 512
+	Ctx   int           `json:"ctx,omitempty"` // default 512, at most the model's context length
 }
 
 // Default is `shear eval --mc`'s request.
@@ -99,10 +99,7 @@ func (ScoreRequest) Default() ScoreRequest { return ScoreRequest{Ctx: 512} }
 
 // ScoreResult is the result of shear_mc_scores: acc and acc_norm, and the
 // summed log-probability of every choice of every item.
-type ScoreResult struct {
-	eval.MCResult
-	Scores [][]float64 `json:"scores"`
-}
+type ScoreResult = eval.MCScores
 
 // PruneRequest is the request of shear_prune. Training and calibration
 // data are given as examples (Train, Calib) and/or as texts packed into

@@ -4,6 +4,7 @@ package eval
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -81,7 +82,15 @@ func SequenceNLL(st *model.State, input, targets []int, acc float64) (float64, i
 	if err != nil {
 		return acc, 0, err
 	}
-	vocab := len(logits) / len(input)
+	acc, n := AddNLL(acc, logits, len(logits)/len(input), targets)
+	return acc, n, nil
+}
+
+// AddNLL adds to acc −log p(target) of every row of logits (rows of vocab
+// values) whose target is ≥ 0, in order, and returns the sum and the
+// number of targets scored: the one sum behind every mean loss
+// (SequenceNLL here, train.Evaluate over the trainer's logits).
+func AddNLL(acc float64, logits []float32, vocab int, targets []int) (float64, int) {
 	n := 0
 	for i, t := range targets {
 		if t >= 0 {
@@ -89,7 +98,7 @@ func SequenceNLL(st *model.State, input, targets []int, acc float64) (float64, i
 			n++
 		}
 	}
-	return acc, n, nil
+	return acc, n
 }
 
 // LogProb is log softmax(logits)[t], computed in float64 (with simd's
@@ -219,19 +228,38 @@ func Picks(it MCItem, scores []float64) (best, bestNorm int) {
 	return best, bestNorm
 }
 
-// MultipleChoice scores every item: acc takes the argmax of the scores,
-// acc_norm the argmax of score / len(choice in bytes).
-func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done, total int)) (MCResult, error) {
-	st, err := m.NewBoundedState(ctx, ctx, 0)
-	if err != nil {
-		return MCResult{}, fmt.Errorf("eval: %w", err)
+// MCScores is the outcome of MultipleChoice with every choice's summed
+// log-probability.
+type MCScores struct {
+	MCResult
+	Scores [][]float64 `json:"scores"`
+}
+
+// MultipleChoice scores every item (ChoiceScores) in one state of window
+// tokens, bounded by the model's context length (a larger window, or 0,
+// becomes that length: an item longer than it is an error naming the
+// item). acc takes the argmax of the scores, acc_norm the argmax of
+// score / len(choice in bytes). Cancelling ctx stops between items with
+// ctx's error; progress (optional) sees every item.
+func MultipleChoice(ctx context.Context, m *model.Model, items []MCItem, window int, progress func(done, total int)) (MCScores, error) {
+	if window <= 0 || (m.CtxLen > 0 && window > m.CtxLen) {
+		window = m.CtxLen
 	}
+	st, err := m.NewBoundedState(window, window, 0)
+	if err != nil {
+		return MCScores{}, fmt.Errorf("eval: %w", err)
+	}
+	res := MCScores{Scores: make([][]float64, len(items))}
 	var acc, accNorm int
 	for n, it := range items {
+		if err := ctx.Err(); err != nil {
+			return MCScores{}, err
+		}
 		scores, err := ChoiceScores(st, m, it)
 		if err != nil {
-			return MCResult{}, fmt.Errorf("item %d: %w", n, err)
+			return MCScores{}, fmt.Errorf("item %d: %w", n, err)
 		}
+		res.Scores[n] = scores
 		best, bestNorm := Picks(it, scores)
 		if best == it.Gold {
 			acc++
@@ -244,5 +272,6 @@ func MultipleChoice(m *model.Model, items []MCItem, ctx int, progress func(done,
 		}
 	}
 	N := float64(len(items))
-	return MCResult{N: len(items), Acc: float64(acc) / N, AccNorm: float64(accNorm) / N}, nil
+	res.MCResult = MCResult{N: len(items), Acc: float64(acc) / N, AccNorm: float64(accNorm) / N}
+	return res, nil
 }

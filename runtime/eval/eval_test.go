@@ -1,12 +1,15 @@
 package eval
 
 import (
-	"github.com/shear-ai/shear/internal/testshared"
+	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/shear-ai/shear/internal/testshared"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 )
@@ -66,7 +69,7 @@ func TestMultipleChoiceMatchesLlamaCpp(t *testing.T) {
 	if len(items) != 500 {
 		t.Fatalf("%d items", len(items))
 	}
-	res, err := MultipleChoice(stories(t, tensor.F32), items, 512, nil)
+	res, err := MultipleChoice(context.Background(), stories(t, tensor.F32), items, 512, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,4 +132,48 @@ func TestQuantizedPerplexity(t *testing.T) {
 		t.Errorf("Q8_0 ppl %.4f vs f32 %.4f", ppl[tensor.Q8_0], ppl[tensor.F32])
 	}
 	t.Logf("ppl, 40 chunks: f32 %.4f, q8_0 %.4f, q4_0 %.4f", ppl[tensor.F32], ppl[tensor.Q8_0], ppl[tensor.Q4_0])
+}
+
+// TestMultipleChoiceBounded: the window is bounded by the model's context
+// length (a default of 512 on a model of 128 tokens scores the items that
+// fit exactly as a large window does, and names the item that does not),
+// and cancelling stops between items.
+func TestMultipleChoiceBounded(t *testing.T) {
+	items, err := ReadMC(sharedPath(t, "data/cloze-dev.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items = items[:6]
+	m := stories(t, tensor.F32)
+	want, err := MultipleChoice(context.Background(), m, items, 512, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.CtxLen = 128
+	got, err := MultipleChoice(context.Background(), m, items, 512, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range items {
+		for c := range items[n].Choices {
+			if math.Float64bits(got.Scores[n][c]) != math.Float64bits(want.Scores[n][c]) {
+				t.Fatalf("item %d choice %d: %v in a window of 128, %v in 512", n, c, got.Scores[n][c], want.Scores[n][c])
+			}
+		}
+	}
+	long := MCItem{Context: strings.Repeat("Once upon a time there was a girl. ", 20), Choices: []string{" Lily", " Tom"}}
+	if _, err := MultipleChoice(context.Background(), m, append(items[:2:2], long), 512, nil); err == nil || !strings.Contains(err.Error(), "item 2") || !strings.Contains(err.Error(), "context size 128") {
+		t.Errorf("an item beyond the model's context: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := 0
+	_, err = MultipleChoice(ctx, m, items, 0, func(d, _ int) {
+		done = d
+		if d == 2 {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || done != 2 {
+		t.Errorf("cancelled after item 2: error %v, %d items done", err, done)
+	}
 }

@@ -8,8 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/quant"
@@ -114,7 +114,7 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 		return nil, b.err
 	}
 	for _, t := range st.Tensors {
-		if !b.used[t.Name] && !rotaryBuffer.MatchString(t.Name) {
+		if !b.used[t.Name] && !isRotaryBuffer(t.Name) {
 			return nil, fmt.Errorf("hf: tensor %s is not part of a %s model with this config", t.Name, mc.Arch)
 		}
 	}
@@ -124,8 +124,21 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 // ggufType is the GGUF type with the same encoding as a safetensors dtype.
 var ggufType = map[string]gguf.TensorType{safetensors.F32: gguf.F32, safetensors.F16: gguf.F16, safetensors.BF16: gguf.BF16}
 
-// rotaryBuffer matches the inv_freq buffers old checkpoints saved.
-var rotaryBuffer = regexp.MustCompile(`^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$`)
+// isRotaryBuffer matches the inv_freq buffers old checkpoints saved,
+// model.layers.N.self_attn.rotary_emb.inv_freq (no regexp: the package
+// is linked into the wasm guest, where regexp's initialisation costs
+// ~100 KB).
+func isRotaryBuffer(name string) bool {
+	rest, ok := strings.CutPrefix(name, "model.layers.")
+	if !ok {
+		return false
+	}
+	n, rest, ok := strings.Cut(rest, ".")
+	if !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+		return false
+	}
+	return rest == "self_attn.rotary_emb.inv_freq"
+}
 
 // readWeights opens model.safetensors or the sharded index.
 func readWeights(dir string) (*safetensors.File, error) {

@@ -646,3 +646,21 @@ func TestMistral(t *testing.T) {
 	}
 	sameTensors(t, ggufOf(t, m), ggufOf(t, m2))
 }
+
+// TestRotaryBufferNames: the inv_freq buffers old checkpoints saved are
+// recognised by name, and nothing else is.
+func TestRotaryBufferNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"model.layers.0.self_attn.rotary_emb.inv_freq":   true,
+		"model.layers.17.self_attn.rotary_emb.inv_freq":  true,
+		"model.layers..self_attn.rotary_emb.inv_freq":    false,
+		"model.layers.x.self_attn.rotary_emb.inv_freq":   false,
+		"model.layers.0.self_attn.rotary_emb.inv_freq.x": false,
+		"model.layers.0.self_attn.q_proj.weight":         false,
+		"layers.0.self_attn.rotary_emb.inv_freq":         false,
+	} {
+		if got := isRotaryBuffer(name); got != want {
+			t.Errorf("isRotaryBuffer(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -128,8 +128,9 @@ type runMeta struct {
 	Source        []byte     `json:"source"`
 	AdamSteps     int        `json:"adam_steps"`
 	RNG           []byte     `json:"rng"`
-	DevLossBefore float64    `json:"dev_loss_before"`
+	DevLossBefore *float64   `json:"dev_loss_before"` // null: no dev set (NaN has no JSON form)
 	Log           []StepInfo `json:"log"`
+	Stepper       []byte     `json:"stepper,omitempty"` // Config.Stepper's state
 }
 
 // StateArrays lists the trainable weights and the optimizer moments, the
@@ -146,7 +147,17 @@ func StateArrays(tr *Trainer, opt *AdamW) []Array {
 func (t *Trainer) RNGState() ([]byte, error)  { return t.pcg.MarshalBinary() }
 func (t *Trainer) SetRNGState(b []byte) error { return t.pcg.UnmarshalBinary(b) }
 
-func saveCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, step int, res *Result) error {
+// checkpointArrays are the arrays of a run's checkpoint: the trainer's
+// weights, the optimizer's moments and a stepper's own arrays.
+func checkpointArrays(tr *Trainer, opt *AdamW, st Stepper) []Array {
+	arrays := StateArrays(tr, opt)
+	if st != nil {
+		arrays = append(arrays, st.Arrays()...)
+	}
+	return arrays
+}
+
+func saveCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, st Stepper, step int, res *Result) error {
 	rng, err := tr.RNGState()
 	if err != nil {
 		return err
@@ -155,14 +166,21 @@ func saveCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, step int, 
 	if err != nil {
 		return err
 	}
-	meta := runMeta{Step: step, Source: ss, AdamSteps: opt.Steps, RNG: rng,
-		DevLossBefore: res.DevLossBefore, Log: res.Log}
-	return WriteSnapshot(path, meta, StateArrays(tr, opt))
+	meta := runMeta{Step: step, Source: ss, AdamSteps: opt.Steps, RNG: rng, Log: res.Log}
+	if !math.IsNaN(res.DevLossBefore) {
+		meta.DevLossBefore = &res.DevLossBefore
+	}
+	if st != nil {
+		if meta.Stepper, err = st.State(); err != nil {
+			return err
+		}
+	}
+	return WriteSnapshot(path, meta, checkpointArrays(tr, opt, st))
 }
 
-func loadCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, res *Result) (int, error) {
+func loadCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, st Stepper, res *Result) (int, error) {
 	var meta runMeta
-	if err := ReadSnapshot(path, &meta, StateArrays(tr, opt)); err != nil {
+	if err := ReadSnapshot(path, &meta, checkpointArrays(tr, opt, st)); err != nil {
 		return 0, err
 	}
 	if err := tr.SetRNGState(meta.RNG); err != nil {
@@ -171,7 +189,15 @@ func loadCheckpoint(path string, tr *Trainer, opt *AdamW, src Source, res *Resul
 	if err := src.SetState(meta.Source); err != nil {
 		return 0, fmt.Errorf("%s: %v", path, err)
 	}
+	if st != nil {
+		if err := st.SetState(meta.Stepper); err != nil {
+			return 0, fmt.Errorf("%s: %v", path, err)
+		}
+	}
 	opt.Steps = meta.AdamSteps
-	res.DevLossBefore, res.Log = meta.DevLossBefore, meta.Log
+	res.DevLossBefore, res.Log = math.NaN(), meta.Log
+	if meta.DevLossBefore != nil {
+		res.DevLossBefore = *meta.DevLossBefore
+	}
 	return meta.Step, nil
 }

@@ -3,43 +3,52 @@ package train
 import (
 	"context"
 	"fmt"
-	"github.com/shear-ai/shear/internal/valid"
 	"math"
 	"os"
 	"time"
+
+	"github.com/shear-ai/shear/runtime/eval"
 )
 
 // Config is a training run.
 type Config struct {
-	Steps           int      `json:"steps"`                // optimizer steps
-	Accum           int      `json:"accum"`                // micro-batches per step (gradient accumulation)
-	Sched           Schedule `json:"schedule"`             // learning rate; Total defaults to Steps
-	WeightDecay     float64  `json:"weight_decay"`         // AdamW decoupled weight decay
-	ClipNorm        float64  `json:"clip"`                 // ≤ 0: no clipping
-	EvalEvery       int      `json:"eval_every"`           // dev loss every N steps (0: only before and after)
-	DevMax          int      `json:"dev_max"`              // at most this many dev examples (0: all)
-	Seed            uint64   `json:"seed"`                 // data order
-	CheckpointPath  string   `json:"checkpoint,omitempty"` // "" disables checkpoints
-	CheckpointEvery int      `json:"checkpoint_every,omitempty"`
-	Resume          bool     `json:"resume,omitempty"` // continue from CheckpointPath if it exists
+	Steps       int      `json:"steps"`        // optimizer steps
+	Accum       int      `json:"accum"`        // micro-batches per step (gradient accumulation)
+	Sched       Schedule `json:"schedule"`     // learning rate; Total defaults to Steps
+	WeightDecay float64  `json:"weight_decay"` // AdamW decoupled weight decay
+	ClipNorm    float64  `json:"clip"`         // ≤ 0: no clipping
+	EvalEvery   int      `json:"eval_every"`   // dev loss every N steps (0: only before and after)
+	DevMax      int      `json:"dev_max"`      // at most this many dev examples (0: all)
+	Seed        uint64   `json:"seed"`         // data order
+	Checkpointing
 	// Source, when set, supplies the micro-batches instead of a uniform
 	// Loader over the training examples (recovery's weighted sampling).
 	Source Source `json:"-"`
 	// Patience > 0 stops after that many dev evaluations (EvalEvery)
 	// without improvement, and keeps the best weights.
 	Patience int `json:"patience,omitempty"`
+	// Stepper, when set, takes every optimizer step (one micro-batch
+	// each: Accum must be 1) instead of the loop's AdamW.
+	Stepper Stepper `json:"-"`
 }
 
-// CheckOptim is the one range check of the options every trainer shares
-// (named by their CLI flags): batch size, sequence length up to maxCtx
-// (the model's context when it is known), peak rate and clip norm.
-func CheckOptim(batch, ctx, maxCtx int, lr, clip float64) error {
-	return valid.First(
-		valid.Int("--batch", batch, 1, 1<<16),
-		valid.Int("--ctx", ctx, 8, maxCtx),
-		valid.Float("--lr", lr, valid.Positive),
-		valid.Float("--clip", clip, valid.NonNegative),
-	)
+// Stepper takes the optimizer steps of a loop whose update is not plain
+// AdamW (LHSPG's projected steps). Run still draws the micro-batches,
+// schedules the rate, logs, and checkpoints the trainer, the optimizer,
+// the source and the stepper's own state.
+type Stepper interface {
+	// Optimizer is the AdamW the stepper updates with; its moments and
+	// step count go into a checkpoint.
+	Optimizer() *AdamW
+	// Step takes optimizer step step (0-based) on one micro-batch at rate
+	// lr (gradient, clipping and update) and returns the batch's loss.
+	Step(step int, tokens, targets []int, lr float64) (float64, error)
+	// Arrays are the stepper's float32 state beyond the trainer's weights
+	// and the optimizer's moments; State and SetState save and restore the
+	// rest (SetState runs before the first step of a resumed run).
+	Arrays() []Array
+	State() ([]byte, error)
+	SetState([]byte) error
 }
 
 // MaxCtx bounds sequence lengths when no model is known yet.
@@ -75,18 +84,28 @@ type Result struct {
 	Log           []StepInfo `json:"-"`
 }
 
-// Evaluate is the mean loss over examples (every scored token counts once).
+// Evaluate is the mean loss over examples (every scored token counts
+// once), summed by eval.AddNLL as every mean loss is: on a model without
+// an adapter it is bit for bit the mean of eval.SequenceNLL.
 func Evaluate(tr *Trainer, examples []Example) (float64, error) {
 	var sum float64
 	var count int
 	tks, tgs := Batches(examples, tr.B, tr.T)
 	for i := range tks {
-		loss, n, err := tr.Loss(tks[i], tgs[i])
+		for _, tg := range tgs[i] {
+			if tg >= tr.M.Vocab {
+				return 0, fmt.Errorf("train: target %d outside the vocabulary", tg)
+			}
+		}
+		err := tr.EachLogits(tks[i], func(r0 int, logits []float32) {
+			n := len(logits) / tr.M.Vocab
+			var k int
+			sum, k = eval.AddNLL(sum, logits, tr.M.Vocab, tgs[i][r0:r0+n])
+			count += k
+		})
 		if err != nil {
 			return 0, err
 		}
-		sum += loss * float64(n)
-		count += n
 	}
 	if count == 0 {
 		return math.NaN(), nil
@@ -113,16 +132,24 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	if cfg.DevMax > 0 && len(devEx) > cfg.DevMax {
 		devEx = devEx[:cfg.DevMax]
 	}
-	opt := NewAdamW(tr.params, cfg.WeightDecay)
+	var opt *AdamW
+	if cfg.Stepper != nil {
+		if cfg.Accum != 1 {
+			return Result{}, fmt.Errorf("train: a stepper takes one micro-batch per step (accum %d)", cfg.Accum)
+		}
+		opt = cfg.Stepper.Optimizer()
+	} else {
+		opt = NewAdamW(tr.params, cfg.WeightDecay)
+	}
 	src := cfg.Source
 	if src == nil {
 		src = &Loader{Examples: trainEx, B: tr.B, T: tr.T, Seed: cfg.Seed}
 	}
 	var res Result
 	start := 0
-	if cfg.Resume && cfg.CheckpointPath != "" {
-		if _, err := os.Stat(cfg.CheckpointPath); err == nil {
-			s, err := loadCheckpoint(cfg.CheckpointPath, tr, opt, src, &res)
+	if cfg.Resume && cfg.Checkpoint != "" {
+		if _, err := os.Stat(cfg.Checkpoint); err == nil {
+			s, err := loadCheckpoint(cfg.Checkpoint, tr, opt, src, cfg.Stepper, &res)
 			if err != nil {
 				return res, err
 			}
@@ -165,34 +192,46 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 	t0 := time.Now()
 	processed := 0 // token positions run through forward and backward
 	for step := start; step < cfg.Steps; step++ {
-		tr.ZeroGrad()
-		var lossSum, klSum float64
-		var count int
-		for a := 0; a < cfg.Accum; a++ {
+		lr := cfg.Sched.At(step)
+		var info StepInfo
+		if cfg.Stepper != nil {
 			src.Next(tokens, targets)
-			loss, n, err := tr.Step(tokens, targets, 1/float32(cfg.Accum))
+			loss, err := cfg.Stepper.Step(step, tokens, targets, lr)
 			if err != nil {
 				return res, err
 			}
-			lossSum += loss * float64(n)
-			klSum += tr.KL() * float64(n)
-			count += n
+			info = StepInfo{Loss: loss, KL: tr.KL()}
+		} else {
+			tr.ZeroGrad()
+			var lossSum, klSum float64
+			var count int
+			for a := 0; a < cfg.Accum; a++ {
+				src.Next(tokens, targets)
+				loss, n, err := tr.Step(tokens, targets, 1/float32(cfg.Accum))
+				if err != nil {
+					return res, err
+				}
+				lossSum += loss * float64(n)
+				klSum += tr.KL() * float64(n)
+				count += n
+			}
+			norm := ClipGradNorm(tr.params, cfg.ClipNorm)
+			if math.IsNaN(norm) || math.IsInf(norm, 0) {
+				return res, fmt.Errorf("train: gradient norm is %v at step %d (lower --lr?)", norm, step+1)
+			}
+			opt.Step(tr.params, lr)
+			info = StepInfo{Loss: lossSum / math.Max(1, float64(count)), GradNorm: norm, KL: klSum / math.Max(1, float64(count)), Tokens: count}
 		}
-		norm := ClipGradNorm(tr.params, cfg.ClipNorm)
-		if math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return res, fmt.Errorf("train: gradient norm is %v at step %d (lower --lr?)", norm, step+1)
-		}
-		lr := cfg.Sched.At(step)
-		opt.Step(tr.params, lr)
 		processed += tr.N * cfg.Accum
-		info := StepInfo{Step: step + 1, Loss: lossSum / math.Max(1, float64(count)), LR: lr, GradNorm: norm,
-			KL: klSum / math.Max(1, float64(count)), Tokens: count, Seconds: time.Since(t0).Seconds()}
-		if cfg.EvalEvery > 0 && (step+1)%cfg.EvalEvery == 0 && step+1 < cfg.Steps {
+		info.Step, info.LR, info.Seconds = step+1, lr, time.Since(t0).Seconds()
+		if cfg.EvalEvery > 0 && (step+1)%cfg.EvalEvery == 0 && step+1 < cfg.Steps && len(devEx) > 0 {
 			d, err := dev()
 			if err != nil {
 				return res, err
 			}
-			info.DevLoss = d
+			if !math.IsNaN(d) { // NaN: no dev token is scored
+				info.DevLoss = d
+			}
 			if cfg.Patience > 0 {
 				keepBest(d, step+1)
 			}
@@ -204,8 +243,8 @@ func Run(ctx context.Context, tr *Trainer, trainEx, devEx []Example, cfg Config,
 		stopping := ctx.Err() != nil
 		early := cfg.Patience > 0 && sinceBest >= cfg.Patience
 		last := step+1 == cfg.Steps || early
-		if cfg.CheckpointPath != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping || last) {
-			if err := saveCheckpoint(cfg.CheckpointPath, tr, opt, src, step+1, &res); err != nil {
+		if cfg.Checkpoint != "" && ((cfg.CheckpointEvery > 0 && (step+1)%cfg.CheckpointEvery == 0) || stopping || last) {
+			if err := saveCheckpoint(cfg.Checkpoint, tr, opt, src, cfg.Stepper, step+1, &res); err != nil {
 				return res, fmt.Errorf("train: writing checkpoint: %w", err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
@@ -144,22 +145,29 @@ func TestLoRAFinetuneLowersDevLoss(t *testing.T) {
 }
 
 // TestResumeIsBitIdentical: a run cancelled mid-way and resumed from its
-// checkpoint ends with exactly the weights of an uninterrupted run.
+// checkpoint ends with exactly the weights of an uninterrupted run — also
+// without a dev set, whose NaN dev loss has no JSON form (checkpoints of
+// such runs failed to write).
 func TestResumeIsBitIdentical(t *testing.T) {
-	for _, full := range []bool{false, true} {
+	for _, c := range []struct{ full, noDev bool }{{false, false}, {true, false}, {false, true}} {
+		full := c.full
 		run := func(stopAt int, ckpt string) []Param {
 			m := stories(t, tensor.F32)
 			trainEx, devEx := instructData(t, m, 64)
+			evalEvery := 0
+			if c.noDev {
+				devEx, evalEvery = nil, 2
+			}
 			opt := Options{Full: full, LoRA: lora.DefaultConfig(), Batch: 2, Ctx: 64, Seed: 9}
 			tr, err := New(m, opt)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := Config{Steps: 8, Accum: 2, Sched: Schedule{LR: 1e-3, MinLR: 1e-4, Warmup: 2}, ClipNorm: 1,
-				DevMax: 8, Seed: 2, CheckpointPath: ckpt, CheckpointEvery: 100, Resume: true}
+				DevMax: 8, EvalEvery: evalEvery, Seed: 2, Checkpointing: Checkpointing{Checkpoint: ckpt, CheckpointEvery: 100, Resume: true}}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			_, err = Run(ctx, tr, trainEx, devEx, cfg, func(s StepInfo) {
+			res, err := Run(ctx, tr, trainEx, devEx, cfg, func(s StepInfo) {
 				if s.Step == stopAt {
 					cancel()
 				}
@@ -170,6 +178,9 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			if stopAt == 0 && err != nil {
 				t.Fatal(err)
 			}
+			if stopAt == 0 && c.noDev != math.IsNaN(res.DevLossBefore) {
+				t.Errorf("no dev set %v, dev loss before %v", c.noDev, res.DevLossBefore)
+			}
 			return tr.Params()
 		}
 		dir := t.TempDir()
@@ -179,7 +190,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		for k := range straight {
 			for i := range straight[k].W {
 				if math.Float32bits(straight[k].W[i]) != math.Float32bits(resumed[k].W[i]) {
-					t.Fatalf("full=%v: %s[%d] = %v after resume, %v uninterrupted", full, straight[k].Name, i, resumed[k].W[i], straight[k].W[i])
+					t.Fatalf("%+v: %s[%d] = %v after resume, %v uninterrupted", c, straight[k].Name, i, resumed[k].W[i], straight[k].W[i])
 				}
 			}
 		}
@@ -193,7 +204,7 @@ func TestCheckpointMismatch(t *testing.T) {
 	m := stories(t, tensor.F32)
 	trainEx, _ := instructData(t, m, 64)
 	tr, _ := New(m, Options{LoRA: lora.DefaultConfig(), Batch: 1, Ctx: 64})
-	_, err := Run(context.Background(), tr, trainEx, nil, Config{Steps: 1, CheckpointPath: ck, Resume: true}, nil)
+	_, err := Run(context.Background(), tr, trainEx, nil, Config{Steps: 1, Checkpointing: Checkpointing{Checkpoint: ck, Resume: true}}, nil)
 	if err == nil {
 		t.Fatal("a corrupt checkpoint was accepted")
 	}
@@ -222,5 +233,55 @@ func TestInstructionMasking(t *testing.T) {
 	}
 	if ex.Tokens[0] != m.Tok.BOS() {
 		t.Error("sequence does not start with BOS")
+	}
+}
+
+// TestEvaluateIsSequenceNLL: the trainer's dev loss and the inference
+// mean loss are one sum (eval.AddNLL) over bit-identical logits, so on a
+// model without a trained adapter (a fresh LoRA adds exactly zero) they
+// agree to the last bit — for full sequences of a multiple of three
+// tokens, where both forwards group the rows of a product alike (see
+// TestForwardMatchesInference), and for examples shorter than the
+// context, up to the grouping of their last rows.
+func TestEvaluateIsSequenceNLL(t *testing.T) {
+	m := stories(t, tensor.F32)
+	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const T = 18
+	ex := PackText(m.Tok, string(text[:20000]), T)[:7]
+	short := ex[6]
+	short.Tokens, short.Targets = short.Tokens[:10], append(append([]int(nil), short.Targets[:9]...), -1)
+	for _, c := range []struct {
+		name  string
+		ex    []Example
+		exact bool
+	}{{"full", ex[:6], true}, {"with a short one", append(append([]Example(nil), ex[:6]...), short), false}} {
+		tr, err := New(m, Options{LoRA: lora.DefaultConfig(), Batch: 3, Ctx: T, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Evaluate(tr, c.ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := m.NewState(T, T)
+		var sum float64
+		var n int
+		for _, e := range c.ex {
+			var k int
+			if sum, k, err = eval.SequenceNLL(st, e.Tokens, e.Targets, sum); err != nil {
+				t.Fatal(err)
+			}
+			n += k
+		}
+		want := sum / float64(n)
+		if c.exact && math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%s: Evaluate %v, mean SequenceNLL %v", c.name, got, want)
+		}
+		if d := math.Abs(got - want); d > 1e-6*want {
+			t.Errorf("%s: Evaluate %v, mean SequenceNLL %v (|Δ| %g)", c.name, got, want, d)
+		}
 	}
 }

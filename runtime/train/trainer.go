@@ -366,13 +366,31 @@ func (t *Trainer) run(tokens, targets []int, weight float32, train bool) (float6
 // Logits runs the forward pass (no dropout) and returns all Batch×Ctx
 // rows of logits in a new slice.
 func (t *Trainer) Logits(tokens []int) ([]float32, error) {
+	out := make([]float32, 0, t.N*t.M.Vocab)
+	err := t.EachLogits(tokens, func(_ int, logits []float32) { out = append(out, logits...) })
+	return out, err
+}
+
+// EachLogits runs the forward pass (no dropout) and hands fn the logits
+// chunk by chunk (rows r0 onwards), without holding all Batch×Ctx rows.
+func (t *Trainer) EachLogits(tokens []int, fn func(r0 int, logits []float32)) error {
 	if len(tokens) != t.N {
-		return nil, fmt.Errorf("train: need %d tokens, got %d", t.N, len(tokens))
+		return fmt.Errorf("train: need %d tokens, got %d", t.N, len(tokens))
+	}
+	for _, tok := range tokens {
+		if tok < 0 || tok >= t.M.Vocab {
+			return fmt.Errorf("train: token %d outside the vocabulary", tok)
+		}
 	}
 	t.forward(tokens, nil)
-	out := make([]float32, t.N*t.M.Vocab)
-	t.out.W.MatMul(out, t.xnf, t.N, &t.scratch)
-	return out, nil
+	V, d := t.M.Vocab, t.M.Dim
+	for r0 := 0; r0 < t.N; r0 += logitChunk {
+		n := min(logitChunk, t.N-r0)
+		logits := t.logits[:n*V]
+		t.out.W.MatMul(logits, t.xnf[r0*d:(r0+n)*d], n, &t.scratch)
+		fn(r0, logits)
+	}
+	return nil
 }
 
 // forward runs the blocks, saving what the backward pass needs.

@@ -138,7 +138,7 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		r, err := eval.MultipleChoice(m, mc, 512, nil)
+		r, err := eval.MultipleChoice(context.Background(), m, mc, 512, nil)
 		return p.PPL, r.Acc, r.AccNorm, err
 	}
 	t0 := time.Now()
@@ -195,7 +195,8 @@ func mainErr(shared, outPath string, quick bool, only string, scale int) error {
 		}
 		cfg.NoProjection, cfg.NoTransfer, cfg.Target, cfg.Balanced = r.noProj, r.noTrans, r.ratio, r.balanced // unbalanced unless the run asks
 		opt := prune.Options{Method: r.method, Target: r.ratio, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(),
-			Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1, Distill: rk.pruneDistill, DistillTemp: rk.temp}
+			Optim:        train.Optim{Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1},
+			Distillation: train.Distillation{Distill: rk.pruneDistill, DistillTemp: rk.temp}}
 		data := prune.Data{Train: append(append([]train.Example(nil), trainText...), instruct...), Calib: calib}
 		cm, rep, pruneSecs, err := pruneCached(r, b, scale, quick, m, opt, data)
 		if err != nil {

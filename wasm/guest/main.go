@@ -427,7 +427,12 @@ func shearPrune(h int32, ptr, n uint32) int32 {
 		if err := request(ptr, n, &req); err != nil {
 			return 0, err
 		}
-		cm, res, err := app.Prune(m, req, poll)
+		req, err = req.InMemory()
+		if err != nil {
+			return 0, err
+		}
+		ctx, progress := app.PollContext(poll)
+		cm, res, err := app.Prune(ctx, m, req, progress)
 		if err != nil {
 			return 0, err
 		}

@@ -394,7 +394,12 @@ func (e *Engine) Prune(ctx context.Context, ggufBytes []byte, req PruneRequest) 
 		if err != nil {
 			return nil, PruneResult{}, err
 		}
-		cm, res, err := app.Prune(m, req, e.poll(ctx))
+		req, err := req.InMemory()
+		if err != nil {
+			return nil, PruneResult{}, err
+		}
+		pctx, progress := app.PollContext(e.poll(ctx))
+		cm, res, err := app.Prune(pctx, m, req, progress)
 		if err != nil {
 			return nil, res, nativeErr(ctx, "prune", err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/lora"
+	"github.com/shear-ai/shear/runtime/train"
 	"github.com/shear-ai/shear/wasm/host"
 )
 
@@ -17,7 +18,7 @@ func pruneRequest(method string) host.PruneRequest {
 	lc := lora.DefaultConfig()
 	lc.Rank = 4
 	return host.PruneRequest{Options: prune.Options{Method: method, Target: 0.2, LHSPG: cfg, LoRA: lc,
-		Batch: 2, Ctx: 32, LR: 1e-3, Clip: 1, Seed: 1}}
+		Optim: train.Optim{Batch: 2, Ctx: 32, LR: 1e-3, Clip: 1, Seed: 1}}}
 }
 
 // TestPruneSameBytes prunes stories260K to 80% of its parameters through

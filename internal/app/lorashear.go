@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shear-ai/shear/internal/safefile"
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// LoRAShearRequest is `shear lorashear`: the whole method on one model —
+// knowledge analysis, LHSPG, compression, dynamic recovery, and the
+// evaluation of the dense and the pruned model on held-out text.
+type LoRAShearRequest struct {
+	Data       DataFiles            `json:"data"`
+	EvalPath   string               `json:"eval,omitempty"` // evaluation text (default: the head of every data file)
+	MCPath     string               `json:"mc,omitempty"`   // multiple-choice JSONL for acc/acc_norm
+	EvalChunks int                  `json:"eval_chunks"`
+	CalibSeqs  int                  `json:"calib_seqs"`
+	Subsets    int                  `json:"subsets"` // a single text is cut into this many recovery subsets
+	Prune      prune.Options        `json:"prune"`
+	Recover    prune.RecoverOptions `json:"recover"`
+	// Embedded is the data used when Data.Text is empty (the CLI's
+	// embedded Austen texts).
+	Embedded *EmbeddedData `json:"-"`
+	// Note, when set, is told what the run does next between the stages
+	// that report progress.
+	Note func(string) `json:"-"`
+}
+
+// Default is `shear lorashear`'s request without data: LoRAShear's
+// pruning defaults and the default recovery, 100 evaluation chunks, 8
+// calibration sequences, 4 recovery subsets.
+func (LoRAShearRequest) Default() LoRAShearRequest {
+	return LoRAShearRequest{EvalChunks: 100, CalibSeqs: 8, Subsets: DynamicRecoverRequest{}.Default().Subsets,
+		Prune: prune.DefaultOptions(), Recover: prune.DefaultRecover()}
+}
+
+// EmbeddedData is training text, held-out text and instructions that
+// come with the program rather than from files.
+type EmbeddedData struct {
+	Texts        []NamedText
+	HeldOut      string
+	Instructions []train.Instruction
+}
+
+// Quality is a model's evaluation in the pipeline report.
+type Quality struct {
+	PPL     float64  `json:"ppl"`
+	Chunks  int      `json:"chunks"`
+	Acc     *float64 `json:"acc,omitempty"`
+	AccNorm *float64 `json:"acc_norm,omitempty"`
+}
+
+// LoRAShearResult is the outcome of a lorashear run.
+type LoRAShearResult struct {
+	Model    *model.Model         `json:"-"` // the pruned and recovered model
+	Report   *prune.Report        `json:"report"`
+	Recovery *prune.RecoverReport `json:"recovery"`
+	Dense    Quality              `json:"dense"`
+	Pruned   Quality              `json:"pruned"`
+	MCItems  int                  `json:"mc_items"`
+	Dropped  int                  `json:"dropped_instructions"` // left out of training for quoting the evaluation text
+	Summary  string               `json:"summary"`              // the markdown table of summary.md
+}
+
+// LoRAShear runs the pipeline on m (float32 weights; m is pruned in place
+// and a clone kept as the dense reference).
+func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progress Progress) (LoRAShearResult, error) {
+	var res LoRAShearResult
+	opt, ropt := req.Prune, req.Recover
+	texts, ins, evalText := []NamedText(nil), []train.Instruction(nil), ""
+	if req.EvalPath != "" {
+		b, err := safefile.ReadFile(req.EvalPath)
+		if err != nil {
+			return res, err
+		}
+		evalText = string(b)
+	}
+	var err error
+	if req.Data.Text != "" {
+		if texts, err = readTexts(req.Data.Text); err != nil {
+			return res, err
+		}
+	} else if e := req.Embedded; e != nil {
+		texts = e.Texts
+		if evalText == "" {
+			evalText = e.HeldOut
+		}
+		if req.Data.Instruct == "" {
+			ins = e.Instructions
+		}
+	}
+	if req.Data.Instruct != "" {
+		if ins, err = train.ReadInstructions(req.Data.Instruct); err != nil {
+			return res, err
+		}
+	}
+	plan := planData(m, texts, ins, evalText, opt.Ctx)
+	res.Dropped = plan.dropped
+	var mc []eval.MCItem
+	if req.MCPath != "" {
+		if mc, err = eval.ReadMC(req.MCPath); err != nil {
+			return res, err
+		}
+	}
+	res.MCItems = len(mc)
+	stageStart := time.Now()
+	dense := m.Clone()
+	req.note("evaluating the dense model…")
+	if res.Dense, err = evaluate(ctx, dense, plan.heldOut, req.EvalChunks, mc); err != nil {
+		return res, err
+	}
+	tEvalDense := time.Since(stageStart).Seconds()
+	cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, opt.Ctx, req.CalibSeqs, opt.Seed), progress)
+	if err != nil {
+		return res, err
+	}
+	res.Report = rep
+	t0 := time.Now()
+	if res.Recovery, err = recoverStages(ctx, cm, dense, plan.subsets(m, opt.Ctx, req.Subsets), plan.instruct, ropt, progress); err != nil {
+		return res, err
+	}
+	rep.Seconds["recover"] = time.Since(t0).Seconds()
+	req.note("evaluating the pruned model…")
+	t0 = time.Now()
+	if res.Pruned, err = evaluate(ctx, cm, plan.heldOut, req.EvalChunks, mc); err != nil {
+		return res, err
+	}
+	rep.Seconds["eval"] = time.Since(t0).Seconds() + tEvalDense
+	res.Model = cm
+	res.Summary = pipelineSummary(rep, res.Dense, res.Pruned, plan.dropped, len(mc))
+	return res, nil
+}
+
+func (r LoRAShearRequest) note(s string) {
+	if r.Note != nil {
+		r.Note(s)
+	}
+}
+
+// evaluate is the held-out perplexity and, with items, the multiple
+// choice accuracy of m.
+func evaluate(ctx context.Context, m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (Quality, error) {
+	res, err := eval.Perplexity(m, m.Tok.Encode(heldOut), 256, chunks, nil)
+	if err != nil {
+		return Quality{}, err
+	}
+	q := Quality{PPL: res.PPL, Chunks: res.Chunks}
+	if len(mc) > 0 {
+		r, err := eval.MultipleChoice(ctx, m, mc, ScoreRequest{}.Default().Ctx, nil)
+		if err != nil {
+			return q, err
+		}
+		q.Acc, q.AccNorm = &r.Acc, &r.AccNorm
+	}
+	return q, nil
+}
+
+// pipelineSummary is the markdown table of a run: dense vs pruned.
+func pipelineSummary(rep *prune.Report, dq, pq Quality, dropped, mcN int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| model | params | ppl (held-out, %d chunks) |", dq.Chunks)
+	if mcN > 0 {
+		b.WriteString(" acc | acc_norm |")
+	}
+	b.WriteString("\n|---|---|---|")
+	if mcN > 0 {
+		b.WriteString("---|---|")
+	}
+	b.WriteString("\n")
+	row := func(name string, params int, q Quality) {
+		fmt.Fprintf(&b, "| %s | %d | %.4f |", name, params, q.PPL)
+		if q.Acc != nil {
+			fmt.Fprintf(&b, " %.3f | %.3f |", *q.Acc, *q.AccNorm)
+		}
+		b.WriteString("\n")
+	}
+	row("dense", rep.ParamsBefore, dq)
+	row(fmt.Sprintf("lorashear −%.1f%%", 100*rep.Ratio), rep.ParamsAfter, pq)
+	fmt.Fprintf(&b, "\npruned/dense ppl: %.3f×", pq.PPL/dq.PPL)
+	if dq.Acc != nil && *dq.Acc > 0 {
+		fmt.Fprintf(&b, "; acc retained %.1f%%", 100**pq.Acc / *dq.Acc)
+	}
+	fmt.Fprintf(&b, "\nper layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
+	if dropped > 0 {
+		fmt.Fprintf(&b, "%d instructions quoting the evaluation text were left out of training\n", dropped)
+	}
+	return b.String()
+}

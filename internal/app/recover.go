@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/train"
+)
+
+// DynamicRecoverRequest is `shear recover`: dynamic knowledge recovery of
+// a pruned model against its dense original, on weighted subsets of the
+// text (stage 1) and then the instructions (stage 2).
+type DynamicRecoverRequest struct {
+	Data    DataFiles            `json:"data"`
+	Subsets int                  `json:"subsets"` // a single text file is cut into this many
+	Options prune.RecoverOptions `json:"options"`
+}
+
+// Default is `shear recover`'s request without data.
+func (DynamicRecoverRequest) Default() DynamicRecoverRequest {
+	return DynamicRecoverRequest{Subsets: 4, Options: prune.DefaultRecover()}
+}
+
+// RecoverDynamic loads the request's data and recovers pruned (float32;
+// modified in place) with dense as the reference. A stage without data
+// is skipped.
+func RecoverDynamic(ctx context.Context, pruned, dense *model.Model, req DynamicRecoverRequest, progress Progress) (*prune.RecoverReport, error) {
+	if err := req.Data.Need(); err != nil {
+		return nil, err
+	}
+	if dense.Vocab != pruned.Vocab {
+		return nil, fmt.Errorf("the dense model's vocabulary (%d) differs from the pruned model's (%d)", dense.Vocab, pruned.Vocab)
+	}
+	opt := req.Options
+	var subs []prune.Subset
+	var err error
+	if req.Data.Text != "" {
+		if subs, err = prune.TextSubsets(pruned.Tok, req.Data.Text, opt.Ctx, req.Subsets); err != nil {
+			return nil, err
+		}
+	}
+	var ins []train.Example
+	if req.Data.Instruct != "" {
+		if ins, err = train.LoadInstructions(pruned.Tok, req.Data.Instruct, opt.Ctx); err != nil {
+			return nil, err
+		}
+	}
+	if len(subs) == 0 {
+		opt.Stage1Steps = 0
+	}
+	return recoverStages(ctx, pruned, dense, subs, ins, opt, progress)
+}
+
+// recoverStages runs prune.Recover (stage 2 only when there are
+// instructions), reporting each stage against its own length.
+func recoverStages(ctx context.Context, pruned, dense *model.Model, subs []prune.Subset, ins []train.Example, opt prune.RecoverOptions, progress Progress) (*prune.RecoverReport, error) {
+	if len(ins) == 0 {
+		opt.Stage2Steps = 0
+	}
+	return prune.Recover(ctx, pruned, dense, subs, ins, opt, func(stage string, s train.StepInfo) {
+		total := opt.Stage1Steps
+		if stage == "recover-2" {
+			total = opt.Stage2Steps
+		}
+		progress(stage, s.Step, total, s.Loss)
+	})
+}
