@@ -66,3 +66,29 @@ func TestBPERoundTrip(t *testing.T) {
 		t.Errorf("loaded model: tokenizer %q, Encode %v, want gpt2 and %v", m3.Tok.Model(), m3.Tok.Encode(text), tok.Encode(text))
 	}
 }
+
+// TestSPMAddFlags: a SentencePiece model's add_bos_token/add_eos_token go
+// to tokenizer_config.json and come back from it (llama.cpp's converter
+// reads them there for tokenizer.model too).
+func TestSPMAddFlags(t *testing.T) {
+	m, err := model.Load("../../../shared/models/stories260K.gguf", model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Skipf("shared model absent: %v", err)
+	}
+	v := m.Tok.Vocab()
+	v.AddBOS, v.AddEOS = false, true
+	if m.Tok, err = tokenizer.New(v); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hf")
+	if err := Save(m, dir, SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Load(dir, model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.Tok.AddBOS() || !m2.Tok.AddEOS() {
+		t.Errorf("add_bos %v add_eos %v after the round trip, want false true", m2.Tok.AddBOS(), m2.Tok.AddEOS())
+	}
+}

@@ -412,17 +412,7 @@ func hfSpecials(v *Vocab, postProcessor json.RawMessage, tokenizerConfig, config
 			}
 		}
 	}
-	for _, f := range []struct {
-		key  string
-		flag *bool
-	}{{"add_bos_token", &v.AddBOS}, {"add_eos_token", &v.AddEOS}} {
-		if raw, ok := tc[f.key]; ok {
-			var b bool
-			if json.Unmarshal(raw, &b) == nil {
-				*f.flag = b
-			}
-		}
-	}
+	applyAddFlags(v, tc)
 	if len(config) > 0 {
 		var c map[string]json.RawMessage
 		if err := json.Unmarshal(config, &c); err != nil {
@@ -442,6 +432,39 @@ func hfSpecials(v *Vocab, postProcessor json.RawMessage, tokenizerConfig, config
 			}
 			*t.id = int(id)
 		}
+	}
+	return nil
+}
+
+// applyAddFlags sets AddBOS and AddEOS from a tokenizer config's boolean
+// add_bos_token and add_eos_token (other values are ignored, as by gguf-py).
+func applyAddFlags(v *Vocab, tc map[string]json.RawMessage) {
+	for _, f := range []struct {
+		key  string
+		flag *bool
+	}{{"add_bos_token", &v.AddBOS}, {"add_eos_token", &v.AddEOS}} {
+		var b bool
+		if raw, ok := tc[f.key]; ok && json.Unmarshal(raw, &b) == nil {
+			*f.flag = b
+		}
+	}
+}
+
+// HFAddFlags applies tokenizer_config.json's add_bos_token and
+// add_eos_token to v, as llama.cpp's converter does for SentencePiece
+// models too (tokenizer.model beside the config), and checks that the
+// tokens added exist.
+func HFAddFlags(v *Vocab, tokenizerConfig []byte) error {
+	var tc map[string]json.RawMessage
+	if err := json.Unmarshal(tokenizerConfig, &tc); err != nil {
+		return fmt.Errorf("tokenizer: %s: %w", HFTokenizerConfigFile, err)
+	}
+	applyAddFlags(v, tc)
+	if v.AddBOS && v.BOS < 0 {
+		return fmt.Errorf("tokenizer: %s: add_bos_token is true but the vocabulary has no BOS token", HFTokenizerConfigFile)
+	}
+	if v.AddEOS && v.EOS < 0 {
+		return fmt.Errorf("tokenizer: %s: add_eos_token is true but the vocabulary has no EOS token", HFTokenizerConfigFile)
 	}
 	return nil
 }

@@ -186,3 +186,15 @@ func TestHFAddFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHFAddFlagsSPM: the tokenizer config's flags alone (as for a
+// tokenizer.model), refused where the token they add is missing.
+func TestHFAddFlagsSPM(t *testing.T) {
+	v := Vocab{BOS: 1, EOS: -1, AddBOS: true}
+	if err := HFAddFlags(&v, []byte(`{"add_bos_token": false, "add_eos_token": null}`)); err != nil || v.AddBOS || v.AddEOS {
+		t.Errorf("add_bos %v add_eos %v err %v, want false false nil", v.AddBOS, v.AddEOS, err)
+	}
+	if err := HFAddFlags(&v, []byte(`{"add_eos_token": true}`)); err == nil || !strings.Contains(err.Error(), "add_eos_token is true but the vocabulary has no EOS") {
+		t.Errorf("add_eos_token without EOS: err = %v", err)
+	}
+}
