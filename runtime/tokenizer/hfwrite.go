@@ -91,7 +91,15 @@ func HFFiles(v Vocab) (tokenizerJSON, tokenizerConfig []byte, err error) {
 			return nil, nil, fmt.Errorf("tokenizer: %s %d is outside the vocabulary of %d", key, id, len(v.Tokens))
 		}
 		if id >= 0 {
-			if typ := v.Types[id]; typ != TypeControl && typ != TypeUserDefined && typ != TypeUnknown {
+			typ := v.Types[id]
+			special := typ == TypeControl || typ == TypeUserDefined || typ == TypeUnknown
+			if !special && key == "bos_token" && !v.AddBOS {
+				// llama.cpp's default BOS of a GGUF that names none (id 11,
+				// for Qwen: ","): never added, and not nameable in
+				// tokenizer_config.json. config.json keeps its id.
+				continue
+			}
+			if !special {
 				return nil, nil, fmt.Errorf("tokenizer: %s %d (%q) is a normal token; Hugging Face names special tokens among the added tokens", key, id, v.Tokens[id])
 			}
 			tc[key] = v.Tokens[id]

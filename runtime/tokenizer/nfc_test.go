@@ -198,3 +198,30 @@ func TestHFAddFlagsSPM(t *testing.T) {
 		t.Errorf("add_eos_token without EOS: err = %v", err)
 	}
 }
+
+// TestHFFilesDefaultBOS: Qwen3's vocabulary read back from GGUF has
+// llama.cpp's default BOS, id 11 (","), which it never adds: the
+// tokenizer.json export names no BOS instead of refusing a normal token
+// (config.json keeps the id), and reads back with it from there.
+func TestHFFilesDefaultBOS(t *testing.T) {
+	q := load(t, "models/tokenizers/qwen3").Vocab()
+	v, err := VocabFromGGUF(vocabGGUF(t, q, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.BOS != 11 || v.AddBOS {
+		t.Fatalf("BOS %d add_bos %v through GGUF, want llama.cpp's default 11, false", v.BOS, v.AddBOS)
+	}
+	tj, tc, err := HFFiles(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseHF(tj, tc, []byte(`{"bos_token_id": 11}`), 0)
+	if err != nil || back.BOS != 11 || back.AddBOS {
+		t.Errorf("read back: BOS %d add_bos %v, err %v", back.BOS, back.AddBOS, err)
+	}
+	v.AddBOS = true // a BOS that is added must be nameable
+	if _, _, err := HFFiles(v); err == nil || !strings.Contains(err.Error(), "normal token") {
+		t.Errorf("added normal BOS: err = %v", err)
+	}
+}
