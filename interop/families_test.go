@@ -14,13 +14,15 @@ import (
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/sample"
 	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/runtime/tokenizer"
 )
 
 // familySpecs are random-weight models of each family with its GQA ratio
 // and features, at a size llama.cpp loads in a second. The vocabulary is
-// stories260K's SentencePiece one, a stand-in until the BPE vocabularies
-// of these families are readable (the tokenizer issue): the architecture,
-// not the tokenizer, is under test here.
+// stories260K's SentencePiece one (512 tokens): the architecture, not the
+// tokenizer, is under test here, with per-layer widths cut by hand;
+// TestRealVocabGreedy and TestPrunedRealVocab run the same shapes with the
+// families' real vocabularies.
 var familySpecs = map[string]model.FamilySpec{
 	"smollm2-9-3-tied":  {Arch: "llama", Dim: 144, FFN: 384, Layers: 3, Heads: 9, KVHeads: 3, Ctx: 256, Tied: true, RopeBase: 100000},
 	"qwen2.5-14-2-bias": {Arch: "qwen2", Dim: 224, FFN: 384, Layers: 3, Heads: 14, KVHeads: 2, Ctx: 256, Tied: true},
@@ -66,25 +68,37 @@ func TestFamiliesGreedy(t *testing.T) {
 }
 
 // TestRealShapesGreedy runs the families at their real shapes
-// (model.Shapes, docs/REFERENCE.md), random weights, f16, on the
-// stand-in vocabulary; it takes minutes and gigabytes, so it runs only
-// with SHEAR_REAL_SHAPES=1.
+// (model.Shapes, docs/REFERENCE.md) with their real vocabularies (see
+// realVocabFamilies; Qwen's padded to 151,936 as the released models
+// are), random weights made by `shear init --shape … --vocab-from …`, in
+// f16 and q8_0, from BOS where the model adds one and from a text
+// prompt; it takes minutes and gigabytes, so it runs only with
+// SHEAR_REAL_SHAPES=1.
 func TestRealShapesGreedy(t *testing.T) {
 	if os.Getenv("SHEAR_REAL_SHAPES") == "" {
 		t.Skip("set SHEAR_REAL_SHAPES=1 to run the families at their real shapes")
 	}
-	src := requireClient(t)
+	requireClient(t)
 	dir := t.TempDir()
-	for _, name := range []string{"SmolLM2-135M", "Qwen2.5-0.5B", "Qwen3-0.6B", "Llama-3.2-1B"} {
-		t.Run(name, func(t *testing.T) {
-			c := model.Shapes[name]
-			c.Vocab = src.Vocab
-			m, err := model.NewRandom(c, tensor.F16, 3)
-			if err != nil {
-				t.Fatal(err)
+	for _, c := range []struct{ shape, vocab, size string }{
+		{"SmolLM2-135M", "smollm", ""}, {"Qwen2.5-0.5B", "qwen3", "151936"}, {"Qwen3-0.6B", "qwen3", "151936"}, {"Llama-3.2-1B", "llama3", ""},
+	} {
+		t.Run(c.shape, func(t *testing.T) {
+			src := filepath.Join(dir, c.shape+".init.gguf")
+			args := []string{"init", "--shape", c.shape, "--vocab-from", vocabSource(t, c.vocab, dir), "--dtype", "f16", "--seed", "3", "-o", src, "--json"}
+			if c.size != "" {
+				args = append(args, "--vocab", c.size)
 			}
-			m.Tok = src.Tok
-			checkFamilyGreedy(t, m, tensor.F16, false, filepath.Join(dir, name))
+			shearCLI(t, args...)
+			for _, dt := range []tensor.DType{tensor.F16, tensor.Q8_0} {
+				t.Run(dt.String(), func(t *testing.T) {
+					path := filepath.Join(dir, c.shape+"-"+dt.String()+".gguf")
+					sm, arch := storeAs(t, src, dt, path)
+					greedyBothWays(t, sm, path, arch, dt)
+				})
+				os.Remove(filepath.Join(dir, c.shape+"-"+dt.String()+".gguf"))
+			}
+			os.Remove(src)
 		})
 	}
 }
@@ -111,7 +125,6 @@ func requireClient(t *testing.T) *model.Model {
 // tokens from BOS to be Shear's.
 func checkFamilyGreedy(t *testing.T, m *model.Model, dt tensor.DType, pruned bool, base string) {
 	t.Helper()
-	const n = 32
 	if pruned && m.Arch == "qwen3" {
 		t.Skip("llama.cpp's qwen3 takes every layer's head counts and FFN width from layer 0, and deci has no q/k norms: " +
 			"no GGUF architecture runs a qwen3 model with per-layer widths (docs/FORMATS.md)")
@@ -140,10 +153,27 @@ func checkFamilyGreedy(t *testing.T, m *model.Model, dt tensor.DType, pruned boo
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := shearGreedy(t, sm, n)
-	got := llamaCppGreedy(t, path, n)
+	compareGreedy(t, sm, path, arch, dt, nil)
+}
+
+// compareGreedy requires llama.cpp's 32 greedy tokens on the GGUF at path
+// to be Shear's (sm, loaded from it): from BOS (prompt nil), or from the
+// prompt with the special tokens each adds (llama.cpp's add_special and
+// Shear's EncodeOptions.AddSpecial must give the same input).
+func compareGreedy(t *testing.T, sm *model.Model, path, arch string, dt tensor.DType, prompt *string) {
+	t.Helper()
+	const n = 32
+	input := []int{sm.Tok.BOS()}
+	if prompt != nil {
+		input = sm.Tok.EncodeWith(*prompt, tokenizer.EncodeOptions{AddSpecial: true})
+	}
+	got, llamaInput := llamaCppGreedyPrompt(t, path, n, prompt)
+	if !slices.Equal(llamaInput, input) {
+		t.Fatalf("input: llama.cpp %v, Shear %v", llamaInput, input)
+	}
+	want := shearGreedyFrom(t, sm, input, n)
 	if slices.Equal(got, want) {
-		t.Logf("arch %s: %d/%d greedy tokens equal", arch, len(got), n)
+		t.Logf("arch %s: %d/%d greedy tokens equal (input %d tokens)", arch, len(got), n, len(input))
 		return
 	}
 	// Where the paths part, llama.cpp's pick must be a near-tie in Shear's
@@ -154,7 +184,7 @@ func checkFamilyGreedy(t *testing.T, m *model.Model, dt tensor.DType, pruned boo
 	if dt == tensor.Q8_0 {
 		tol = nearTieQ8
 	}
-	ties, worst := agreesUpToTies(t, sm, got, tol)
+	ties, worst := agreesUpToTies(t, sm, input, got, tol)
 	t.Logf("arch %s: greedy paths part at token %d; llama.cpp's tokens are Shear's argmax or within %g of it at every step (%d near-ties, the widest %.3g)",
 		arch, firstDiff(got, want), tol, ties, worst)
 }
@@ -169,13 +199,13 @@ const (
 	nearTieQ8 = 0.25
 )
 
-// agreesUpToTies runs m on tokens (from BOS) and requires each to be the
-// argmax of m's logits or within tol of it; it returns how many were not
-// the argmax and the widest such gap.
-func agreesUpToTies(t *testing.T, m *model.Model, tokens []int, tol float32) (ties int, worst float32) {
+// agreesUpToTies runs m on tokens (after input) and requires each to be
+// the argmax of m's logits or within tol of it; it returns how many were
+// not the argmax and the widest such gap.
+func agreesUpToTies(t *testing.T, m *model.Model, input, tokens []int, tol float32) (ties int, worst float32) {
 	t.Helper()
-	st := m.NewState(len(tokens)+1, 1)
-	logits, err := st.Forward([]int{m.Tok.BOS()}, false)
+	st := m.NewState(len(input)+len(tokens), 1)
+	logits, err := st.Forward(input, false)
 	if err != nil {
 		t.Fatal(err)
 	}

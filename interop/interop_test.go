@@ -143,8 +143,14 @@ func requireSameTokens(t *testing.T, got, want []int, arch string) {
 
 func shearGreedy(t *testing.T, m *model.Model, n int) []int {
 	t.Helper()
-	st := m.NewState(n+1, 1)
-	logits, err := st.Forward([]int{m.Tok.BOS()}, false)
+	return shearGreedyFrom(t, m, []int{m.Tok.BOS()}, n)
+}
+
+// shearGreedyFrom is Shear's greedy continuation of input.
+func shearGreedyFrom(t *testing.T, m *model.Model, input []int, n int) []int {
+	t.Helper()
+	st := m.NewState(len(input)+n, 1)
+	logits, err := st.Forward(input, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +167,20 @@ func shearGreedy(t *testing.T, m *model.Model, n int) []int {
 
 func llamaCppGreedy(t *testing.T, path string, n int) []int {
 	t.Helper()
-	cmd := exec.Command("node", "greedy.mjs", path, fmt.Sprint(n))
+	tokens, _ := llamaCppGreedyPrompt(t, path, n, nil)
+	return tokens
+}
+
+// llamaCppGreedyPrompt is llama.cpp's greedy continuation of [BOS] (prompt
+// nil) or of the prompt as llama.cpp tokenizes it with add_special (see
+// greedy.mjs), and that input.
+func llamaCppGreedyPrompt(t *testing.T, path string, n int, prompt *string) (tokens, input []int) {
+	t.Helper()
+	args := []string{"greedy.mjs", path, fmt.Sprint(n)}
+	if prompt != nil {
+		args = append(args, *prompt)
+	}
+	cmd := exec.Command("node", args...)
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	out, err := cmd.Output()
@@ -171,12 +190,13 @@ func llamaCppGreedy(t *testing.T, path string, n int) []int {
 	var res struct {
 		Tokens []int `json:"tokens"`
 		BOS    int   `json:"bos"`
+		Prompt []int `json:"prompt"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("greedy.mjs printed %q: %v", out, err)
 	}
-	t.Logf("llama.cpp ran in %.1fs (BOS %d)", time.Since(start).Seconds(), res.BOS)
-	return res.Tokens
+	t.Logf("llama.cpp ran in %.1fs (BOS %d, input %d tokens)", time.Since(start).Seconds(), res.BOS, len(res.Prompt))
+	return res.Tokens, res.Prompt
 }
 
 func fileSize(path string) int64 {

@@ -126,9 +126,9 @@ func NewGenerator(m *model.Model, req GenerateRequest) (*Generator, error) {
 	if err := valid.Int("--ctx", req.Ctx, 0, m.CtxLen); err != nil {
 		return nil, RequestError{fmt.Errorf("%w (the model's context length)", err)}
 	}
-	input := append([]int{m.Tok.BOS()}, m.Tok.Encode(req.Prompt)...)
-	if req.Prompt == "" {
-		input = input[:1]
+	input := m.Tok.EncodeWith(req.Prompt, tokenizer.EncodeOptions{AddSpecial: true})
+	if len(input) == 0 {
+		return nil, badRequest("the prompt is empty and the model starts its input with no BOS token (tokenizer.ggml.add_bos_token is false): give a prompt")
 	}
 	ctx := req.Ctx
 	if ctx <= 0 {

@@ -45,9 +45,11 @@ type LogitsRequest struct {
 }
 
 // GenerateRequest is the request of shear_generate and
-// shear_generate_start. It mirrors `shear generate`: the input is BOS and
-// the prompt's tokens (BOS alone for an empty prompt); generation stops at
-// EOS unless IgnoreEOS, or after N tokens.
+// shear_generate_start. It mirrors `shear generate`: the input is the
+// prompt's tokens with the special tokens the model adds (BOS first for
+// most, none for Qwen; BOS alone for an empty prompt; an empty prompt is
+// refused when the model adds no BOS, as llama.cpp does); generation stops
+// at EOS unless IgnoreEOS, or after N tokens.
 type GenerateRequest struct {
 	Prompt      string  `json:"prompt,omitempty"`
 	N           int     `json:"n"`

@@ -24,14 +24,21 @@ type PPLResult struct {
 }
 
 // Perplexity cuts tokens (the file's tokenization, without BOS) into
-// chunks of ctx−1 tokens, drops a final partial chunk, prepends BOS to each
-// and scores every chunk token given its prefix. chunks > 0 limits the
-// number of chunks. progress, if set, is called after each chunk.
+// chunks, drops a final partial chunk, and scores ctx−1 tokens of each
+// given their prefix: a model that starts its inputs with BOS (AddBOS,
+// docs/REFERENCE.md) gets chunks of ctx−1 tokens after a BOS, every token
+// scored; one that does not (Qwen) chunks of ctx tokens, the first only
+// context. chunks > 0 limits the number of chunks. progress, if set, is
+// called after each chunk.
 func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(done, total int)) (PPLResult, error) {
 	if ctx < 2 {
 		return PPLResult{}, fmt.Errorf("eval: context %d is too small (need ≥ 2)", ctx)
 	}
-	per := ctx - 1
+	bos := m.Tok.AddBOS()
+	per := ctx // text tokens per chunk
+	if bos {
+		per = ctx - 1
+	}
 	total := len(tokens) / per
 	if chunks > 0 && chunks < total {
 		total = chunks
@@ -43,22 +50,27 @@ func Perplexity(m *model.Model, tokens []int, ctx, chunks int, progress func(don
 	if err != nil {
 		return PPLResult{}, fmt.Errorf("eval: %w", err)
 	}
-	input := make([]int, per)
+	input := make([]int, ctx-1)
 	var nll float64
 	for c := 0; c < total; c++ {
 		chunk := tokens[c*per : (c+1)*per]
-		// Input is BOS + chunk minus its last token: position i predicts chunk[i].
-		input[0] = m.Tok.BOS()
-		copy(input[1:], chunk[:per-1])
+		// Position i of the input predicts targets[i].
+		targets := chunk[1:]
+		if bos {
+			input[0], targets = m.Tok.BOS(), chunk
+			copy(input[1:], chunk[:per-1])
+		} else {
+			copy(input, chunk[:per-1])
+		}
 		var err error
-		if nll, _, err = SequenceNLL(st, input, chunk, nll); err != nil {
+		if nll, _, err = SequenceNLL(st, input, targets, nll); err != nil {
 			return PPLResult{}, err
 		}
 		if progress != nil {
 			progress(c+1, total)
 		}
 	}
-	n := total * per
+	n := total * (ctx - 1)
 	mean := nll / float64(n)
 	if math.IsNaN(mean) || math.IsInf(mean, 0) {
 		// Finite weights can still overflow in the forward pass.
@@ -165,13 +177,21 @@ func ReadMC(path string) ([]MCItem, error) {
 }
 
 // ChoiceScores returns, for each choice, the summed log-probability of its
-// continuation tokens: whole = [BOS] + tok(context + choice), continuation
-// = the tokens after 1 + len(tok(context)). The context is run once and
-// its cache shared by the choices whose tokens start with it.
+// continuation tokens: whole = [BOS] + tok(context + choice) ([BOS] only
+// for a model that starts its inputs with it), continuation = the tokens
+// after those of [BOS] + tok(context). The context is run once and its
+// cache shared by the choices whose tokens start with it.
 func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error) {
-	prefix := append([]int{m.Tok.BOS()}, m.Tok.Encode(it.Context)...)
+	var lead []int
+	if m.Tok.AddBOS() {
+		lead = []int{m.Tok.BOS()}
+	}
+	prefix := slices.Concat(lead, m.Tok.Encode(it.Context))
 	start := len(prefix) // index of the first continuation token
-	shared := start - 1  // tokens whose cache every matching choice reuses
+	if start == 0 {
+		return nil, fmt.Errorf("eval: the context is empty and the model starts its input with no BOS token: the first token of a choice has nothing to be predicted from")
+	}
+	shared := start - 1 // tokens whose cache every matching choice reuses
 	st.Reset()
 	if shared > 0 {
 		if shared >= st.Ctx() {
@@ -183,7 +203,7 @@ func ChoiceScores(st *model.State, m *model.Model, it MCItem) ([]float64, error)
 	}
 	scores := make([]float64, len(it.Choices))
 	for c, choice := range it.Choices {
-		whole := append([]int{m.Tok.BOS()}, m.Tok.Encode(it.Context+choice)...)
+		whole := slices.Concat(lead, m.Tok.Encode(it.Context+choice))
 		if start >= len(whole) {
 			return nil, fmt.Errorf("eval: choice %q adds no tokens to its context", choice)
 		}

@@ -267,7 +267,9 @@ func (c *Config) ModelConfig() (model.Config, error) {
 func fromModelConfig(mc *model.Config, bos, eos int, dtype string) ([]byte, error) {
 	fam := Families[0] // llama and deci
 	for _, f := range Families {
-		if f.Arch == mc.Arch && mc.Arch != "llama" {
+		// A deci model with q/k/v biases is a pruned Qwen2 as Shear writes
+		// it to GGUF (model.GGUF): Qwen2ForCausalLM with per-layer widths.
+		if f.Arch == mc.Arch && mc.Arch != "llama" || mc.Arch == "deci" && mc.QKVBias && f.Arch == "qwen2" {
 			fam = f
 		}
 	}

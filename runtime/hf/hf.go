@@ -159,8 +159,9 @@ func readWeights(dir string) (*safetensors.File, error) {
 }
 
 // readVocab reads tokenizer.model, pads it with unused tokens up to the
-// embedding's row count (as llama.cpp's converter does), and takes BOS/EOS
-// from config.json where it names them.
+// embedding's row count (as llama.cpp's converter does), takes BOS/EOS
+// from config.json where it names them and add_bos_token/add_eos_token
+// from tokenizer_config.json.
 func readVocab(dir string, hc *Config, n int) (tokenizer.Vocab, error) {
 	path := filepath.Join(dir, TokenizerFile)
 	sp, err := sentencepiece.Read(path)
@@ -204,6 +205,15 @@ func readVocab(dir string, hc *Config, n int) (tokenizer.Vocab, error) {
 		}
 	}
 	v.AddBOS = v.BOS >= 0
+	tc, err := os.ReadFile(filepath.Join(dir, TokenizerConfigFile))
+	switch {
+	case err == nil:
+		if err := tokenizer.HFAddFlags(&v, tc); err != nil {
+			return v, fmt.Errorf("hf: %w", err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return v, fmt.Errorf("hf: %w", err)
+	}
 	return v, nil
 }
 

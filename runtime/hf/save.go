@@ -144,7 +144,7 @@ func Files(m *model.Model, opt SaveOptions) (*Contents, error) {
 		}
 		out.Other[TokenizerFile] = sp.Encode()
 		tc := map[string]any{
-			"tokenizer_class": "LlamaTokenizer", "add_bos_token": v.AddBOS, "add_eos_token": false,
+			"tokenizer_class": "LlamaTokenizer", "add_bos_token": v.AddBOS, "add_eos_token": v.AddEOS,
 			"clean_up_tokenization_spaces": false, "legacy": false, "model_max_length": c.CtxLen,
 			"sp_model_kwargs": map[string]any{}, "pad_token": nil,
 		}

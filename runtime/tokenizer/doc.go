@@ -8,8 +8,13 @@
 // Build one with FromGGUF (or New from a Vocab; LoadVocab and FromHFDir read
 // a Hugging Face tokenizer.json directory), then:
 //
-//	ids := tok.Encode("Once upon a time") // no BOS; prepend tok.BOS() yourself
+//	ids := tok.Encode("Once upon a time") // no BOS
+//	in := tok.EncodeWith("Once upon a time", tokenizer.EncodeOptions{AddSpecial: true})
 //	text := tok.Decode(ids)               // "Once upon a time"
+//
+// Model inputs use AddSpecial: BOS first where the vocabulary's AddBOS says
+// so (tokenizer.ggml.add_bos_token; SentencePiece and Llama-3 yes, Qwen
+// no), EOS last where AddEOS does, as llama.cpp's add_special.
 //
 // Encoding escapes spaces to U+2581, adds one U+2581 at the start of the text
 // (AddSpacePrefix), splits into UTF-8 characters and greedily merges the
@@ -64,6 +69,11 @@
 //   - Byte-level BPE: invalid UTF-8 bytes become U+FFFD before merging, as
 //     in llama.cpp, but overlong forms and surrogates (which llama.cpp
 //     decodes) are invalid bytes too. Pre-tokenizers other than the four
-//     above are refused by name. A tokenizer.json NFC normalizer is accepted
-//     and, as by llama.cpp, not applied.
+//     above are refused by name.
+//   - A tokenizer.json NFC normalizer (Qwen2/3) is applied to the text
+//     between special tokens, as transformers does (nfc.go, with tables
+//     generated from golang.org/x/text by tools/nfcgen). GGUF has no key
+//     for it and llama.cpp does not normalize, so a vocabulary read from
+//     GGUF does not either: text that is not in NFC tokenizes as llama.cpp
+//     tokenizes it.
 package tokenizer

@@ -71,9 +71,10 @@ type hfTokenizer struct {
 		Special    bool   `json:"special"`
 		Normalized bool   `json:"normalized"`
 	} `json:"added_tokens"`
-	Normalizer   json.RawMessage `json:"normalizer"`
-	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-	Model        struct {
+	Normalizer    json.RawMessage `json:"normalizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+	Model         struct {
 		Type                    string          `json:"type"`
 		Vocab                   map[string]int  `json:"vocab"`
 		Merges                  json.RawMessage `json:"merges"`
@@ -114,15 +115,19 @@ type hfPre struct {
 //     structure gives the same names for these families);
 //   - BOS/EOS/UNK from the tokenizer config's bos_token/eos_token/unk_token
 //     (looked up among the added tokens), else config.json's *_token_id;
-//     add_bos_token from the tokenizer config, else llama.cpp's default for
-//     the pre-tokenizer.
+//   - add_bos_token and add_eos_token as gguf-py's SpecialVocab finds them:
+//     a TemplateProcessing post-processor that puts the BOS first (the EOS
+//     last) sets them, the tokenizer config's add_bos_token/add_eos_token
+//     override it, and what neither says is llama.cpp's default for the
+//     pre-tokenizer (BOS for Llama-3 only, never EOS).
 //
 // A normalizer other than none or NFC, a model other than BPE, byte
 // fallback (SentencePiece-style tokenizer.json: use tokenizer.model), word
 // prefixes or suffixes, dropout, missing merges and an unknown pre-tokenizer
-// are errors that name the problem. The NFC normalizer is accepted and not
-// applied, as llama.cpp does not apply it: text that is not in NFC may
-// tokenize differently from transformers.
+// are errors that name the problem. The NFC normalizer sets Vocab.NFC, so
+// Shear encodes as transformers does; it is not in GGUF (llama.cpp has no
+// normalizer), so text that is not in NFC tokenizes differently from a
+// GGUF.
 func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Vocab, error) {
 	var tj hfTokenizer
 	if err := json.Unmarshal(tokenizerJSON, &tj); err != nil {
@@ -143,7 +148,8 @@ func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Voca
 	case m.Dropout != nil && *m.Dropout != 0:
 		return Vocab{}, fmt.Errorf("tokenizer: %s: BPE dropout %v is not supported", HFTokenizerFile, *m.Dropout)
 	}
-	if err := checkNormalizer(tj.Normalizer); err != nil {
+	nfc, err := checkNormalizer(tj.Normalizer)
+	if err != nil {
 		return Vocab{}, err
 	}
 	pre, err := hfPreName(tj.PreTokenizer)
@@ -183,7 +189,7 @@ func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Voca
 	if n == 0 {
 		return Vocab{}, fmt.Errorf("tokenizer: %s: empty vocabulary", HFTokenizerFile)
 	}
-	v := Vocab{Model: ModelBPE, Pre: pre, Merges: merges, Tokens: make([]string, n), Types: make([]int32, n), BOS: -1, EOS: -1, UNK: -1}
+	v := Vocab{Model: ModelBPE, Pre: pre, Merges: merges, Tokens: make([]string, n), Types: make([]int32, n), BOS: -1, EOS: -1, UNK: -1, NFC: nfc}
 	set := make([]bool, n)
 	for text, id := range m.Vocab {
 		if set[id] {
@@ -216,11 +222,14 @@ func ParseHF(tokenizerJSON, tokenizerConfig, config []byte, vocabSize int) (Voca
 		return Vocab{}, err
 	}
 	v.AddBOS = p.addBOS
-	if err := hfSpecials(&v, tokenizerConfig, config, added); err != nil {
+	if err := hfSpecials(&v, tj.PostProcessor, tokenizerConfig, config, added); err != nil {
 		return Vocab{}, err
 	}
 	if v.AddBOS && v.BOS < 0 {
-		return Vocab{}, fmt.Errorf("tokenizer: %s asks for a BOS token (add_bos_token) but names none", HFTokenizerConfigFile)
+		return Vocab{}, fmt.Errorf("tokenizer: %s: every input starts with a BOS token (add_bos_token, or the default of pre-tokenizer %q) but no BOS token is named (bos_token in %s or bos_token_id in %s)", HFTokenizerFile, pre, HFTokenizerConfigFile, HFConfigFile)
+	}
+	if v.AddEOS && v.EOS < 0 {
+		return Vocab{}, fmt.Errorf("tokenizer: %s: every input ends with an EOS token (add_eos_token) but no EOS token is named (eos_token in %s or eos_token_id in %s)", HFTokenizerFile, HFTokenizerConfigFile, HFConfigFile)
 	}
 	if _, err := New(v); err != nil {
 		return Vocab{}, err
@@ -240,29 +249,33 @@ func looksSpecial(s string) bool {
 		strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">")
 }
 
-func checkNormalizer(raw json.RawMessage) error {
+// checkNormalizer accepts no normalizer or NFC (alone or in a Sequence)
+// and says whether NFC applies.
+func checkNormalizer(raw json.RawMessage) (nfc bool, err error) {
 	if len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		return nil
+		return false, nil
 	}
 	var n struct {
 		Type        string            `json:"type"`
 		Normalizers []json.RawMessage `json:"normalizers"`
 	}
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return fmt.Errorf("tokenizer: %s: normalizer: %w", HFTokenizerFile, err)
+		return false, fmt.Errorf("tokenizer: %s: normalizer: %w", HFTokenizerFile, err)
 	}
 	switch n.Type {
 	case "NFC":
-		return nil
+		return true, nil
 	case "Sequence":
 		for _, s := range n.Normalizers {
-			if err := checkNormalizer(s); err != nil {
-				return err
+			one, err := checkNormalizer(s)
+			if err != nil {
+				return false, err
 			}
+			nfc = nfc || one
 		}
-		return nil
+		return nfc, nil
 	}
-	return fmt.Errorf("tokenizer: %s: normalizer %q is not supported (only none or NFC, which llama.cpp does not apply either)", HFTokenizerFile, n.Type)
+	return false, fmt.Errorf("tokenizer: %s: normalizer %q is not supported (only none or NFC)", HFTokenizerFile, n.Type)
 }
 
 // hfPreName names the pre-tokenizer of tokenizer.json as tokenizer.ggml.pre.
@@ -344,46 +357,62 @@ func hfMerges(raw json.RawMessage) ([]string, error) {
 	return strs, nil
 }
 
-// hfSpecials sets BOS, EOS, UNK and AddBOS from tokenizer_config.json and
-// config.json, as gguf-py's SpecialVocab: a token named in the tokenizer
-// config is looked up among the added tokens; config.json's ids fill in
-// what is still unset.
-func hfSpecials(v *Vocab, tokenizerConfig, config []byte, added map[string]int) error {
+// hfSpecials sets BOS, EOS, UNK, AddBOS and AddEOS from the
+// post-processor of tokenizer.json, tokenizer_config.json and config.json,
+// as gguf-py's SpecialVocab: a token named in the tokenizer config is
+// looked up among the added tokens; config.json's ids fill in what is
+// still unset.
+func hfSpecials(v *Vocab, postProcessor json.RawMessage, tokenizerConfig, config []byte, added map[string]int) error {
 	targets := []struct {
 		name string
 		id   *int
 	}{{"bos", &v.BOS}, {"eos", &v.EOS}, {"unk", &v.UNK}}
+	var tc map[string]json.RawMessage
 	if len(tokenizerConfig) > 0 {
-		var tc map[string]json.RawMessage
 		if err := json.Unmarshal(tokenizerConfig, &tc); err != nil {
 			return fmt.Errorf("tokenizer: %s: %w", HFTokenizerConfigFile, err)
 		}
+	}
+	names := map[string]string{} // the texts of the tokens the config names
+	for _, t := range targets {
+		raw, ok := tc[t.name+"_token"]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			var obj struct {
+				Content string `json:"content"`
+			}
+			if json.Unmarshal(raw, &obj) != nil {
+				continue // null or something else: not set
+			}
+			s = obj.Content
+		}
+		names[t.name] = s
+	}
+	first, last := templateEnds(postProcessor)
+	if first != "" {
+		// Without a tokenizer config the template's first token is the BOS.
+		v.AddBOS = tc == nil || first == names["bos"]
+	}
+	if last != "" {
+		// The template's last token is the EOS; gguf-py renames the
+		// config's EOS to it (keeping the old one as EOT, which Shear does
+		// not store).
+		v.AddEOS = true
+		if tc != nil {
+			names["eos"] = last
+		}
+	}
+	if tc != nil {
 		for _, t := range targets {
-			raw, ok := tc[t.name+"_token"]
-			if !ok {
-				continue
-			}
-			var content string
-			if json.Unmarshal(raw, &content) != nil {
-				var obj struct {
-					Content string `json:"content"`
-				}
-				if json.Unmarshal(raw, &obj) != nil {
-					continue // null or something else: not set
-				}
-				content = obj.Content
-			}
-			if id, ok := added[content]; ok {
+			if id, ok := added[names[t.name]]; ok && names[t.name] != "" {
 				*t.id = id
 			}
 		}
-		if raw, ok := tc["add_bos_token"]; ok {
-			var b bool
-			if json.Unmarshal(raw, &b) == nil {
-				v.AddBOS = b
-			}
-		}
 	}
+	applyAddFlags(v, tc)
 	if len(config) > 0 {
 		var c map[string]json.RawMessage
 		if err := json.Unmarshal(config, &c); err != nil {
@@ -405,6 +434,77 @@ func hfSpecials(v *Vocab, tokenizerConfig, config []byte, added map[string]int) 
 		}
 	}
 	return nil
+}
+
+// applyAddFlags sets AddBOS and AddEOS from a tokenizer config's boolean
+// add_bos_token and add_eos_token (other values are ignored, as by gguf-py).
+func applyAddFlags(v *Vocab, tc map[string]json.RawMessage) {
+	for _, f := range []struct {
+		key  string
+		flag *bool
+	}{{"add_bos_token", &v.AddBOS}, {"add_eos_token", &v.AddEOS}} {
+		var b bool
+		if raw, ok := tc[f.key]; ok && json.Unmarshal(raw, &b) == nil {
+			*f.flag = b
+		}
+	}
+}
+
+// HFAddFlags applies tokenizer_config.json's add_bos_token and
+// add_eos_token to v, as llama.cpp's converter does for SentencePiece
+// models too (tokenizer.model beside the config), and checks that the
+// tokens added exist.
+func HFAddFlags(v *Vocab, tokenizerConfig []byte) error {
+	var tc map[string]json.RawMessage
+	if err := json.Unmarshal(tokenizerConfig, &tc); err != nil {
+		return fmt.Errorf("tokenizer: %s: %w", HFTokenizerConfigFile, err)
+	}
+	applyAddFlags(v, tc)
+	if v.AddBOS && v.BOS < 0 {
+		return fmt.Errorf("tokenizer: %s: add_bos_token is true but the vocabulary has no BOS token", HFTokenizerConfigFile)
+	}
+	if v.AddEOS && v.EOS < 0 {
+		return fmt.Errorf("tokenizer: %s: add_eos_token is true but the vocabulary has no EOS token", HFTokenizerConfigFile)
+	}
+	return nil
+}
+
+// templateEnds returns the special tokens a TemplateProcessing
+// post-processor (alone or in a Sequence) puts before and after a single
+// sequence ("" where there is none), as gguf-py reads them: only a
+// template with more than one piece counts.
+func templateEnds(raw json.RawMessage) (first, last string) {
+	type piece struct {
+		SpecialToken *struct {
+			ID string `json:"id"`
+		} `json:"SpecialToken"`
+	}
+	var p struct {
+		Type       string            `json:"type"`
+		Processors []json.RawMessage `json:"processors"`
+		Single     []piece           `json:"single"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		return "", ""
+	}
+	if p.Type == "Sequence" {
+		for _, q := range p.Processors {
+			if f, l := templateEnds(q); f != "" || l != "" {
+				first, last = f, l
+			}
+		}
+		return first, last
+	}
+	if p.Type != "TemplateProcessing" || len(p.Single) < 2 {
+		return "", ""
+	}
+	if s := p.Single[0].SpecialToken; s != nil {
+		first = s.ID
+	}
+	if s := p.Single[len(p.Single)-1].SpecialToken; s != nil {
+		last = s.ID
+	}
+	return first, last
 }
 
 // LoadVocab reads a vocabulary from path: a GGUF file (its tokenizer.ggml.*

@@ -37,16 +37,32 @@ type EncodeOptions struct {
 	// (such as "<|im_start|>" or "<s>") as those tokens, as llama.cpp's
 	// parse_special=true; otherwise they are ordinary text.
 	ParseSpecial bool
+	// AddSpecial puts BOS first when the vocabulary's AddBOS is set and
+	// EOS last when AddEOS is, as llama.cpp's add_special=true (also for
+	// an empty text).
+	AddSpecial bool
 }
 
 // EncodeWith is Encode with options.
 func (t *Tokenizer) EncodeWith(text string, opt EncodeOptions) []int {
-	out := make([]int, 0, len(text)/3+1)
+	out := make([]int, 0, len(text)/3+2)
+	if opt.AddSpecial && t.v.AddBOS {
+		out = append(out, t.v.BOS)
+	}
+	out = t.encode(out, text, opt.ParseSpecial)
+	if opt.AddSpecial && t.v.AddEOS {
+		out = append(out, t.v.EOS)
+	}
+	return out
+}
+
+// encode appends the tokens of text to out.
+func (t *Tokenizer) encode(out []int, text string, parseSpecial bool) []int {
 	if text == "" {
 		return out
 	}
 	specials := t.user
-	if opt.ParseSpecial {
+	if parseSpecial {
 		specials = t.special
 	}
 	if t.bpe != nil {
@@ -55,6 +71,9 @@ func (t *Tokenizer) EncodeWith(text string, opt EncodeOptions) []int {
 			if id >= 0 {
 				out = append(out, int(id))
 				return
+			}
+			if t.v.NFC {
+				frag = NFC(frag) // after the special tokens, as Hugging Face normalizes
 			}
 			out = t.encodeBPE(w, frag, out)
 		})
@@ -67,6 +86,9 @@ func (t *Tokenizer) EncodeWith(text string, opt EncodeOptions) []int {
 			out = append(out, int(id))
 			prevSpecial = true
 			return
+		}
+		if t.v.NFC {
+			frag = NFC(frag)
 		}
 		s := strings.ReplaceAll(frag, " ", spaceEscape)
 		if t.v.AddSpacePrefix && prevSpecial {

@@ -39,7 +39,18 @@ type Vocab struct {
 	BOS, EOS, UNK int // -1 if absent
 
 	AddSpacePrefix bool // tokenizer.ggml.add_space_prefix, default true for "llama"
-	AddBOS         bool // tokenizer.ggml.add_bos_token, default true
+	// AddBOS and AddEOS say whether the model's inputs start with BOS and
+	// end with EOS (tokenizer.ggml.add_bos_token, add_eos_token; llama.cpp's
+	// add_special): every place that encodes text for the model follows
+	// them (EncodeOptions.AddSpecial). AddBOS defaults to true for
+	// SentencePiece and the Llama-3 pre-tokenizer, AddEOS to false.
+	AddBOS bool
+	AddEOS bool
+
+	// NFC applies Unicode NFC to text before pre-tokenizing, as a
+	// tokenizer.json normalizer asks. GGUF has no key for it and llama.cpp
+	// does not normalize, so a vocabulary read from GGUF never has it.
+	NFC bool
 
 	// Byte-level BPE only.
 	Pre    string   // tokenizer.ggml.pre: the pre-tokenizer (see PreTokenizers)
@@ -118,7 +129,10 @@ func New(v Vocab) (*Tokenizer, error) {
 		}
 	}
 	if v.AddBOS && v.BOS < 0 {
-		return nil, errors.New("tokenizer: AddBOS is set but there is no BOS token")
+		return nil, errors.New("tokenizer: the vocabulary adds a BOS token to every input (add_bos_token) but has no BOS token")
+	}
+	if v.AddEOS && v.EOS < 0 {
+		return nil, errors.New("tokenizer: the vocabulary adds an EOS token to every input (add_eos_token) but has no EOS token")
 	}
 
 	v = v.clone()
@@ -314,13 +328,24 @@ func VocabFromGGUF(f *gguf.File) (Vocab, error) {
 	if v.AddBOS, err = boolKey(f, "tokenizer.ggml.add_bos_token", defAddBOS); err != nil {
 		return Vocab{}, err
 	}
+	if v.AddEOS, err = boolKey(f, "tokenizer.ggml.add_eos_token", false); err != nil {
+		return Vocab{}, err
+	}
+	// llama.cpp asserts a BOS where it adds one; say which keys disagree.
+	if v.AddBOS && v.BOS < 0 {
+		return Vocab{}, fmt.Errorf("tokenizer: tokenizer.ggml.add_bos_token is true (or defaults to true for %q) but there is no BOS token: tokenizer.ggml.bos_token_id is missing and the default %d is outside the %d tokens", model, defBOS, n)
+	}
+	if v.AddEOS && v.EOS < 0 {
+		return Vocab{}, fmt.Errorf("tokenizer: tokenizer.ggml.add_eos_token is true but there is no EOS token: tokenizer.ggml.eos_token_id is missing and the default %d is outside the %d tokens", defEOS, n)
+	}
 	return v, nil
 }
 
 // GGUFKeys is the tokenizer.ggml.* metadata of v as llama.cpp's converter
 // writes it: model, (pre,) tokens, (scores,) token types, (merges,) the
-// special ids that are set, add_bos_token, and add_space_prefix for
-// SentencePiece. Fixed order, so files are reproducible.
+// special ids that are set, add_bos_token, add_eos_token when true (false
+// is llama.cpp's default for both tokenizer models), and add_space_prefix
+// for SentencePiece. Fixed order, so files are reproducible.
 func (v *Vocab) GGUFKeys() []gguf.KV {
 	model := v.Model
 	if model == "" {
@@ -347,6 +372,9 @@ func (v *Vocab) GGUFKeys() []gguf.KV {
 		}
 	}
 	kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_bos_token", Type: gguf.TypeBool, Value: v.AddBOS})
+	if v.AddEOS {
+		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_eos_token", Type: gguf.TypeBool, Value: true})
+	}
 	if !v.IsBPE() {
 		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Type: gguf.TypeBool, Value: v.AddSpacePrefix})
 	}
@@ -409,6 +437,12 @@ func (t *Tokenizer) BOS() int { return t.v.BOS }
 
 // EOS returns the end-of-sequence token id, or -1.
 func (t *Tokenizer) EOS() int { return t.v.EOS }
+
+// AddBOS reports whether the model's inputs start with BOS (then BOS ≥ 0).
+func (t *Tokenizer) AddBOS() bool { return t.v.AddBOS }
+
+// AddEOS reports whether the model's inputs end with EOS (then EOS ≥ 0).
+func (t *Tokenizer) AddEOS() bool { return t.v.AddEOS }
 
 // Size returns the number of tokens in the vocabulary.
 func (t *Tokenizer) Size() int { return len(t.v.Tokens) }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -52,21 +53,28 @@ func TextFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// PackText tokenizes text and cuts it into sequences of ctx positions,
-// each starting with BOS: inputs [BOS, t0 … t(ctx−2)], targets [t0 … t(ctx−1)].
-// A final partial chunk is kept when it has at least ctx/4 tokens.
+// PackText tokenizes text (with EOS last if the model adds it) and cuts
+// it into chunks of ctx tokens. Each example is the chunk after BOS for a
+// model that starts its inputs with BOS (inputs [BOS, t0 … t(ctx−2)],
+// targets [t0 … t(ctx−1)]), else the chunk alone (inputs [t0 … t(ctx−2)],
+// targets [t1 … t(ctx−1)]). A final partial chunk is kept when it has at
+// least ctx/4 and two tokens.
 func PackText(tok *tokenizer.Tokenizer, text string, ctx int) []Example {
 	ids := tok.Encode(text)
+	if tok.AddEOS() {
+		ids = append(ids, tok.EOS())
+	}
 	var out []Example
 	for start := 0; start < len(ids); start += ctx {
 		chunk := ids[start:min(start+ctx, len(ids))]
+		seq := chunk
+		if tok.AddBOS() {
+			seq = slices.Concat([]int{tok.BOS()}, chunk)
+		}
 		if len(chunk) < ctx/4 || len(chunk) < 2 {
 			break
 		}
-		ex := Example{Tokens: make([]int, len(chunk)), Targets: append([]int(nil), chunk...)}
-		ex.Tokens[0] = tok.BOS()
-		copy(ex.Tokens[1:], chunk[:len(chunk)-1])
-		out = append(out, ex)
+		out = append(out, Example{Tokens: slices.Clone(seq[:len(seq)-1]), Targets: slices.Clone(seq[1:])})
 	}
 	return out
 }
@@ -153,9 +161,10 @@ func ReadInstructions(path string) ([]Instruction, error) {
 	return out, nil
 }
 
-// InstructionExample tokenizes [BOS] + prompt + output + [EOS] and scores
-// only the response tokens and EOS. Sequences longer than ctx are cut; ok
-// is false when no response token survives the cut.
+// InstructionExample tokenizes [BOS] + prompt + output + [EOS] (BOS only
+// for a model that starts its inputs with it, EOS where the vocabulary has
+// one) and scores only the response tokens and EOS. Sequences longer than
+// ctx are cut; ok is false when no response token survives the cut.
 func InstructionExample(tok *tokenizer.Tokenizer, in Instruction, ctx int) (Example, bool) {
 	prompt := tok.Encode(in.Prompt())
 	whole := tok.Encode(in.Prompt() + in.Output)
@@ -164,15 +173,25 @@ func InstructionExample(tok *tokenizer.Tokenizer, in Instruction, ctx int) (Exam
 	for boundary < len(prompt) && boundary < len(whole) && prompt[boundary] == whole[boundary] {
 		boundary++
 	}
-	seq := append([]int{tok.BOS()}, whole...)
-	seq = append(seq, tok.EOS())
+	var seq []int
+	lead := 0 // tokens before whole
+	if tok.AddBOS() {
+		seq, lead = []int{tok.BOS()}, 1
+	}
+	seq = append(seq, whole...)
+	if tok.EOS() >= 0 {
+		seq = append(seq, tok.EOS())
+	}
 	if len(seq)-1 > ctx {
 		seq = seq[:ctx+1]
+	}
+	if len(seq) < 2 {
+		return Example{}, false
 	}
 	ex := Example{Tokens: seq[:len(seq)-1], Targets: append([]int(nil), seq[1:]...)}
 	scored := 0
 	for i := range ex.Targets {
-		if i < boundary { // target i is whole[i]: a prompt token
+		if i+1-lead < boundary { // target i is whole[i+1-lead]: a prompt token
 			ex.Targets[i] = -1
 		} else {
 			scored++

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
+	"github.com/shear-ai/shear/runtime/tokenizer"
 )
 
 func sharedPath(t testing.TB, rel string) string { return testshared.Path(t, rel) }
@@ -283,5 +285,57 @@ func TestEvaluateIsSequenceNLL(t *testing.T) {
 		if d := math.Abs(got - want); d > 1e-6*want {
 			t.Errorf("%s: Evaluate %v, mean SequenceNLL %v (|Δ| %g)", c.name, got, want, d)
 		}
+	}
+}
+
+// TestDataWithoutBOS: for a vocabulary that adds no BOS (Qwen), packed
+// text is the chunk alone, shifted by one, and an instruction's first
+// target follows its first token; with add_eos_token the text ends with
+// EOS. With BOS, the layout is the one above (TestInstructionMasking).
+func TestDataWithoutBOS(t *testing.T) {
+	m := stories(t, tensor.F32)
+	v := m.Tok.Vocab()
+	v.AddBOS, v.AddEOS = false, true
+	tok, err := tokenizer.New(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "Once upon a time there was a dog. The dog was big and liked to run in the park."
+	ids := append(tok.Encode(text), tok.EOS())
+	exs := PackText(tok, text, 8)
+	if len(exs) == 0 {
+		t.Fatal("no examples")
+	}
+	for i, ex := range exs {
+		chunk := ids[i*8 : min((i+1)*8, len(ids))]
+		if !slices.Equal(ex.Tokens, chunk[:len(chunk)-1]) || !slices.Equal(ex.Targets, chunk[1:]) {
+			t.Fatalf("example %d: tokens %v targets %v, want the chunk %v shifted by one", i, ex.Tokens, ex.Targets, chunk)
+		}
+	}
+	if last := exs[len(exs)-1].Targets; last[len(last)-1] != tok.EOS() {
+		t.Errorf("the text does not end with EOS: %v", last)
+	}
+	withBOS := PackText(m.Tok, text, 8)
+	if withBOS[0].Tokens[0] != m.Tok.BOS() || !slices.Equal(withBOS[0].Targets, m.Tok.Encode(text)[:8]) {
+		t.Errorf("with BOS: %+v", withBOS[0])
+	}
+
+	in := Instruction{Instruction: "Continue the story.", Output: "He threw it far."}
+	ex, ok := InstructionExample(tok, in, 256)
+	if !ok {
+		t.Fatal("example rejected")
+	}
+	whole := tok.Encode(in.Prompt() + in.Output)
+	if !slices.Equal(ex.Tokens, whole) {
+		t.Errorf("tokens %v, want the text's %v with no BOS", ex.Tokens, whole)
+	}
+	var scored []int
+	for _, tg := range ex.Targets {
+		if tg >= 0 {
+			scored = append(scored, tg)
+		}
+	}
+	if len(scored) < 2 || scored[len(scored)-1] != tok.EOS() || strings.TrimSpace(tok.Decode(scored[:len(scored)-1])) != in.Output {
+		t.Errorf("scored %v (%q)", scored, tok.Decode(scored))
 	}
 }
