@@ -62,7 +62,7 @@ func Analyze(m *model.Model, g *graph.Graph, calib []train.Example, gamma float6
 		}
 	}
 	for k, id := range ids {
-		v, err := newGroupView(m, nil, &g.Groups[id], nil)
+		v, err := newGroupView(m, nil, &g.Groups[id])
 		if err != nil {
 			return nil, err
 		}

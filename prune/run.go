@@ -143,16 +143,23 @@ type Report struct {
 // Progress reports a stage's progress.
 type Progress func(stage string, done, total int, loss float64)
 
-// Prune runs one method on m (float32 weights; modified in place) and
-// returns the compressed model (before recovery) and a report.
+// Prune runs one method on m (modified in place) and returns the
+// compressed model (before recovery) and a report. LoRAShear keeps the
+// frozen base in its storage type (f32 or f16); the taylor and magnitude
+// baselines read every weight's gradient or value and convert m to f32.
 func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
-	for _, r := range m.Matrices() {
-		if w := *r.Mat; w.DType != tensor.F32 {
-			return nil, nil, fmt.Errorf("prune: load the model with float32 weights (%s is %s)", r.Name, w.DType)
-		}
-	}
 	if err := opt.Validate(); err != nil {
 		return nil, nil, err
+	}
+	for _, r := range m.Matrices() {
+		if w := *r.Mat; w.DType != tensor.F32 && w.DType != tensor.F16 {
+			return nil, nil, fmt.Errorf("prune: load the model with f16 or f32 weights (%s is %s; pass --dtype f16)", r.Name, w.DType)
+		}
+	}
+	if opt.Method == "taylor" || opt.Method == "magnitude" {
+		if err := m.Convert(tensor.F32); err != nil {
+			return nil, nil, err
+		}
 	}
 	if progress == nil {
 		progress = func(string, int, int, float64) {}
@@ -247,7 +254,7 @@ type lhspgMeta struct {
 	Analysis  *Analysis       `json:"analysis"`
 }
 
-// baseArrays lists every float32 base tensor of m (LHSPG rewrites rows of
+// baseArrays lists every base tensor of m (f32 or f16) (LHSPG rewrites rows of
 // them, so a checkpoint holds them all).
 func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 	var out []train.Array
@@ -262,7 +269,7 @@ func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 		if r.vec != nil {
 			out = append(out, train.Array{Name: name, Data: *r.vec})
 		} else {
-			out = append(out, train.Array{Name: name, Data: (*r.mat).F32})
+			out = append(out, train.Array{Name: name, Data: (*r.mat).F32, Half: (*r.mat).F16})
 		}
 	}
 	return out
@@ -271,7 +278,7 @@ func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Options, data Data, rep *Report, progress Progress) ([]graph.Group, error) {
 	cfg := opt.LHSPG
 	cfg.Target, cfg.KindTargets = opt.Target, opt.KindTargets
-	tr, err := train.New(m, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed, BaseGrads: true})
+	tr, err := train.New(m, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed})
 	if err != nil {
 		return nil, err
 	}

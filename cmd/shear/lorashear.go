@@ -215,7 +215,7 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := loadF32(mf, tf)
+			m, err := loadBase(mf, tf)
 			if err != nil {
 				return err
 			}

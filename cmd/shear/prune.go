@@ -261,7 +261,7 @@ func newPrune() *cobra.Command {
 			if ef.wasm() && req.Resume {
 				return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
 			}
-			m, err := loadF32(mf, tf)
+			m, err := loadBase(mf, tf)
 			if err != nil {
 				return err
 			}
