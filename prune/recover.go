@@ -122,6 +122,10 @@ type RecoverOptions struct {
 	// λ = Distill and τ = DistillTemp (train.Trainer.SetTeacher).
 	Distill     float64 `json:"distill"`
 	DistillTemp float64 `json:"distill_temp"`
+	// Memory is the budget in bytes (0: none): full-rank recovery that
+	// would not fit falls back to LoRA, and a recovery that fits neither
+	// way fails before it allocates.
+	Memory int64 `json:"memory,omitempty"`
 }
 
 // Validate checks every option's range (options are named by their CLI
@@ -174,6 +178,7 @@ func LoRARecover() RecoverOptions {
 // RecoverReport records a recovery run.
 type RecoverReport struct {
 	Full        bool               `json:"full"`    // every weight trained (else a LoRA)
+	Memory      *MemoryPlan        `json:"memory"`  // the estimate, the budget and why Full is what it is
 	Distill     float64            `json:"distill"` // λ of the distillation (0: none)
 	DistillTemp float64            `json:"distill_temp,omitempty"`
 	Subsets     []string           `json:"subsets"`
@@ -278,7 +283,12 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 	if len(instruct) == 0 && opt.Stage2Steps > 0 {
 		return nil, fmt.Errorf("recover: stage 2 needs instruction data (--instruct)")
 	}
-	rep := &RecoverReport{Seconds: map[string]float64{}, Full: opt.Full, Distill: opt.Distill}
+	plan, err := planRecovery(pruned, dense, opt)
+	if err != nil {
+		return nil, err
+	}
+	opt.Full = plan.Mode == "full-rank"
+	rep := &RecoverReport{Seconds: map[string]float64{}, Full: opt.Full, Distill: opt.Distill, Memory: plan}
 	if opt.Distill > 0 {
 		rep.DistillTemp = opt.DistillTemp
 	}

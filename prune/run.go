@@ -29,16 +29,19 @@ type Options struct {
 	KindTargets map[string]float64 `json:"kind_targets,omitempty"` // optional per-kind fractions
 	// AllowEmpty lets the target remove every group of a kind (all
 	// attention heads or all FFN channels), which is refused otherwise.
-	AllowEmpty bool        `json:"allow_empty,omitempty"`
-	Hidden     bool        `json:"hidden,omitempty"` // hidden channels are prunable
-	Gamma      float64     `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
-	LHSPG      LHSPGConfig `json:"lhspg"`
-	LoRA       lora.Config `json:"lora"`
-	Batch      int         `json:"batch"`
-	Ctx        int         `json:"ctx"`
-	LR         float64     `json:"lr"`
-	Clip       float64     `json:"clip"`
-	Seed       uint64      `json:"seed"`
+	AllowEmpty bool    `json:"allow_empty,omitempty"`
+	Hidden     bool    `json:"hidden,omitempty"` // hidden channels are prunable
+	Gamma      float64 `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
+	// Confirm is how many groups nearest the top-γ boundary the analysis
+	// probes exactly after estimating every group (ProbeAll: all of them).
+	Confirm int         `json:"confirm"`
+	LHSPG   LHSPGConfig `json:"lhspg"`
+	LoRA    lora.Config `json:"lora"`
+	Batch   int         `json:"batch"`
+	Ctx     int         `json:"ctx"`
+	LR      float64     `json:"lr"`
+	Clip    float64     `json:"clip"`
+	Seed    uint64      `json:"seed"`
 	// Checkpoint, when set, is written every CheckpointEvery steps of the
 	// pruning stage; with Resume an existing one is continued.
 	Checkpoint      string `json:"checkpoint,omitempty"`
@@ -49,12 +52,19 @@ type Options struct {
 	// (1−λ)·CE + λ·τ²·KL(p_dense(τ) ‖ p(τ)), λ = Distill, τ = DistillTemp.
 	Distill     float64 `json:"distill,omitempty"`
 	DistillTemp float64 `json:"distill_temp,omitempty"`
+	// Memory is the budget in bytes (0: none); LoRAShear fails before it
+	// allocates its trainer when the estimate exceeds it.
+	Memory int64 `json:"memory,omitempty"`
 }
+
+// DefaultConfirm is the analysis's default number of exact probes: on
+// the 110M shape each is a forward pass over the 1,024 calibration tokens.
+const DefaultConfirm = 32
 
 // DefaultOptions returns the defaults of `shear prune`: LoRAShear removing
 // a fifth of the parameters with the LoRA, batch and rate of finetune.
 func DefaultOptions() Options {
-	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
+	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, Confirm: DefaultConfirm, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
 		Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1, CheckpointEvery: 20, DistillTemp: 1}
 }
 
@@ -138,6 +148,8 @@ type Report struct {
 	// zeroed by forgetting alone.
 	ZeroedByProjection int `json:"zeroed_by_projection"`
 	ZeroedByForgetting int `json:"zeroed_by_forgetting"`
+	// Memory is the LHSPG stage's estimate against the budget.
+	Memory *MemoryPlan `json:"memory,omitempty"`
 }
 
 // Progress reports a stage's progress.
@@ -278,7 +290,36 @@ func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Options, data Data, rep *Report, progress Progress) ([]graph.Group, error) {
 	cfg := opt.LHSPG
 	cfg.Target, cfg.KindTargets = opt.Target, opt.KindTargets
-	tr, err := train.New(m, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed})
+	// The estimate is checked before anything is allocated; the
+	// analysis's trainers (rank 1, no dropout) are smaller than LHSPG's.
+	topt := train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed}
+	var teacherShape *model.Model
+	if opt.Distill > 0 {
+		teacherShape = m // a clone of m
+	}
+	est := trainerPlan(m, topt, teacherShape)
+	rep.Memory = &MemoryPlan{Budget: opt.Memory, Estimate: est.Total(), Parts: est}
+	if opt.Memory > 0 && est.Total() > opt.Memory {
+		return nil, overBudget("LoRAShear (analysis and LHSPG)", est, opt.Memory)
+	}
+	// The analysis runs first, its trainers gone before LHSPG's is made
+	// (a resumed run has it in its checkpoint).
+	resuming := false
+	if opt.Resume && opt.Checkpoint != "" {
+		_, err := os.Stat(opt.Checkpoint)
+		resuming = err == nil
+	}
+	var analysis *Analysis
+	if opt.Gamma > 0 && !resuming {
+		t0 := time.Now()
+		a, err := Analyze(m, g, data.Calib, opt.Gamma, opt.Confirm, func(d, n int) { progress("analyze", d, n, 0) })
+		if err != nil {
+			return nil, err
+		}
+		analysis = a
+		rep.Seconds["analyze"] = time.Since(t0).Seconds()
+	}
+	tr, err := train.New(m, topt)
 	if err != nil {
 		return nil, err
 	}
@@ -299,41 +340,31 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	ld := &train.Loader{Examples: data.Train, B: tr.B, T: tr.T, Seed: opt.Seed}
 	arrays := append(train.StateArrays(tr, p.Opt), baseArrays(m, g)...)
 	start := 0
-	resumed := false
-	if opt.Resume && opt.Checkpoint != "" {
-		if _, err := os.Stat(opt.Checkpoint); err == nil {
-			var meta lhspgMeta
-			if err := train.ReadSnapshot(opt.Checkpoint, &meta, arrays); err != nil {
-				return nil, err
-			}
-			if err := tr.SetRNGState(meta.RNG); err != nil {
-				return nil, err
-			}
-			start, ld.Epoch, ld.Pos, p.Opt.Steps = meta.Step, meta.Epoch, meta.Pos, meta.AdamSteps
-			p.Redundant, p.Lambda, rep.Log, rep.Analysis = meta.Redundant, meta.Lambda, meta.Log, meta.Analysis
-			for _, id := range meta.Zero {
-				p.Zero[id] = true
-			}
-			for id, t := range meta.Projected {
-				p.Projected[id] = t
-			}
-			if p.Lambda == nil {
-				p.Lambda = map[int]float64{}
-			}
-			resumed = true
+	if resuming {
+		var meta lhspgMeta
+		if err := train.ReadSnapshot(opt.Checkpoint, &meta, arrays); err != nil {
+			return nil, err
 		}
+		if err := tr.SetRNGState(meta.RNG); err != nil {
+			return nil, err
+		}
+		start, ld.Epoch, ld.Pos, p.Opt.Steps = meta.Step, meta.Epoch, meta.Pos, meta.AdamSteps
+		p.Redundant, p.Lambda, rep.Log, rep.Analysis = meta.Redundant, meta.Lambda, meta.Log, meta.Analysis
+		for _, id := range meta.Zero {
+			p.Zero[id] = true
+		}
+		for id, t := range meta.Projected {
+			p.Projected[id] = t
+		}
+		if p.Lambda == nil {
+			p.Lambda = map[int]float64{}
+		}
+	}
+	if analysis != nil {
+		rep.Analysis = analysis
 	}
 	if rep.Analysis != nil {
 		rep.Analysis.Apply(g)
-	} else if opt.Gamma > 0 && !resumed {
-		t0 := time.Now()
-		a, err := Analyze(m, g, probeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
-		if err != nil {
-			return nil, err
-		}
-		a.Apply(g)
-		rep.Analysis = a
-		rep.Seconds["analyze"] = time.Since(t0).Seconds()
 	}
 	total := cfg.TotalSteps()
 	sched := train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total}
@@ -380,23 +411,4 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		return nil, err
 	}
 	return p.RemovedGroups(), nil
-}
-
-// probeTokens bounds the calibration tokens of each analysis probe: the
-// analysis runs one forward pass per group, so it stays in minutes.
-const probeTokens = 128
-
-// probeSet cuts calibration sequences to about probeTokens tokens in all.
-func probeSet(calib []train.Example) []train.Example {
-	var out []train.Example
-	left := probeTokens
-	for _, ex := range calib {
-		if left <= 0 {
-			break
-		}
-		n := min(len(ex.Tokens), max(left, 32))
-		out = append(out, train.Example{Tokens: ex.Tokens[:n], Targets: ex.Targets[:n]})
-		left -= n
-	}
-	return out
 }

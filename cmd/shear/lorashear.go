@@ -215,6 +215,7 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ropt.Memory = opt.Memory
 			m, err := loadBase(mf, tf)
 			if err != nil {
 				return err
@@ -296,6 +297,9 @@ func newLorashear() *cobra.Command {
 				return stopped(ctx, err, reportDir)
 			}
 			rep.Seconds["recover"] = time.Since(t0).Seconds()
+			if mp := rrep.Memory; mp != nil {
+				fmt.Fprintf(os.Stderr, "recovery ran %s: %s\n", mp.Mode, mp.Reason)
+			}
 			fmt.Fprintln(os.Stderr, "evaluating the pruned model…")
 			t0 = time.Now()
 			pq, err := evaluate(cm, plan.heldOut, evalChunks, mc)

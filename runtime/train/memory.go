@@ -63,6 +63,29 @@ func WeightBytes(c *model.Config, dt tensor.DType) int64 {
 	return n
 }
 
+// ModelBytes is the storage m's weights hold now.
+func ModelBytes(m *model.Model) int64 {
+	var n int64
+	for _, r := range m.Tensors() {
+		if r.Mat != nil {
+			n += int64((*r.Mat).Bytes())
+		} else {
+			n += 4 * int64(len(*r.Vec))
+		}
+	}
+	return n
+}
+
+// EstimateFor is Estimate for training the loaded model m: its weights
+// counted as they are stored now (full training: as float32).
+func EstimateFor(m *model.Model, opt Options) Memory {
+	e := Estimate(&m.Config, tensor.F32, opt)
+	if !opt.Full {
+		e.Base = ModelBytes(m)
+	}
+	return e
+}
+
 // Estimate is the memory New(m, opt) followed by training steps with
 // AdamW would hold for a model of shape c stored in dt, computed from the
 // shape alone (no model is loaded or allocated).
@@ -133,6 +156,9 @@ func Estimate(c *model.Config, dt tensor.DType, opt Options) Memory {
 		}
 		if !opt.Frozen {
 			e.Activations += f(N * d) // the block's input
+		}
+		if opt.ChannelTaylor {
+			e.Scratch += 8 * B * (qd + ff)
 		}
 		each := func(tg lora.Target, rows, cols int64, bias bool) {
 			if grads {
@@ -229,13 +255,7 @@ func (t *Trainer) Memory() Memory {
 		seen[p] = true
 		*dst += 4 * int64(cap(s))
 	}
-	for _, r := range t.M.Tensors() {
-		if r.Mat != nil {
-			m.Base += int64((*r.Mat).Bytes())
-		} else {
-			m.Base += 4 * int64(len(*r.Vec))
-		}
-	}
+	m.Base = ModelBytes(t.M)
 	acts := func(ss ...[]float32) {
 		for _, s := range ss {
 			count(&m.Activations, s)
@@ -272,6 +292,7 @@ func (t *Trainer) Memory() Memory {
 		acts(S.xIn, S.qPre, S.kPre, S.qInv, S.kInv, S.xn1, S.inv1, S.qb, S.kb, S.vb, S.atto,
 			S.xMid, S.xn2, S.inv2, S.g, S.u, S.h, S.att.probs)
 		scratch(S.dqPre, S.dkPre, S.dq, S.dk, S.dv, S.datto, S.dg, S.du, S.dh)
+		m.Scratch += 8 * int64(len(S.tO)+len(S.tDown))
 		if S.att.tiles != nil && S.att.tiles.free != nil && l == 0 {
 			th, tt := t.T*S.att.hd, t.T*t.T
 			m.Scratch += int64(cap(S.att.tiles.free)) * 4 * int64(7*th+2*tt)

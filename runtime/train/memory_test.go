@@ -185,3 +185,65 @@ func TestRecomputeIsBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelTaylor: the per-sequence first-order terms ⟨x_j, ∂L/∂x_j⟩ of
+// the inputs of Wo and Wdown, summed over the sequences, equal
+// Σ_i W[i, j]·∂L/∂W[i, j] from the base gradients (another path through
+// the backward), and each sequence's term is that sequence's own: the
+// same sequence alone in a batch of one gives it scaled by the batch's
+// share of its scored tokens.
+func TestChannelTaylor(t *testing.T) {
+	lc := lora.DefaultConfig()
+	lc.Dropout = 0
+	const B, T = 2, 10
+	m := tinyModel(t, nil)
+	tr, err := New(m, Options{LoRA: lc, Batch: B, Ctx: T, BaseGrads: true, ChannelTaylor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, targets := tinyBatch(B, T, m.Vocab)
+	if _, _, err := tr.Step(tokens, targets, 1); err != nil {
+		t.Fatal(err)
+	}
+	count, first := 0, 0
+	for i, tg := range targets {
+		if tg >= 0 {
+			count++
+			if i < T {
+				first++
+			}
+		}
+	}
+	one, err := New(tinyModel(t, nil), Options{LoRA: lc, Batch: 1, Ctx: T, ChannelTaylor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := one.Step(tokens[:T], targets[:T], 1); err != nil {
+		t.Fatal(err)
+	}
+	for l := range m.Blocks {
+		for _, name := range []string{model.AttnOutput.Name(l), model.FFNDown.Name(l)} {
+			sums := tr.ChannelTaylor(name)
+			r, _ := m.Tensor(name)
+			w, gw := *r.Mat, tr.WeightGrad(name)
+			if len(sums) != B*w.Cols {
+				t.Fatalf("%s: %d sums for %d sequences of %d channels", name, len(sums), B, w.Cols)
+			}
+			alone := one.ChannelTaylor(name)
+			for j := 0; j < w.Cols; j++ {
+				var want float64
+				for i := 0; i < w.Rows; i++ {
+					want += float64(w.F32[i*w.Cols+j]) * float64(gw[i*w.Cols+j])
+				}
+				got := sums[j] + sums[w.Cols+j]
+				if math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+					t.Errorf("%s channel %d: Σ_b ⟨x, ∂L/∂x⟩ = %g, Σ_i W·∂L/∂W = %g", name, j, got, want)
+				}
+				scaled := alone[j] * float64(first) / float64(count)
+				if math.Abs(sums[j]-scaled) > 1e-5*(1+math.Abs(scaled)) {
+					t.Errorf("%s channel %d: sequence 0 gives %g in the batch, %g alone", name, j, sums[j], scaled)
+				}
+			}
+		}
+	}
+}

@@ -37,6 +37,12 @@ type Options struct {
 	// RecomputeAuto, turns it on when the stored activations would exceed
 	// RecomputeAbove bytes.
 	Recompute Recompute
+	// ChannelTaylor makes the backward pass also sum, per sequence, the
+	// first-order terms ⟨x_j, ∂L/∂x_j⟩ of every input channel j of each
+	// block's attention output and FFN down projection (read with
+	// ChannelTaylor): the loss change of zeroing one head's output or one
+	// FFN channel, to first order, for every channel in one pass.
+	ChannelTaylor bool
 }
 
 // Recompute chooses between storing every block's activations for the
@@ -69,6 +75,8 @@ type layerState struct {
 	gQNorm, gKNorm             []float32 // full training with per-head q/k norms
 
 	xIn []float32 // the block's input (the checkpoint recomputation starts from)
+
+	tO, tDown []float64 // ChannelTaylor: [B × input channels] of Wo and Wdown
 	rng []byte    // the dropout stream's state at the block's forward (recompute)
 
 	// Per-head q/k norms (Qwen3): the projections before the norm, each
@@ -254,6 +262,9 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 					S.gQNorm, S.gKNorm = make([]float32, c.HeadDim), make([]float32, c.HeadDim)
 				}
 			}
+		}
+		if opt.ChannelTaylor {
+			S.tO, S.tDown = make([]float64, t.B*qd), make([]float64, t.B*ff)
 		}
 		if ff > 0 {
 			if L.Wgate != nil {
@@ -665,6 +676,7 @@ func (t *Trainer) blockBackward(l int, dx []float32) {
 	if S.up != nil {
 		// x = xMid + down(h): dh = dx·Wdown; the MLP input gradient flows into dx.
 		S.down.backward(S.dh, dx, S.h, N)
+		t.channelTaylor(S.tDown, S.h, S.dh)
 		if S.gate != nil {
 			swigluBackward(S.dg, S.du, S.dh, S.g, S.u)
 			S.gate.backward(t.dxn, S.dg, S.xn2, N)
@@ -679,6 +691,7 @@ func (t *Trainer) blockBackward(l int, dx []float32) {
 	}
 	if S.q != nil {
 		S.o.backward(S.datto, dx, S.atto, N)
+		t.channelTaylor(S.tO, S.atto, S.datto)
 		S.att.backwardPass()
 		ropeBackward(c, S.dq, N, t.T, c.Heads[l], t.cos, t.sin)
 		ropeBackward(c, S.dk, N, t.T, c.KVHeads[l], t.cos, t.sin)
@@ -699,6 +712,41 @@ func (t *Trainer) blockBackward(l int, dx []float32) {
 		simd.Add(t.dxn, t.dxn, tmp)
 		rmsnormBackward(dx, S.gAttnNorm, t.dxn, S.xIn, L.AttnNorm, S.inv1, N, d)
 	}
+}
+
+// channelTaylor sets sums[b·w + j] = Σ over the rows n of sequence b of
+// x[n, j]·dx[n, j] (w channels); nothing without Options.ChannelTaylor.
+func (t *Trainer) channelTaylor(sums []float64, x, dx []float32) {
+	if sums == nil {
+		return
+	}
+	w := len(sums) / t.B
+	clear(sums)
+	for n := 0; n < t.N; n++ {
+		s := sums[(n/t.T)*w : (n/t.T+1)*w]
+		xr, dr := x[n*w:(n+1)*w], dx[n*w:(n+1)*w]
+		for j, v := range xr {
+			s[j] += float64(v) * float64(dr[j])
+		}
+	}
+}
+
+// ChannelTaylor returns, for the last Step, the per-sequence first-order
+// terms of Options.ChannelTaylor for the input channels of matrix name
+// (blk.N.attn_output.weight or blk.N.ffn_down.weight): [Batch × cols],
+// sequence-major. Nil when not computed.
+func (t *Trainer) ChannelTaylor(name string) []float64 {
+	l, base, suffix, err := model.SplitName(name)
+	if err != nil || l < 0 || l >= len(t.layers) || suffix != "weight" {
+		return nil
+	}
+	switch base {
+	case model.AttnOutput.Info().Base:
+		return t.layers[l].tO
+	case model.FFNDown.Info().Base:
+		return t.layers[l].tDown
+	}
+	return nil
 }
 
 // GradNorm is the global L2 norm of all gradients.
