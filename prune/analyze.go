@@ -39,9 +39,12 @@ func Loss(m *model.Model, examples []train.Example) (float64, error) {
 
 // newBatchLoss returns a function measuring the mean next-token loss of
 // m, as it is at the call, over the examples (every scored target counts
-// once): the trainer's batched forward pass over micro-batches of up to 8
-// sequences (a forward-only trainer: one block's activations).
-func newBatchLoss(m *model.Model, examples []train.Example) (func() (float64, error), error) {
+// once) with the trainer's batched forward pass (a forward-only trainer:
+// one block's activations). The first call runs every block; when the
+// examples fit one micro-batch of up to 32 sequences, later calls with
+// from ≥ 0 rerun only blocks from on (m changed there alone), until a
+// later call with from < 0 (whose inputs it cannot keep).
+func newBatchLoss(m *model.Model, examples []train.Example) (func(from int) (float64, error), error) {
 	T, total := 2, 0
 	for _, ex := range examples {
 		T = max(T, len(ex.Tokens))
@@ -55,12 +58,25 @@ func newBatchLoss(m *model.Model, examples []train.Example) (func() (float64, er
 		return nil, fmt.Errorf("prune: no scored tokens in the calibration data")
 	}
 	B := min(8, len(examples))
-	tr, err := train.New(m, train.Options{Frozen: true, Batch: B, Ctx: T})
+	one := len(examples) <= 32
+	if one {
+		B = len(examples)
+	}
+	tr, err := train.New(m, train.Options{Frozen: true, Batch: B, Ctx: T, KeepInputs: one})
 	if err != nil {
 		return nil, err
 	}
 	tks, tgs := train.Batches(examples, B, T)
-	return func() (float64, error) {
+	first := true
+	return func(from int) (float64, error) {
+		if one && !first && from >= 0 {
+			l, _, err := tr.LossFrom(from, tgs[0])
+			return l, err
+		}
+		if !first {
+			one = false // the saved inputs are of a changed model from now on
+		}
+		first = false
 		var sum float64
 		for i := range tks {
 			l, n, err := tr.Loss(tks[i], tgs[i])
@@ -107,7 +123,7 @@ func Analyze(m *model.Model, g *graph.Graph, calib []train.Example, gamma float6
 	if err != nil {
 		return nil, err
 	}
-	base, err := probeLoss()
+	base, err := probeLoss(-1)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +142,7 @@ func Analyze(m *model.Model, g *graph.Graph, calib []train.Example, gamma float6
 		}
 	}
 	keep := int(math.Round(gamma * float64(len(ids))))
-	probe := ids
+	probe := slices.Clone(ids)
 	estimated := 0
 	if confirm != ProbeAll && confirm < len(ids) {
 		est, passes, err := TaylorDeviations(m, g, ids, calib, func(d, n int) {
@@ -144,6 +160,15 @@ func Analyze(m *model.Model, g *graph.Graph, calib []train.Example, gamma float6
 			a.Deviation[id] = d
 		}
 	}
+	probeFrom := func(id int) int {
+		if gr := g.Groups[id]; (gr.Kind == "attention" || gr.Kind == "mlp") && gr.Layer >= 0 {
+			return gr.Layer
+		}
+		return -1 // a hidden channel reaches back to the embedding
+	}
+	// Groups probed from the embedding go last: the others reuse the
+	// dense model's block inputs.
+	sort.SliceStable(probe, func(i, j int) bool { return probeFrom(probe[i]) >= 0 && probeFrom(probe[j]) < 0 })
 	for k, id := range probe {
 		v, err := newGroupView(m, nil, &g.Groups[id])
 		if err != nil {
@@ -151,7 +176,7 @@ func Analyze(m *model.Model, g *graph.Graph, calib []train.Example, gamma float6
 		}
 		saved := v.save()
 		v.zero()
-		loss, err := probeLoss()
+		loss, err := probeLoss(probeFrom(id))
 		v.restore(saved)
 		if err != nil {
 			return nil, err
@@ -197,20 +222,20 @@ func shortlist(ids []int, est map[int]float64, keep, confirm int) []int {
 }
 
 // TaylorDeviations estimates, for every group of ids that removes one
-// attention group's output or one FFN channel (the group's consumer is a
-// block's attn_output or ffn_down: zeroing its producers zeroes exactly
-// those input channels), the loss deviation of removing it, from one
-// forward and backward pass per micro-batch of calibration sequences
-// (LLM-Pruner's second-order Taylor expansion with the Fisher
-// approximation of the Hessian): with a the group's channels over the
-// calibration tokens, removal moves them by δ = −a, and
+// KV group's attention output or one FFN channel (the group's consumer is
+// a block's attn_output or ffn_down, one unit of its input: zeroing the
+// producers zeroes exactly those channels), the loss deviation of
+// removing it, from one forward and backward pass per micro-batch of
+// calibration sequences: LLM-Pruner's second-order Taylor expansion with
+// the empirical Fisher approximation of the Hessian. With a_n the group's
+// channels at token n and L the mean loss over all N scored calibration
+// tokens, removal moves a_n by δ_n = −a_n, and with t_n = ⟨a_n, ∂L/∂a_n⟩
 //
-//	Δ_g ≈ −Σ_b s_b + ½·Σ_b s_b²/w_b,   s_b = ⟨a, ∂L_b/∂a⟩ over sequence b,
+//	Δ_g ≈ −Σ_n t_n + ½·N·Σ_n t_n²,
 //
-// L = Σ_b L_b the mean loss split by sequence, w_b sequence b's share of
-// the scored tokens (the Fisher term is Σ_b w_b·(∇ℓ_b·δ)² with ℓ_b = L_b/w_b
-// the sequence's own mean loss). Groups of other kinds (hidden channels)
-// get no estimate. It returns the estimates and the passes run.
+// the Fisher term treating each token's N·∂L/∂a_n as one sample's
+// gradient. Groups of other kinds (hidden channels) get no estimate. It
+// returns the estimates and the passes run.
 func TaylorDeviations(m *model.Model, g *graph.Graph, ids []int, calib []train.Example, progress func(done, total int)) (map[int]float64, int, error) {
 	first, fisher, passes, err := taylorTerms(m, g, ids, calib, progress)
 	if err != nil {
@@ -223,8 +248,8 @@ func TaylorDeviations(m *model.Model, g *graph.Graph, ids []int, calib []train.E
 	return est, passes, nil
 }
 
-// taylorTerms returns TaylorDeviations' first-order term −Σ_b s_b and
-// Fisher term Σ_b s_b²/w_b per group.
+// taylorTerms returns TaylorDeviations' first-order term −Σ_n t_n and
+// Fisher term N·Σ_n t_n² per group.
 func taylorTerms(m *model.Model, g *graph.Graph, ids []int, calib []train.Example, progress func(done, total int)) (first, fisher map[int]float64, passes int, err error) {
 	T, total := 2, 0
 	for _, ex := range calib {
@@ -246,12 +271,11 @@ func taylorTerms(m *model.Model, g *graph.Graph, ids []int, calib []train.Exampl
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	type channels struct {
+	type unit struct {
 		tensor string
-		cols   int
-		idx    []int
+		k      int // the unit's index in ChannelTaylor's sums
 	}
-	of := map[int]channels{}
+	of := map[int]unit{}
 	for _, id := range ids {
 		for _, c := range g.Groups[id].Consumers {
 			l, base, suffix, err := model.SplitName(c.Tensor)
@@ -259,11 +283,14 @@ func taylorTerms(m *model.Model, g *graph.Graph, ids []int, calib []train.Exampl
 				(base != model.AttnOutput.Info().Base && base != model.FFNDown.Info().Base) {
 				continue
 			}
-			r, err := m.Tensor(c.Tensor)
-			if err != nil {
-				return nil, nil, 0, err
+			_, _, width := tr.ChannelTaylor(c.Tensor)
+			idx := c.Indices()
+			// The group must be exactly one unit: width channels from a
+			// multiple of width.
+			if width == 0 || len(idx) != width || idx[0]%width != 0 || idx[width-1] != idx[0]+width-1 {
+				continue
 			}
-			of[id] = channels{c.Tensor, (*r.Mat).Cols, c.Indices()}
+			of[id] = unit{c.Tensor, idx[0] / width}
 		}
 	}
 	first, fisher = map[int]float64{}, map[int]float64{}
@@ -272,11 +299,9 @@ func taylorTerms(m *model.Model, g *graph.Graph, ids []int, calib []train.Exampl
 	}
 	tks, tgs := train.Batches(calib, B, T)
 	for i := range tks {
-		counts := make([]int, B)
 		n := 0
-		for k, tg := range tgs[i] {
+		for _, tg := range tgs[i] {
 			if tg >= 0 {
-				counts[k/T]++
 				n++
 			}
 		}
@@ -289,18 +314,12 @@ func taylorTerms(m *model.Model, g *graph.Graph, ids []int, calib []train.Exampl
 		if _, _, err := tr.Step(tks[i], tgs[i], float32(n)/float32(total)); err != nil {
 			return nil, nil, 0, err
 		}
-		for id, ch := range of {
-			sums := tr.ChannelTaylor(ch.tensor)
+		for id, u := range of {
+			sums, squares, _ := tr.ChannelTaylor(u.tensor)
+			units := len(sums) / B
 			for b := 0; b < B; b++ {
-				if counts[b] == 0 {
-					continue
-				}
-				var s float64
-				for _, j := range ch.idx {
-					s += sums[b*ch.cols+j]
-				}
-				first[id] -= s
-				fisher[id] += s * s * float64(total) / float64(counts[b])
+				first[id] -= sums[b*units+u.k]
+				fisher[id] += squares[b*units+u.k] * float64(total)
 			}
 		}
 		if progress != nil {

@@ -49,7 +49,13 @@ func prunableIDs(g *graph.Graph) []int {
 // producers must give the same function) minus the dense loss, and the
 // unprunable set is the top γ by that reference.
 func TestAnalyzeDeviation(t *testing.T) {
-	m, g, calib := tinyModel(t)
+	for _, hidden := range []bool{false, true} { // hidden channels are probed from the embedding, after the others
+		m, _, calib := tinyModel(t)
+		checkAnalyzeDeviation(t, m, graph.Build(m, graph.Options{Hidden: hidden}), calib)
+	}
+}
+
+func checkAnalyzeDeviation(t *testing.T, m *model.Model, g *graph.Graph, calib []train.Example) {
 	dense := m.Clone()
 	const gamma = 0.25
 	a, err := Analyze(m, g, calib, gamma, ProbeAll, nil)

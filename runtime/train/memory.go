@@ -154,11 +154,11 @@ func Estimate(c *model.Config, dt tensor.DType, opt Options) Memory {
 		if !recompute {
 			e.Activations += block(qd, kvd, ff, int64(c.Heads[l]), int64(c.KVHeads[l]), qd > 0, ff > 0, c.Gated)
 		}
-		if !opt.Frozen {
+		if !opt.Frozen || opt.KeepInputs {
 			e.Activations += f(N * d) // the block's input
 		}
 		if opt.ChannelTaylor {
-			e.Scratch += 8 * B * (qd + ff)
+			e.Scratch += 2 * 8 * B * (int64(c.KVHeads[l]) + ff)
 		}
 		each := func(tg lora.Target, rows, cols int64, bias bool) {
 			if grads {
@@ -292,7 +292,7 @@ func (t *Trainer) Memory() Memory {
 		acts(S.xIn, S.qPre, S.kPre, S.qInv, S.kInv, S.xn1, S.inv1, S.qb, S.kb, S.vb, S.atto,
 			S.xMid, S.xn2, S.inv2, S.g, S.u, S.h, S.att.probs)
 		scratch(S.dqPre, S.dkPre, S.dq, S.dk, S.dv, S.datto, S.dg, S.du, S.dh)
-		m.Scratch += 8 * int64(len(S.tO)+len(S.tDown))
+		m.Scratch += 8 * int64(len(S.tO)+len(S.tDown)+len(S.tO2)+len(S.tDown2))
 		if S.att.tiles != nil && S.att.tiles.free != nil && l == 0 {
 			th, tt := t.T*S.att.hd, t.T*t.T
 			m.Scratch += int64(cap(S.att.tiles.free)) * 4 * int64(7*th+2*tt)

@@ -186,12 +186,14 @@ func TestRecomputeIsBitIdentical(t *testing.T) {
 	}
 }
 
-// TestChannelTaylor: the per-sequence first-order terms ⟨x_j, ∂L/∂x_j⟩ of
-// the inputs of Wo and Wdown, summed over the sequences, equal
-// Σ_i W[i, j]·∂L/∂W[i, j] from the base gradients (another path through
-// the backward), and each sequence's term is that sequence's own: the
-// same sequence alone in a batch of one gives it scaled by the batch's
-// share of its scored tokens.
+// TestChannelTaylor: the per-sequence first-order terms ⟨x, ∂L/∂x⟩ of
+// each unit of the inputs of Wo (a KV group's query heads) and Wdown (a
+// channel), summed over the sequences, equal Σ_{i, j ∈ unit} W[i, j]·∂L/∂W[i, j]
+// from the base gradients (another path through the backward); each
+// sequence's term is that sequence's own (alone in a batch of one it is
+// scaled by the batch's share of its scored tokens); and the per-token
+// squares are at least the square of the sequence's sum divided by its
+// length (Cauchy–Schwarz).
 func TestChannelTaylor(t *testing.T) {
 	lc := lora.DefaultConfig()
 	lc.Dropout = 0
@@ -223,25 +225,34 @@ func TestChannelTaylor(t *testing.T) {
 	}
 	for l := range m.Blocks {
 		for _, name := range []string{model.AttnOutput.Name(l), model.FFNDown.Name(l)} {
-			sums := tr.ChannelTaylor(name)
+			sums, squares, width := tr.ChannelTaylor(name)
 			r, _ := m.Tensor(name)
 			w, gw := *r.Mat, tr.WeightGrad(name)
-			if len(sums) != B*w.Cols {
-				t.Fatalf("%s: %d sums for %d sequences of %d channels", name, len(sums), B, w.Cols)
+			units := w.Cols / width
+			if len(sums) != B*units || len(squares) != B*units {
+				t.Fatalf("%s: %d sums for %d sequences of %d units", name, len(sums), B, units)
 			}
-			alone := one.ChannelTaylor(name)
-			for j := 0; j < w.Cols; j++ {
+			alone, _, _ := one.ChannelTaylor(name)
+			for k := 0; k < units; k++ {
 				var want float64
 				for i := 0; i < w.Rows; i++ {
-					want += float64(w.F32[i*w.Cols+j]) * float64(gw[i*w.Cols+j])
+					for j := k * width; j < (k+1)*width; j++ {
+						want += float64(w.F32[i*w.Cols+j]) * float64(gw[i*w.Cols+j])
+					}
 				}
-				got := sums[j] + sums[w.Cols+j]
+				got := sums[k] + sums[units+k]
 				if math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
-					t.Errorf("%s channel %d: Σ_b ⟨x, ∂L/∂x⟩ = %g, Σ_i W·∂L/∂W = %g", name, j, got, want)
+					t.Errorf("%s unit %d: Σ_b ⟨x, ∂L/∂x⟩ = %g, Σ W·∂L/∂W = %g", name, k, got, want)
 				}
-				scaled := alone[j] * float64(first) / float64(count)
-				if math.Abs(sums[j]-scaled) > 1e-5*(1+math.Abs(scaled)) {
-					t.Errorf("%s channel %d: sequence 0 gives %g in the batch, %g alone", name, j, sums[j], scaled)
+				scaled := alone[k] * float64(first) / float64(count)
+				if math.Abs(sums[k]-scaled) > 1e-5*(1+math.Abs(scaled)) {
+					t.Errorf("%s unit %d: sequence 0 gives %g in the batch, %g alone", name, k, sums[k], scaled)
+				}
+				for b := 0; b < B; b++ {
+					s, q := sums[b*units+k], squares[b*units+k]
+					if q < s*s/T*(1-1e-9) {
+						t.Errorf("%s unit %d sequence %d: Σ t² = %g for Σ t = %g over %d tokens", name, k, b, q, s, T)
+					}
 				}
 			}
 		}

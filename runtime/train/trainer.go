@@ -38,11 +38,16 @@ type Options struct {
 	// RecomputeAbove bytes.
 	Recompute Recompute
 	// ChannelTaylor makes the backward pass also sum, per sequence, the
-	// first-order terms ⟨x_j, ∂L/∂x_j⟩ of every input channel j of each
-	// block's attention output and FFN down projection (read with
-	// ChannelTaylor): the loss change of zeroing one head's output or one
-	// FFN channel, to first order, for every channel in one pass.
+	// first-order terms t_n = ⟨x_n, ∂L/∂x_n⟩ of each removable unit of the
+	// attention output (one KV group's query heads) and of the FFN down
+	// projection's input (one channel), and their squares per token (read
+	// with ChannelTaylor): the loss change of zeroing a unit, to first
+	// order, and the per-token Fisher term of the second, for every unit
+	// in one pass.
 	ChannelTaylor bool
+	// KeepInputs makes a Frozen trainer keep every block's input from its
+	// last forward pass, so LossFrom can rerun the blocks from one on.
+	KeepInputs bool
 }
 
 // Recompute chooses between storing every block's activations for the
@@ -76,7 +81,8 @@ type layerState struct {
 
 	xIn []float32 // the block's input (the checkpoint recomputation starts from)
 
-	tO, tDown []float64 // ChannelTaylor: [B × input channels] of Wo and Wdown
+	tO, tDown   []float64 // ChannelTaylor: [B × units] Σ_n t_n over each sequence, for Wo's and Wdown's input
+	tO2, tDown2 []float64 // Σ_n t_n²
 	rng []byte    // the dropout stream's state at the block's forward (recompute)
 
 	// Per-head q/k norms (Qwen3): the projections before the norm, each
@@ -231,7 +237,7 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 	for l := range t.layers {
 		L, S := &m.Blocks[l], &t.layers[l]
 		qd, kvd, ff := c.Heads[l]*c.HeadDim, c.KVHeads[l]*c.HeadDim, c.FFN[l]
-		if !opt.Frozen {
+		if !opt.Frozen || opt.KeepInputs {
 			S.xIn = make([]float32, N*d)
 		}
 		S.xMid = act("xMid", N*d, N*d)
@@ -264,7 +270,8 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 			}
 		}
 		if opt.ChannelTaylor {
-			S.tO, S.tDown = make([]float64, t.B*qd), make([]float64, t.B*ff)
+			S.tO, S.tDown = make([]float64, t.B*c.KVHeads[l]), make([]float64, t.B*ff)
+			S.tO2, S.tDown2 = make([]float64, t.B*c.KVHeads[l]), make([]float64, t.B*ff)
 		}
 		if ff > 0 {
 			if L.Wgate != nil {
@@ -514,6 +521,40 @@ func (t *Trainer) run(tokens, targets []int, weight float32, train bool) (float6
 	return loss / float64(count), count, nil
 }
 
+// LossFrom is Loss after a change to blocks l and above only: it reruns
+// them from block l's input as the last forward pass (Loss or Step) saved
+// it (Options.KeepInputs for a Frozen trainer), leaving the saved inputs
+// as they are.
+func (t *Trainer) LossFrom(l int, targets []int) (float64, int, error) {
+	if l < 0 || l >= len(t.layers) || t.layers[l].xIn == nil {
+		return 0, 0, fmt.Errorf("train: no saved input of block %d (KeepInputs)", l)
+	}
+	if len(targets) != t.N {
+		return 0, 0, fmt.Errorf("train: need %d targets, got %d", t.N, len(targets))
+	}
+	count := 0
+	for _, tg := range targets {
+		if tg >= t.M.Vocab {
+			return 0, 0, fmt.Errorf("train: target %d outside the vocabulary", tg)
+		}
+		if tg >= 0 {
+			count++
+		}
+	}
+	if count == 0 {
+		return 0, 0, nil
+	}
+	c := &t.M.Config
+	x := t.xOut
+	copy(x, t.layers[l].xIn)
+	for j := l; j < len(t.layers); j++ {
+		t.blockForward(j, x, nil)
+	}
+	rmsnormForward(t.xnf, t.invf, x, t.M.OutNorm, t.N, c.Dim, c.NormEps)
+	loss := t.head(targets, 1/float32(count), false, false)
+	return loss / float64(count), count, nil
+}
+
 // Logits runs the forward pass (no dropout) and returns all Batch×Ctx
 // rows of logits in a new slice.
 func (t *Trainer) Logits(tokens []int) ([]float32, error) {
@@ -676,7 +717,7 @@ func (t *Trainer) blockBackward(l int, dx []float32) {
 	if S.up != nil {
 		// x = xMid + down(h): dh = dx·Wdown; the MLP input gradient flows into dx.
 		S.down.backward(S.dh, dx, S.h, N)
-		t.channelTaylor(S.tDown, S.h, S.dh)
+		t.channelTaylor(S.tDown, S.tDown2, S.h, S.dh, 1)
 		if S.gate != nil {
 			swigluBackward(S.dg, S.du, S.dh, S.g, S.u)
 			S.gate.backward(t.dxn, S.dg, S.xn2, N)
@@ -691,7 +732,7 @@ func (t *Trainer) blockBackward(l int, dx []float32) {
 	}
 	if S.q != nil {
 		S.o.backward(S.datto, dx, S.atto, N)
-		t.channelTaylor(S.tO, S.atto, S.datto)
+		t.channelTaylor(S.tO, S.tO2, S.atto, S.datto, c.HeadDim*c.Heads[l]/max(c.KVHeads[l], 1))
 		S.att.backwardPass()
 		ropeBackward(c, S.dq, N, t.T, c.Heads[l], t.cos, t.sin)
 		ropeBackward(c, S.dk, N, t.T, c.KVHeads[l], t.cos, t.sin)
@@ -714,39 +755,53 @@ func (t *Trainer) blockBackward(l int, dx []float32) {
 	}
 }
 
-// channelTaylor sets sums[b·w + j] = Σ over the rows n of sequence b of
-// x[n, j]·dx[n, j] (w channels); nothing without Options.ChannelTaylor.
-func (t *Trainer) channelTaylor(sums []float64, x, dx []float32) {
+// channelTaylor sets sums[b·u + k] = Σ t_n and squares[b·u + k] = Σ t_n²
+// over the rows n of sequence b, t_n = Σ_{j ∈ unit k} x[n, j]·dx[n, j],
+// for u units of width channels each; nothing without
+// Options.ChannelTaylor.
+func (t *Trainer) channelTaylor(sums, squares []float64, x, dx []float32, width int) {
 	if sums == nil {
 		return
 	}
-	w := len(sums) / t.B
+	u := len(sums) / t.B
+	w := u * width
 	clear(sums)
+	clear(squares)
 	for n := 0; n < t.N; n++ {
-		s := sums[(n/t.T)*w : (n/t.T+1)*w]
+		b := n / t.T
 		xr, dr := x[n*w:(n+1)*w], dx[n*w:(n+1)*w]
-		for j, v := range xr {
-			s[j] += float64(v) * float64(dr[j])
+		for k := 0; k < u; k++ {
+			var tn float64
+			for j := k * width; j < (k+1)*width; j++ {
+				tn += float64(xr[j]) * float64(dr[j])
+			}
+			sums[b*u+k] += tn
+			squares[b*u+k] += tn * tn
 		}
 	}
 }
 
-// ChannelTaylor returns, for the last Step, the per-sequence first-order
-// terms of Options.ChannelTaylor for the input channels of matrix name
-// (blk.N.attn_output.weight or blk.N.ffn_down.weight): [Batch × cols],
-// sequence-major. Nil when not computed.
-func (t *Trainer) ChannelTaylor(name string) []float64 {
+// ChannelTaylor returns, for the last Step, the per-sequence sums of
+// Options.ChannelTaylor for the input units of matrix name
+// (blk.N.attn_output.weight: one per KV head; blk.N.ffn_down.weight: one
+// per channel), [Batch × units] sequence-major, and the width of a unit in
+// input channels. Nil when not computed.
+func (t *Trainer) ChannelTaylor(name string) (sums, squares []float64, width int) {
 	l, base, suffix, err := model.SplitName(name)
 	if err != nil || l < 0 || l >= len(t.layers) || suffix != "weight" {
-		return nil
+		return nil, nil, 0
 	}
+	S, c := &t.layers[l], &t.M.Config
 	switch base {
 	case model.AttnOutput.Info().Base:
-		return t.layers[l].tO
+		if c.KVHeads[l] == 0 {
+			return nil, nil, 0
+		}
+		return S.tO, S.tO2, c.HeadDim * c.Heads[l] / c.KVHeads[l]
 	case model.FFNDown.Info().Base:
-		return t.layers[l].tDown
+		return S.tDown, S.tDown2, 1
 	}
-	return nil
+	return nil, nil, 0
 }
 
 // GradNorm is the global L2 norm of all gradients.
