@@ -83,7 +83,7 @@ type layerState struct {
 
 	tO, tDown   []float64 // ChannelTaylor: [B × units] Σ_n t_n over each sequence, for Wo's and Wdown's input
 	tO2, tDown2 []float64 // Σ_n t_n²
-	rng []byte    // the dropout stream's state at the block's forward (recompute)
+	rng         []byte    // the dropout stream's state at the block's forward (recompute)
 
 	// Per-head q/k norms (Qwen3): the projections before the norm, each
 	// head's scale, and the gradient with respect to the projections.
