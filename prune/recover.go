@@ -287,6 +287,7 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 	if err != nil {
 		return nil, err
 	}
+	releaseMemory() // what pruning left, before the trainer is allocated
 	opt.Full = plan.Mode == "full-rank"
 	rep := &RecoverReport{Seconds: map[string]float64{}, Full: opt.Full, Distill: opt.Distill, Memory: plan}
 	if opt.Distill > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -214,6 +215,7 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 	if err := checkNotEmptied(g, groups, opt); err != nil {
 		return nil, rep, err
 	}
+	releaseMemory() // the trainer, before the compressed model is built
 	cm, _, err := Compress(m, nil, g, groups)
 	if err != nil {
 		return nil, rep, err
@@ -318,6 +320,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		}
 		analysis = a
 		rep.Seconds["analyze"] = time.Since(t0).Seconds()
+		releaseMemory() // the analysis's trainers, before LHSPG allocates its own
 	}
 	tr, err := train.New(m, topt)
 	if err != nil {
@@ -412,3 +415,9 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	}
 	return p.RemovedGroups(), nil
 }
+
+// releaseMemory collects the garbage of a finished stage and returns it
+// to the system: otherwise the Go heap may grow to twice what is live
+// before it collects, and the next stage's buffers come on top of the
+// last one's.
+func releaseMemory() { debug.FreeOSMemory() }

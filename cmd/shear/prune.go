@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -305,6 +306,7 @@ func newPrune() *cobra.Command {
 			}
 			var recov *train.Result
 			if req.RecoverSteps > 0 {
+				debug.FreeOSMemory() // pruning's buffers, before the recovery trainer
 				t0 := time.Now()
 				res, err := recoverPlain(ctx, cm, &req, lc, data.Train, filepath.Join(work, "recover.ckpt"))
 				if err != nil {

@@ -117,7 +117,7 @@ func one(shear, vocab, data, shape, work string) (result, error) {
 	const batch, ctx = 8, 128
 	args := []string{"-v", shear, "prune", "-m", path, "--method", "lorashear", "--target", "0.2",
 		"--data", data, "--batch", strconv.Itoa(batch), "--ctx", strconv.Itoa(ctx),
-		"--lhspg-warmup", "2", "--periods", "2", "--period-steps", "2", "--recover-steps", "2",
+		"--lhspg-warmup", "2", "--periods", "2", "--period-steps", "2", "--recover-steps", "2", "--dev-max", "8",
 		"--report", report, "-o", filepath.Join(work, shape+"-pruned.gguf"), "--json"}
 	var stderr bytes.Buffer
 	cmd := exec.Command("/usr/bin/time", args...)
@@ -168,7 +168,7 @@ func one(shear, vocab, data, shape, work string) (result, error) {
 func table(rs []result, peak float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMeasured %s on this machine, FMA peak %.0f GFLOP/s on %d threads (simd.FMAPeak, same run). "+
-		"`shear prune --method lorashear --target 0.2`, batch 8 × 128, LHSPG warm-up 2 + 2 periods × 2 steps, 2 recovery steps; "+
+		"`shear prune --method lorashear --target 0.2`, batch 8 × 128, LHSPG warm-up 2 + 2 periods × 2 steps, 2 recovery steps (dev loss on 8 sequences); "+
 		"random f16 weights (`shear init --shape`, Llama-2 vocabulary). Peak RSS from `/usr/bin/time -v`. "+
 		"MFU counts 6 × parameters FLOPs per token (forward, input and weight gradients) against the FMA peak.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), peak, simd.Threads())
