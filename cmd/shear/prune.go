@@ -355,7 +355,8 @@ func newPrune() *cobra.Command {
 // emitPruneResult prints the outcome of a prune run (engine "" for native).
 func emitPruneResult(rep *prune.Report, out, engine string, secs float64) error {
 	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
+		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN,
+		"stage_seconds": rep.Seconds, "memory": rep.Memory}
 	method := rep.Method
 	if engine != "" {
 		method += " (" + engine + ")"
