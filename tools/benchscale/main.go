@@ -139,6 +139,12 @@ func one(shear, vocab, data, shape, work string) (result, error) {
 	if err != nil {
 		return r, err
 	}
+	var file struct {
+		Report json.RawMessage `json:"report"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		return r, err
+	}
 	var rep struct {
 		Seconds map[string]float64 `json:"seconds"`
 		Log     []struct {
@@ -149,7 +155,7 @@ func one(shear, vocab, data, shape, work string) (result, error) {
 			Estimate int64 `json:"estimate"`
 		} `json:"memory"`
 	}
-	if err := json.Unmarshal(b, &rep); err != nil {
+	if err := json.Unmarshal(file.Report, &rep); err != nil {
 		return r, err
 	}
 	r.seconds = rep.Seconds
