@@ -86,8 +86,19 @@ bench-peer:
 		$$(test -x $(LLAMA_BIN)/llama-quantize && echo -llama-quantize $(LLAMA_BIN)/llama-quantize) \
 		-threads 2,1 -o docs/PERFORMANCE.md
 
+# LoRAShear at real sizes: the 110M and 1.1B shapes (random f16 weights,
+# Llama-2 vocabulary) pruned with a short schedule; peak RSS, per-stage
+# times and LHSPG throughput into docs/PERFORMANCE.md. Not part of make
+# test (the 1.1B shape takes tens of minutes on 2 cores). SCALE_SHAPES=110M
+# runs one shape.
+SCALE_SHAPES ?= 110M,1.1B
+.PHONY: bench-scale
+bench-scale: build
+	$(GO) run ./tools/benchscale -shear bin/shear -vocab $(SHARED)/models/ggml-vocab-llama-spm.gguf \
+		-data $(SHARED)/data/tinystories-dev.txt -shapes $(SCALE_SHAPES) -work bench-scale -o docs/PERFORMANCE.md
+
 clean:
-	rm -rf bin bench-*.txt
+	rm -rf bin bench-*.txt bench-scale
 
 # Real-client interop: llama.cpp (the CPU build inside node-llama-cpp,
 # installed in interop/node_modules by .ci/run) runs GGUF files Shear wrote

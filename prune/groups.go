@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/x448/float16"
+
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -11,23 +13,26 @@ import (
 )
 
 // groupView gives direct access to a group's producer entries in a model
-// held in float32, and to the matching LoRA B rows. x_g — the group's
-// merged producer rows [W + s·B·A]_g — is read and written through it.
+// held in float32 or float16 (the frozen base keeps its storage type: no
+// float32 copy of it is made), and to the matching LoRA B rows. x_g — the
+// group's merged producer rows [W + s·B·A]_g — is read and written
+// through it; writes to f16 storage round to the nearest half.
 type groupView struct {
 	base  []span    // producer entries of base tensors
 	loraB []loraRow // LoRA B rows of producer matrices
 	size  int       // number of entries of x_g
 }
 
-// span is one producer row (or column) of a base tensor.
+// span is one producer row (or column) of a base tensor, stored in data
+// (float32) or half (float16).
 type span struct {
-	data   []float32 // the tensor's storage
-	start  int       // first element
-	stride int       // distance between elements (1 for a row)
+	data   []float32
+	half   []uint16
+	start  int // first element
+	stride int // distance between elements (1 for a row)
 	n      int
 	mod    *lora.Module // adapter of this matrix (rows only), may be nil
 	row    int          // row index in mod.B
-	grad   []float32    // gradient of the same tensor (may be nil)
 }
 
 type loraRow struct {
@@ -35,12 +40,24 @@ type loraRow struct {
 	row int
 }
 
-func (s span) at(i int) *float32 { return &s.data[s.start+i*s.stride] }
+func (s span) get(i int) float32 {
+	if s.half != nil {
+		return float16.Frombits(s.half[s.start+i*s.stride]).Float32()
+	}
+	return s.data[s.start+i*s.stride]
+}
+
+func (s span) set(i int, v float32) {
+	if s.half != nil {
+		s.half[s.start+i*s.stride] = float16.Fromfloat32(v).Bits()
+		return
+	}
+	s.data[s.start+i*s.stride] = v
+}
 
 // newGroupView resolves a group's producer slices in m (whose matrices
-// must be float32) and ad. grad, if not nil, returns the gradient of a
-// named base tensor.
-func newGroupView(m *model.Model, ad *lora.Adapter, gr *graph.Group, grad func(name string) []float32) (*groupView, error) {
+// must be float32 or float16) and ad.
+func newGroupView(m *model.Model, ad *lora.Adapter, gr *graph.Group) (*groupView, error) {
 	v := &groupView{}
 	for _, s := range gr.Producers {
 		if graph.IsLoRA(s.Tensor) {
@@ -50,20 +67,16 @@ func newGroupView(m *model.Model, ad *lora.Adapter, gr *graph.Group, grad func(n
 		if err != nil {
 			return nil, err
 		}
-		var g []float32
-		if grad != nil {
-			g = grad(s.Tensor)
-		}
 		if r.vec != nil {
 			for _, i := range s.Indices() {
-				v.base = append(v.base, span{data: *r.vec, start: i, stride: 1, n: 1, grad: g})
+				v.base = append(v.base, span{data: *r.vec, start: i, stride: 1, n: 1})
 				v.size++
 			}
 			continue
 		}
 		w := *r.mat
-		if w.DType != tensor.F32 {
-			return nil, fmt.Errorf("prune: %s must be float32 while pruning (is %s)", s.Tensor, w.DType)
+		if w.DType != tensor.F32 && w.DType != tensor.F16 {
+			return nil, fmt.Errorf("prune: %s must be f32 or f16 while pruning (is %s; load with --dtype f16)", s.Tensor, w.DType)
 		}
 		var mod *lora.Module
 		if l, base, _, err := model.SplitName(s.Tensor); err == nil {
@@ -71,13 +84,13 @@ func newGroupView(m *model.Model, ad *lora.Adapter, gr *graph.Group, grad func(n
 		}
 		for _, i := range s.Indices() {
 			if s.Axis == 0 {
-				v.base = append(v.base, span{data: w.F32, start: i * w.Cols, stride: 1, n: w.Cols, mod: mod, row: i, grad: g})
+				v.base = append(v.base, span{data: w.F32, half: w.F16, start: i * w.Cols, stride: 1, n: w.Cols, mod: mod, row: i})
 				v.size += w.Cols
 				if mod != nil {
 					v.loraB = append(v.loraB, loraRow{mod, i})
 				}
 			} else {
-				v.base = append(v.base, span{data: w.F32, start: i, stride: w.Cols, n: w.Rows, grad: g})
+				v.base = append(v.base, span{data: w.F32, half: w.F16, start: i, stride: w.Cols, n: w.Rows})
 				v.size += w.Rows
 			}
 		}
@@ -91,7 +104,7 @@ func (v *groupView) merged(x, delta []float32) {
 	k := 0
 	for _, s := range v.base {
 		for i := 0; i < s.n; i++ {
-			x[k+i] = *s.at(i)
+			x[k+i] = s.get(i)
 		}
 		if delta != nil {
 			clear(delta[k : k+s.n])
@@ -110,21 +123,6 @@ func (v *groupView) merged(x, delta []float32) {
 						delta[k+i] += c * av
 					}
 				}
-			}
-		}
-		k += s.n
-	}
-}
-
-// gradient writes ∂L/∂x_g into g (zero where the tensor has no gradient).
-func (v *groupView) gradient(g []float32) {
-	k := 0
-	for _, s := range v.base {
-		for i := 0; i < s.n; i++ {
-			if s.grad != nil {
-				g[k+i] = s.grad[s.start+i*s.stride]
-			} else {
-				g[k+i] = 0
 			}
 		}
 		k += s.n
@@ -167,7 +165,7 @@ func (v *groupView) zeroB() {
 func (v *groupView) scale(f float32) {
 	for _, s := range v.base {
 		for i := 0; i < s.n; i++ {
-			*s.at(i) *= f
+			s.set(i, s.get(i)*f)
 		}
 	}
 	for _, r := range v.loraB {
@@ -186,7 +184,7 @@ func (v *groupView) save() []float32 {
 	var out []float32
 	for _, s := range v.base {
 		for i := 0; i < s.n; i++ {
-			out = append(out, *s.at(i))
+			out = append(out, s.get(i))
 		}
 	}
 	for _, r := range v.loraB {
@@ -199,7 +197,7 @@ func (v *groupView) restore(saved []float32) {
 	k := 0
 	for _, s := range v.base {
 		for i := 0; i < s.n; i++ {
-			*s.at(i) = saved[k]
+			s.set(i, saved[k])
 			k++
 		}
 	}

@@ -88,8 +88,8 @@ func (c LHSPGConfig) Validate() error {
 	return nil
 }
 
-// LHSPG is the pruning optimizer's state: the trainer (LoRA with base
-// gradients), AdamW over A and B, the redundant and zero sets and each
+// LHSPG is the pruning optimizer's state: the LoRA trainer, AdamW over A
+// and B, the redundant and zero sets and each
 // group's λ.
 type LHSPG struct {
 	Cfg   LHSPGConfig
@@ -111,8 +111,10 @@ type LHSPG struct {
 	frozen    [][]float32 // every trainable tensor before AdamW (no-transfer)
 }
 
-// NewLHSPG prepares the state; tr must train a LoRA adapter with
-// BaseGrads on a float32 model.
+// NewLHSPG prepares the state; tr must train a LoRA adapter on an f32 or
+// f16 base. LHSPG needs no gradient of the frozen base: its trial step and
+// projection act on each redundant group's trainable part B_g with the
+// direction AdamW took, and forgetting scales x_g in place.
 func NewLHSPG(cfg LHSPGConfig, tr *train.Trainer, g *graph.Graph, totalParams int) (*LHSPG, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -129,7 +131,7 @@ func (p *LHSPG) view(id int) *groupView {
 	v, ok := p.views[id]
 	if !ok {
 		var err error
-		v, err = newGroupView(p.Tr.M, p.Tr.Adapter, &p.G.Groups[id], p.Tr.WeightGrad)
+		v, err = newGroupView(p.Tr.M, p.Tr.Adapter, &p.G.Groups[id])
 		if err != nil {
 			panic(err) // the graph was built from this model: names always resolve
 		}
@@ -282,7 +284,6 @@ func (p *LHSPG) GrowRedundant(period int) {
 func (p *LHSPG) Step(tokens, targets []int, t, T int, lr, clip float64, inPeriod bool) (float64, error) {
 	tr := p.Tr
 	tr.ZeroGrad()
-	tr.ZeroWeightGrads()
 	loss, _, err := tr.Step(tokens, targets, 1)
 	if err != nil {
 		return 0, err

@@ -409,3 +409,56 @@ func TestProjectionFiresUnderDefaults(t *testing.T) {
 		t.Error("the no-projection ablation gives the same model")
 	}
 }
+
+// TestLHSPGOnF16Base: LoRAShear over an f16 base, kept f16 (no float32
+// copy), gives the model that the same values held in float32 give, up to
+// the rounding of the faded weights to f16: the same groups removed and
+// the same held-out loss within 0.2%.
+func TestLHSPGOnF16Base(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two LHSPG runs")
+	}
+	run := func(dt tensor.DType) (*model.Model, *Report, []train.Example) {
+		m, err := model.Load(sharedPath(t, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Convert(dt); err != nil { // f16 values, exactly, in float32
+			t.Fatal(err)
+		}
+		ex, err := train.LoadText(m.Tok, sharedPath(t, "data/tinystories-dev.txt"), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultLHSPG()
+		cfg.Warmup, cfg.Periods, cfg.PeriodSteps = 6, 2, 6
+		opt := Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(), Optim: train.Optim{Batch: 4, Ctx: 64, LR: 1e-3, Clip: 1, Seed: 1}}
+		cm, rep, err := Prune(context.Background(), m, opt, Data{Train: ex[:200], Calib: ex[200:216]}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range m.Matrices() {
+			if w := *r.Mat; w.DType != dt {
+				t.Fatalf("%s became %s while pruning a %s base", r.Name, w.DType, dt)
+			}
+		}
+		return cm, rep, ex[300:340]
+	}
+	c16, r16, held := run(tensor.F16)
+	c32, r32, _ := run(tensor.F32)
+	if !slices.Equal(r16.RemovedIDs, r32.RemovedIDs) {
+		t.Errorf("f16 base removed %v, f32 %v", r16.RemovedIDs, r32.RemovedIDs)
+	}
+	l16, err := Loss(c16, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l32, err := Loss(c32, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("held-out loss: f16 base %.5f, f32 base %.5f", l16, l32)
+	if math.Abs(l16-l32) > 2e-3*l32 {
+		t.Errorf("held-out loss %.5f with the f16 base, %.5f with f32", l16, l32)
+	}
+}

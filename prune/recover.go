@@ -118,6 +118,10 @@ type RecoverOptions struct {
 	// Distillation > 0 distills the dense model into the pruned one in
 	// both stages.
 	train.Distillation
+	// Memory is the budget in bytes (0: none): full-rank recovery that
+	// would not fit falls back to LoRA, and a recovery that fits neither
+	// way fails before it allocates.
+	Memory int64 `json:"memory,omitempty"`
 }
 
 // Validate checks every option's range (options are named by their CLI
@@ -170,6 +174,7 @@ func LoRARecover() RecoverOptions {
 // RecoverReport records a recovery run.
 type RecoverReport struct {
 	Full        bool               `json:"full"`    // every weight trained (else a LoRA)
+	Memory      *MemoryPlan        `json:"memory"`  // the estimate, the budget and why Full is what it is
 	Distill     float64            `json:"distill"` // λ of the distillation (0: none)
 	DistillTemp float64            `json:"distill_temp,omitempty"`
 	Subsets     []string           `json:"subsets"`
@@ -274,7 +279,13 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 	if len(instruct) == 0 && opt.Stage2Steps > 0 {
 		return nil, fmt.Errorf("recover: stage 2 needs instruction data (--instruct)")
 	}
-	rep := &RecoverReport{Seconds: map[string]float64{}, Full: opt.Full, Distill: opt.Distill}
+	plan, err := planRecovery(pruned, dense, opt)
+	if err != nil {
+		return nil, err
+	}
+	releaseMemory() // what pruning left, before the trainer is allocated
+	opt.Full = plan.Mode == "full-rank"
+	rep := &RecoverReport{Seconds: map[string]float64{}, Full: opt.Full, Distill: opt.Distill, Memory: plan}
 	if opt.Distill > 0 {
 		rep.DistillTemp = opt.DistillTemp
 	}

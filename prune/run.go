@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type Options struct {
 	AllowEmpty bool        `json:"allow_empty,omitempty"`
 	Hidden     bool        `json:"hidden,omitempty"` // hidden channels are prunable
 	Gamma      float64     `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
+	// Confirm is how many groups nearest the top-γ boundary the analysis
+	// probes exactly after estimating every group (ProbeAll: all of them).
+	Confirm    int         `json:"confirm"`
 	LHSPG      LHSPGConfig `json:"lhspg"`
 	LoRA       lora.Config `json:"lora"`
 	train.Optim
@@ -42,12 +46,19 @@ type Options struct {
 	// Distillation > 0 distills the dense model into the one being pruned
 	// during LHSPG (lorashear).
 	train.Distillation
+	// Memory is the budget in bytes (0: none); LoRAShear fails before it
+	// allocates its trainer when the estimate exceeds it.
+	Memory int64 `json:"memory,omitempty"`
 }
+
+// DefaultConfirm is the analysis's default number of exact probes: on
+// the 110M shape each is a forward pass over the 1,024 calibration tokens.
+const DefaultConfirm = 32
 
 // DefaultOptions returns the defaults of `shear prune`: LoRAShear removing
 // a fifth of the parameters with the LoRA, batch and rate of finetune.
 func DefaultOptions() Options {
-	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
+	return Options{Method: "lorashear", Target: 0.2, Gamma: 0.1, Confirm: DefaultConfirm, LHSPG: DefaultLHSPG(), LoRA: lora.DefaultConfig(),
 		Optim: train.Optim{Batch: 8, Ctx: 128, LR: 1e-3, Clip: 1, Seed: 1}, Checkpointing: train.Checkpointing{CheckpointEvery: 20},
 		Distillation: train.Distillation{DistillTemp: 1}}
 }
@@ -125,21 +136,30 @@ type Report struct {
 	// zeroed by forgetting alone.
 	ZeroedByProjection int `json:"zeroed_by_projection"`
 	ZeroedByForgetting int `json:"zeroed_by_forgetting"`
+	// Memory is the LHSPG stage's estimate against the budget.
+	Memory *MemoryPlan `json:"memory,omitempty"`
 }
 
 // Progress reports a stage's progress.
 type Progress func(stage string, done, total int, loss float64)
 
-// Prune runs one method on m (float32 weights; modified in place) and
-// returns the compressed model (before recovery) and a report.
+// Prune runs one method on m (modified in place) and returns the
+// compressed model (before recovery) and a report. LoRAShear keeps the
+// frozen base in its storage type (f32 or f16); the taylor and magnitude
+// baselines read every weight's gradient or value and convert m to f32.
 func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
-	for _, r := range m.Matrices() {
-		if w := *r.Mat; w.DType != tensor.F32 {
-			return nil, nil, fmt.Errorf("prune: load the model with float32 weights (%s is %s)", r.Name, w.DType)
-		}
-	}
 	if err := opt.Validate(); err != nil {
 		return nil, nil, err
+	}
+	for _, r := range m.Matrices() {
+		if w := *r.Mat; w.DType != tensor.F32 && w.DType != tensor.F16 {
+			return nil, nil, fmt.Errorf("prune: load the model with f16 or f32 weights (%s is %s; pass --dtype f16)", r.Name, w.DType)
+		}
+	}
+	if opt.Method == "taylor" || opt.Method == "magnitude" {
+		if err := m.Convert(tensor.F32); err != nil {
+			return nil, nil, err
+		}
 	}
 	if progress == nil {
 		progress = func(string, int, int, float64) {}
@@ -182,6 +202,7 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 	if err := checkNotEmptied(g, groups, opt); err != nil {
 		return nil, rep, err
 	}
+	releaseMemory() // the trainer, before the compressed model is built
 	cm, _, err := Compress(m, nil, g, groups)
 	if err != nil {
 		return nil, rep, err
@@ -288,7 +309,7 @@ func (s *lhspgStepper) SetState(b []byte) error {
 	return nil
 }
 
-// baseArrays lists every float32 base tensor of m (LHSPG rewrites rows of
+// baseArrays lists every base tensor of m (f32 or f16) (LHSPG rewrites rows of
 // them, so a checkpoint holds them all).
 func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 	var out []train.Array
@@ -303,7 +324,7 @@ func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 		if r.vec != nil {
 			out = append(out, train.Array{Name: name, Data: *r.vec})
 		} else {
-			out = append(out, train.Array{Name: name, Data: (*r.mat).F32})
+			out = append(out, train.Array{Name: name, Data: (*r.mat).F32, Half: (*r.mat).F16})
 		}
 	}
 	return out
@@ -312,7 +333,33 @@ func baseArrays(m *model.Model, g *graph.Graph) []train.Array {
 func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Options, data Data, rep *Report, progress Progress) ([]graph.Group, error) {
 	cfg := opt.LHSPG
 	cfg.Target, cfg.KindTargets = opt.Target, opt.KindTargets
-	tr, err := train.New(m, train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed, BaseGrads: true})
+	// The estimate is checked before anything is allocated; the
+	// analysis's trainers (rank 1, no dropout) are smaller than LHSPG's.
+	topt := train.Options{LoRA: opt.LoRA, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed}
+	var teacherShape *model.Model
+	if opt.Distill > 0 {
+		teacherShape = m // a clone of m
+	}
+	est := trainerPlan(m, topt, teacherShape)
+	rep.Memory = &MemoryPlan{Budget: opt.Memory, Estimate: est.Total(), Parts: est}
+	if opt.Memory > 0 && est.Total() > opt.Memory {
+		return nil, overBudget("LoRAShear (analysis and LHSPG)", est, opt.Memory)
+	}
+	// The analysis runs first, its trainers gone before LHSPG's is made
+	// (a resumed run has it in its checkpoint).
+	resuming := opt.Resume && opt.Checkpoint != "" && fileExists(opt.Checkpoint)
+	var analysis *Analysis
+	if opt.Gamma > 0 && !resuming {
+		t0 := time.Now()
+		a, err := Analyze(m, g, data.Calib, opt.Gamma, opt.Confirm, func(d, n int) { progress("analyze", d, n, 0) })
+		if err != nil {
+			return nil, err
+		}
+		analysis = a
+		rep.Seconds["analyze"] = time.Since(t0).Seconds()
+		releaseMemory() // the analysis's trainers, before LHSPG allocates its own
+	}
+	tr, err := train.New(m, topt)
 	if err != nil {
 		return nil, err
 	}
@@ -330,18 +377,11 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	st := &lhspgStepper{p: p, clip: opt.Clip, rep: rep, g: g, arrays: baseArrays(m, g)}
-	resuming := opt.Resume && opt.Checkpoint != "" && fileExists(opt.Checkpoint)
-	if opt.Gamma > 0 && !resuming {
-		t0 := time.Now()
-		a, err := Analyze(m, g, probeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
-		if err != nil {
-			return nil, err
-		}
-		a.Apply(g)
-		rep.Analysis = a
-		rep.Seconds["analyze"] = time.Since(t0).Seconds()
+	if analysis != nil {
+		analysis.Apply(g)
+		rep.Analysis = analysis
 	}
+	st := &lhspgStepper{p: p, clip: opt.Clip, rep: rep, g: g, arrays: baseArrays(m, g)}
 	total := cfg.TotalSteps()
 	loop := train.Config{Steps: total, Accum: 1, Seed: opt.Seed, Stepper: st,
 		Sched:         train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total},
@@ -361,21 +401,8 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	return p.RemovedGroups(), nil
 }
 
-// probeTokens bounds the calibration tokens of each analysis probe: the
-// analysis runs one forward pass per group, so it stays in minutes.
-const probeTokens = 128
-
-// probeSet cuts calibration sequences to about probeTokens tokens in all.
-func probeSet(calib []train.Example) []train.Example {
-	var out []train.Example
-	left := probeTokens
-	for _, ex := range calib {
-		if left <= 0 {
-			break
-		}
-		n := min(len(ex.Tokens), max(left, 32))
-		out = append(out, train.Example{Tokens: ex.Tokens[:n], Targets: ex.Targets[:n]})
-		left -= n
-	}
-	return out
-}
+// releaseMemory collects the garbage of a finished stage and returns it
+// to the system: otherwise the Go heap may grow to twice what is live
+// before it collects, and the next stage's buffers come on top of the
+// last one's.
+func releaseMemory() { debug.FreeOSMemory() }

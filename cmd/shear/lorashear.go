@@ -102,7 +102,8 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := loadF32(mf, tf)
+			r.Recover.Memory = r.Prune.Memory
+			m, err := loadBase(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -135,6 +136,9 @@ func newLorashear() *cobra.Command {
 				return stopped(ctx, err, reportDir)
 			}
 			rep := res.Report
+			if r := res.Recovery; r != nil && r.Memory != nil {
+				fmt.Fprintf(os.Stderr, "recovery ran %s: %s\n", r.Memory.Mode, r.Memory.Reason)
+			}
 			if err := res.Model.Save(out); err != nil {
 				return err
 			}

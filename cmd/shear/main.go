@@ -67,8 +67,9 @@ func maxThreads() int { return max(64, 4*runtime.NumCPU()) }
 
 // modelFlags are the flags of commands that load a model.
 type modelFlags struct {
-	path  string
-	dtype string
+	path      string
+	dtype     string
+	keepFloat bool // without --dtype, float matrices keep the file's type (loadBase)
 }
 
 // defaultModelFlags: the embedded model, stored as the file says (a
@@ -105,6 +106,8 @@ func (f *modelFlags) load() (*model.Model, error) {
 			return nil, fmt.Errorf("--dtype: %w", err)
 		}
 		opt = model.LoadOptions{DType: dt}
+	} else if f.keepFloat {
+		opt.KeepFloat = true
 	}
 	if f.path == "" {
 		m, err := assets.LoadDefault(opt)

@@ -44,6 +44,8 @@ type pruneFlags struct {
 	CalibSeqs    int
 	Balanced     bool
 	Distill      float64
+	Memory       string
+	Confirm      int
 }
 
 func defaultPruneFlags() pruneFlags {
@@ -51,7 +53,7 @@ func defaultPruneFlags() pruneFlags {
 	c := o.LHSPG
 	return pruneFlags{Target: o.Target, Method: o.Method, Hidden: o.Hidden, Gamma: o.Gamma, Variant: c.Variant,
 		NoProjection: c.NoProjection, NoTransfer: c.NoTransfer, Warmup: c.Warmup, Periods: c.Periods, PeriodSteps: c.PeriodSteps,
-		Epsilon: c.Epsilon, CalibSeqs: app.LoRAShearRequest{}.Default().CalibSeqs, Balanced: c.Balanced, Distill: o.Distill}
+		Epsilon: c.Epsilon, CalibSeqs: app.LoRAShearRequest{}.Default().CalibSeqs, Balanced: c.Balanced, Distill: o.Distill, Confirm: o.Confirm}
 }
 
 // register adds the flags; withMethod false fixes the method (lorashear).
@@ -75,6 +77,8 @@ func (f *pruneFlags) register(fl *pflag.FlagSet, withMethod bool) {
 	fl.IntVar(&f.CalibSeqs, "calib-seqs", f.CalibSeqs, "calibration sequences")
 	fl.Float64Var(&f.Distill, "lhspg-distill", f.Distill, "distill the dense model during LHSPG training: loss (1−λ)·CE + λ·KL(dense ‖ pruned), λ = this (0: off; lorashear)")
 	fl.BoolVar(&f.Balanced, "balanced", f.Balanced, "split the target over attention and MLP in proportion to their prunable parameters")
+	fl.StringVar(&f.Memory, "memory", f.Memory, "memory budget, e.g. 6GiB or 800MB (default: 3/4 of physical RAM; 0: none): full-rank recovery falls back to LoRA when it would not fit, and a stage that fits neither way fails before it starts")
+	fl.IntVar(&f.Confirm, "confirm", f.Confirm, "knowledge analysis: groups nearest the top-γ boundary probed exactly after the Taylor estimate of all (-1: probe every group)")
 }
 
 func parseKindTargets(s string) (map[string]float64, error) {
@@ -107,9 +111,15 @@ func (f *pruneFlags) options(tf *optimFlags, lc lora.Config, ckpt string, resume
 	opt.Method, opt.Target, opt.KindTargets, opt.AllowEmpty, opt.Hidden, opt.Gamma = f.Method, f.Target, kt, f.AllowEmpty, f.Hidden, f.Gamma
 	opt.LoRA, opt.Optim = lc, tf.Optim
 	opt.Checkpoint, opt.Resume, opt.Distill = ckpt, resume, f.Distill
-	if err := valid.Int("--calib-seqs", f.CalibSeqs, 1, 1<<16); err != nil {
+	if err := valid.First(valid.Int("--calib-seqs", f.CalibSeqs, 1, 1<<16), valid.Int("--confirm", f.Confirm, prune.ProbeAll, 1<<30)); err != nil {
 		return opt, err
 	}
+	opt.Confirm = f.Confirm
+	budget, err := memoryBudget(f.Memory)
+	if err != nil {
+		return opt, err
+	}
+	opt.Memory = budget
 	return opt, opt.Validate()
 }
 
@@ -224,7 +234,7 @@ func newPrune() *cobra.Command {
 			if ef.wasm() && req.Resume {
 				return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
 			}
-			m, err := loadF32(mf, tf)
+			m, err := loadBase(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -315,7 +325,8 @@ func newPrune() *cobra.Command {
 // emitPruneResult prints the outcome of a prune run (engine "" for native).
 func emitPruneResult(rep *prune.Report, out, engine string, secs float64) error {
 	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
+		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN,
+		"stage_seconds": rep.Seconds, "memory": rep.Memory}
 	method := rep.Method
 	if engine != "" {
 		method += " (" + engine + ")"
@@ -360,10 +371,12 @@ type analyzeRequest struct {
 	Ctx       int
 	CalibSeqs int
 	Hidden    bool
+	Confirm   int
 }
 
 func defaultAnalyzeRequest() analyzeRequest {
-	return analyzeRequest{Model: defaultModelFlags(), Gamma: prune.DefaultOptions().Gamma, Ctx: defaultOptimFlags().Ctx, CalibSeqs: defaultPruneFlags().CalibSeqs}
+	return analyzeRequest{Model: defaultModelFlags(), Gamma: prune.DefaultOptions().Gamma, Ctx: defaultOptimFlags().Ctx,
+		CalibSeqs: defaultPruneFlags().CalibSeqs, Confirm: prune.DefaultConfirm}
 }
 
 func newAnalyze() *cobra.Command {
@@ -380,7 +393,10 @@ func newAnalyze() *cobra.Command {
 				valid.Int("--ctx", req.Ctx, 8, train.MaxCtx)); err != nil {
 				return err
 			}
-			req.Model.dtype = "f32"
+			if err := valid.Int("--confirm", req.Confirm, prune.ProbeAll, 1<<30); err != nil {
+				return err
+			}
+			req.Model.keepFloat = req.Model.dtype == ""
 			m, err := req.Model.load()
 			if err != nil {
 				return err
@@ -395,7 +411,7 @@ func newAnalyze() *cobra.Command {
 			ex = ex[:min(len(ex), req.CalibSeqs)]
 			g := graph.Build(m, graph.Options{Hidden: req.Hidden})
 			p := newProgress("analyze", 1)
-			a, err := prune.Analyze(m, g, ex, req.Gamma, p.update)
+			a, err := prune.Analyze(m, g, ex, req.Gamma, req.Confirm, p.update)
 			p.finish()
 			if err != nil {
 				return err
@@ -412,7 +428,7 @@ func newAnalyze() *cobra.Command {
 				return err
 			}
 			return emit(map[string]any{"base_loss": a.BaseLoss, "groups": len(a.Deviation), "unprunable": len(a.Unprunable), "layer_kind_mean": means, "output": req.Output}, func() {
-				fmt.Printf("base loss %.4f; %d groups probed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), req.Gamma, req.Output)
+				fmt.Printf("base loss %.4f; %d groups analysed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), req.Gamma, req.Output)
 				for k, v := range means {
 					fmt.Printf("  %-9s %v\n", k, v)
 				}
@@ -426,6 +442,7 @@ func newAnalyze() *cobra.Command {
 	cmd.Flags().IntVar(&req.Ctx, "ctx", 128, "tokens per calibration sequence")
 	cmd.Flags().IntVar(&req.CalibSeqs, "calib-seqs", 8, "calibration sequences")
 	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "include hidden channels")
+	cmd.Flags().IntVar(&req.Confirm, "confirm", req.Confirm, "groups nearest the top-γ boundary probed exactly after the Taylor estimate of all (-1: probe every group)")
 	bindRequest(cmd, &req, defaultAnalyzeRequest())
 	return cmd
 }

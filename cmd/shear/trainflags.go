@@ -145,6 +145,18 @@ func (f *scheduleFlags) config(o optimFlags, ckpt string, resume bool) train.Con
 		Checkpointing: train.Checkpointing{Checkpoint: ckpt, CheckpointEvery: max(1, f.Steps/10), Resume: resume}}
 }
 
+// loadBase loads -m for pruning: without --dtype the float matrices stay
+// in the file's type (an f16 base stays f16: LoRAShear trains adapters
+// over it and never needs a float32 copy), and checks --ctx.
+func loadBase(mf *modelFlags, tf *optimFlags) (*model.Model, error) {
+	mf.keepFloat = mf.dtype == ""
+	m, err := mf.load()
+	if err != nil {
+		return nil, err
+	}
+	return m, tf.validate(m)
+}
+
 // loadF32 loads -m with float32 weights (pruning and recovery rewrite
 // them) and checks --ctx against the model's context.
 func loadF32(mf *modelFlags, tf *optimFlags) (*model.Model, error) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"time"
 
 	"github.com/shear-ai/shear/internal/valid"
@@ -340,6 +341,7 @@ func Prune(ctx context.Context, m *model.Model, req PruneRequest, progress Progr
 	}
 	res := PruneResult{Report: rep}
 	if r := req.Recover; r != nil {
+		debug.FreeOSMemory() // pruning's buffers, before the recovery trainer allocates
 		t0 := time.Now()
 		cfg := r.Config
 		cfg.Source = nil

@@ -50,6 +50,10 @@ type LoadOptions struct {
 	// file's type, whatever DType says; DType then applies to the float
 	// (F32, F16, BF16) tensors only.
 	KeepQuantized bool
+	// KeepFloat stores each float matrix in the file's own float type
+	// (F16 stays F16, F32 stays F32; BF16, which has no kernels, becomes
+	// F32), whatever DType says: pruning keeps the frozen base as stored.
+	KeepFloat bool
 }
 
 // DefaultLoadOptions is what a user gets without asking for a type: a
@@ -165,6 +169,14 @@ func (b *binder) matrix(name string, rows, cols int) *tensor.Matrix {
 	dt := b.opt.DType
 	if keep, ok := tensor.DTypeOfGGUF(t.Type); ok && keep.Quantized() && b.opt.KeepQuantized {
 		dt = keep
+	}
+	if b.opt.KeepFloat {
+		switch t.Type {
+		case gguf.F16:
+			dt = tensor.F16
+		case gguf.F32, gguf.BF16:
+			dt = tensor.F32
+		}
 	}
 	m, err := tensor.FromGGUF(b.f, t, dt)
 	if err != nil {

@@ -15,18 +15,32 @@ import (
 
 const snapshotMagic = "SHEARCKPT2\n"
 
-// Array is a named float32 array of a snapshot.
+// Array is a named array of a snapshot: float32 Data, or float16 Half
+// (a frozen base kept in half precision is saved as it is stored).
 type Array struct {
 	Name string
 	Data []float32
+	Half []uint16
+}
+
+func (a Array) len() int { return len(a.Data) + len(a.Half) }
+
+func (a Array) dtype() string {
+	if a.Half != nil {
+		return "f16"
+	}
+	return ""
+}
+
+type snapshotArray struct {
+	Name  string `json:"name"`
+	Len   int    `json:"len"`
+	DType string `json:"dtype,omitempty"` // "" is f32
 }
 
 type snapshotHeader struct {
 	Meta   json.RawMessage `json:"meta"`
-	Arrays []struct {
-		Name string `json:"name"`
-		Len  int    `json:"len"`
-	} `json:"arrays"`
+	Arrays []snapshotArray `json:"arrays"`
 }
 
 // WriteSnapshot writes meta (as JSON) and the arrays to path atomically:
@@ -39,10 +53,7 @@ func WriteSnapshot(path string, meta any, arrays []Array) error {
 	}
 	h := snapshotHeader{Meta: mj}
 	for _, a := range arrays {
-		h.Arrays = append(h.Arrays, struct {
-			Name string `json:"name"`
-			Len  int    `json:"len"`
-		}{a.Name, len(a.Data)})
+		h.Arrays = append(h.Arrays, snapshotArray{a.Name, a.len(), a.dtype()})
 	}
 	hdr, err := json.Marshal(h)
 	if err != nil {
@@ -58,6 +69,12 @@ func WriteSnapshot(path string, meta any, arrays []Array) error {
 			for _, v := range a.Data {
 				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
 				if _, err := bw.Write(buf[:]); err != nil {
+					return err
+				}
+			}
+			for _, v := range a.Half {
+				binary.LittleEndian.PutUint16(buf[:2], v)
+				if _, err := bw.Write(buf[:2]); err != nil {
 					return err
 				}
 			}
@@ -100,8 +117,9 @@ func ReadSnapshot(path string, meta any, arrays []Array) error {
 		return fmt.Errorf("%s: checkpoint has %d tensors, this run %d (different model or options)", path, len(h.Arrays), len(arrays))
 	}
 	for k, a := range arrays {
-		if h.Arrays[k].Name != a.Name || h.Arrays[k].Len != len(a.Data) {
-			return fmt.Errorf("%s: checkpoint tensor %d is %s[%d], this run has %s[%d]", path, k, h.Arrays[k].Name, h.Arrays[k].Len, a.Name, len(a.Data))
+		if h.Arrays[k] != (snapshotArray{a.Name, a.len(), a.dtype()}) {
+			return fmt.Errorf("%s: checkpoint tensor %d is %s[%d] %s, this run has %s[%d] %s", path, k,
+				h.Arrays[k].Name, h.Arrays[k].Len, dtypeName(h.Arrays[k].DType), a.Name, a.len(), dtypeName(a.dtype()))
 		}
 	}
 	var buf [4]byte
@@ -112,6 +130,12 @@ func ReadSnapshot(path string, meta any, arrays []Array) error {
 			}
 			a.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[:]))
 		}
+		for i := range a.Half {
+			if _, err := io.ReadFull(r, buf[:2]); err != nil {
+				return fmt.Errorf("%s: truncated checkpoint data", path)
+			}
+			a.Half[i] = binary.LittleEndian.Uint16(buf[:2])
+		}
 	}
 	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s: trailing bytes after checkpoint data", path)
@@ -120,6 +144,13 @@ func ReadSnapshot(path string, meta any, arrays []Array) error {
 		return fmt.Errorf("%s: checkpoint metadata: %v", path, err)
 	}
 	return nil
+}
+
+func dtypeName(d string) string {
+	if d == "" {
+		return "f32"
+	}
+	return d
 }
 
 // runMeta is the training loop's part of a checkpoint.
@@ -138,7 +169,7 @@ type runMeta struct {
 func StateArrays(tr *Trainer, opt *AdamW) []Array {
 	var out []Array
 	for k, p := range tr.params {
-		out = append(out, Array{p.Name, p.W}, Array{p.Name + ".adam_m", opt.M[k]}, Array{p.Name + ".adam_v", opt.V[k]})
+		out = append(out, Array{Name: p.Name, Data: p.W}, Array{Name: p.Name + ".adam_m", Data: opt.M[k]}, Array{Name: p.Name + ".adam_v", Data: opt.V[k]})
 	}
 	return out
 }

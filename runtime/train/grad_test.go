@@ -264,7 +264,7 @@ func TestLinearGrad(t *testing.T) {
 	w, _ := tensor.New(out, in, randVec(rng, out*in, 1), tensor.F32)
 	mod := &lora.Module{In: in, Out: out, Rank: r, Scale: 1.5, A: randVec(rng, r*in, 1), B: randVec(rng, out*r, 1)}
 	bias := randVec(rng, out, 1)
-	l := newLinear(w, bias, mod, 0, true, n)
+	l := newLinear(w, bias, mod, 0, true, n, &pool{}, "q", false, in, n*max(in, out))
 	x, rr := randVec(rng, n*in, 1), randVec(rng, n*out, 1)
 	y := make([]float32, n*out)
 	var s tensor.Scratch

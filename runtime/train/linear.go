@@ -22,15 +22,22 @@ type linear struct {
 	GB    []float32
 	drop  float32 // LoRA dropout probability
 
-	// Saved for the backward pass (planned once for the largest batch).
+	// Saved for the backward pass (planned once for the largest batch);
+	// with recomputation the same target of every block shares them.
 	ax   []float32 // [n × r]  drop(x)·Aᵀ
 	xd   []float32 // [n × in] drop(x), only with dropout
 	mask []float32 // [n × in] dropout scale per element (0 or 1/(1−p))
-	dax  []float32 // [n × r]
-	tmp  []float32 // [n × out] LoRA branch output
+	// Scratch, shared by every linear of the trainer.
+	dax []float32 // [n × r]
+	tmp []float32 // [n × max(out, in)] LoRA branch output
 }
 
-func newLinear(w *tensor.Matrix, bias []float32, mod *lora.Module, dropout float32, full bool, maxRows int) *linear {
+// newLinear sets up one projection; name keys its activations in bufs
+// (shared between blocks when shareActs, sized for the widest input
+// mostIn of its target), scratchMost sizes the shared LoRA scratch for the
+// widest projection.
+func newLinear(w *tensor.Matrix, bias []float32, mod *lora.Module, dropout float32, full bool, maxRows int,
+	bufs *pool, name string, shareActs bool, mostIn, scratchMost int) *linear {
 	l := &linear{W: w, Bias: bias, L: mod}
 	if full {
 		l.GW = make([]float32, w.Rows*w.Cols)
@@ -39,12 +46,15 @@ func newLinear(w *tensor.Matrix, bias []float32, mod *lora.Module, dropout float
 		}
 	}
 	if mod != nil {
+		r := mod.Rank
 		l.GA, l.GB = make([]float32, len(mod.A)), make([]float32, len(mod.B))
-		l.ax, l.dax = make([]float32, maxRows*mod.Rank), make([]float32, maxRows*mod.Rank)
-		l.tmp = make([]float32, maxRows*max(w.Rows, w.Cols))
+		l.ax = bufs.get(name+".ax", maxRows*r, maxRows*r, shareActs)
+		l.dax = bufs.get("lora.dax", maxRows*r, maxRows*r, true)
+		l.tmp = bufs.get("lora.tmp", maxRows*max(w.Rows, w.Cols), scratchMost, true)
 		l.drop = dropout
 		if dropout > 0 {
-			l.xd, l.mask = make([]float32, maxRows*w.Cols), make([]float32, maxRows*w.Cols)
+			l.xd = bufs.get(name+".xd", maxRows*w.Cols, maxRows*mostIn, shareActs)
+			l.mask = bufs.get(name+".mask", maxRows*w.Cols, maxRows*mostIn, shareActs)
 		}
 	}
 	return l

@@ -101,8 +101,11 @@ type attention struct {
 	q, k, v, probs  []float32 // probs [B × T × H × T]: simd.Attention's scores, row (i, h) holds P[i, 0…i]
 	o               []float32
 	dq, dk, dv, do  []float32
-	scratch         chan *attnScratch
+	tiles           *attnTiles // shared by every block
 }
+
+// attnTiles holds one tile set per worker, made on first use.
+type attnTiles struct{ free chan *attnScratch }
 
 // attnScratch is one worker's tiles.
 type attnScratch struct {
@@ -112,11 +115,14 @@ type attnScratch struct {
 
 // initScratch allocates one tile set per worker, once.
 func (a *attention) initScratch() {
-	if a.scratch == nil {
-		a.scratch = make(chan *attnScratch, simd.Threads()+1)
-		for i := 0; i < cap(a.scratch); i++ {
+	if a.tiles == nil {
+		a.tiles = &attnTiles{}
+	}
+	if a.tiles.free == nil {
+		a.tiles.free = make(chan *attnScratch, simd.Threads()+1)
+		for i := 0; i < cap(a.tiles.free); i++ {
 			th, tt := a.T*a.hd, a.T*a.T
-			a.scratch <- &attnScratch{qh: make([]float32, th), kh: make([]float32, th), vh: make([]float32, th),
+			a.tiles.free <- &attnScratch{qh: make([]float32, th), kh: make([]float32, th), vh: make([]float32, th),
 				oh: make([]float32, th), dqh: make([]float32, th), dkh: make([]float32, th), dvh: make([]float32, th),
 				p: make([]float32, tt), dp: make([]float32, tt)}
 		}
@@ -164,8 +170,8 @@ func (a *attention) scatter(x, tile []float32, b, h, w int) {
 }
 
 func (a *attention) Run(lo, hi int) {
-	sc := <-a.scratch
-	defer func() { a.scratch <- sc }()
+	sc := <-a.tiles.free
+	defer func() { a.tiles.free <- sc }()
 	for item := lo; item < hi; item++ {
 		a.backwardGroup(sc, item/a.KV, item%a.KV)
 	}
