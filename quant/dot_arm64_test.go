@@ -72,3 +72,33 @@ func TestDotBothNEONPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestKDotBothNEONPaths runs the K-quant kernels, SDOT and ARMv8.0, on raw
+// super-blocks (every code and scale pattern) against the portable kernels,
+// over more super-blocks than one kernel call takes (kChunk).
+func TestKDotBothNEONPaths(t *testing.T) {
+	if !useAsm {
+		t.Skip("no NEON")
+	}
+	hasSDOT := useSDOT
+	defer func() { useSDOT = hasSDOT }()
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, sdot := range []bool{false, true} {
+		if sdot && !hasSDOT {
+			continue
+		}
+		useSDOT = sdot
+		for _, f := range kFormats {
+			for _, nb := range []int{1, 3, kChunk, kChunk + 5} {
+				for trial := range 5 {
+					w, x := randKBlocks(rng, f, nb), randQ8K(rng, nb)
+					got := make([]float32, 1)
+					f.rows(got, w, nb*f.blockBytes, x, nb)
+					if want := f.generic(w, x, nb); !sameBits(got[0], want) {
+						t.Errorf("%s sdot=%v nb=%d trial %d: kernel %v, portable %v", f.name, sdot, nb, trial, got[0], want)
+					}
+				}
+			}
+		}
+	}
+}
