@@ -44,9 +44,12 @@
 // bit of a term.)
 //
 // On amd64 with AVX2 and F16C the dot kernels and the Q8_0 quantizer are
-// assembly (dot_amd64.s); on arm64 the dot kernels are NEON (dot_arm64.s:
-// SDOT where the CPU has the dot-product extension, SMULL and SADALP
-// otherwise); elsewhere, or with the noasm build tag, they are the portable
+// assembly (dot_amd64.s); on arm64 the dot kernels, one row and four rows
+// at a time, are NEON (dot_arm64.s: SDOT where the CPU has the dot-product
+// extension, SMULL and SADALP otherwise), and the K-quant kernels
+// (kquant_arm64.s) compute each super-block's integer sub-block sums the
+// same two ways, leaving the scales and the float32 part to the portable
+// code; elsewhere, or with the noasm build tag, they are the portable
 // Go code, which assembly builds also hold for cross-checking. The
 // assembly follows the same operations in the same order, and the portable
 // code forbids FMA contraction, so every path on every architecture gives the

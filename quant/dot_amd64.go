@@ -84,11 +84,3 @@ func rowsQ4_0(out []float32, w []byte, rb int, xq []byte, nb int) {
 		out[r] = dotQ4_0AVX2(&w[r*rb], &xq[0], nb)
 	}
 }
-
-// checkRows guards the assembly against short slices: it reads rows×rowBytes
-// of w and nb Q8_0 blocks of xq.
-func checkRows(rows, lenW, rb, rowBytes, lenXq, nb int) {
-	if nb <= 0 || rb < rowBytes || lenW < rows*rb || lenXq < nb*Q8_0BlockBytes {
-		panic("quant: bad kernel arguments")
-	}
-}

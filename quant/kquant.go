@@ -254,23 +254,31 @@ func dotK45(w, x []byte, nb int, q5 bool) float32 {
 		wb := w[i*blockBytes : (i+1)*blockBytes]
 		xb := (*[Q8_KBlockBytes]byte)(x[i*Q8_KBlockBytes:])
 		xs := q8KCodes(xb)
-		scales := (*[12]byte)(wb[4:])
 		unpackK45(q5, wb, &q)
-		var isum, msum int32
-		for j := range 8 {
-			var s int32
+		var s [8]int32
+		for j := range s {
 			for v := 32 * j; v < 32*j+32; v++ {
-				s += int32(q[v]) * int32(int8(xs[v]))
+				s[j] += int32(q[v]) * int32(int8(xs[v]))
 			}
-			sc, m := scaleMinK4(j, scales)
-			isum += int32(sc) * s
-			msum += int32(m) * q8KPairSum(xb, j)
 		}
-		dx := q8KScale(xb)
-		d, dm := half(wb[0:])*dx, half(wb[2:])*dx
-		sum += float32(d*float32(isum)) - float32(dm*float32(msum))
+		sum += termK45(wb, xb, &s)
 	}
 	return sum
+}
+
+// termK45 is one super-block's term of the Q4_K/Q5_K dot product from its
+// exact sub-block sums s[j] = Σ_l q_jl·x_jl (any kernel's).
+func termK45(wb []byte, xb *[Q8_KBlockBytes]byte, s *[8]int32) float32 {
+	scales := (*[12]byte)(wb[4:])
+	var isum, msum int32
+	for j, sj := range s {
+		sc, m := scaleMinK4(j, scales)
+		isum += int32(sc) * sj
+		msum += int32(m) * q8KPairSum(xb, j)
+	}
+	dx := q8KScale(xb)
+	d, dm := half(wb[0:])*dx, half(wb[2:])*dx
+	return float32(d*float32(isum)) - float32(dm*float32(msum))
 }
 
 // dotQ6_KGeneric is the portable Q6_K·Q8_K kernel: per super-block the
@@ -283,18 +291,26 @@ func dotQ6_KGeneric(w, x []byte, nb int) float32 {
 		xb := (*[Q8_KBlockBytes]byte)(x[i*Q8_KBlockBytes:])
 		xs := q8KCodes(xb)
 		q6Codes(wb, &q)
-		var isum int32
-		for g := range 16 {
-			var s int32
+		var s [16]int32
+		for g := range s {
 			for v := 16 * g; v < 16*g+16; v++ {
-				s += int32(q[v]) * int32(int8(xs[v]))
+				s[g] += int32(q[v]) * int32(int8(xs[v]))
 			}
-			isum += int32(int8(wb[192+g])) * s
 		}
-		d := half(wb[208:]) * q8KScale(xb)
-		sum += float32(d * float32(isum))
+		sum += termQ6_K(wb, xb, &s)
 	}
 	return sum
+}
+
+// termQ6_K is one super-block's term of the Q6_K dot product from its exact
+// 16-value group sums s[g].
+func termQ6_K(wb *[Q6_KBlockBytes]byte, xb *[Q8_KBlockBytes]byte, s *[16]int32) float32 {
+	var isum int32
+	for g, sg := range s {
+		isum += int32(int8(wb[192+g])) * sg
+	}
+	d := half(wb[208:]) * q8KScale(xb)
+	return float32(d * float32(isum))
 }
 
 func rowsKGeneric(dot func(w, x []byte, nb int) float32, out []float32, w []byte, rb int, xq []byte, nb int) {

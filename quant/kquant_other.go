@@ -1,10 +1,9 @@
-//go:build !amd64 || noasm
+//go:build (!amd64 && !arm64) || noasm
 
 package quant
 
-// The K-quant products without assembly (arm64 has NEON kernels for Q8_0
-// and Q4_0 only so far): the portable code, which the AVX2 kernels match
-// bit for bit.
+// The K-quant products without assembly: the portable code, which the AVX2
+// and NEON kernels match bit for bit.
 
 func dotQ4_K(w, x []byte, nb int) float32 { return dotQ4_KGeneric(w, x, nb) }
 

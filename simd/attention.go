@@ -70,7 +70,9 @@ func (t *attentionTask) Run(lo, hi int) {
 				kj := t.k[j*kvd+kh*hd : j*kvd+(kh+1)*hd]
 				var dot float32
 				for e, qv := range qh {
-					dot += qv * kj[e]
+					// Rounded product: Go would fuse a*b+c on arm64
+					// and give other bits than amd64 and wasm.
+					dot += float32(qv * kj[e])
 				}
 				sc[j] = dot * scale
 			}
@@ -78,7 +80,7 @@ func (t *attentionTask) Run(lo, hi int) {
 			for j := 0; j <= p; j++ {
 				vj, a := t.v[j*kvd+kh*hd:j*kvd+(kh+1)*hd], sc[j]
 				for e := range o {
-					o[e] += a * vj[e]
+					o[e] += float32(a * vj[e])
 				}
 			}
 			continue

@@ -10,12 +10,20 @@
 //     product and the backward products run 16-lane kernels
 //     (kernels_avx512_amd64.s) that give the same bits as the AVX2 ones:
 //     see the design notes.
-//   - arm64: NEON assembly (kernels_arm64.s) for the products (f32 and f16
-//     matrix-vector quads, the 3×4 prefill block, dot, f16 dot) and the
-//     f16 → f32 conversion; the other kernels are the portable ones. NEON's
-//     FMLA is fused like VFMADD231PS, so an AVX2 register of eight lanes
-//     becomes two NEON registers and every NEON kernel gives the AVX2
-//     kernel's bits.
+//   - arm64 (Advanced SIMD, which every arm64 CPU has; golang.org/x/sys/cpu
+//     checks it at init): NEON assembly for every kernel amd64 has in
+//     assembly except the f32 → f16 conversion (a load-time step) and the
+//     backward GEMM's B packing (a copy): in kernels_arm64.s the products
+//     (f32 and f16 matrix-vector quads, the 3×4 prefill block, dot, f16 dot)
+//     and f16 → f32; in kernels_nn_arm64.s sum, axpy, scale, add, mul, e^x,
+//     SiLU, SwiGLU, softmax's e^(x−m) with its float64 sum, max, and the 4×24
+//     backward block. NEON's FMLA/FMLS are fused like VFMADD231PS/VFNMADD231PS,
+//     so an AVX2 register of eight lanes becomes two NEON registers and every
+//     NEON kernel gives the AVX2 kernel's bits: no tolerance is needed
+//     anywhere (TestMirror* hold them to the models bit for bit under
+//     qemu-aarch64). RMSNorm, RoPE and the small-head attention loops are
+//     the same Go on both (their products are written float32(a*b) so that
+//     Go does not fuse them on arm64), so arm64 gives amd64's logits.
 //   - -tags noasm, riscv64 and every other architecture without assembly:
 //     the portable kernels, with the fast products of kernels_portable.go
 //     (lane by lane, accumulators in registers, f16 by table). Their

@@ -127,3 +127,181 @@ func f16ToF32(dst []float32, src []uint16) {
 	}
 	f16ToF32Generic(dst, src)
 }
+
+// The element-wise and backward kernels of kernels_nn_arm64.s. Each takes
+// a multiple of eight values; the wrappers give the rest to the portable
+// code, as the amd64 wrappers do, except that sum, like dot, hands its
+// tail to the kernel zero-padded (sumAVX masks it into an accumulator).
+
+//go:noescape
+func sumNEON(x *float32, n int, xt *float32) float32
+
+//go:noescape
+func axpyNEON(a float32, x, y *float32, n int)
+
+//go:noescape
+func scaleNEON(a float32, x *float32, n int)
+
+//go:noescape
+func addNEON(dst, x, y *float32, n int)
+
+//go:noescape
+func mulNEON(dst, x, y *float32, n int)
+
+//go:noescape
+func expNEON(dst, x *float32, n int)
+
+//go:noescape
+func siluNEON(dst, x *float32, n int)
+
+//go:noescape
+func swigluNEON(dst, gate, up *float32, n int)
+
+//go:noescape
+func expSubNEON(x *float32, n int, m float32) float64
+
+//go:noescape
+func maxNEON(x *float32, n int) float32
+
+//go:noescape
+func gemm4x24NEON(a *float32, sai, sak int, b *float32, ldb int, c *float32, ldc, k, acc int)
+
+func sum(x []float32) float32 {
+	n := len(x)
+	if !useAsm || n == 0 {
+		return sumGeneric(x)
+	}
+	n8 := n &^ 7
+	var xt [8]float32
+	var px, pxt *float32
+	if n8 > 0 {
+		px = &x[0]
+	}
+	if n8 < n {
+		copy(xt[:], x[n8:])
+		pxt = &xt[0]
+	}
+	return sumNEON(px, n8, pxt)
+}
+
+func axpy(a float32, x, y []float32) {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		_ = y[len(x)-1]
+		axpyNEON(a, &x[0], &y[0], n)
+		axpyGeneric(a, x[n:], y[n:len(x)])
+		return
+	}
+	axpyGeneric(a, x, y)
+}
+
+func scale(a float32, x []float32) {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		scaleNEON(a, &x[0], n)
+		scaleGeneric(a, x[n:])
+		return
+	}
+	scaleGeneric(a, x)
+}
+
+func add(dst, x, y []float32) {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		_, _ = dst[len(x)-1], y[len(x)-1]
+		addNEON(&dst[0], &x[0], &y[0], n)
+		addGeneric(dst[n:], x[n:], y[n:])
+		return
+	}
+	addGeneric(dst, x, y)
+}
+
+func mul(dst, x, y []float32) {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		_, _ = dst[len(x)-1], y[len(x)-1]
+		mulNEON(&dst[0], &x[0], &y[0], n)
+		mulGeneric(dst[n:], x[n:], y[n:])
+		return
+	}
+	mulGeneric(dst, x, y)
+}
+
+// expVec sets dst[i] = e^x[i].
+func expVec(dst, x []float32) {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		_ = dst[len(x)-1]
+		expNEON(&dst[0], &x[0], n)
+		expGeneric(dst[n:], x[n:])
+		return
+	}
+	expGeneric(dst, x)
+}
+
+// siluVec sets dst[i] = silu(x[i]).
+func siluVec(dst, x []float32) {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		_ = dst[len(x)-1]
+		siluNEON(&dst[0], &x[0], n)
+		siluGeneric(dst[n:], x[n:])
+		return
+	}
+	siluGeneric(dst, x)
+}
+
+// swigluVec sets dst[i] = silu(g[i])*u[i].
+func swigluVec(dst, g, u []float32) {
+	n := len(g) &^ 7
+	if useAsm && n > 0 {
+		_, _ = dst[len(g)-1], u[len(g)-1]
+		swigluNEON(&dst[0], &g[0], &u[0], n)
+		swigluGeneric(dst[n:], g[n:], u[n:])
+		return
+	}
+	swigluGeneric(dst, g, u)
+}
+
+// expSub sets x[i] = e^(x[i]-m) and returns their float64 sum.
+func expSub(x []float32, m float32) float64 {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		return expSubNEON(&x[0], n, m) + expSubGeneric(x[n:], m)
+	}
+	return expSubGeneric(x, m)
+}
+
+// maxOf returns the largest element of a non-empty x.
+func maxOf(x []float32) float32 {
+	n := len(x) &^ 7
+	if useAsm && n > 0 {
+		m := maxNEON(&x[0], n)
+		if n < len(x) {
+			m = max(m, maxGeneric(x[n:]))
+		}
+		return m
+	}
+	return maxGeneric(x)
+}
+
+// gemm4x24 sets (acc: adds) c[i*ldc+j] = Σ_{t<k} a[i*sai+t*sak]*b[t*ldb+j]
+// for i < 4, j < 24.
+func gemm4x24(c []float32, ldc int, a []float32, sai, sak int, b []float32, ldb, k int, acc bool) {
+	if useAsm && k > 0 {
+		_ = c[3*ldc+23]
+		_ = a[3*sai+(k-1)*sak]
+		_ = b[(k-1)*ldb+23]
+		gemm4x24NEON(&a[0], sai, sak, &b[0], ldb, &c[0], ldc, k, b2i(acc))
+		return
+	}
+	gemm4x24Generic(c, ldc, a, sai, sak, b, ldb, k, acc)
+}
+
+// argmax, f32ToF16 (a load-time conversion) and the B packing of the
+// backward GEMM (a copy) stay portable on arm64.
+func argmax(x []float32) int               { return argmaxGeneric(x) }
+func f32ToF16(dst []uint16, src []float32) { f32ToF16Generic(dst, src) }
+
+func packB4(dst, src []float32, ldb, pl, rows int) bool             { return false }
+func packB4F16(dst []float32, src []uint16, ldb, pl, rows int) bool { return false }

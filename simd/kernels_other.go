@@ -1,12 +1,12 @@
-//go:build (!amd64 || noasm) && !(wasip1 && shearhost)
+//go:build ((!amd64 && !arm64) || noasm) && !(wasip1 && shearhost)
 
 package simd
 
-// The element-wise kernels without assembly (every build but amd64's, and
-// its noasm) are the portable ones. The products, the f16 conversion and
-// the flags useAsm, useF16C are chosen per build: kernels_fast.go natively
-// without assembly, kernels_wasm.go in the pure WebAssembly guest,
-// kernels_arm64.go (NEON) on arm64.
+// The element-wise kernels without assembly (every build but amd64's and
+// arm64's, and their noasm) are the portable ones. The products, the f16
+// conversion and the flags useAsm, useF16C are chosen per build:
+// kernels_fast.go natively without assembly, kernels_wasm.go in the pure
+// WebAssembly guest.
 
 func sum(x []float32) float32              { return sumGeneric(x) }
 func axpy(a float32, x, y []float32)       { axpyGeneric(a, x, y) }

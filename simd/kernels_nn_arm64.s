@@ -1,0 +1,701 @@
+//go:build arm64 && !noasm
+
+#include "textflag.h"
+
+// NEON versions of the amd64 element-wise and backward kernels: sum, axpy,
+// scale, add, mul, e^x, SiLU, SwiGLU, softmax's e^(x−m) with its float64
+// sum, max, and the 4×24 GEMM block. Each gives its AVX2 kernel's (and so
+// its model's, kernels_generic.go) bits: the same e^x polynomial with the
+// same fused steps (FMLA/FMLS for VFMADD/VFNMADD), the same lanes of the
+// float64 sum and the same comparisons in max. Float instructions Go's
+// assembler lacks are WORD-encoded, the mnemonic beside each.
+
+// The exp kernels first load the constants of the amd64 EXP macro
+// (expTab) into V16..V29: hi, lo, log2e, magic, c1, c2, p0..p5, one, and
+// the exponent bias 127 as integers. Each "EXP" block then replaces the
+// four floats of V0 by e^V0 exactly as EXP does for four lanes (FMLS is
+// VFNMADD231PS); NaN lanes pass through. It clobbers V1..V7.
+
+// func sumNEON(x *float32, n int, xt *float32) float32
+// Σ x over n (a multiple of 8) values, then the zero-padded tail eight xt
+// if xt is not nil; sumAVX's accumulators and order (as dotNEON).
+TEXT ·sumNEON(SB), NOSPLIT, $0-28
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R4
+	MOVD xt+16(FP), R8
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+sumloop32:
+	CMP $32, R4
+	BLT sumloop8
+	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD $0x4e20d610 // FADD V16.4S, V16.4S, V0.4S
+	WORD $0x4e21d631 // FADD V17.4S, V17.4S, V1.4S
+	WORD $0x4e22d652 // FADD V18.4S, V18.4S, V2.4S
+	WORD $0x4e23d673 // FADD V19.4S, V19.4S, V3.4S
+	WORD $0x4e24d694 // FADD V20.4S, V20.4S, V4.4S
+	WORD $0x4e25d6b5 // FADD V21.4S, V21.4S, V5.4S
+	WORD $0x4e26d6d6 // FADD V22.4S, V22.4S, V6.4S
+	WORD $0x4e27d6f7 // FADD V23.4S, V23.4S, V7.4S
+	SUB $32, R4
+	B sumloop32
+sumloop8:
+	CBZ R4, sumtail
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	WORD $0x4e20d610 // FADD V16.4S, V16.4S, V0.4S
+	WORD $0x4e21d631 // FADD V17.4S, V17.4S, V1.4S
+	SUB $8, R4
+	B sumloop8
+sumtail:
+	CBZ R8, sumreduce
+	VLD1 (R8), [V0.S4, V1.S4]
+	WORD $0x4e20d652 // FADD V18.4S, V18.4S, V0.4S
+	WORD $0x4e21d673 // FADD V19.4S, V19.4S, V1.4S
+sumreduce:
+	WORD $0x4e32d610 // FADD V16.4S, V16.4S, V18.4S
+	WORD $0x4e33d631 // FADD V17.4S, V17.4S, V19.4S
+	WORD $0x4e36d694 // FADD V20.4S, V20.4S, V22.4S
+	WORD $0x4e37d6b5 // FADD V21.4S, V21.4S, V23.4S
+	WORD $0x4e34d610 // FADD V16.4S, V16.4S, V20.4S
+	WORD $0x4e35d631 // FADD V17.4S, V17.4S, V21.4S
+	WORD $0x4e31d618 // FADD V24.4S, V16.4S, V17.4S
+	WORD $0x6e38d718 // FADDP V24.4S, V24.4S, V24.4S
+	WORD $0x7e30db18 // FADDP S24, V24.2S
+	FMOVS F24, ret+24(FP)
+	RET
+
+// func axpyNEON(a float32, x, y *float32, n int)
+// y[i] += a·x[i] (fused) for i < n, n a multiple of 8.
+TEXT ·axpyNEON(SB), NOSPLIT, $0-32
+	FMOVS a+0(FP), F31
+	VDUP V31.S[0], V31.S4
+	MOVD x+8(FP), R0
+	MOVD y+16(FP), R1
+	MOVD n+24(FP), R4
+	MOVD R1, R2
+axpyloop:
+	CBZ R4, axpydone
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	VLD1.P 32(R1), [V2.S4, V3.S4]
+	VFMLA V0.S4, V31.S4, V2.S4
+	VFMLA V1.S4, V31.S4, V3.S4
+	VST1.P [V2.S4, V3.S4], 32(R2)
+	SUB $8, R4
+	B axpyloop
+axpydone:
+	RET
+
+// func scaleNEON(a float32, x *float32, n int)
+// x[i] *= a for i < n, n a multiple of 8.
+TEXT ·scaleNEON(SB), NOSPLIT, $0-24
+	FMOVS a+0(FP), F31
+	VDUP V31.S[0], V31.S4
+	MOVD x+8(FP), R0
+	MOVD n+16(FP), R4
+	MOVD R0, R2
+scaleloop:
+	CBZ R4, scaledone
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	WORD $0x6e3fdc00 // FMUL V0.4S, V0.4S, V31.4S
+	WORD $0x6e3fdc21 // FMUL V1.4S, V1.4S, V31.4S
+	VST1.P [V0.S4, V1.S4], 32(R2)
+	SUB $8, R4
+	B scaleloop
+scaledone:
+	RET
+
+// func addNEON(dst, x, y *float32, n int)
+// dst[i] = x[i] + y[i] for i < n, n a multiple of 8; dst may be x or y.
+TEXT ·addNEON(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R2
+	MOVD x+8(FP), R0
+	MOVD y+16(FP), R1
+	MOVD n+24(FP), R4
+addloop:
+	CBZ R4, adddone
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	VLD1.P 32(R1), [V2.S4, V3.S4]
+	WORD $0x4e22d400 // FADD V0.4S, V0.4S, V2.4S
+	WORD $0x4e23d421 // FADD V1.4S, V1.4S, V3.4S
+	VST1.P [V0.S4, V1.S4], 32(R2)
+	SUB $8, R4
+	B addloop
+adddone:
+	RET
+
+// func mulNEON(dst, x, y *float32, n int)
+// dst[i] = x[i] · y[i] for i < n, n a multiple of 8; dst may be x or y.
+TEXT ·mulNEON(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R2
+	MOVD x+8(FP), R0
+	MOVD y+16(FP), R1
+	MOVD n+24(FP), R4
+mulloop:
+	CBZ R4, muldone
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	VLD1.P 32(R1), [V2.S4, V3.S4]
+	WORD $0x6e22dc00 // FMUL V0.4S, V0.4S, V2.4S
+	WORD $0x6e23dc21 // FMUL V1.4S, V1.4S, V3.4S
+	VST1.P [V0.S4, V1.S4], 32(R2)
+	SUB $8, R4
+	B mulloop
+muldone:
+	RET
+
+// func expNEON(dst, x *float32, n int)
+// dst[i] = e^x[i] for i < n, n a multiple of 8.
+TEXT ·expNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R2
+	MOVD x+8(FP), R0
+	MOVD n+16(FP), R4
+	MOVW $0x42b20000, R8 // hi
+	VDUP R8, V16.S4
+	MOVW $0xc2d00000, R8 // lo
+	VDUP R8, V17.S4
+	MOVW $0x3fb8aa3b, R8 // log2e
+	VDUP R8, V18.S4
+	MOVW $0x4b400000, R8 // magic
+	VDUP R8, V19.S4
+	MOVW $0x3f318000, R8 // c1
+	VDUP R8, V20.S4
+	MOVW $0xb95e8083, R8 // c2
+	VDUP R8, V21.S4
+	MOVW $0x39506967, R8 // p0
+	VDUP R8, V22.S4
+	MOVW $0x3ab743ce, R8 // p1
+	VDUP R8, V23.S4
+	MOVW $0x3c088908, R8 // p2
+	VDUP R8, V24.S4
+	MOVW $0x3d2aa9c1, R8 // p3
+	VDUP R8, V25.S4
+	MOVW $0x3e2aaaaa, R8 // p4
+	VDUP R8, V26.S4
+	MOVW $0x3f000000, R8 // p5
+	VDUP R8, V27.S4
+	MOVW $0x3f800000, R8 // one
+	VDUP R8, V28.S4
+	MOVW $0x7f, R8 // bias
+	VDUP R8, V29.S4
+exploop:
+	CBZ R4, expdone
+	VLD1.P 16(R0), [V0.S4]
+	// EXP
+	WORD $0x4eb0f401 // FMIN V1.4S, V0.4S, V16.4S
+	WORD $0x4e31f421 // FMAX V1.4S, V1.4S, V17.4S
+	VORR V19.B16, V19.B16, V2.B16
+	VFMLA V18.S4, V1.S4, V2.S4
+	WORD $0x4eb3d443 // FSUB V3.4S, V2.4S, V19.4S
+	VFMLS V20.S4, V3.S4, V1.S4
+	VFMLS V21.S4, V3.S4, V1.S4
+	WORD $0x4ea1b864 // FCVTZS V4.4S, V3.4S
+	VORR V23.B16, V23.B16, V5.B16
+	VFMLA V22.S4, V1.S4, V5.S4
+	VORR V24.B16, V24.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V25.B16, V25.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	VORR V26.B16, V26.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V27.B16, V27.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	WORD $0x6e21dc23 // FMUL V3.4S, V1.4S, V1.4S
+	VORR V1.B16, V1.B16, V6.B16
+	VFMLA V5.S4, V3.S4, V6.S4
+	WORD $0x4e3cd4c6 // FADD V6.4S, V6.4S, V28.4S
+	WORD $0x4f3f0483 // SSHR V3.4S, V4.4S, #1
+	VSUB V3.S4, V4.S4, V4.S4
+	VADD V29.S4, V3.S4, V3.S4
+	VSHL $23, V3.S4, V3.S4
+	VADD V29.S4, V4.S4, V4.S4
+	VSHL $23, V4.S4, V4.S4
+	WORD $0x6e24dcc6 // FMUL V6.4S, V6.4S, V4.4S
+	WORD $0x6e23dcc6 // FMUL V6.4S, V6.4S, V3.4S
+	WORD $0x4e20e407 // FCMEQ V7.4S, V0.4S, V0.4S
+	WORD $0x6ea71cc0 // BIT V0.16B, V6.16B, V7.16B
+	VST1.P [V0.S4], 16(R2)
+	SUB $4, R4
+	B exploop
+expdone:
+	RET
+
+// func siluNEON(dst, x *float32, n int)
+// dst[i] = x[i] / (e^-x[i] + 1) for i < n, n a multiple of 8; dst may be x.
+TEXT ·siluNEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R2
+	MOVD x+8(FP), R0
+	MOVD n+16(FP), R4
+	MOVW $0x42b20000, R8 // hi
+	VDUP R8, V16.S4
+	MOVW $0xc2d00000, R8 // lo
+	VDUP R8, V17.S4
+	MOVW $0x3fb8aa3b, R8 // log2e
+	VDUP R8, V18.S4
+	MOVW $0x4b400000, R8 // magic
+	VDUP R8, V19.S4
+	MOVW $0x3f318000, R8 // c1
+	VDUP R8, V20.S4
+	MOVW $0xb95e8083, R8 // c2
+	VDUP R8, V21.S4
+	MOVW $0x39506967, R8 // p0
+	VDUP R8, V22.S4
+	MOVW $0x3ab743ce, R8 // p1
+	VDUP R8, V23.S4
+	MOVW $0x3c088908, R8 // p2
+	VDUP R8, V24.S4
+	MOVW $0x3d2aa9c1, R8 // p3
+	VDUP R8, V25.S4
+	MOVW $0x3e2aaaaa, R8 // p4
+	VDUP R8, V26.S4
+	MOVW $0x3f000000, R8 // p5
+	VDUP R8, V27.S4
+	MOVW $0x3f800000, R8 // one
+	VDUP R8, V28.S4
+	MOVW $0x7f, R8 // bias
+	VDUP R8, V29.S4
+siluloop:
+	CBZ R4, siludone
+	VLD1.P 16(R0), [V8.S4]
+	WORD $0x6ea0f900 // FNEG V0.4S, V8.4S
+	// EXP
+	WORD $0x4eb0f401 // FMIN V1.4S, V0.4S, V16.4S
+	WORD $0x4e31f421 // FMAX V1.4S, V1.4S, V17.4S
+	VORR V19.B16, V19.B16, V2.B16
+	VFMLA V18.S4, V1.S4, V2.S4
+	WORD $0x4eb3d443 // FSUB V3.4S, V2.4S, V19.4S
+	VFMLS V20.S4, V3.S4, V1.S4
+	VFMLS V21.S4, V3.S4, V1.S4
+	WORD $0x4ea1b864 // FCVTZS V4.4S, V3.4S
+	VORR V23.B16, V23.B16, V5.B16
+	VFMLA V22.S4, V1.S4, V5.S4
+	VORR V24.B16, V24.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V25.B16, V25.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	VORR V26.B16, V26.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V27.B16, V27.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	WORD $0x6e21dc23 // FMUL V3.4S, V1.4S, V1.4S
+	VORR V1.B16, V1.B16, V6.B16
+	VFMLA V5.S4, V3.S4, V6.S4
+	WORD $0x4e3cd4c6 // FADD V6.4S, V6.4S, V28.4S
+	WORD $0x4f3f0483 // SSHR V3.4S, V4.4S, #1
+	VSUB V3.S4, V4.S4, V4.S4
+	VADD V29.S4, V3.S4, V3.S4
+	VSHL $23, V3.S4, V3.S4
+	VADD V29.S4, V4.S4, V4.S4
+	VSHL $23, V4.S4, V4.S4
+	WORD $0x6e24dcc6 // FMUL V6.4S, V6.4S, V4.4S
+	WORD $0x6e23dcc6 // FMUL V6.4S, V6.4S, V3.4S
+	WORD $0x4e20e407 // FCMEQ V7.4S, V0.4S, V0.4S
+	WORD $0x6ea71cc0 // BIT V0.16B, V6.16B, V7.16B
+	WORD $0x4e3cd400 // FADD V0.4S, V0.4S, V28.4S
+	WORD $0x6e20fd00 // FDIV V0.4S, V8.4S, V0.4S
+	VST1.P [V0.S4], 16(R2)
+	SUB $4, R4
+	B siluloop
+siludone:
+	RET
+
+// func swigluNEON(dst, gate, up *float32, n int)
+// dst[i] = silu(gate[i]) · up[i] for i < n, n a multiple of 8; dst may be
+// gate or up.
+TEXT ·swigluNEON(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R2
+	MOVD gate+8(FP), R0
+	MOVD up+16(FP), R1
+	MOVD n+24(FP), R4
+	MOVW $0x42b20000, R8 // hi
+	VDUP R8, V16.S4
+	MOVW $0xc2d00000, R8 // lo
+	VDUP R8, V17.S4
+	MOVW $0x3fb8aa3b, R8 // log2e
+	VDUP R8, V18.S4
+	MOVW $0x4b400000, R8 // magic
+	VDUP R8, V19.S4
+	MOVW $0x3f318000, R8 // c1
+	VDUP R8, V20.S4
+	MOVW $0xb95e8083, R8 // c2
+	VDUP R8, V21.S4
+	MOVW $0x39506967, R8 // p0
+	VDUP R8, V22.S4
+	MOVW $0x3ab743ce, R8 // p1
+	VDUP R8, V23.S4
+	MOVW $0x3c088908, R8 // p2
+	VDUP R8, V24.S4
+	MOVW $0x3d2aa9c1, R8 // p3
+	VDUP R8, V25.S4
+	MOVW $0x3e2aaaaa, R8 // p4
+	VDUP R8, V26.S4
+	MOVW $0x3f000000, R8 // p5
+	VDUP R8, V27.S4
+	MOVW $0x3f800000, R8 // one
+	VDUP R8, V28.S4
+	MOVW $0x7f, R8 // bias
+	VDUP R8, V29.S4
+swiloop:
+	CBZ R4, swidone
+	VLD1.P 16(R0), [V8.S4]
+	VLD1.P 16(R1), [V9.S4]
+	WORD $0x6ea0f900 // FNEG V0.4S, V8.4S
+	// EXP
+	WORD $0x4eb0f401 // FMIN V1.4S, V0.4S, V16.4S
+	WORD $0x4e31f421 // FMAX V1.4S, V1.4S, V17.4S
+	VORR V19.B16, V19.B16, V2.B16
+	VFMLA V18.S4, V1.S4, V2.S4
+	WORD $0x4eb3d443 // FSUB V3.4S, V2.4S, V19.4S
+	VFMLS V20.S4, V3.S4, V1.S4
+	VFMLS V21.S4, V3.S4, V1.S4
+	WORD $0x4ea1b864 // FCVTZS V4.4S, V3.4S
+	VORR V23.B16, V23.B16, V5.B16
+	VFMLA V22.S4, V1.S4, V5.S4
+	VORR V24.B16, V24.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V25.B16, V25.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	VORR V26.B16, V26.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V27.B16, V27.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	WORD $0x6e21dc23 // FMUL V3.4S, V1.4S, V1.4S
+	VORR V1.B16, V1.B16, V6.B16
+	VFMLA V5.S4, V3.S4, V6.S4
+	WORD $0x4e3cd4c6 // FADD V6.4S, V6.4S, V28.4S
+	WORD $0x4f3f0483 // SSHR V3.4S, V4.4S, #1
+	VSUB V3.S4, V4.S4, V4.S4
+	VADD V29.S4, V3.S4, V3.S4
+	VSHL $23, V3.S4, V3.S4
+	VADD V29.S4, V4.S4, V4.S4
+	VSHL $23, V4.S4, V4.S4
+	WORD $0x6e24dcc6 // FMUL V6.4S, V6.4S, V4.4S
+	WORD $0x6e23dcc6 // FMUL V6.4S, V6.4S, V3.4S
+	WORD $0x4e20e407 // FCMEQ V7.4S, V0.4S, V0.4S
+	WORD $0x6ea71cc0 // BIT V0.16B, V6.16B, V7.16B
+	WORD $0x4e3cd400 // FADD V0.4S, V0.4S, V28.4S
+	WORD $0x6e20fd00 // FDIV V0.4S, V8.4S, V0.4S
+	WORD $0x6e29dc00 // FMUL V0.4S, V0.4S, V9.4S
+	VST1.P [V0.S4], 16(R2)
+	SUB $4, R4
+	B swiloop
+swidone:
+	RET
+
+// func expSubNEON(x *float32, n int, m float32) float64
+// x[i] = e^(x[i]−m) for i < n (a multiple of 8), returning their sum in
+// float64 as expSubAVX adds it: lanes 0..3 of every eight into one
+// four-lane float64 accumulator (here V8, V9), lanes 4..7 into another
+// (V10, V11), reduced as ((l0+l2)+(l1+l3)) of their lane sums.
+TEXT ·expSubNEON(SB), NOSPLIT, $0-32
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R4
+	FMOVS m+16(FP), F30
+	VDUP V30.S[0], V30.S4
+	MOVD R0, R2
+	MOVW $0x42b20000, R8 // hi
+	VDUP R8, V16.S4
+	MOVW $0xc2d00000, R8 // lo
+	VDUP R8, V17.S4
+	MOVW $0x3fb8aa3b, R8 // log2e
+	VDUP R8, V18.S4
+	MOVW $0x4b400000, R8 // magic
+	VDUP R8, V19.S4
+	MOVW $0x3f318000, R8 // c1
+	VDUP R8, V20.S4
+	MOVW $0xb95e8083, R8 // c2
+	VDUP R8, V21.S4
+	MOVW $0x39506967, R8 // p0
+	VDUP R8, V22.S4
+	MOVW $0x3ab743ce, R8 // p1
+	VDUP R8, V23.S4
+	MOVW $0x3c088908, R8 // p2
+	VDUP R8, V24.S4
+	MOVW $0x3d2aa9c1, R8 // p3
+	VDUP R8, V25.S4
+	MOVW $0x3e2aaaaa, R8 // p4
+	VDUP R8, V26.S4
+	MOVW $0x3f000000, R8 // p5
+	VDUP R8, V27.S4
+	MOVW $0x3f800000, R8 // one
+	VDUP R8, V28.S4
+	MOVW $0x7f, R8 // bias
+	VDUP R8, V29.S4
+	VEOR V8.B16, V8.B16, V8.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VEOR V11.B16, V11.B16, V11.B16
+esloop:
+	CBZ R4, esdone
+	VLD1.P 16(R0), [V0.S4]
+	WORD $0x4ebed400 // FSUB V0.4S, V0.4S, V30.4S
+	// EXP
+	WORD $0x4eb0f401 // FMIN V1.4S, V0.4S, V16.4S
+	WORD $0x4e31f421 // FMAX V1.4S, V1.4S, V17.4S
+	VORR V19.B16, V19.B16, V2.B16
+	VFMLA V18.S4, V1.S4, V2.S4
+	WORD $0x4eb3d443 // FSUB V3.4S, V2.4S, V19.4S
+	VFMLS V20.S4, V3.S4, V1.S4
+	VFMLS V21.S4, V3.S4, V1.S4
+	WORD $0x4ea1b864 // FCVTZS V4.4S, V3.4S
+	VORR V23.B16, V23.B16, V5.B16
+	VFMLA V22.S4, V1.S4, V5.S4
+	VORR V24.B16, V24.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V25.B16, V25.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	VORR V26.B16, V26.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V27.B16, V27.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	WORD $0x6e21dc23 // FMUL V3.4S, V1.4S, V1.4S
+	VORR V1.B16, V1.B16, V6.B16
+	VFMLA V5.S4, V3.S4, V6.S4
+	WORD $0x4e3cd4c6 // FADD V6.4S, V6.4S, V28.4S
+	WORD $0x4f3f0483 // SSHR V3.4S, V4.4S, #1
+	VSUB V3.S4, V4.S4, V4.S4
+	VADD V29.S4, V3.S4, V3.S4
+	VSHL $23, V3.S4, V3.S4
+	VADD V29.S4, V4.S4, V4.S4
+	VSHL $23, V4.S4, V4.S4
+	WORD $0x6e24dcc6 // FMUL V6.4S, V6.4S, V4.4S
+	WORD $0x6e23dcc6 // FMUL V6.4S, V6.4S, V3.4S
+	WORD $0x4e20e407 // FCMEQ V7.4S, V0.4S, V0.4S
+	WORD $0x6ea71cc0 // BIT V0.16B, V6.16B, V7.16B
+	VST1.P [V0.S4], 16(R2)
+	WORD $0x0e617801 // FCVTL V1.2D, V0.2S
+	WORD $0x4e617802 // FCVTL2 V2.2D, V0.4S
+	WORD $0x4e61d508 // FADD V8.2D, V8.2D, V1.2D
+	WORD $0x4e62d529 // FADD V9.2D, V9.2D, V2.2D
+	VLD1.P 16(R0), [V0.S4]
+	WORD $0x4ebed400 // FSUB V0.4S, V0.4S, V30.4S
+	// EXP
+	WORD $0x4eb0f401 // FMIN V1.4S, V0.4S, V16.4S
+	WORD $0x4e31f421 // FMAX V1.4S, V1.4S, V17.4S
+	VORR V19.B16, V19.B16, V2.B16
+	VFMLA V18.S4, V1.S4, V2.S4
+	WORD $0x4eb3d443 // FSUB V3.4S, V2.4S, V19.4S
+	VFMLS V20.S4, V3.S4, V1.S4
+	VFMLS V21.S4, V3.S4, V1.S4
+	WORD $0x4ea1b864 // FCVTZS V4.4S, V3.4S
+	VORR V23.B16, V23.B16, V5.B16
+	VFMLA V22.S4, V1.S4, V5.S4
+	VORR V24.B16, V24.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V25.B16, V25.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	VORR V26.B16, V26.B16, V6.B16
+	VFMLA V5.S4, V1.S4, V6.S4
+	VORR V27.B16, V27.B16, V5.B16
+	VFMLA V6.S4, V1.S4, V5.S4
+	WORD $0x6e21dc23 // FMUL V3.4S, V1.4S, V1.4S
+	VORR V1.B16, V1.B16, V6.B16
+	VFMLA V5.S4, V3.S4, V6.S4
+	WORD $0x4e3cd4c6 // FADD V6.4S, V6.4S, V28.4S
+	WORD $0x4f3f0483 // SSHR V3.4S, V4.4S, #1
+	VSUB V3.S4, V4.S4, V4.S4
+	VADD V29.S4, V3.S4, V3.S4
+	VSHL $23, V3.S4, V3.S4
+	VADD V29.S4, V4.S4, V4.S4
+	VSHL $23, V4.S4, V4.S4
+	WORD $0x6e24dcc6 // FMUL V6.4S, V6.4S, V4.4S
+	WORD $0x6e23dcc6 // FMUL V6.4S, V6.4S, V3.4S
+	WORD $0x4e20e407 // FCMEQ V7.4S, V0.4S, V0.4S
+	WORD $0x6ea71cc0 // BIT V0.16B, V6.16B, V7.16B
+	VST1.P [V0.S4], 16(R2)
+	WORD $0x0e617801 // FCVTL V1.2D, V0.2S
+	WORD $0x4e617802 // FCVTL2 V2.2D, V0.4S
+	WORD $0x4e61d54a // FADD V10.2D, V10.2D, V1.2D
+	WORD $0x4e62d56b // FADD V11.2D, V11.2D, V2.2D
+	SUB $8, R4
+	B esloop
+esdone:
+	WORD $0x4e6ad508 // FADD V8.2D, V8.2D, V10.2D
+	WORD $0x4e6bd529 // FADD V9.2D, V9.2D, V11.2D
+	WORD $0x4e69d508 // FADD V8.2D, V8.2D, V9.2D
+	WORD $0x7e70d908 // FADDP D8, V8.2D
+	FMOVD F8, ret+24(FP)
+	RET
+
+// func maxNEON(x *float32, n int) float32
+// max(x[i]) for i < n (a positive multiple of 8), with VMAXPS's rule
+// m = m > v ? m : v, lane by lane and in its reduction order.
+TEXT ·maxNEON(SB), NOSPLIT, $0-20
+	MOVD x+0(FP), R0
+	MOVD n+8(FP), R4
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	SUB $8, R4
+mxloop:
+	CBZ R4, mxdone
+	VLD1.P 32(R0), [V2.S4, V3.S4]
+	WORD $0x6ea2e404 // FCMGT V4.4S, V0.4S, V2.4S
+	WORD $0x6ee41c40 // BIF V0.16B, V2.16B, V4.16B
+	WORD $0x6ea3e425 // FCMGT V5.4S, V1.4S, V3.4S
+	WORD $0x6ee51c61 // BIF V1.16B, V3.16B, V5.16B
+	SUB $8, R4
+	B mxloop
+mxdone:
+	WORD $0x6ea1e404 // FCMGT V4.4S, V0.4S, V1.4S
+	WORD $0x6ee41c20 // BIF V0.16B, V1.16B, V4.16B
+	VEXT $8, V0.B16, V0.B16, V1.B16
+	WORD $0x6ea1e404 // FCMGT V4.4S, V0.4S, V1.4S
+	WORD $0x6ee41c20 // BIF V0.16B, V1.16B, V4.16B
+	VREV64 V0.S4, V1.S4
+	WORD $0x6ea1e404 // FCMGT V4.4S, V0.4S, V1.4S
+	WORD $0x6ee41c20 // BIF V0.16B, V1.16B, V4.16B
+	FMOVS F0, ret+16(FP)
+	RET
+
+// func gemm4x24NEON(a *float32, sai, sak int, b *float32, ldb int, c *float32, ldc, k, acc int)
+// c[i*ldc+j] (+)= Σ_{t<k} a[i*sai+t*sak]·b[t*ldb+j] for i < 4, j < 24:
+// one fused chain per output from zero, as gemm4x24AVX. Row i's
+// accumulators are V(8+6i)..V(13+6i); b's row in V0..V5, a broadcast in V6.
+TEXT ·gemm4x24NEON(SB), NOSPLIT, $0-72
+	MOVD a+0(FP), R0
+	MOVD sai+8(FP), R1
+	LSL $2, R1, R1
+	MOVD sak+16(FP), R11
+	LSL $2, R11, R11
+	MOVD b+24(FP), R12
+	MOVD ldb+32(FP), R13
+	LSL $2, R13, R13
+	MOVD c+40(FP), R14
+	MOVD ldc+48(FP), R15
+	LSL $2, R15, R15
+	MOVD k+56(FP), R4
+	MOVD acc+64(FP), R10
+	ADD R1, R0, R5
+	ADD R1, R5, R6
+	ADD R1, R6, R7
+	ADD $64, R12, R9
+	VEOR V8.B16, V8.B16, V8.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VEOR V11.B16, V11.B16, V11.B16
+	VEOR V12.B16, V12.B16, V12.B16
+	VEOR V13.B16, V13.B16, V13.B16
+	VEOR V14.B16, V14.B16, V14.B16
+	VEOR V15.B16, V15.B16, V15.B16
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+	VEOR V24.B16, V24.B16, V24.B16
+	VEOR V25.B16, V25.B16, V25.B16
+	VEOR V26.B16, V26.B16, V26.B16
+	VEOR V27.B16, V27.B16, V27.B16
+	VEOR V28.B16, V28.B16, V28.B16
+	VEOR V29.B16, V29.B16, V29.B16
+	VEOR V30.B16, V30.B16, V30.B16
+	VEOR V31.B16, V31.B16, V31.B16
+g424loop:
+	CBZ R4, g424store
+	VLD1 (R12), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1 (R9), [V4.S4, V5.S4]
+	ADD R13, R12
+	ADD R13, R9
+	FMOVS (R0), F6
+	VDUP V6.S[0], V6.S4
+	VFMLA V0.S4, V6.S4, V8.S4
+	VFMLA V1.S4, V6.S4, V9.S4
+	VFMLA V2.S4, V6.S4, V10.S4
+	VFMLA V3.S4, V6.S4, V11.S4
+	VFMLA V4.S4, V6.S4, V12.S4
+	VFMLA V5.S4, V6.S4, V13.S4
+	FMOVS (R5), F6
+	VDUP V6.S[0], V6.S4
+	VFMLA V0.S4, V6.S4, V14.S4
+	VFMLA V1.S4, V6.S4, V15.S4
+	VFMLA V2.S4, V6.S4, V16.S4
+	VFMLA V3.S4, V6.S4, V17.S4
+	VFMLA V4.S4, V6.S4, V18.S4
+	VFMLA V5.S4, V6.S4, V19.S4
+	FMOVS (R6), F6
+	VDUP V6.S[0], V6.S4
+	VFMLA V0.S4, V6.S4, V20.S4
+	VFMLA V1.S4, V6.S4, V21.S4
+	VFMLA V2.S4, V6.S4, V22.S4
+	VFMLA V3.S4, V6.S4, V23.S4
+	VFMLA V4.S4, V6.S4, V24.S4
+	VFMLA V5.S4, V6.S4, V25.S4
+	FMOVS (R7), F6
+	VDUP V6.S[0], V6.S4
+	VFMLA V0.S4, V6.S4, V26.S4
+	VFMLA V1.S4, V6.S4, V27.S4
+	VFMLA V2.S4, V6.S4, V28.S4
+	VFMLA V3.S4, V6.S4, V29.S4
+	VFMLA V4.S4, V6.S4, V30.S4
+	VFMLA V5.S4, V6.S4, V31.S4
+	ADD R11, R0
+	ADD R11, R5
+	ADD R11, R6
+	ADD R11, R7
+	SUB $1, R4
+	B g424loop
+g424store:
+	ADD $64, R14, R3
+	CBZ R10, g424put8
+	VLD1 (R14), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1 (R3), [V4.S4, V5.S4]
+	WORD $0x4e20d508 // FADD V8.4S, V8.4S, V0.4S
+	WORD $0x4e21d529 // FADD V9.4S, V9.4S, V1.4S
+	WORD $0x4e22d54a // FADD V10.4S, V10.4S, V2.4S
+	WORD $0x4e23d56b // FADD V11.4S, V11.4S, V3.4S
+	WORD $0x4e24d58c // FADD V12.4S, V12.4S, V4.4S
+	WORD $0x4e25d5ad // FADD V13.4S, V13.4S, V5.4S
+g424put8:
+	VST1 [V8.S4, V9.S4, V10.S4, V11.S4], (R14)
+	VST1 [V12.S4, V13.S4], (R3)
+	ADD R15, R14
+	ADD $64, R14, R3
+	CBZ R10, g424put14
+	VLD1 (R14), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1 (R3), [V4.S4, V5.S4]
+	WORD $0x4e20d5ce // FADD V14.4S, V14.4S, V0.4S
+	WORD $0x4e21d5ef // FADD V15.4S, V15.4S, V1.4S
+	WORD $0x4e22d610 // FADD V16.4S, V16.4S, V2.4S
+	WORD $0x4e23d631 // FADD V17.4S, V17.4S, V3.4S
+	WORD $0x4e24d652 // FADD V18.4S, V18.4S, V4.4S
+	WORD $0x4e25d673 // FADD V19.4S, V19.4S, V5.4S
+g424put14:
+	VST1 [V14.S4, V15.S4, V16.S4, V17.S4], (R14)
+	VST1 [V18.S4, V19.S4], (R3)
+	ADD R15, R14
+	ADD $64, R14, R3
+	CBZ R10, g424put20
+	VLD1 (R14), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1 (R3), [V4.S4, V5.S4]
+	WORD $0x4e20d694 // FADD V20.4S, V20.4S, V0.4S
+	WORD $0x4e21d6b5 // FADD V21.4S, V21.4S, V1.4S
+	WORD $0x4e22d6d6 // FADD V22.4S, V22.4S, V2.4S
+	WORD $0x4e23d6f7 // FADD V23.4S, V23.4S, V3.4S
+	WORD $0x4e24d718 // FADD V24.4S, V24.4S, V4.4S
+	WORD $0x4e25d739 // FADD V25.4S, V25.4S, V5.4S
+g424put20:
+	VST1 [V20.S4, V21.S4, V22.S4, V23.S4], (R14)
+	VST1 [V24.S4, V25.S4], (R3)
+	ADD R15, R14
+	ADD $64, R14, R3
+	CBZ R10, g424put26
+	VLD1 (R14), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1 (R3), [V4.S4, V5.S4]
+	WORD $0x4e20d75a // FADD V26.4S, V26.4S, V0.4S
+	WORD $0x4e21d77b // FADD V27.4S, V27.4S, V1.4S
+	WORD $0x4e22d79c // FADD V28.4S, V28.4S, V2.4S
+	WORD $0x4e23d7bd // FADD V29.4S, V29.4S, V3.4S
+	WORD $0x4e24d7de // FADD V30.4S, V30.4S, V4.4S
+	WORD $0x4e25d7ff // FADD V31.4S, V31.4S, V5.4S
+g424put26:
+	VST1 [V26.S4, V27.S4, V28.S4, V29.S4], (R14)
+	VST1 [V30.S4, V31.S4], (R3)
+	ADD R15, R14
+	RET
