@@ -28,17 +28,29 @@ type pool struct {
 	mu      sync.Mutex // one ParallelFor at a time; nested calls run inline
 	workers int
 
-	gen      atomic.Uint64 // job number; bumped after the job is set up
-	task     Task
-	n        int
-	chunk    int
-	next     atomic.Int64
-	pending  atomic.Int32 // helpers still working on the current job
+	gen   atomic.Uint64 // job number; bumped after the job is set up
+	task  Task
+	n     int
+	chunk int
+	next  atomic.Int64
+	// pending counts the helpers still on the current job, plus
+	// callerParked once the caller blocks on done. One word, so that the
+	// helper whose decrement ends the job is the one that learns, in the
+	// same atomic step, whether the caller of this job is parked.
+	pending  atomic.Int32
 	wake     []chan struct{}
 	sleeping []atomic.Bool // helper i is parked (or about to park) on wake[i]
-	waiting  atomic.Bool   // the caller is parked on done
 	done     chan struct{}
 }
+
+// callerParked is the bit of pool.pending set while the caller waits on
+// done (above any helper count).
+const callerParked = 1 << 30
+
+// helperLeftJob, when set by a test, runs in a helper right after it has
+// counted itself off a job: the moment a helper can be descheduled
+// between finishing and signalling.
+var helperLeftJob atomic.Pointer[func()]
 
 // spinTime is how long an idle worker or a waiting caller keeps polling
 // before it blocks.
@@ -98,7 +110,16 @@ func (p *pool) loop(i int) {
 		p.waitJob(i, seen)
 		seen = p.gen.Load()
 		p.work()
-		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
+		// Only the decrement that leaves exactly callerParked ends a job
+		// whose caller is parked. A separate "is the caller waiting?" flag,
+		// read after the decrement, let a helper delayed there see the
+		// flag of the caller's next job and wake it before any helper had
+		// run that job (the race on p.n and p.chunk, and a deadlock).
+		left := p.pending.Add(-1)
+		if hook := helperLeftJob.Load(); hook != nil {
+			(*hook)()
+		}
+		if left == callerParked {
 			p.done <- struct{}{}
 		}
 	}
@@ -178,12 +199,14 @@ func (p *pool) workOrAbandon() {
 	p.work()
 }
 
-// wait returns once every helper has finished the current job.
+// wait returns once every helper has finished the current job. If the
+// helpers were all done when the caller set callerParked, none of them
+// will signal; otherwise the last one will, exactly once.
 func (p *pool) wait() {
-	if !spin(func() bool { return p.pending.Load() == 0 }) {
-		p.waiting.Store(true)
-		if p.pending.Load() != 0 || !p.waiting.CompareAndSwap(true, false) {
-			<-p.done
-		}
+	if spin(func() bool { return p.pending.Load() == 0 }) {
+		return
+	}
+	if p.pending.Add(callerParked) != callerParked {
+		<-p.done
 	}
 }
