@@ -47,10 +47,24 @@ type pool struct {
 // done (above any helper count).
 const callerParked = 1 << 30
 
-// helperLeftJob, when set by a test, runs in a helper right after it has
-// counted itself off a job: the moment a helper can be descheduled
-// between finishing and signalling.
-var helperLeftJob atomic.Pointer[func()]
+// pause, when set by a test, runs at the two moments where a goroutine
+// descheduled for a while let the other side act on stale state: a
+// helper right after it counted itself off a job, and the caller between
+// publishing a job and waking the parked helpers.
+var pause atomic.Pointer[func(pausePoint)]
+
+type pausePoint int
+
+const (
+	helperLeftJob pausePoint = iota
+	callerPublished
+)
+
+func pauseAt(at pausePoint) {
+	if f := pause.Load(); f != nil {
+		(*f)(at)
+	}
+}
 
 // spinTime is how long an idle worker or a waiting caller keeps polling
 // before it blocks.
@@ -116,25 +130,30 @@ func (p *pool) loop(i int) {
 		// flag of the caller's next job and wake it before any helper had
 		// run that job (the race on p.n and p.chunk, and a deadlock).
 		left := p.pending.Add(-1)
-		if hook := helperLeftJob.Load(); hook != nil {
-			(*hook)()
-		}
+		pauseAt(helperLeftJob)
 		if left == callerParked {
 			p.done <- struct{}{}
 		}
 	}
 }
 
-// waitJob returns once a job newer than seen has been published.
+// waitJob returns once a job newer than seen has been published. A wake-up
+// does not prove one: a caller delayed between publishing job g and waking
+// the parked helpers can wake a helper that has already run g and parked
+// again. Returning on that token ran g twice: the extra pass read p.n and
+// p.chunk while the caller set up the next job, and its extra decrement
+// of pending left a later caller waiting forever.
 func (p *pool) waitJob(i int, seen uint64) {
-	if spin(func() bool { return p.gen.Load() != seen }) {
-		return
+	for p.gen.Load() == seen {
+		if spin(func() bool { return p.gen.Load() != seen }) {
+			return
+		}
+		p.sleeping[i].Store(true)
+		if p.gen.Load() != seen && p.sleeping[i].CompareAndSwap(true, false) {
+			return // a job arrived before anyone saw us asleep
+		}
+		<-p.wake[i]
 	}
-	p.sleeping[i].Store(true)
-	if p.gen.Load() != seen && p.sleeping[i].CompareAndSwap(true, false) {
-		return // a job arrived before anyone saw us asleep
-	}
-	<-p.wake[i]
 }
 
 func (p *pool) work() {
@@ -170,6 +189,7 @@ func ParallelFor(n, grain int, t Task) {
 	p.next.Store(0)
 	p.pending.Store(int32(len(p.wake)))
 	p.gen.Add(1) // publishes the job: every helper runs it exactly once
+	pauseAt(callerPublished)
 	for i := range p.wake {
 		if p.sleeping[i].CompareAndSwap(true, false) {
 			p.wake[i] <- struct{}{}
