@@ -27,7 +27,7 @@ test-short:
 # LoRA trainers, the trainer's parallel attention, the wasm host's pools
 # and memory limit, and the application layer.
 RACEPKGS  := ./simd/ ./quant/ ./runtime/model/ ./runtime/tokenizer/ ./runtime/train/ ./wasm/host/ ./internal/app/
-RACETESTS := TestPool|TestParallelFor|TestConcurrentCallers|TestMatMulK|TestMatVec$$|TestMatMul$$|TestStatesShareModel|TestConcurrentUse|TestLoRATrainersShareBase|TestAttentionGrad|TestEngineSharedByGoroutines|TestMemoryLimit|TestPruneRequestWire
+RACETESTS := TestPool|TestParallelFor|TestConcurrentCallers|TestMatMulK|TestMatVec$$|TestMatMul$$|TestStatesShareModel|TestConcurrentUse|TestLoRATrainersShareBase|TestAttentionGrad|TestEngineSharedByGoroutines|TestMemoryLimit|TestPruneRequestWire|TestReadersShareModel
 test-race:
 	$(GO) test -race -short -count=1 -timeout 20m -run '$(RACETESTS)' $(RACEPKGS)
 

@@ -66,4 +66,9 @@
 //     decodes) are invalid bytes too. Pre-tokenizers other than the four
 //     above are refused by name. A tokenizer.json NFC normalizer is accepted
 //     and, as by llama.cpp, not applied.
+//
+// Goroutines: a Tokenizer is immutable after New; any number of goroutines
+// may encode and decode with one (TestConcurrentUse, under the race
+// detector in make test-race). A Vocab is plain data: copy it (Clone)
+// before changing one that a Tokenizer or another goroutine uses.
 package tokenizer
