@@ -12,16 +12,18 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/shear ./cmd/shear
 
 # The full test suite, plus the builds the core must keep (wasm, arm64,
-# riscv64) and the pure-Go kernel path.
+# riscv64), the pure-Go kernel path and the race detector over the tests
+# with goroutines.
 test: vet fmt-check cross
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -tags noasm ./simd/... ./quant/...
+	$(MAKE) test-race
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
 # The race detector over the tests that run goroutines (a few minutes;
-# .ci/run runs it): simd's worker pool (hand-off stress, late signals,
+# part of make test): simd's worker pool (hand-off stress, late signals,
 # panics, concurrent callers), the quantized products on it, goroutines
 # sharing a Model, a Tokenizer, an Engine, and a base model under several
 # LoRA trainers, the trainer's parallel attention, the wasm host's pools

@@ -79,6 +79,8 @@ func TestHugeContextRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"generate", "-m", storiesGGUF, "--ctx", "100000000"},
 		{"generate", "-m", storiesGGUF, "-n", "100000000"},
+		{"generate", "-m", storiesGGUF, "--ctx", "100000000", "--engine", "wasm"}, // was "internal error" and a stack trace
+		{"generate", "-m", storiesGGUF, "-n", "100000000", "--engine", "wasm"},
 	} {
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "context length") {
