@@ -43,6 +43,7 @@ func TestOutputThroughSymlinkRefused(t *testing.T) {
 		{"quantize", "-m", alias, "--type", "q8_0", "-o", orig},
 		{"convert", "-m", alias, "-o", orig},
 		{"finetune", "-m", orig, "--data", tinyText, "-o", ftDir},
+		{"graph", "-m", alias, "-o", orig}, // wrote the graph over the model
 	} {
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "refusing") {
