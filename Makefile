@@ -4,7 +4,7 @@ PKGS    := ./...
 CORE    := ./simd/... ./quant/... ./runtime/... $(wildcard ./prune)
 SHARED  ?= ../shared
 
-.PHONY: all build test test-short test-race cross lint vet fmt-check bench wasm-check clean fuzz test-arm64
+.PHONY: all build test test-short test-race test-race-full cross lint vet fmt-check bench wasm-check clean fuzz test-arm64
 
 all: build
 
@@ -12,19 +12,30 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/shear ./cmd/shear
 
 # The full test suite, plus the builds the core must keep (wasm, arm64,
-# riscv64) and the pure-Go kernel path.
+# riscv64), the pure-Go kernel path and the race detector over the tests
+# with goroutines.
 test: vet fmt-check cross
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -tags noasm ./simd/... ./quant/...
+	$(MAKE) test-race
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-# The race detector over the packages that run goroutines: simd's worker
-# pool, the wasm host (engines, pools, host kernels) and the trainer.
-RACEPKGS := ./simd/ ./wasm/host/ ./runtime/train/
+# The race detector over the tests that run goroutines (a few minutes;
+# part of make test): simd's worker pool (hand-off stress, late signals,
+# panics, concurrent callers), the quantized products on it, goroutines
+# sharing a Model, a Tokenizer, an Engine, and a base model under several
+# LoRA trainers, the trainer's parallel attention, the wasm host's pools
+# and memory limit, and the application layer.
+RACEPKGS  := ./simd/ ./quant/ ./runtime/model/ ./runtime/tokenizer/ ./runtime/train/ ./wasm/host/ ./internal/app/
+RACETESTS := TestPool|TestParallelFor|TestConcurrentCallers|TestMatMulK|TestMatVec$$|TestMatMul$$|TestStatesShareModel|TestConcurrentUse|TestLoRATrainersShareBase|TestAttentionGrad|TestEngineSharedByGoroutines|TestMemoryLimit|TestPruneRequestWire|TestReadersShareModel
 test-race:
-	$(GO) test -race -short -count=1 -timeout 30m $(RACEPKGS)
+	$(GO) test -race -short -count=1 -timeout 20m -run '$(RACETESTS)' $(RACEPKGS)
+
+# Every test of those packages under the race detector (~30 min on 2 cores).
+test-race-full:
+	$(GO) test -race -short -count=1 -timeout 60m $(RACEPKGS)
 
 cross: wasm-check
 	GOARCH=arm64 $(GO) build $(CORE)

@@ -130,4 +130,18 @@
 // (fma32), the same polynomial. TestMirror* compare each assembly kernel
 // (AVX2 on amd64, NEON on arm64) with its model bit for bit. Exp64 and Log64
 // are portable float64 functions for the same reason.
+//
+// # Goroutines
+//
+// Every kernel may be called from any number of goroutines at once, on
+// outputs that do not overlap; inputs may be shared. The products spread
+// their rows over one process-wide pool of SetThreads−1 helper goroutines
+// (ParallelFor): one call at a time uses the pool, a call made while it is
+// busy (from another goroutine, or from inside a task) runs on its caller,
+// so concurrent callers never wait for each other and get the bits a
+// serial call gives. Task values and scratch buffers are recycled through
+// locked free lists. SetThreads must be called before the first product.
+// Tests: TestConcurrentCallers, TestPoolHandOffStress,
+// TestParallelForLateSignals and TestParallelForPanicWaitsForHelpers, under
+// the race detector in make test-race.
 package simd

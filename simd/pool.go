@@ -28,16 +28,42 @@ type pool struct {
 	mu      sync.Mutex // one ParallelFor at a time; nested calls run inline
 	workers int
 
-	gen      atomic.Uint64 // job number; bumped after the job is set up
-	task     Task
-	n        int
-	chunk    int
-	next     atomic.Int64
-	pending  atomic.Int32 // helpers still working on the current job
+	gen   atomic.Uint64 // job number; bumped after the job is set up
+	task  Task
+	n     int
+	chunk int
+	next  atomic.Int64
+	// pending counts the helpers still on the current job, plus
+	// callerParked once the caller blocks on done. One word, so that the
+	// helper whose decrement ends the job is the one that learns, in the
+	// same atomic step, whether the caller of this job is parked.
+	pending  atomic.Int32
 	wake     []chan struct{}
 	sleeping []atomic.Bool // helper i is parked (or about to park) on wake[i]
-	waiting  atomic.Bool   // the caller is parked on done
 	done     chan struct{}
+}
+
+// callerParked is the bit of pool.pending set while the caller waits on
+// done (above any helper count).
+const callerParked = 1 << 30
+
+// pause, when set by a test, runs at the two moments where a goroutine
+// descheduled for a while let the other side act on stale state: a
+// helper right after it counted itself off a job, and the caller between
+// publishing a job and waking the parked helpers.
+var pause atomic.Pointer[func(pausePoint)]
+
+type pausePoint int
+
+const (
+	helperLeftJob pausePoint = iota
+	callerPublished
+)
+
+func pauseAt(at pausePoint) {
+	if f := pause.Load(); f != nil {
+		(*f)(at)
+	}
 }
 
 // spinTime is how long an idle worker or a waiting caller keeps polling
@@ -98,22 +124,36 @@ func (p *pool) loop(i int) {
 		p.waitJob(i, seen)
 		seen = p.gen.Load()
 		p.work()
-		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
+		// Only the decrement that leaves exactly callerParked ends a job
+		// whose caller is parked. A separate "is the caller waiting?" flag,
+		// read after the decrement, let a helper delayed there see the
+		// flag of the caller's next job and wake it before any helper had
+		// run that job (the race on p.n and p.chunk, and a deadlock).
+		left := p.pending.Add(-1)
+		pauseAt(helperLeftJob)
+		if left == callerParked {
 			p.done <- struct{}{}
 		}
 	}
 }
 
-// waitJob returns once a job newer than seen has been published.
+// waitJob returns once a job newer than seen has been published. A wake-up
+// does not prove one: a caller delayed between publishing job g and waking
+// the parked helpers can wake a helper that has already run g and parked
+// again. Returning on that token ran g twice: the extra pass read p.n and
+// p.chunk while the caller set up the next job, and its extra decrement
+// of pending left a later caller waiting forever.
 func (p *pool) waitJob(i int, seen uint64) {
-	if spin(func() bool { return p.gen.Load() != seen }) {
-		return
+	for p.gen.Load() == seen {
+		if spin(func() bool { return p.gen.Load() != seen }) {
+			return
+		}
+		p.sleeping[i].Store(true)
+		if p.gen.Load() != seen && p.sleeping[i].CompareAndSwap(true, false) {
+			return // a job arrived before anyone saw us asleep
+		}
+		<-p.wake[i]
 	}
-	p.sleeping[i].Store(true)
-	if p.gen.Load() != seen && p.sleeping[i].CompareAndSwap(true, false) {
-		return // a job arrived before anyone saw us asleep
-	}
-	<-p.wake[i]
 }
 
 func (p *pool) work() {
@@ -149,6 +189,7 @@ func ParallelFor(n, grain int, t Task) {
 	p.next.Store(0)
 	p.pending.Store(int32(len(p.wake)))
 	p.gen.Add(1) // publishes the job: every helper runs it exactly once
+	pauseAt(callerPublished)
 	for i := range p.wake {
 		if p.sleeping[i].CompareAndSwap(true, false) {
 			p.wake[i] <- struct{}{}
@@ -178,12 +219,14 @@ func (p *pool) workOrAbandon() {
 	p.work()
 }
 
-// wait returns once every helper has finished the current job.
+// wait returns once every helper has finished the current job. If the
+// helpers were all done when the caller set callerParked, none of them
+// will signal; otherwise the last one will, exactly once.
 func (p *pool) wait() {
-	if !spin(func() bool { return p.pending.Load() == 0 }) {
-		p.waiting.Store(true)
-		if p.pending.Load() != 0 || !p.waiting.CompareAndSwap(true, false) {
-			<-p.done
-		}
+	if spin(func() bool { return p.pending.Load() == 0 }) {
+		return
+	}
+	if p.pending.Add(callerParked) != callerParked {
+		<-p.done
 	}
 }

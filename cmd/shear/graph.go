@@ -41,6 +41,11 @@ func newGraph() *cobra.Command {
 			if err := valid.Int("--lora-rank", req.LoRARank, 0, 1<<12); err != nil {
 				return err
 			}
+			if req.Output != "" && req.Output != "-" {
+				if err := checkOutput(req.Output, req.Model.path); err != nil {
+					return err
+				}
+			}
 			m, err := req.Model.load()
 			if err != nil {
 				return err

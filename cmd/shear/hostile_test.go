@@ -43,6 +43,7 @@ func TestOutputThroughSymlinkRefused(t *testing.T) {
 		{"quantize", "-m", alias, "--type", "q8_0", "-o", orig},
 		{"convert", "-m", alias, "-o", orig},
 		{"finetune", "-m", orig, "--data", tinyText, "-o", ftDir},
+		{"graph", "-m", alias, "-o", orig}, // wrote the graph over the model
 	} {
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "refusing") {
@@ -79,6 +80,8 @@ func TestHugeContextRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"generate", "-m", storiesGGUF, "--ctx", "100000000"},
 		{"generate", "-m", storiesGGUF, "-n", "100000000"},
+		{"generate", "-m", storiesGGUF, "--ctx", "100000000", "--engine", "wasm"}, // was "internal error" and a stack trace
+		{"generate", "-m", storiesGGUF, "-n", "100000000", "--engine", "wasm"},
 	} {
 		_, err := runCLI(t, args...)
 		if err == nil || !strings.Contains(err.Error(), "context length") {

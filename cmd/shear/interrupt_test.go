@@ -210,3 +210,175 @@ func TestPruneInterruptInRecovery(t *testing.T) {
 		t.Errorf("the finished run left %s.work", cut)
 	}
 }
+
+// TestRecoverInterruptResume: SIGINT in recover's first stage prints the
+// --resume hint, writes no output and leaves both inputs as they were;
+// resuming gives the bytes an uninterrupted run gives, and the finished
+// run removes its checkpoints.
+func TestRecoverInterruptResume(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	pruned := filepath.Join(dir, "pruned.gguf")
+	if out, err := exec.Command(shearBinary(t), "prune", "-m", storiesGGUF, "--data", tinyText, "--method", "magnitude",
+		"--target", "0.2", "--recover-steps", "0", "--calib-seqs", "2", "--ctx", "32", "-o", pruned).CombinedOutput(); err != nil {
+		t.Fatalf("prune: %v\n%s", err, out)
+	}
+	inputs := map[string][]byte{}
+	for _, p := range []string{pruned, storiesGGUF} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[p] = b
+	}
+	args := func(out string) []string {
+		return []string{"recover", "-m", pruned, "--dense", storiesGGUF, "--data", tinyText, "--recover-steps", "30",
+			"--instruct-steps", "0", "--estimate-every", "10", "--batch", "2", "--ctx", "32", "-o", out}
+	}
+	whole := filepath.Join(dir, "whole.gguf")
+	if out, err := exec.Command(shearBinary(t), args(whole)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	cut := filepath.Join(dir, "cut.gguf")
+	ckpt := filepath.Join(cut+".recover", "recover.ckpt.stage1")
+	err, stderr := interruptWhen(t, func() bool { return exists(ckpt) }, args(cut)...)
+	if err == nil {
+		t.Skip("the run finished before the signal arrived")
+	}
+	if !strings.Contains(stderr, "--resume") {
+		t.Errorf("no --resume hint after SIGINT: %s", stderr)
+	}
+	if exists(cut) {
+		t.Error("an interrupted recover wrote its output")
+	}
+	if !exists(ckpt) {
+		t.Fatal("no checkpoint after SIGINT")
+	}
+	if out, err := exec.Command(shearBinary(t), append(args(cut), "--resume")...).CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(cut)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("resumed model (%d bytes) differs from the uninterrupted one (%d bytes)", len(b), len(a))
+	}
+	if exists(ckpt) {
+		t.Errorf("the finished run left %s", ckpt)
+	}
+	for p, want := range inputs {
+		if got, _ := os.ReadFile(p); !bytes.Equal(got, want) {
+			t.Errorf("the input %s changed", p)
+		}
+	}
+}
+
+// TestConvertInterruptLeavesNothing: SIGINT while convert writes leaves
+// the input and a previous GGUF output as they were and no temporary file
+// or directory beside them. A Hugging Face directory is written into a
+// temporary directory renamed when complete, so after SIGINT it is either
+// absent or whole (it loads, with the input's bytes once converted back).
+func TestConvertInterruptLeavesNothing(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.gguf")
+	if out, err := exec.Command(shearBinary(t), "init", "--shape", "15M", "-o", big).CombinedOutput(); err != nil {
+		t.Skipf("init: %v\n%s", err, out)
+	}
+	input, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	temps := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
+		return m
+	}
+	checkInput := func() {
+		if b, _ := os.ReadFile(big); !bytes.Equal(b, input) {
+			t.Error("convert changed its input")
+		}
+	}
+
+	out := filepath.Join(dir, "out.gguf")
+	previous := []byte("the previous output")
+	os.WriteFile(out, previous, 0o644)
+	err, stderr := interruptWhen(t, func() bool { return len(temps()) > 0 }, "convert", "-m", big, "--dtype", "f32", "-o", out)
+	if err == nil {
+		t.Log("convert to GGUF finished before the signal arrived")
+	} else if !strings.Contains(stderr, "interrupted") {
+		t.Errorf("convert stopped without saying it was interrupted: %v %s", err, stderr)
+	} else if b, _ := os.ReadFile(out); !bytes.Equal(b, previous) {
+		t.Errorf("the previous output changed (%d bytes): %s", len(b), stderr)
+	}
+	if m := temps(); len(m) > 0 {
+		t.Errorf("SIGINT left %v", m)
+	}
+	checkInput()
+
+	hfDir := filepath.Join(dir, "hf")
+	err, stderr = interruptWhen(t, func() bool { return len(temps()) > 0 }, "convert", "-m", big, "-o", hfDir)
+	if m := temps(); len(m) > 0 {
+		t.Errorf("SIGINT left %v", m)
+	}
+	checkInput()
+	if !exists(hfDir) {
+		if err == nil {
+			t.Errorf("convert exited 0 without writing %s: %s", hfDir, stderr)
+		}
+		return
+	}
+	whole := filepath.Join(dir, "hf-whole")
+	if o, err := exec.Command(shearBinary(t), "convert", "-m", big, "-o", whole).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted convert: %v\n%s", err, o)
+	}
+	files, _ := os.ReadDir(whole)
+	for _, f := range files {
+		a, _ := os.ReadFile(filepath.Join(whole, f.Name()))
+		b, err := os.ReadFile(filepath.Join(hfDir, f.Name()))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("the Hugging Face directory left after SIGINT differs from an uninterrupted one in %s (%v)", f.Name(), err)
+		}
+	}
+	if got, _ := os.ReadDir(hfDir); len(got) != len(files) {
+		t.Errorf("the Hugging Face directory left after SIGINT has %d files, an uninterrupted one %d", len(got), len(files))
+	}
+}
+
+// TestLorashearInterruptInPruning: SIGINT during the LHSPG stage of
+// lorashear (before recovery has begun) prints the --resume hint and
+// writes no output; resuming gives the uninterrupted bytes.
+func TestLorashearInterruptInPruning(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	args := func(out string) []string {
+		return []string{"lorashear", "-m", storiesGGUF, "--data", tinyText, "--target", "0.2", "--lhspg-warmup", "2",
+			"--periods", "4", "--period-steps", "6", "--recover-steps", "4", "--instruct-steps", "0", "--batch", "2",
+			"--ctx", "32", "--eval-chunks", "2", "--calib-seqs", "2", "-o", out}
+	}
+	whole := filepath.Join(dir, "whole.gguf")
+	if out, err := exec.Command(shearBinary(t), args(whole)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	cut := filepath.Join(dir, "cut.gguf")
+	report := filepath.Join(dir, "cut-report")
+	err, stderr := interruptWhen(t, func() bool { return exists(filepath.Join(report, "prune.ckpt")) }, args(cut)...)
+	if err == nil {
+		t.Skip("the run finished before the signal arrived")
+	}
+	if exists(filepath.Join(report, "recover.ckpt.stage1")) {
+		t.Skip("the signal arrived after pruning had finished")
+	}
+	if !strings.Contains(stderr, "--resume") {
+		t.Errorf("no --resume hint after SIGINT in pruning: %s", stderr)
+	}
+	if exists(cut) {
+		t.Error("an interrupted lorashear wrote its output")
+	}
+	if out, err := exec.Command(shearBinary(t), append(args(cut), "--resume")...).CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(cut)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("resumed model (%d bytes) differs from the uninterrupted one (%d bytes)", len(b), len(a))
+	}
+}

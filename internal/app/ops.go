@@ -3,6 +3,11 @@
 // engine, the WebAssembly guest (wasm/guest) and the host package's Native
 // mode call the very same code, so the engines differ only in where the
 // arithmetic runs. (Formerly wasm/internal/ops.)
+//
+// Goroutines: Info, Tokenize, Logits, Generate, Perplexity, Score and Save
+// only read their model (each run makes its own model.State), so they may
+// run at once on one Model; a Generator belongs to one goroutine. Prune
+// modifies its model in place: nothing else may use it meanwhile.
 package app
 
 import (

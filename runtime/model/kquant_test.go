@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/shear-ai/shear/quant"
+	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 )
@@ -108,5 +110,55 @@ func TestKQuantModel(t *testing.T) {
 		dec.Forward([]int{5}, false)
 	}); a != 0 {
 		t.Errorf("%v allocations per decoded token with K-quant weights", a)
+	}
+}
+
+// TestLoadRefusesNonFiniteKQuant (issue 17 item 3, K-quants): a NaN or
+// ±Inf f16 scale in a Q4_K, Q5_K or Q6_K super-block fails the load with
+// an error naming the tensor (K-quant tensors used to skip the check),
+// whether the blocks are kept or decoded to f32.
+func TestLoadRefusesNonFiniteKQuant(t *testing.T) {
+	src := loadStories(t, tensor.F32)
+	c := model.UniformConfig(256, 512, 1, 4, 2, src.Vocab, 64)
+	m, err := model.NewRandom(c, tensor.F32, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Tok = src.Tok
+	rng := rand.New(rand.NewPCG(5, 6))
+	L := &m.Blocks[0]
+	L.Wq = randomKMatrix(rng, tensor.Q4_K, L.Wq.Rows, L.Wq.Cols)
+	L.Wup = randomKMatrix(rng, tensor.Q5_K, L.Wup.Rows, L.Wup.Cols)
+	L.Wdown = randomKMatrix(rng, tensor.Q6_K, L.Wdown.Rows, L.Wdown.Cols)
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct {
+		tensor string
+		offset int // of the scale in block 1
+		want   string
+	}{
+		{"blk.0.attn_q.weight", quant.Q4_KBlockBytes + 0, "scale d of Q4_K block 1"},
+		{"blk.0.attn_q.weight", quant.Q4_KBlockBytes + 2, "scale dmin of Q4_K block 1"},
+		{"blk.0.ffn_up.weight", quant.Q5_KBlockBytes + 2, "scale dmin of Q5_K block 1"},
+		{"blk.0.ffn_down.weight", quant.Q6_KBlockBytes + 208, "scale of Q6_K block 1"},
+	} {
+		for _, keep := range []bool{true, false} {
+			f, err := gguf.Parse(append([]byte(nil), raw...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ti, _ := f.Tensor(bad.tensor)
+			binary.LittleEndian.PutUint16(f.TensorData(ti)[bad.offset:], 0x7e00) // NaN
+			opts := model.LoadOptions{DType: tensor.F32}
+			if keep {
+				opts = model.DefaultLoadOptions() // the blocks stay as they are
+			}
+			_, err = model.FromGGUF(f, opts)
+			if err == nil || !strings.Contains(err.Error(), bad.tensor) || !strings.Contains(err.Error(), bad.want) {
+				t.Errorf("%s at byte %d (blocks kept: %v): error %v, want one naming the tensor and %q", bad.tensor, bad.offset, keep, err, bad.want)
+			}
+		}
 	}
 }

@@ -1,6 +1,13 @@
 // Package model is Shear's LLaMA-family transformer: the configuration
 // read from GGUF metadata, the weights bound from GGUF tensor names, and
 // the forward pass with a KV cache (forward.go).
+//
+// Goroutines: a Model is read-only while it runs, so any number of
+// goroutines may run it at once, each with its own State (the KV cache and
+// the buffers of one sequence; a State belongs to one goroutine). What
+// changes a Model (Convert, DropAbsent, merging an adapter, full training,
+// pruning) must not run while it is in use. TestStatesShareModel checks
+// the rule under the race detector (make test-race).
 package model
 
 import (

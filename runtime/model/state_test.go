@@ -1,8 +1,11 @@
 package model_test
 
 import (
+	"fmt"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/shear-ai/shear/runtime/tensor"
@@ -61,5 +64,58 @@ func TestNewBoundedState(t *testing.T) {
 			t.Errorf("ctx %d: StateBytes %d, NewState allocated %d", ctx, want, got)
 		}
 		runtime.KeepAlive(st)
+	}
+}
+
+// TestStatesShareModel: one Model serves several goroutines, each with its
+// own State (the documented rule: a Model is read-only while it runs), for
+// every storage type, prefill and decode alike. Each goroutine's logits
+// are the bits of a serial run. Under -race (make test-race) it also shows
+// that the forward pass writes nothing shared.
+func TestStatesShareModel(t *testing.T) {
+	prompt := []int{1, 403, 407, 261, 378, 429, 326, 271}
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F16, tensor.Q8_0} {
+		m := loadStories(t, dt)
+		run := func() ([]float32, error) {
+			s := m.NewState(32, 8)
+			var out []float32
+			logits, err := s.Forward(prompt, true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, logits...)
+			for step := range 8 {
+				logits, err = s.Forward([]int{(step*37 + 5) % m.Vocab}, false)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, logits...)
+			}
+			return out, nil
+		}
+		want, err := run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := run()
+				if err == nil && !slices.Equal(got, want) {
+					err = fmt.Errorf("%v: logits of a concurrent run differ from the serial run", dt)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
 	}
 }

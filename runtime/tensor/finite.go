@@ -47,8 +47,8 @@ func anyAllOnesExp(raw []byte, exp, low, sign uint64) bool {
 }
 
 // FirstNonFinite returns the index of the first element of raw, encoded as
-// typ (F32, F16, BF16, Q8_0 or Q4_0), that is NaN or ±Inf, or -1 when all
-// are finite. For quantized types the index is the first element of the
+// typ (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K), that is NaN or
+// ±Inf, or -1 when all are finite. For quantized types the index is the first element of the
 // block whose scale is not finite. Other types return -1.
 func FirstNonFinite(typ gguf.TensorType, raw []byte) int {
 	var size int
@@ -60,11 +60,12 @@ func FirstNonFinite(typ gguf.TensorType, raw []byte) int {
 		size, exp, low, sign = 2, f16Exp, f16Low, laneSign16
 	case gguf.BF16:
 		size, exp, low, sign = 2, bf16Exp, bf16Low, laneSign16
-	case gguf.Q8_0:
-		return firstBadScale(raw, quant.RowBytesQ8_0(quant.BlockSize))
-	case gguf.Q4_0:
-		return firstBadScale(raw, quant.RowBytesQ4_0(quant.BlockSize))
 	default:
+		if l, ok := scaledBlocks[typ]; ok {
+			if b := l.firstBadBlock(raw); b >= 0 {
+				return b * l.values
+			}
+		}
 		return -1
 	}
 	words := len(raw) &^ 7
@@ -97,14 +98,40 @@ func firstBad(raw []byte, size int, exp uint64) int {
 	return -1
 }
 
-// firstBadScale checks the f16 scale that starts every block.
-func firstBadScale(raw []byte, blockBytes int) int {
-	for b := 0; b+blockBytes <= len(raw); b += blockBytes {
-		if binary.LittleEndian.Uint16(raw[b:])&0x7C00 == 0x7C00 {
-			return b / blockBytes * quant.BlockSize
+// blockLayout is where a quantized type keeps the f16 scales of a block.
+type blockLayout struct {
+	bytes, values int
+	scales        []int // byte offsets in the block
+}
+
+// scaledBlocks are the quantized types: Q8_0 and Q4_0 start each block
+// with d; Q4_K and Q5_K start each super-block with d and dmin; Q6_K ends
+// it with d. The 6-bit and int8 sub-block scales are integers, and with
+// finite f16 scales every value of a block is finite in float32.
+var scaledBlocks = map[gguf.TensorType]blockLayout{
+	gguf.Q8_0: {quant.RowBytesQ8_0(quant.BlockSize), quant.BlockSize, []int{0}},
+	gguf.Q4_0: {quant.RowBytesQ4_0(quant.BlockSize), quant.BlockSize, []int{0}},
+	gguf.Q4_K: {quant.Q4_KBlockBytes, quant.SuperBlockSize, []int{0, 2}},
+	gguf.Q5_K: {quant.Q5_KBlockBytes, quant.SuperBlockSize, []int{0, 2}},
+	gguf.Q6_K: {quant.Q6_KBlockBytes, quant.SuperBlockSize, []int{208}},
+}
+
+// firstBadBlock is the index of the first whole block of raw with a NaN
+// or ±Inf scale, or -1; badScale is that scale's offset in the block.
+func (l blockLayout) firstBadBlock(raw []byte) int {
+	b, _ := l.badScale(raw)
+	return b
+}
+
+func (l blockLayout) badScale(raw []byte) (block, offset int) {
+	for b := 0; b+l.bytes <= len(raw); b += l.bytes {
+		for _, o := range l.scales {
+			if binary.LittleEndian.Uint16(raw[b+o:])&0x7C00 == 0x7C00 {
+				return b / l.bytes, o
+			}
 		}
 	}
-	return -1
+	return -1, 0
 }
 
 // CheckFinite returns an error naming the tensor and the first NaN or
@@ -124,13 +151,14 @@ func CheckFinite(name string, typ gguf.TensorType, raw []byte) error {
 	case gguf.BF16:
 		v = math.Float32frombits(uint32(binary.LittleEndian.Uint16(raw[2*i:])) << 16)
 	default:
-		blockBytes := quant.RowBytesQ8_0(quant.BlockSize)
-		if typ == gguf.Q4_0 {
-			blockBytes = quant.RowBytesQ4_0(quant.BlockSize)
+		l := scaledBlocks[typ]
+		b, o := l.badScale(raw)
+		v = half(binary.LittleEndian.Uint16(raw[b*l.bytes+o:]))
+		scale := "scale"
+		if len(l.scales) > 1 {
+			scale = [...]string{"scale d", "scale dmin"}[o/2]
 		}
-		b := i / quant.BlockSize
-		v = half(binary.LittleEndian.Uint16(raw[b*blockBytes:]))
-		what = fmt.Sprintf("the scale of %s block %d (elements %d..%d)", typ, b, i, i+quant.BlockSize-1)
+		what = fmt.Sprintf("the %s of %s block %d (elements %d..%d)", scale, typ, b, i, i+l.values-1)
 	}
 	return fmt.Errorf("tensor %q: %s is %v: the weights are corrupt (not finite)", name, what, v)
 }

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -13,6 +14,19 @@ import (
 )
 
 var finiteTypes = []gguf.TensorType{gguf.F32, gguf.F16, gguf.BF16, gguf.Q8_0, gguf.Q4_0}
+
+// kTypes are the K-quants, whose super-blocks hold their f16 scales at
+// different offsets (checked by TestFirstNonFiniteKQuants and the fuzzer).
+var kTypes = []gguf.TensorType{gguf.Q4_K, gguf.Q5_K, gguf.Q6_K}
+
+// kDequant decodes whole super-blocks of a K-quant type.
+func kDequant(typ gguf.TensorType, raw []byte) []float32 {
+	bb, dq := map[gguf.TensorType]int{gguf.Q4_K: quant.Q4_KBlockBytes, gguf.Q5_K: quant.Q5_KBlockBytes, gguf.Q6_K: quant.Q6_KBlockBytes}[typ],
+		map[gguf.TensorType]func([]float32, []byte){gguf.Q4_K: quant.DequantizeQ4_K, gguf.Q5_K: quant.DequantizeQ5_K, gguf.Q6_K: quant.DequantizeQ6_K}[typ]
+	v := make([]float32, len(raw)/bb*quant.SuperBlockSize)
+	dq(v, raw[:len(raw)/bb*bb])
+	return v
+}
 
 // referenceFirstNonFinite decodes every element to float32 with the
 // library's decoders and tests it with math.IsNaN / math.IsInf.
@@ -46,6 +60,8 @@ func referenceFirstNonFinite(typ gguf.TensorType, raw []byte) int {
 		} else {
 			quant.DequantizeQ4_0(v, raw)
 		}
+	case gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
+		v = kDequant(typ, raw)
 	}
 	for i, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -129,12 +145,56 @@ func FuzzFirstNonFinite(f *testing.F) {
 	f.Add(uint8(0), []byte{0, 0, 0x80, 0x7f})
 	f.Add(uint8(1), []byte{1, 2, 3, 4, 0, 0x7c})
 	f.Add(uint8(3), make([]byte, 68))
+	f.Add(uint8(5), make([]byte, 2*quant.Q4_KBlockBytes))
+	f.Add(uint8(7), make([]byte, quant.Q6_KBlockBytes))
+	all := append(append([]gguf.TensorType(nil), finiteTypes...), kTypes...)
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
-		typ := finiteTypes[int(k)%len(finiteTypes)]
+		typ := all[int(k)%len(all)]
 		if got, want := FirstNonFinite(typ, raw), referenceFirstNonFinite(typ, raw); got != want {
 			t.Fatalf("%s %x: got %d, reference %d", typ, raw, got, want)
 		}
 	})
+}
+
+// TestFirstNonFiniteKQuants (issue 17 item 3, K-quants): a NaN or ±Inf in
+// any f16 scale of a Q4_K, Q5_K or Q6_K super-block (d, and dmin for Q4_K
+// and Q5_K) is found, at the block's first element, in agreement with
+// decoding; the error names the tensor, the scale and the block. Random
+// codes and sub-block scales with finite f16 scales are finite.
+func TestFirstNonFiniteKQuants(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, typ := range kTypes {
+		l := scaledBlocks[typ]
+		const nb = 7
+		raw := make([]byte, nb*l.bytes)
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		for b := range nb {
+			for _, o := range l.scales {
+				raw[b*l.bytes+o+1] &^= 0x40 // a finite f16
+			}
+		}
+		if got, want := FirstNonFinite(typ, raw), referenceFirstNonFinite(typ, raw); got != -1 || want != -1 {
+			t.Fatalf("%s finite: got %d, reference %d", typ, got, want)
+		}
+		for _, o := range l.scales {
+			for _, bad := range []uint16{0x7c00, 0xfc00, 0x7e01} {
+				b := append([]byte(nil), raw...)
+				blk := 2 + rng.IntN(nb-2)
+				binary.LittleEndian.PutUint16(b[blk*l.bytes+o:], bad)
+				got, want := FirstNonFinite(typ, b), referenceFirstNonFinite(typ, b)
+				if got != want || got != blk*quant.SuperBlockSize {
+					t.Errorf("%s %#x at offset %d of block %d: got %d, reference %d", typ, bad, o, blk, got, want)
+				}
+				err := CheckFinite("blk.1.ffn_down.weight", typ, b)
+				if err == nil || !strings.Contains(err.Error(), "blk.1.ffn_down.weight") ||
+					!strings.Contains(err.Error(), fmt.Sprintf("of %s block %d", typ, blk)) {
+					t.Errorf("%s: error %v", typ, err)
+				}
+			}
+		}
+	}
 }
 
 func TestCheckFiniteNamesTensor(t *testing.T) {

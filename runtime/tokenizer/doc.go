@@ -76,4 +76,9 @@
 //     for it and llama.cpp does not normalize, so a vocabulary read from
 //     GGUF does not either: text that is not in NFC tokenizes as llama.cpp
 //     tokenizes it.
+//
+// Goroutines: a Tokenizer is immutable after New; any number of goroutines
+// may encode and decode with one (TestConcurrentUse, under the race
+// detector in make test-race). A Vocab is plain data: copy it (Clone)
+// before changing one that a Tokenizer or another goroutine uses.
 package tokenizer

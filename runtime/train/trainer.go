@@ -2,6 +2,13 @@
 // of the LLaMA block (each beside its forward, ops.go), LoRA and full
 // training, AdamW with clipping, accumulation and a warm-up + cosine
 // schedule, data loading and resumable checkpoints.
+//
+// Goroutines: a Trainer (with its AdamW, Loader and checkpoints) belongs
+// to one goroutine. Full training writes its Model's weights; LoRA
+// training writes only its Adapter and reads the base, so several LoRA
+// Trainers may share one base Model, though not one Adapter
+// (TestLoRATrainersShareBase, under the race detector in make test-race). A teacher set by SetTeacher is run by its student:
+// give each student its own teacher Trainer.
 package train
 
 import (

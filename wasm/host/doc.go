@@ -15,8 +15,10 @@
 //
 // Each module is compiled once per process (or once per Options.CacheDir)
 // and instantiated with a memory cap and real clocks. An Engine owns one
-// instance and serializes its calls; a Pool runs several for concurrent
-// use. A call whose context ends returns the context's error; one that
+// instance and serializes its calls: an Engine and its Models may be
+// shared by goroutines, which then take turns (TestEngineSharedByGoroutines);
+// a Pool runs several instances, for calls that run in parallel
+// (TestPool). Both are checked under the race detector (make test-race). A call whose context ends returns the context's error; one that
 // exhausts the memory cap returns ErrMemoryLimit; either way the engine
 // stays usable (replacing its instance if it had to stop it). Bad inputs
 // come back from the guest as *Error, without harming the instance.

@@ -119,9 +119,10 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Op, e.Code, e.Msg) }
 
-// Engine runs Shear's core in one wasm instance (or natively). It is not
-// safe for concurrent use: a wasm instance runs one call at a time, so
-// calls are serialized; use a Pool to run in parallel.
+// Engine runs Shear's core in one wasm instance (or natively). It is safe
+// for concurrent use, but a wasm instance runs one call at a time, so the
+// calls of all its goroutines are serialized; use a Pool to run in
+// parallel.
 type Engine struct {
 	mu     sync.Mutex
 	opts   Options

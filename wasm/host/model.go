@@ -66,8 +66,9 @@ type RecoverRequest = app.RecoverRequest
 // PruneResult: the prune.Report and, after recovery, its train.Result.
 type PruneResult = app.PruneResult
 
-// Model is a model loaded into an Engine. Like its engine it is not safe
-// for concurrent use.
+// Model is a model loaded into an Engine. Like its engine it is safe for
+// concurrent use, its calls serialized with every other call of the
+// engine.
 //
 // The model keeps a reference to its GGUF bytes (which it does not
 // modify): when the engine has to replace its instance (after a memory
