@@ -66,7 +66,7 @@ func TestFamiliesGreedy(t *testing.T) {
 }
 
 // TestRealShapesGreedy runs the families at their real shapes
-// (model.Shapes, docs/REFERENCE.md), random weights, f16, on the
+// (model.Shapes), random weights, f16, on the
 // stand-in vocabulary; it takes minutes and gigabytes, so it runs only
 // with SHEAR_REAL_SHAPES=1.
 func TestRealShapesGreedy(t *testing.T) {

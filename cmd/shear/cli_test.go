@@ -34,7 +34,7 @@ func keys(t *testing.T, res map[string]any, want ...string) {
 // TestGenerateJSON: greedy tokens from BOS equal llama.cpp's.
 func TestGenerateJSON(t *testing.T) {
 	needShared(t)
-	res := mustRun(t, "generate", "-m", storiesGGUF, "-n", "32")
+	res := mustRun(t, "generate", "-m", storiesGGUF, "-n", "32", "--temp", "0")
 	keys(t, res, "tokens", "text", "tokens_per_s")
 	raw, _ := os.ReadFile(greedyRef)
 	var ref struct {

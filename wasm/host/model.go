@@ -357,7 +357,8 @@ func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) e
 	}
 }
 
-// Perplexity scores a text by the docs/REFERENCE.md protocol.
+// Perplexity scores a text by llama.cpp's perplexity protocol
+// (docs/EVALUATION.md): chunks of Ctx−1 tokens, each run after BOS.
 func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPLResult, error) {
 	if m.native != nil {
 		res, err := app.Perplexity(m.native, req, m.e.poll(ctx))

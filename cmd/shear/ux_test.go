@@ -1,0 +1,91 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// The tests of #19, the first hour of a new user.
+
+// runText runs one shear command in-process without --json and returns
+// what it printed on stdout.
+func runText(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	saved := os.Stdout
+	os.Stdout = out
+	root := newRoot()
+	root.SetOut(out)
+	root.SetArgs(args)
+	runErr := root.Execute()
+	os.Stdout = saved
+	g = globals{}
+	out.Seek(0, 0)
+	b, _ := io.ReadAll(out)
+	return string(b), runErr
+}
+
+// TestVersion: --version names the Go toolchain and platform.
+func TestVersion(t *testing.T) {
+	out, err := runText(t, "--version")
+	if err != nil || !strings.HasPrefix(out, "shear ") || !strings.Contains(out, "go1.") {
+		t.Errorf("shear --version: %q, %v", out, err)
+	}
+}
+
+// TestGenerateEchoesPrompt: the text output starts with the prompt (as
+// llama.cpp's does), followed by the generated text; --temp 0 gives the
+// greedy continuation --json reports.
+func TestGenerateEchoesPrompt(t *testing.T) {
+	needShared(t)
+	const prompt = "Once upon a time"
+	out, err := runText(t, "generate", "-m", storiesGGUF, "-p", prompt, "-n", "16", "--temp", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustRun(t, "generate", "-m", storiesGGUF, "-p", prompt, "-n", "16", "--temp", "0")
+	if want := prompt + res["text"].(string) + "\n"; out != want {
+		t.Errorf("generate printed %q, want the prompt and then the text: %q", out, want)
+	}
+}
+
+// TestDefaultSamplingDoesNotLoop: the CLI's default sampler (llama.cpp's)
+// on the embedded model does not fall into the loop greedy decoding falls
+// into ("the courts of the courts, and the courts of …").
+func TestDefaultSamplingDoesNotLoop(t *testing.T) {
+	greedy := mustRun(t, "generate", "-p", "It was a truth", "-n", "60", "--temp", "0")["tokens"].([]any)
+	sampled := mustRun(t, "generate", "-p", "It was a truth", "-n", "60")["tokens"].([]any)
+	if d, s := distinct(greedy), distinct(sampled); s <= d || s < 30 {
+		t.Errorf("default sampling: %d distinct tokens of 60 (greedy %d)", s, d)
+	}
+}
+
+func distinct(tokens []any) int {
+	seen := map[any]bool{}
+	for _, t := range tokens {
+		seen[t] = true
+	}
+	return len(seen)
+}
+
+// TestEmbeddedHeldOut: ppl and eval without a text score the embedded
+// held-out text (the same number), and eval's table names files by their
+// base names.
+func TestEmbeddedHeldOut(t *testing.T) {
+	a := mustRun(t, "ppl", "--chunks", "2")
+	b := mustRun(t, "eval", "--chunks", "2")
+	if a["ppl"] == nil || a["ppl"] != b["ppl"] || a["tokens_scored"].(float64) != 510 {
+		t.Errorf("ppl without -f: %v; eval without --ppl: %v", a, b)
+	}
+	needShared(t)
+	out, err := runText(t, "eval", "-m", storiesGGUF, "--ppl", tinyText, "--chunks", "1")
+	if err != nil || !strings.Contains(out, "| ppl tinystories-dev.txt |") {
+		t.Errorf("eval table: %q, %v", out, err)
+	}
+}
