@@ -46,8 +46,8 @@ protocols. Without --ppl and --mc, the perplexity of the embedded held-out
 Austen text.`,
 		Example: `  shear eval                                     # the embedded model, held-out text
   shear eval -m pruned.gguf --baseline model.gguf --ppl heldout.txt --mc items.jsonl`,
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return runEval(&req) },
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runEval(&req) },
 	}
 	req.Model.register(cmd)
 	req.Engine.register(cmd)

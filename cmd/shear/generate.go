@@ -35,8 +35,8 @@ token for token).`,
 		Example: `  shear generate -p "It was a truth" -n 64
   shear generate -m model.gguf -p "Once upon a time" --temp 0 -n 32
   shear generate -m model.gguf --engine wasm --json`,
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return runGenerate(&req) },
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runGenerate(&req) },
 	}
 	req.Model.register(cmd)
 	req.Engine.register(cmd)
