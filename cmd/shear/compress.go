@@ -47,7 +47,7 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := req.Model.load()
+			m, err := req.Model.loadExact()
 			if err != nil {
 				return err
 			}
@@ -60,20 +60,24 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cm.Save(req.Output); err != nil {
+			ctx, stop := interruptible()
+			defer stop()
+			w, err := req.Model.writeModel(ctx, cm, req.Output)
+			if err != nil {
 				return err
 			}
-			res := map[string]any{"output": req.Output, "params_before": m.Params(), "params_after": cm.Params(),
+			res := map[string]any{"output": req.Output, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
+				"params_before": m.Params(), "params_after": cm.Params(),
 				"ratio": 1 - float64(cm.Params())/float64(m.Params()), "removed_groups": len(groups),
 				"heads": cm.Heads, "kv_heads": cm.KVHeads, "ffn": cm.FFN, "dim": cm.Dim}
 			return emit(res, func() {
-				fmt.Printf("removed %d groups: %d → %d parameters (%.1f%%); wrote %s\n", len(groups), m.Params(), cm.Params(),
-					100*(1-float64(cm.Params())/float64(m.Params())), req.Output)
+				fmt.Printf("removed %d groups: %d → %d parameters (%.1f%%)\n%s\n", len(groups), m.Params(), cm.Params(),
+					100*(1-float64(cm.Params())/float64(m.Params())), w)
 				fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", cm.Heads, cm.KVHeads, cm.FFN)
 			})
 		},
 	}
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	cmd.Flags().StringVar(&req.Remove, "remove", "", "comma-separated group ids")
 	cmd.Flags().StringVar(&req.Mask, "mask", "", "JSON file of group ids to remove")
 	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "group ids refer to a graph built with --hidden")

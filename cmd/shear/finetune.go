@@ -13,7 +13,6 @@ import (
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/internal/valid"
-	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/hf"
 	"github.com/shear-ai/shear/runtime/train"
 )
@@ -160,15 +159,7 @@ func newMerge() *cobra.Command {
 			if err := checkOutput(req.Output, req.Model.path, req.Adapter); err != nil {
 				return err
 			}
-			f, err := req.Model.file()
-			if err != nil {
-				return err
-			}
-			// Keep the source's storage unless --dtype says otherwise.
-			if !cmd.Flags().Changed("dtype") {
-				req.Model.dtype = map[uint32]string{0: "f32", 1: "f16", 7: "q8_0", 2: "q4_0"}[fileTypeOf(f)]
-			}
-			m, err := req.Model.load()
+			m, err := req.Model.loadExact()
 			if err != nil {
 				return err
 			}
@@ -179,15 +170,19 @@ func newMerge() *cobra.Command {
 			if err := a.Merge(m); err != nil {
 				return err
 			}
-			if err := m.Save(req.Output); err != nil {
+			ctx, stop := interruptible()
+			defer stop()
+			w, err := req.Model.writeModel(ctx, m, req.Output)
+			if err != nil {
 				return err
 			}
-			return emit(map[string]any{"output": req.Output, "params": m.Params(), "adapter_params": a.Params()}, func() {
-				fmt.Printf("merged %d adapter parameters into %s\n", a.Params(), req.Output)
+			return emit(map[string]any{"output": req.Output, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
+				"params": m.Params(), "adapter_params": a.Params()}, func() {
+				fmt.Printf("merged %d adapter parameters\n%s\n", a.Params(), w)
 			})
 		},
 	}
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	cmd.Flags().StringVar(&req.Adapter, "adapter", "", "PEFT adapter directory (or the finetune output directory holding it)")
 	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output GGUF")
 	bindRequest(cmd, &req, defaultMergeRequest())
@@ -204,16 +199,4 @@ func adapterDir(dir string) string {
 		}
 	}
 	return dir
-}
-
-func fileTypeOf(f *gguf.File) uint32 {
-	if v, ok := f.Int("general.file_type"); ok {
-		if _, known := map[int64]bool{0: true, 1: true, 7: true, 2: true}[v]; known {
-			return uint32(v)
-		}
-	}
-	if t, ok := f.Tensor("token_embd.weight"); ok && t.Type == gguf.F32 {
-		return 0
-	}
-	return 1
 }

@@ -120,7 +120,7 @@ func NewRandom(c Config, dt tensor.DType, seed uint64) (*Model, error) {
 		}
 		return v
 	}
-	m := &Model{Config: c, Blocks: make([]Layer, c.Layers)}
+	m := &Model{Config: c, Blocks: make([]Layer, c.Layers), SourceStorage: dt}
 	for _, r := range m.Tensors() {
 		rows, cols := r.Kind.Info().Shape(&m.Config, max(r.Layer, 0))
 		switch {
