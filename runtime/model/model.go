@@ -262,4 +262,3 @@ func (m *Model) StorageTypes() []tensor.DType {
 	slices.Sort(out)
 	return out
 }
-
