@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The tests of #19, the first hour of a new user.
@@ -87,5 +88,42 @@ func TestEmbeddedHeldOut(t *testing.T) {
 	out, err := runText(t, "eval", "-m", storiesGGUF, "--ppl", tinyText, "--chunks", "1")
 	if err != nil || !strings.Contains(out, "| ppl tinystories-dev.txt |") {
 		t.Errorf("eval table: %q, %v", out, err)
+	}
+}
+
+// TestTimeLeft: the estimate comes from the rate since the first update,
+// so a run resumed at step 50 of 100 that took 10 s for 10 steps has 40 s
+// left (not the 6.7 s a rate counted from step 0 gives).
+func TestTimeLeft(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	if _, ok := timeLeft(50, t0, 50, 100, t0); ok {
+		t.Error("a time left before any progress")
+	}
+	if left, ok := timeLeft(50, t0, 60, 100, t0.Add(10*time.Second)); !ok || left != 40*time.Second {
+		t.Errorf("resumed at 50, at 60 after 10 s: %v left, want 40s", left)
+	}
+	if got := short(3*time.Minute + 10*time.Second); got != "3m10s" {
+		t.Errorf("short(3m10s) = %q", got)
+	}
+}
+
+// TestProgressLines: off a terminal a run of 1940 units prints a line
+// per tenth (and the last), each with the time left, not a line per
+// update.
+func TestProgressLines(t *testing.T) {
+	r, w, _ := os.Pipe()
+	saved := os.Stderr
+	os.Stderr = w
+	p := newProgress("analyze", 1940)
+	for i := 1; i <= 1940; i++ {
+		p.update(i, 1940)
+	}
+	p.finish()
+	os.Stderr = saved
+	w.Close()
+	b, _ := io.ReadAll(r)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 10 || len(lines) > 12 || !strings.Contains(lines[0], "left") || !strings.HasPrefix(lines[len(lines)-1], "analyze: 1940/1940 (100%)") {
+		t.Errorf("%d lines:\n%s", len(lines), b)
 	}
 }
