@@ -32,8 +32,7 @@ func plotLoss(dir string, log []train.StepInfo) error {
 			devSteps, dev = append(devSteps, float64(s.Step)), append(dev, s.DevLoss)
 		}
 	}
-	return savePlot(filepath.Join(dir, "loss.png"), "training loss", "step", "loss",
-		series{"train", steps, loss}, series{"dev", devSteps, dev})
+	return saveLossPlot(filepath.Join(dir, "loss.png"), "training loss", steps, loss, devSteps, dev)
 }
 
 // finetuneRequest is what `shear finetune` reads from its flags.

@@ -132,26 +132,7 @@ func writePruneReport(dir string, rep *prune.Report, extra map[string]any) error
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	var steps, loss, sparsity []float64
-	for _, s := range rep.Log {
-		steps, loss, sparsity = append(steps, float64(s.Step)), append(loss, s.Loss), append(sparsity, s.Sparsity)
-	}
-	if len(steps) > 0 {
-		if err := savePlot(filepath.Join(dir, "loss.png"), "pruning loss", "step", "loss", series{"loss", steps, loss}); err != nil {
-			return err
-		}
-		if err := savePlot(filepath.Join(dir, "sparsity.png"), "group sparsity", "step", "fraction of groups exactly zero", series{"sparsity", steps, sparsity}); err != nil {
-			return err
-		}
-	}
-	var layers, heads, ffn []float64
-	for l := range rep.FFN {
-		layers = append(layers, float64(l))
-		heads = append(heads, float64(rep.Heads[l]))
-		ffn = append(ffn, float64(rep.FFN[l]))
-	}
-	return savePlot(filepath.Join(dir, "widths.png"), "kept width per layer", "layer", "width",
-		series{"query heads", layers, heads}, series{"FFN channels", layers, ffn})
+	return savePruneReportPlots(dir, rep)
 }
 
 // pruneRequest is what `shear prune` reads from its flags. Recovery

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"image/png"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shear-ai/shear/prune"
 )
 
 // The tests of #19, the first hour of a new user.
@@ -125,5 +130,45 @@ func TestProgressLines(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) < 10 || len(lines) > 12 || !strings.Contains(lines[0], "left") || !strings.HasPrefix(lines[len(lines)-1], "analyze: 1940/1940 (100%)") {
 		t.Errorf("%d lines:\n%s", len(lines), b)
+	}
+}
+
+// TestReportPlots renders every plot of a pruning report, a loss curve
+// and a heatmap from synthetic data into PNGs that decode (look at them:
+// SHEAR_PLOTS=DIR keeps them in DIR).
+func TestReportPlots(t *testing.T) {
+	dir := t.TempDir()
+	if keep := os.Getenv("SHEAR_PLOTS"); keep != "" {
+		dir = keep
+	}
+	rep := &prune.Report{Target: 0.2, Heads: []int{8, 6, 7, 8, 6}, FFN: []int{300, 142, 379, 250, 200},
+		DenseHeads: []int{8, 8, 8, 8, 8}, DenseFFN: []int{384, 384, 384, 384, 384}}
+	var steps, loss []float64
+	for s := 1; s <= 200; s++ {
+		l := 3 + 2*math.Exp(-float64(s)/40) + 0.3*math.Sin(float64(s)*1.7)
+		frac := math.Min(0.2, float64(s)/800)
+		rep.Log = append(rep.Log, prune.StepLog{Step: s, Loss: l, ParamSparsity: frac, Sparsity: frac * 1.7})
+		steps, loss = append(steps, float64(s)), append(loss, l)
+	}
+	if err := savePruneReportPlots(dir, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveLossPlot(filepath.Join(dir, "loss-ft.png"), "training loss", steps, loss, []float64{1, 100, 200}, []float64{5, 3.5, 3.2}); err != nil {
+		t.Fatal(err)
+	}
+	means := map[string][]float64{"attention": {0.5, 0.1, 0.05, 0.02, 0.2}, "mlp": {0.9, 0.3, 0.2, math.NaN(), 0.4}}
+	if err := saveHeatmap(filepath.Join(dir, "heatmap.png"), "mean loss deviation", means); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"loss.png", "sparsity.png", "widths.png", "loss-ft.png", "heatmap.png"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 500 {
+			t.Errorf("%s: %v, %v", name, err, img.Bounds())
+		}
 	}
 }
