@@ -341,7 +341,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 	resuming := opt.Resume && opt.Checkpoint != "" && fileExists(opt.Checkpoint)
 	if opt.Gamma > 0 && !resuming {
 		t0 := time.Now()
-		a, err := Analyze(m, g, probeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
+		a, err := Analyze(m, g, ProbeSet(data.Calib), opt.Gamma, func(d, n int) { progress("analyze", d, n, 0) })
 		if err != nil {
 			return nil, err
 		}
@@ -372,8 +372,9 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 // analysis runs one forward pass per group, so it stays in minutes.
 const probeTokens = 128
 
-// probeSet cuts calibration sequences to about probeTokens tokens in all.
-func probeSet(calib []train.Example) []train.Example {
+// ProbeSet cuts calibration sequences to about probeTokens tokens in all:
+// the probe of every knowledge analysis (prune and shear analyze).
+func ProbeSet(calib []train.Example) []train.Example {
 	var out []train.Example
 	left := probeTokens
 	for _, ex := range calib {

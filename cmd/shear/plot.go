@@ -148,14 +148,29 @@ func (t integerTicks) Ticks(lo, hi float64) []plot.Tick {
 
 // saveHeatmap draws values[kind][layer] as a heatmap (NaN cells blank)
 // with each row named by its kind, each column by its layer, and the
-// colour scale beside it.
+// colour scale below it. Each row is divided by its largest value: an
+// attention group holds far more parameters than an MLP channel, so on one
+// absolute scale the MLP row is one colour; the question the map answers
+// is which layers of each kind matter most.
 func saveHeatmap(path, title string, values map[string][]float64) error {
 	var h heatGrid
 	for _, k := range []string{"attention", "mlp", "hidden"} {
-		if v, ok := values[k]; ok {
-			h.kinds = append(h.kinds, k)
-			h.vals = append(h.vals, v)
+		v, ok := values[k]
+		if !ok {
+			continue
 		}
+		top := 0.0
+		for _, x := range v {
+			if !math.IsNaN(x) {
+				top = math.Max(top, math.Abs(x))
+			}
+		}
+		row := make([]float64, len(v))
+		for i, x := range v {
+			row[i] = x / math.Max(top, 1e-30)
+		}
+		h.kinds = append(h.kinds, fmt.Sprintf("%s (max %.2g)", k, top))
+		h.vals = append(h.vals, row)
 	}
 	if len(h.vals) == 0 || len(h.vals[0]) == 0 {
 		return fmt.Errorf("heatmap %s: no values", path)
@@ -186,7 +201,7 @@ func saveHeatmap(path, title string, values map[string][]float64) error {
 	}
 	p.X.Tick.Marker, p.Y.Tick.Marker = layers, integerTicks(h.kinds)
 	bar := plot.New()
-	bar.Title.Text = "Δ loss (colour scale)"
+	bar.Title.Text = "deviation / the largest of its kind"
 	bar.HideY()
 	bar.Add(&plotter.ColorBar{ColorMap: pal})
 	return savePNG(path, 8*vg.Inch, 5*vg.Inch, func(c draw.Canvas) {
