@@ -358,7 +358,7 @@ from the first --calib-seqs calibration sequences. Writes analysis.json and
 heatmap.png (mean deviation per layer and kind) into -o.`,
 		Example: `  shear analyze --calib text.txt -o analysis/
   shear analyze -m model.gguf --calib texts/ --hidden -o analysis/`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Calib == "" || req.Output == "" {
 				return errors.New("pass --calib PATH and -o DIR")
