@@ -47,7 +47,7 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := req.Model.loadExact()
+			m, dt, err := req.Model.loadAndStorage()
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,7 @@ func newCompress() *cobra.Command {
 			}
 			ctx, stop := interruptible()
 			defer stop()
-			w, err := req.Model.writeModel(ctx, cm, req.Output)
+			w, err := req.Model.writeModel(ctx, cm, dt, req.Output)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +56,8 @@ func defaultFinetune() finetuneRequest {
 // request checks the flags and builds the application's request.
 func (req *finetuneRequest) request() (app.FinetuneRequest, error) {
 	tf := &req.Optim
-	if err := req.Data.files().Need(); err != nil {
+	data, err := req.Data.orEmbedded(false)
+	if err != nil {
 		return app.FinetuneRequest{}, err
 	}
 	if err := valid.First(tf.validate(nil), req.Schedule.validate("--steps")); err != nil {
@@ -65,9 +67,9 @@ func (req *finetuneRequest) request() (app.FinetuneRequest, error) {
 	if err != nil {
 		return app.FinetuneRequest{}, err
 	}
-	r := app.FinetuneRequest{Data: req.Data.files(), Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
+	r := app.FinetuneRequest{Data: data, Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
 		DevFrac: req.Schedule.DevFrac, Loop: req.Schedule.config(*tf, "", req.Resume), Output: req.Output,
-		AdapterDType: req.AdapterDType, Source: req.Model.path}
+		AdapterDType: req.AdapterDType, Source: req.Model.path, Storage: req.Model.dtype}
 	return r, r.Validate()
 }
 
@@ -87,10 +89,11 @@ func newFinetune() *cobra.Command {
 			if err := safefile.CheckOutput(filepath.Join(r.Output, "model.gguf"), mf.path); err != nil {
 				return err
 			}
+			load := mf.load // LoRA trains over the frozen weights in --dtype
 			if req.Full {
-				mf.dtype = "f32"
+				load = mf.loadExact // full training updates an f32 master copy
 			}
-			m, err := mf.load()
+			m, err := load()
 			if err != nil {
 				return err
 			}
@@ -111,19 +114,23 @@ func newFinetune() *cobra.Command {
 			if err := plotLoss(r.Output, res.Log); err != nil {
 				return err
 			}
+			w := mf.wrote(m, res.Model)
 			result := map[string]any{"steps": res.Steps, "dev_loss_before": res.DevLossBefore, "dev_loss_after": res.DevLossAfter,
-				"tokens_per_s": res.TokensPerS, "train_sequences": res.TrainSequences, "dev_sequences": res.DevSequences, "output": res.Output}
+				"tokens_per_s": res.TokensPerS, "train_sequences": res.TrainSequences, "dev_sequences": res.DevSequences, "output": res.Output,
+				"model": res.Model, "adapter": res.Adapter, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes}
 			return emit(result, func() {
-				fmt.Printf("%d steps, dev loss %.4f → %.4f, %.0f tokens/s\nwrote %s", res.Steps, res.DevLossBefore, res.DevLossAfter, res.TokensPerS, res.Model)
+				fmt.Printf("%d steps, dev loss %.4f → %.4f, %.0f tokens/s\n%s\n", res.Steps, res.DevLossBefore, res.DevLossAfter, res.TokensPerS, w)
+				files := []string{filepath.Join(r.Output, "loss.jsonl"), filepath.Join(r.Output, "loss.png")}
 				if res.Adapter != "" {
-					fmt.Printf(", %s", res.Adapter)
+					files = append([]string{res.Adapter + string(filepath.Separator)}, files...)
 				}
-				fmt.Printf(", loss.jsonl, loss.png\n")
+				fmt.Printf("wrote %s\n", strings.Join(files, ", "))
 			})
 		},
 	}
 	fl := cmd.Flags()
 	req.Model.register(cmd)
+	cmd.Flags().Lookup("dtype").Usage = "storage of the frozen weights LoRA trains over (default: a quantized file's own type, f16 for float files) and of model.gguf (default: the input's)"
 	req.Data.register(fl)
 	req.LoRA.register(fl)
 	req.Optim.register(fl)
@@ -158,7 +165,7 @@ func newMerge() *cobra.Command {
 			if err := checkOutput(req.Output, req.Model.path, req.Adapter); err != nil {
 				return err
 			}
-			m, err := req.Model.loadExact()
+			m, dt, err := req.Model.loadAndStorage()
 			if err != nil {
 				return err
 			}
@@ -171,7 +178,7 @@ func newMerge() *cobra.Command {
 			}
 			ctx, stop := interruptible()
 			defer stop()
-			w, err := req.Model.writeModel(ctx, m, req.Output)
+			w, err := req.Model.writeModel(ctx, m, dt, req.Output)
 			if err != nil {
 				return err
 			}

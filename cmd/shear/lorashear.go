@@ -102,7 +102,7 @@ func newLorashear() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := loadF32(mf, tf)
+			m, outDT, err := loadF32(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -135,7 +135,8 @@ func newLorashear() *cobra.Command {
 				return stopped(ctx, err, reportDir)
 			}
 			rep := res.Report
-			if err := res.Model.Save(out); err != nil {
+			w, err := mf.writeModel(ctx, res.Model, outDT, out)
+			if err != nil {
 				return err
 			}
 			secs := time.Since(start).Seconds()
@@ -147,15 +148,16 @@ func newLorashear() *cobra.Command {
 				os.Remove(filepath.Join(reportDir, f))
 			}
 			result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-				"seconds": secs, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir}
+				"seconds": secs, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir,
+				"dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes}
 			return emit(result, func() {
 				fmt.Print(res.Summary)
-				fmt.Printf("\nwrote %s and %s/ (report.json, summary.md, plots) in %.0fs\n", out, reportDir, secs)
+				fmt.Printf("\n%s\nwrote %s/ (report.json, summary.md, plots) in %.0fs\n", w, reportDir, secs)
 			})
 		},
 	}
 	fl := cmd.Flags()
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	req.Data.register(fl)
 	req.LoRA.register(fl)
 	req.Optim.register(fl)

@@ -42,10 +42,10 @@ func (f *modelFlags) loadExact() (*model.Model, error) {
 }
 
 // outputStorage is the output's storage type: --dtype, or that of the
-// model's source file.
-func (f *modelFlags) outputStorage(m *model.Model) (tensor.DType, error) {
+// input model's source file.
+func (f *modelFlags) outputStorage(input *model.Model) (tensor.DType, error) {
 	if f.dtype == "" {
-		return m.OutputStorage(), nil
+		return input.OutputStorage(), nil
 	}
 	dt, err := tensor.ParseDType(f.dtype)
 	if err != nil {
@@ -75,20 +75,32 @@ func (w written) String() string {
 		float64(w.Bytes)/float64(max(w.InputBytes, 1)))
 }
 
-// writeModel stores m (a model made from -m's) in the output's storage
-// and writes it to out atomically; Ctrl-C leaves no file.
-func (f *modelFlags) writeModel(ctx context.Context, m *model.Model, out string) (written, error) {
-	dt, err := f.outputStorage(m)
-	if err != nil {
-		return written{}, err
-	}
+// writeModel stores m (a model made from -m's) as dt and writes it to
+// out atomically; Ctrl-C leaves no file.
+func (f *modelFlags) writeModel(ctx context.Context, m *model.Model, dt tensor.DType, out string) (written, error) {
 	if err := m.Convert(dt); err != nil {
 		return written{}, err
 	}
 	if err := saveGGUF(ctx, m, out); err != nil {
 		return written{}, err
 	}
-	return written{Path: out, DType: storageNames(m), Bytes: sizeOf(out), InputBytes: f.inputBytes()}, nil
+	return f.wrote(m, out), nil
+}
+
+// wrote describes the model file out, written from m.
+func (f *modelFlags) wrote(m *model.Model, out string) written {
+	return written{Path: out, DType: storageNames(m), Bytes: sizeOf(out), InputBytes: f.inputBytes()}
+}
+
+// loadAndStorage loads -m exactly (f32) and returns the output's storage
+// with it: the commands that train or edit a model and write it.
+func (f *modelFlags) loadAndStorage() (*model.Model, tensor.DType, error) {
+	m, err := f.loadExact()
+	if err != nil {
+		return nil, 0, err
+	}
+	dt, err := f.outputStorage(m)
+	return m, dt, err
 }
 
 // commas writes n with thousands separators (2,521,344).

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -151,9 +151,13 @@ type pruneRequest struct {
 	Report       string
 }
 
+// defaultPrune is a complete run: pruning, then as many recovery steps
+// as lorashear's two recovery stages take (a pruned model written before
+// any recovery is much worse: ppl 27.46 against 7.22 after 200 steps).
 func defaultPrune() pruneRequest {
+	r := prune.DefaultRecover()
 	return pruneRequest{Model: defaultModelFlags(), Engine: defaultEngineFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
-		Prune: defaultPruneFlags(), Schedule: defaultScheduleFlags()}
+		Prune: defaultPruneFlags(), Schedule: defaultScheduleFlags(), RecoverSteps: r.Stage1Steps + r.Stage2Steps}
 }
 
 func newPrune() *cobra.Command {
@@ -184,7 +188,7 @@ func newPrune() *cobra.Command {
 					return err
 				}
 			}
-			if err := valid.First(ef.validate(), tf.validate(nil), req.Data.files().Need()); err != nil {
+			if err := valid.First(ef.validate(), tf.validate(nil)); err != nil {
 				return err
 			}
 			lc, err := req.LoRA.config()
@@ -205,16 +209,20 @@ func newPrune() *cobra.Command {
 			if ef.wasm() && req.Resume {
 				return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
 			}
-			m, err := loadF32(mf, tf)
+			m, outDT, err := loadF32(mf, tf)
 			if err != nil {
 				return err
 			}
-			data, err := app.LoadPruneData(m, req.Data.files(), pf.Calib, pf.CalibSeqs, tf.Ctx, tf.Seed)
+			files, err := req.Data.orEmbedded(true)
+			if err != nil {
+				return err
+			}
+			data, err := app.LoadPruneData(m, files, pf.Calib, pf.CalibSeqs, tf.Ctx, tf.Seed)
 			if err != nil {
 				return err
 			}
 			if req.RecoverSteps == 0 {
-				fmt.Fprintln(os.Stderr, "no recovery (--recover-steps 0): the pruned model is written without fine-tuning")
+				fmt.Fprintln(os.Stderr, "prune: --recover-steps 0 skips recovery: the pruned model is written before any fine-tuning, and it is much worse than after it")
 			}
 			if err := os.MkdirAll(work, 0o755); err != nil {
 				return err
@@ -231,7 +239,7 @@ func newPrune() *cobra.Command {
 					Config: req.recoverConfig(filepath.Join(work, "recover.ckpt"))}
 			}
 			var res app.PruneResult
-			var save func() error
+			var cm *model.Model
 			engine := ""
 			if ef.wasm() {
 				engine = ef.name
@@ -239,20 +247,24 @@ func newPrune() *cobra.Command {
 				if gg, res, err = pruneWasm(ctx, &req, preq); err != nil {
 					return err
 				}
-				save = func() error {
-					return gguf.WriteFileAtomic(out, func(w io.Writer) error { _, err := w.Write(gg); return err })
+				// the guest's model, to be written by the same rule as the native one
+				f, err := gguf.Parse(gg)
+				if err != nil {
+					return err
+				}
+				if cm, err = model.FromGGUF(f, model.LoadOptions{DType: tensor.F32}); err != nil {
+					return err
 				}
 			} else {
 				bars := stageBars{}
-				var cm *model.Model
 				cm, res, err = app.Prune(ctx, m, preq, bars.update)
 				bars.finish()
 				if err != nil {
 					return stopped(ctx, err, work)
 				}
-				save = func() error { return cm.Save(out) }
 			}
-			if err := save(); err != nil {
+			w, err := mf.writeModel(ctx, cm, outDT, out)
+			if err != nil {
 				return err
 			}
 			rep := res.Report
@@ -274,11 +286,11 @@ func newPrune() *cobra.Command {
 				os.Remove(filepath.Join(work, "prune.ckpt"))
 				os.Remove(filepath.Join(work, "recover.ckpt"))
 			}
-			return emitPruneResult(rep, out, engine, secs)
+			return emitPruneResult(rep, w, engine, secs)
 		},
 	}
 	fl := cmd.Flags()
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	req.Engine.register(cmd)
 	req.Data.register(fl)
 	req.LoRA.register(fl)
@@ -294,16 +306,17 @@ func newPrune() *cobra.Command {
 }
 
 // emitPruneResult prints the outcome of a prune run (engine "" for native).
-func emitPruneResult(rep *prune.Report, out, engine string, secs float64) error {
+func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) error {
 	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-		"seconds": secs, "method": rep.Method, "output": out, "heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
+		"seconds": secs, "method": rep.Method, "output": w.Path, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
+		"heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN}
 	method := rep.Method
 	if engine != "" {
 		method += " (" + engine + ")"
 	}
 	return emit(res, func() {
-		fmt.Printf("%s: %d → %d parameters (%.1f%% removed) in %.1fs; wrote %s\n", method, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs, out)
-		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", rep.Heads, rep.KVHeads, rep.FFN)
+		fmt.Printf("%s: %d → %d parameters (%.1f%% removed) in %.1fs\n", method, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs)
+		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n%s\n", rep.Heads, rep.KVHeads, rep.FFN, w)
 	})
 }
 
