@@ -89,11 +89,19 @@ func newFinetune() *cobra.Command {
 			if err := safefile.CheckOutput(filepath.Join(r.Output, "model.gguf"), mf.path); err != nil {
 				return err
 			}
-			load := mf.load // LoRA trains over the frozen weights in --dtype
-			if req.Full {
-				load = mf.loadExact // full training updates an f32 master copy
+			// LoRA trains over frozen f16 weights (f32 with --dtype f32; a
+			// quantized file too); full training updates an f32 master copy.
+			base := *mf
+			if base.dtype != "f32" {
+				base.dtype = "f16"
 			}
-			m, err := load()
+			if req.Full {
+				base.dtype = "f32"
+			}
+			if err := mf.checkDType(); err != nil {
+				return err
+			}
+			m, err := base.load()
 			if err != nil {
 				return err
 			}
@@ -130,7 +138,7 @@ func newFinetune() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	req.Model.register(cmd)
-	cmd.Flags().Lookup("dtype").Usage = "storage of the frozen weights LoRA trains over (default: a quantized file's own type, f16 for float files) and of model.gguf (default: the input's)"
+	cmd.Flags().Lookup("dtype").Usage = "storage of model.gguf: f32, f16, q8_0 or q4_0 (default: the input's); LoRA trains over f16 weights, f32 with --dtype f32"
 	req.Data.register(fl)
 	req.LoRA.register(fl)
 	req.Optim.register(fl)

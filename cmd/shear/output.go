@@ -31,14 +31,24 @@ func (f *modelFlags) registerOutput(cmd *cobra.Command) {
 // exact copy of any source for training or editing, written back by
 // writeModel in the output's storage.
 func (f *modelFlags) loadExact() (*model.Model, error) {
-	if f.dtype != "" {
-		if _, err := tensor.ParseDType(f.dtype); err != nil {
-			return nil, fmt.Errorf("--dtype: %w", err)
-		}
+	if err := f.checkDType(); err != nil {
+		return nil, err
 	}
 	exact := *f
 	exact.dtype = "f32"
 	return exact.load()
+}
+
+// checkDType refuses an unknown --dtype before anything is loaded.
+func (f *modelFlags) checkDType() error {
+	if f.dtype == "" {
+		return nil
+	}
+	_, err := tensor.ParseDType(f.dtype)
+	if err != nil {
+		return fmt.Errorf("--dtype: %w", err)
+	}
+	return nil
 }
 
 // outputStorage is the output's storage type: --dtype, or that of the

@@ -173,3 +173,123 @@ func TestReportPlots(t *testing.T) {
 		}
 	}
 }
+
+// storageOf is `shear info`'s storage of a model file ("f16", "f16+q8_0").
+func storageOf(t *testing.T, path string) string {
+	t.Helper()
+	s, _ := mustRun(t, "info", "-m", path)["storage"].(string)
+	return s
+}
+
+// TestOutputKeepsStorage (#19.1): every command that writes a model keeps
+// the input's storage unless --dtype says otherwise (prune and lorashear
+// used to write f32 from an f16 input, finetune f16 from an f32 one), and
+// reports the file size before and after. stories260K's FFN width 172 is
+// not whole Q8_0 blocks, so its w_down stays f16 in a q8_0 file, as in
+// llama.cpp.
+func TestOutputKeepsStorage(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	in := map[string]string{}
+	for _, dt := range []string{"f16", "q8_0"} {
+		in[dt] = filepath.Join(dir, "in-"+dt+".gguf")
+		mustRun(t, "quantize", "-m", storiesGGUF, "--type", dt, "-o", in[dt])
+	}
+	if got := storageOf(t, in["q8_0"]); got != "f16+q8_0" {
+		t.Fatalf("q8_0 input holds %s", got)
+	}
+	fast := []string{"--data", tinyText, "--ctx", "32", "--batch", "2", "--lhspg-warmup", "2", "--periods", "1", "--period-steps", "2", "--calib-seqs", "2"}
+	writers := []struct {
+		name string
+		args func(input, out string) []string
+	}{
+		{"compress", func(input, out string) []string { return []string{"compress", "-m", input, "--remove", "0,1,25,26", "-o", out} }},
+		{"convert", func(input, out string) []string { return []string{"convert", "-m", input, "-o", out} }},
+		{"prune", func(input, out string) []string {
+			return append([]string{"prune", "-m", input, "--method", "magnitude", "--target", "0.2", "--recover-steps", "2", "-o", out}, fast...)
+		}},
+		{"lorashear", func(input, out string) []string {
+			return append([]string{"lorashear", "-m", input, "--target", "0.2", "--recover-steps", "3", "--instruct-steps", "0", "--eval-chunks", "1", "-o", out}, fast...)
+		}},
+		{"finetune", func(input, out string) []string {
+			return []string{"finetune", "-m", input, "--instruct", instructFile, "--steps", "2", "--batch", "2", "--ctx", "64", "--dev-max", "4", "-o", out}
+		}},
+	}
+	for dt, input := range in {
+		want := storageOf(t, input)
+		for _, w := range writers {
+			if w.name == "lorashear" && dt != "f16" {
+				continue // the slowest; its output is written as prune's is
+			}
+			out := filepath.Join(dir, w.name+"-"+dt+".gguf")
+			if w.name == "finetune" {
+				out = filepath.Join(dir, "finetune-"+dt) // a directory
+			}
+			res := mustRun(t, w.args(input, out)...)
+			written := out
+			if w.name == "finetune" {
+				written = filepath.Join(out, "model.gguf")
+				// merge the adapter finetune wrote back into the same input
+				merged := filepath.Join(dir, "merge-"+dt+".gguf")
+				mres := mustRun(t, "merge", "-m", input, "--adapter", out, "-o", merged)
+				if got := storageOf(t, merged); got != want || mres["dtype"] != want {
+					t.Errorf("merge of a %s model wrote %s (reported %v)", dt, got, mres["dtype"])
+				}
+			}
+			if got := storageOf(t, written); got != want {
+				t.Errorf("%s of a %s model (%s) wrote %s", w.name, dt, want, got)
+			}
+			if res["dtype"] != want || res["input_bytes"] != float64(sizeOf(input)) || res["bytes"] != float64(sizeOf(written)) {
+				t.Errorf("%s reports dtype %v, %v → %v bytes; the files: %s, %d → %d", w.name, res["dtype"], res["input_bytes"], res["bytes"], want, sizeOf(input), sizeOf(written))
+			}
+		}
+	}
+	// --dtype names another storage, for a pruned model too
+	out := filepath.Join(dir, "prune-as-q8.gguf")
+	mustRun(t, append([]string{"prune", "-m", in["f16"], "--method", "magnitude", "--recover-steps", "2", "--dtype", "q8_0", "-o", out}, fast...)...)
+	if got := storageOf(t, out); !strings.Contains(got, "q8_0") {
+		t.Errorf("prune --dtype q8_0 wrote %s", got)
+	}
+	// recover keeps the pruned model's storage
+	rec := filepath.Join(dir, "recovered.gguf")
+	res := mustRun(t, "recover", "-m", filepath.Join(dir, "prune-f16.gguf"), "--dense", in["f16"], "--data", tinyText,
+		"--recover-steps", "2", "--instruct-steps", "0", "--ctx", "32", "--batch", "2", "-o", rec)
+	if got := storageOf(t, rec); got != "f16" || res["dtype"] != "f16" {
+		t.Errorf("recover of an f16 pruned model wrote %s", got)
+	}
+}
+
+// TestPrunedContinuesSanely (#19.3): a model pruned by prune's defaults
+// (the lorashear method, then recovery), with short schedules, continues
+// from BOS with text rather than one repeated token ("ssssssss." was what
+// prune wrote when it skipped recovery by default), and its perplexity
+// stays within 4× the dense model's.
+func TestPrunedContinuesSanely(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "p.gguf")
+	mustRun(t, "prune", "-m", storiesGGUF, "--data", tinyText, "--ctx", "64", "--batch", "4", "--lhspg-warmup", "5",
+		"--periods", "3", "--period-steps", "5", "--recover-steps", "40", "-o", out)
+	toks := mustRun(t, "generate", "-m", out, "--temp", "0", "-n", "40", "--ignore-eos")["tokens"].([]any)
+	run, longest := 1, 1
+	for i := 1; i < len(toks); i++ {
+		if toks[i] == toks[i-1] {
+			run++
+		} else {
+			run = 1
+		}
+		longest = max(longest, run)
+	}
+	if d := distinct(toks); d < 15 || longest > 3 {
+		t.Errorf("greedy from BOS: %d distinct tokens of %d, a run of %d equal ones: %v", d, len(toks), longest, toks)
+	}
+	evalText := filepath.Join(dir, "eval.txt")
+	raw, _ := os.ReadFile(tinyText)
+	os.WriteFile(evalText, raw[len(raw)-40000:], 0o644)
+	dense := mustRun(t, "ppl", "-m", storiesGGUF, "-f", evalText)["ppl"].(float64)
+	pruned := mustRun(t, "ppl", "-m", out, "-f", evalText)["ppl"].(float64)
+	if pruned > 4*dense {
+		t.Errorf("pruned ppl %.2f, dense %.2f", pruned, dense)
+	}
+	t.Logf("greedy from BOS: %d distinct of %d; ppl %.2f (dense %.2f)", distinct(toks), len(toks), pruned, dense)
+}
