@@ -203,7 +203,9 @@ func TestOutputKeepsStorage(t *testing.T) {
 		name string
 		args func(input, out string) []string
 	}{
-		{"compress", func(input, out string) []string { return []string{"compress", "-m", input, "--remove", "0,1,25,26", "-o", out} }},
+		{"compress", func(input, out string) []string {
+			return []string{"compress", "-m", input, "--remove", "0,1,25,26", "-o", out}
+		}},
 		{"convert", func(input, out string) []string { return []string{"convert", "-m", input, "-o", out} }},
 		{"prune", func(input, out string) []string {
 			return append([]string{"prune", "-m", input, "--method", "magnitude", "--target", "0.2", "--recover-steps", "2", "-o", out}, fast...)
