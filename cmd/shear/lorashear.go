@@ -187,31 +187,5 @@ func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverRepor
 	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte("# LoRAShear run\n\n"+summary), 0o644); err != nil {
 		return err
 	}
-	if rrep != nil && len(rrep.Weights) > 0 {
-		var lines []series
-		for i, name := range rrep.Subsets {
-			s := series{name: name}
-			for k, w := range rrep.Weights {
-				s.xs, s.ys = append(s.xs, float64(rrep.WeightSteps[k])), append(s.ys, w[i])
-			}
-			lines = append(lines, s)
-		}
-		if err := savePlot(filepath.Join(dir, "subset-weights.png"), "recovery subset weights", "step", "weight", lines...); err != nil {
-			return err
-		}
-	}
-	if rrep != nil {
-		var s1, s2 series
-		for _, s := range rrep.Log1 {
-			s1.xs, s1.ys = append(s1.xs, float64(s.Step)), append(s1.ys, s.Loss)
-		}
-		for _, s := range rrep.Log2 {
-			s2.xs, s2.ys = append(s2.xs, float64(len(rrep.Log1)+s.Step)), append(s2.ys, s.Loss)
-		}
-		s1.name, s2.name = "stage 1 (text)", "stage 2 (instructions)"
-		if err := savePlot(filepath.Join(dir, "recovery-loss.png"), "recovery loss", "step", "loss", s1, s2); err != nil {
-			return err
-		}
-	}
-	return nil
+	return saveRecoveryPlots(dir, rrep)
 }

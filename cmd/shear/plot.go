@@ -261,3 +261,33 @@ func savePruneReportPlots(dir string, rep *prune.Report) error {
 	return savePlot(filepath.Join(dir, "widths.png"), title, "layer", "fraction kept",
 		series{name: "query heads", xs: layers, ys: heads}, series{name: "FFN channels", xs: layers, ys: ffn, color: 1}, dense)
 }
+
+// saveRecoveryPlots draws dynamic recovery's plots into dir:
+// subset-weights.png (which data did recovery lean on, when?) and
+// recovery-loss.png (did each stage's loss come down?).
+func saveRecoveryPlots(dir string, rrep *prune.RecoverReport) error {
+	if rrep == nil {
+		return nil
+	}
+	if len(rrep.Weights) > 0 {
+		var lines []series
+		for i, name := range rrep.Subsets {
+			s := series{name: name, color: i}
+			for k, w := range rrep.Weights {
+				s.xs, s.ys = append(s.xs, float64(rrep.WeightSteps[k])), append(s.ys, w[i])
+			}
+			lines = append(lines, s)
+		}
+		if err := savePlot(filepath.Join(dir, "subset-weights.png"), "recovery: sampling weight of each data subset", "step", "weight", lines...); err != nil {
+			return err
+		}
+	}
+	s1, s2 := series{name: "stage 1 (text)"}, series{name: "stage 2 (instructions)", color: 1}
+	for _, s := range rrep.Log1 {
+		s1.xs, s1.ys = append(s1.xs, float64(s.Step)), append(s1.ys, s.Loss)
+	}
+	for _, s := range rrep.Log2 {
+		s2.xs, s2.ys = append(s2.xs, float64(len(rrep.Log1)+s.Step)), append(s2.ys, s.Loss)
+	}
+	return savePlot(filepath.Join(dir, "recovery-loss.png"), "recovery loss", "step", "loss", append(withSmoothed(s1), withSmoothed(s2)...)...)
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/train"
 )
 
 // The tests of #19, the first hour of a new user.
@@ -161,7 +162,21 @@ func TestReportPlots(t *testing.T) {
 	if err := saveHeatmap(filepath.Join(dir, "heatmap.png"), "mean loss deviation", means); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"loss.png", "sparsity.png", "widths.png", "loss-ft.png", "heatmap.png"} {
+	rrep := &prune.RecoverReport{Subsets: []string{"emma.txt", "persuasion.txt", "sense.txt"}, WeightSteps: []int{0, 25, 50, 75}}
+	for k := range 4 {
+		w := 1 / (3 + float64(k))
+		rrep.Weights = append(rrep.Weights, []float64{w, w * float64(k+1), 1 - w - w*float64(k+1)})
+	}
+	for s := 1; s <= 100; s++ {
+		rrep.Log1 = append(rrep.Log1, train.StepInfo{Step: s, Loss: loss[s-1]})
+	}
+	for s := 1; s <= 30; s++ {
+		rrep.Log2 = append(rrep.Log2, train.StepInfo{Step: s, Loss: 2 + 0.3*math.Sin(float64(s))})
+	}
+	if err := saveRecoveryPlots(dir, rrep); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"loss.png", "sparsity.png", "widths.png", "loss-ft.png", "heatmap.png", "subset-weights.png", "recovery-loss.png"} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
