@@ -3,6 +3,7 @@ package prune
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -55,6 +56,9 @@ func DefaultOptions() Options {
 // Validate checks every option's range (options are named by their CLI
 // flags) before anything long runs; it is the one check of the target.
 func (o Options) Validate() error {
+	if o.Method == "" && o.Batch == 0 && o.Ctx == 0 {
+		return errors.New("prune: the options are unset; start from prune.DefaultOptions()")
+	}
 	if !slices.Contains(Methods, o.Method) {
 		return fmt.Errorf("--method %q: unknown method (want one of %s)", o.Method, strings.Join(Methods, ", "))
 	}

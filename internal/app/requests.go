@@ -76,7 +76,7 @@ type Step struct {
 	Text  string `json:"text"` // the text this token adds
 }
 
-// PerplexityRequest is the request of shear_perplexity (docs/REFERENCE.md
+// PerplexityRequest is the request of shear_perplexity (docs/EVALUATION.md
 // protocol); the result is an eval.PPLResult.
 type PerplexityRequest struct {
 	Text   string `json:"text"`
@@ -88,7 +88,7 @@ type PerplexityRequest struct {
 func (PerplexityRequest) Default() PerplexityRequest { return PerplexityRequest{Ctx: 256} }
 
 // ScoreRequest is the request of shear_mc_scores: lm-eval-style multiple
-// choice over Items (docs/REFERENCE.md).
+// choice over Items (docs/EVALUATION.md).
 type ScoreRequest struct {
 	Items []eval.MCItem `json:"items"`
 	Ctx   int           `json:"ctx,omitempty"` // default 512, at most the model's context length
