@@ -78,6 +78,13 @@ func newFinetune() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "finetune",
 		Short: "Fine-tune a model with LoRA adapters (or all weights with --full)",
+		Long: `Fine-tune a model with LoRA adapters (or all weights with --full) and write,
+into the directory -o, the PEFT adapter (adapter/), the merged model
+(model.gguf, in the input's storage unless --dtype), loss.jsonl and loss.png.
+Without --data and --instruct, the embedded Austen instructions.`,
+		Example: `  shear finetune -o ft/                           # the embedded model and instructions
+  shear finetune -m model.gguf --instruct data.jsonl --steps 200 -o ft/
+  shear merge -m model.gguf --adapter ft/ -o merged.gguf`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, tf := &req.Model, &req.Optim
@@ -165,6 +172,8 @@ func newMerge() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "merge",
 		Short: "Merge a PEFT LoRA adapter into a model and write GGUF",
+		Example: `  shear merge -m model.gguf --adapter ft/ -o merged.gguf           # finetune's output directory
+  shear merge -m model.gguf --adapter peft-adapter/ --dtype q8_0 -o merged-q8.gguf`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Adapter == "" || req.Output == "" {

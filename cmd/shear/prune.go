@@ -165,6 +165,14 @@ func newPrune() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Structurally prune a model (LoRAShear or a baseline), recover, and write the smaller GGUF",
+		Long: `Structurally prune a model by --target of its parameters (LoRAShear, or the
+taylor, magnitude and random baselines), recover it with --recover-steps of
+plain LoRA fine-tuning (130 by default, lorashear's budget; 0 skips it), and
+write the smaller dense model in the input's storage (--dtype for another).
+Without --data and --instruct, the embedded Austen texts and instructions.`,
+		Example: `  shear prune -o pruned.gguf                       # the embedded model and data
+  shear prune -m model.gguf --target 0.2 --data text.txt --instruct data.jsonl -o pruned.gguf --report report/
+  shear prune -m model.gguf --method magnitude --recover-steps 0 -o quick.gguf`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, ef, tf, pf := &req.Model, &req.Engine, &req.Optim, &req.Prune

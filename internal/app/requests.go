@@ -59,7 +59,8 @@ type GenerateRequest struct {
 	Seed        uint64  `json:"seed,omitempty"`
 }
 
-// Default is `shear generate`'s request: 128 tokens, greedy.
+// Default is 128 tokens, greedy: the API's default (the CLI samples as
+// llama.cpp does; see cmd/shear's defaultGenerate).
 func (GenerateRequest) Default() GenerateRequest { return GenerateRequest{N: 128, TopP: 1} }
 
 // GenerateResult is the result of shear_generate (and of the last step).

@@ -31,7 +31,7 @@ type ModelInfo = app.ModelInfo
 // 0: prompt + n; at most the model's context), IgnoreEOS ("ignore_eos"),
 // Temperature ("temperature", 0: greedy), TopK ("top_k", 0: all), TopP
 // ("top_p", 0 or 1: no limit), Seed ("seed"). GenerateRequest{}.Default()
-// is `shear generate`'s: 128 tokens, greedy.
+// is 128 tokens, greedy (the CLI samples at temperature 0.8 by default).
 type GenerateRequest = app.GenerateRequest
 
 // GenerateResult: Tokens, Text, PromptTokens, Seconds (decode time).
