@@ -28,7 +28,7 @@ func newCompress() *cobra.Command {
 		Short: "Remove groups (ids from `shear graph`) and write the smaller dense model",
 		Example: `  shear graph -m model.gguf -o graph.json          # the groups and their ids
   shear compress -m model.gguf --remove 0,1,25 -o smaller.gguf`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (req.Remove == "") == (req.Mask == "") {
 				return errors.New("pass exactly one of --remove ID,ID,... and --mask FILE")

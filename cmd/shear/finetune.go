@@ -85,7 +85,7 @@ Without --data and --instruct, the embedded Austen instructions.`,
 		Example: `  shear finetune -o ft/                           # the embedded model and instructions
   shear finetune -m model.gguf --instruct data.jsonl --steps 200 -o ft/
   shear merge -m model.gguf --adapter ft/ -o merged.gguf`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, tf := &req.Model, &req.Optim
 			r, err := req.request()
@@ -174,7 +174,7 @@ func newMerge() *cobra.Command {
 		Short: "Merge a PEFT LoRA adapter into a model and write GGUF",
 		Example: `  shear merge -m model.gguf --adapter ft/ -o merged.gguf           # finetune's output directory
   shear merge -m model.gguf --adapter peft-adapter/ --dtype q8_0 -o merged-q8.gguf`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Adapter == "" || req.Output == "" {
 				return errors.New("pass --adapter DIR and -o OUT.gguf")

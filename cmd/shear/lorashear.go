@@ -83,7 +83,7 @@ func newLorashear() *cobra.Command {
 		Short: "The whole LoRAShear method: analysis → LHSPG → compression → dynamic recovery → evaluation",
 		Example: `  shear lorashear --target 0.2                     # the embedded model and data: pruned.gguf, pruned-report/
   shear lorashear -m model.gguf --target 0.5 --data texts/ --instruct data.jsonl --mc items.jsonl -o pruned.gguf`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
 			mf, tf := &req.Model, &req.Optim

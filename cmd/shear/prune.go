@@ -173,7 +173,7 @@ Without --data and --instruct, the embedded Austen texts and instructions.`,
 		Example: `  shear prune -o pruned.gguf                       # the embedded model and data
   shear prune -m model.gguf --target 0.2 --data text.txt --instruct data.jsonl -o pruned.gguf --report report/
   shear prune -m model.gguf --method magnitude --recover-steps 0 -o quick.gguf`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, ef, tf, pf := &req.Model, &req.Engine, &req.Optim, &req.Prune
 			out, reportDir := req.Output, req.Report
