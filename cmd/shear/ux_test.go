@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -309,4 +310,35 @@ func TestPrunedContinuesSanely(t *testing.T) {
 		t.Errorf("pruned ppl %.2f, dense %.2f", pruned, dense)
 	}
 	t.Logf("greedy from BOS: %d distinct of %d; ppl %.2f (dense %.2f)", distinct(toks), len(toks), pruned, dense)
+}
+
+// TestDefaultModelDocCommands (#19.4): the commands docs/DEFAULT_MODEL.md
+// opens with run from a directory that is not the checkout (they use
+// only what is embedded).
+func TestDefaultModelDocCommands(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/DEFAULT_MODEL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := strings.SplitN(strings.SplitN(string(doc), "```sh\n", 2)[1], "```", 2)[0]
+	t.Chdir(t.TempDir())
+	word := regexp.MustCompile(`"[^"]*"|\S+`)
+	n := 0
+	for _, line := range strings.Split(block, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if !strings.HasPrefix(line, "shear ") {
+			continue
+		}
+		var args []string
+		for _, w := range word.FindAllString(line, -1)[1:] {
+			args = append(args, strings.Trim(w, `"`))
+		}
+		if _, err := runCLI(t, args...); err != nil {
+			t.Errorf("%s: %v", line, err)
+		}
+		n++
+	}
+	if n < 3 {
+		t.Errorf("found %d commands in docs/DEFAULT_MODEL.md", n)
+	}
 }
