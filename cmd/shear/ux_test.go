@@ -342,3 +342,18 @@ func TestDefaultModelDocCommands(t *testing.T) {
 		t.Errorf("found %d commands in docs/DEFAULT_MODEL.md", n)
 	}
 }
+
+// TestEmbeddedTrainingData (#19.4): finetune and prune without --data or
+// --instruct train on the embedded Austen data instead of failing.
+func TestEmbeddedTrainingData(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	res := mustRun(t, "finetune", "-m", storiesGGUF, "--steps", "2", "--batch", "1", "--ctx", "256", "--dev-max", "4", "-o", filepath.Join(dir, "ft"))
+	if n := res["train_sequences"].(float64); n < 300 { // of the 400 embedded instructions
+		t.Errorf("finetune trained on %v sequences", n)
+	}
+	res = mustRun(t, "prune", "-m", storiesGGUF, "--method", "magnitude", "--recover-steps", "1", "--ctx", "32", "--batch", "2", "-o", filepath.Join(dir, "p.gguf"))
+	if r := res["ratio"].(float64); r < 0.19 {
+		t.Errorf("prune removed %v", r)
+	}
+}
