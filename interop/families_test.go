@@ -68,7 +68,7 @@ func TestFamiliesGreedy(t *testing.T) {
 }
 
 // TestRealShapesGreedy runs the families at their real shapes
-// (model.Shapes, docs/REFERENCE.md) with their real vocabularies (see
+// (model.Shapes) with their real vocabularies (see
 // realVocabFamilies; Qwen's padded to 151,936 as the released models
 // are), random weights made by `shear init --shape … --vocab-from …`, in
 // f16 and q8_0, from BOS where the model adds one and from a text

@@ -470,6 +470,18 @@ func (p *LHSPG) GroupSparsity() float64 {
 	return float64(len(p.Zero)) / float64(max(n, 1))
 }
 
+// ParamSparsity is the fraction of the dense model's parameters in groups
+// that are exactly zero: what --target counts. Groups differ in size (an
+// attention group holds many more parameters than an FFN channel), so it
+// differs from GroupSparsity.
+func (p *LHSPG) ParamSparsity() float64 {
+	n := 0
+	for id := range p.Zero {
+		n += p.G.Groups[id].Params
+	}
+	return float64(n) / float64(max(p.Total, 1))
+}
+
 // RemovedGroups returns the redundant groups (all zero after the last period).
 func (p *LHSPG) RemovedGroups() []graph.Group {
 	var out []graph.Group

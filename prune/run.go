@@ -3,6 +3,7 @@ package prune
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime/debug"
@@ -66,6 +67,9 @@ func DefaultOptions() Options {
 // Validate checks every option's range (options are named by their CLI
 // flags) before anything long runs; it is the one check of the target.
 func (o Options) Validate() error {
+	if o.Method == "" && o.Batch == 0 && o.Ctx == 0 {
+		return errors.New("prune: the options are unset; start from prune.DefaultOptions()")
+	}
 	if !slices.Contains(Methods, o.Method) {
 		return fmt.Errorf("--method %q: unknown method (want one of %s)", o.Method, strings.Join(Methods, ", "))
 	}
@@ -111,26 +115,32 @@ type StepLog struct {
 	Step     int     `json:"step"`
 	Loss     float64 `json:"loss"`
 	Sparsity float64 `json:"group_sparsity"` // fraction of groups exactly zero
-	Seconds  float64 `json:"seconds"`
+	// ParamSparsity is the fraction of the dense model's parameters in
+	// those groups (what the target counts).
+	ParamSparsity float64 `json:"param_sparsity"`
+	Seconds       float64 `json:"seconds"`
 }
 
 // Report summarises a pruning run.
 type Report struct {
-	Method        string             `json:"method"`
-	Target        float64            `json:"target"`
-	ParamsBefore  int                `json:"params_before"`
-	ParamsAfter   int                `json:"params_after"`
-	Ratio         float64            `json:"ratio"` // fraction of parameters removed
-	RemovedGroups int                `json:"removed_groups"`
-	RemovedByKind map[string]int     `json:"removed_by_kind"`
-	Heads         []int              `json:"heads"`
-	KVHeads       []int              `json:"kv_heads"`
-	FFN           []int              `json:"ffn"`
-	Dim           int                `json:"dim"`
-	Log           []StepLog          `json:"log,omitempty"`
-	Analysis      *Analysis          `json:"analysis,omitempty"`
-	Seconds       map[string]float64 `json:"seconds"`
-	RemovedIDs    []int              `json:"removed_ids"`
+	Method        string         `json:"method"`
+	Target        float64        `json:"target"`
+	ParamsBefore  int            `json:"params_before"`
+	ParamsAfter   int            `json:"params_after"`
+	Ratio         float64        `json:"ratio"` // fraction of parameters removed
+	RemovedGroups int            `json:"removed_groups"`
+	RemovedByKind map[string]int `json:"removed_by_kind"`
+	Heads         []int          `json:"heads"`
+	KVHeads       []int          `json:"kv_heads"`
+	FFN           []int          `json:"ffn"`
+	Dim           int            `json:"dim"`
+	// The dense model's widths, for comparison.
+	DenseHeads []int              `json:"dense_heads"`
+	DenseFFN   []int              `json:"dense_ffn"`
+	Log        []StepLog          `json:"log,omitempty"`
+	Analysis   *Analysis          `json:"analysis,omitempty"`
+	Seconds    map[string]float64 `json:"seconds"`
+	RemovedIDs []int              `json:"removed_ids"`
 	// LHSPG (lorashear): redundant groups whose trainable part the
 	// half-space projection zeroed before forgetting zeroed them, and those
 	// zeroed by forgetting alone.
@@ -215,6 +225,7 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 	}
 	rep.RemovedIDs = SortedIDs(groups)
 	rep.Heads, rep.KVHeads, rep.FFN, rep.Dim = cm.Heads, cm.KVHeads, cm.FFN, cm.Dim
+	rep.DenseHeads, rep.DenseFFN = slices.Clone(m.Heads), slices.Clone(m.FFN)
 	return cm, rep, nil
 }
 
@@ -387,7 +398,7 @@ func runLoRAShear(ctx context.Context, m *model.Model, g *graph.Graph, opt Optio
 		Sched:         train.Schedule{LR: opt.LR, MinLR: opt.LR / 10, Warmup: min(10, max(1, cfg.Warmup/2)), Total: total},
 		Checkpointing: opt.Checkpointing}
 	_, err = train.Run(ctx, tr, data.Train, nil, loop, func(s train.StepInfo) {
-		rep.Log = append(rep.Log, StepLog{Step: s.Step, Loss: s.Loss, Sparsity: p.GroupSparsity(), Seconds: s.Seconds})
+		rep.Log = append(rep.Log, StepLog{Step: s.Step, Loss: s.Loss, Sparsity: p.GroupSparsity(), ParamSparsity: p.ParamSparsity(), Seconds: s.Seconds})
 		progress("lhspg", s.Step, total, s.Loss)
 	})
 	if err != nil {

@@ -34,7 +34,7 @@ func keys(t *testing.T, res map[string]any, want ...string) {
 // TestGenerateJSON: greedy tokens from BOS equal llama.cpp's.
 func TestGenerateJSON(t *testing.T) {
 	needShared(t)
-	res := mustRun(t, "generate", "-m", storiesGGUF, "-n", "32")
+	res := mustRun(t, "generate", "-m", storiesGGUF, "-n", "32", "--temp", "0")
 	keys(t, res, "tokens", "text", "tokens_per_s")
 	raw, _ := os.ReadFile(greedyRef)
 	var ref struct {
@@ -107,7 +107,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"compress", "-m", storiesGGUF, "--remove", "944", "-o", out}, "not prunable"},
 		{[]string{"prune", "-m", storiesGGUF, "--target", "1.5", "--data", tinyText, "-o", out}, "--target"},
 		{[]string{"prune", "-m", storiesGGUF, "--method", "oracle", "--data", tinyText, "-o", out, "--recover-steps", "0"}, "unknown method"},
-		{[]string{"finetune", "-m", storiesGGUF, "-o", dir}, "no training data"},
+		// (without --data and --instruct finetune trains on the embedded instructions)
+		{[]string{"finetune", "-m", storiesGGUF, "--data", filepath.Join(dir, "none.txt"), "-o", dir}, "no such file"},
 		{[]string{"finetune", "-m", storiesGGUF, "--data", tinyText, "--lr", "-1", "-o", dir}, "--lr"},
 		{[]string{"merge", "-m", storiesGGUF, "--adapter", dir, "-o", out}, "adapter_config.json"},
 		{[]string{"graph", "-m", storiesGGUF, "--format", "xml"}, "--format"},

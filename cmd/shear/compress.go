@@ -26,7 +26,9 @@ func newCompress() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compress",
 		Short: "Remove groups (ids from `shear graph`) and write the smaller dense model",
-		Args:  cobra.NoArgs,
+		Example: `  shear graph -m model.gguf -o graph.json          # the groups and their ids
+  shear compress -m model.gguf --remove 0,1,25 -o smaller.gguf`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (req.Remove == "") == (req.Mask == "") {
 				return errors.New("pass exactly one of --remove ID,ID,... and --mask FILE")
@@ -47,7 +49,7 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := req.Model.load()
+			m, dt, err := req.Model.loadAndStorage()
 			if err != nil {
 				return err
 			}
@@ -60,20 +62,24 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := cm.Save(req.Output); err != nil {
+			ctx, stop := interruptible()
+			defer stop()
+			w, err := req.Model.writeModel(ctx, cm, dt, req.Output)
+			if err != nil {
 				return err
 			}
-			res := map[string]any{"output": req.Output, "params_before": m.Params(), "params_after": cm.Params(),
+			res := map[string]any{"output": req.Output, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
+				"params_before": m.Params(), "params_after": cm.Params(),
 				"ratio": 1 - float64(cm.Params())/float64(m.Params()), "removed_groups": len(groups),
 				"heads": cm.Heads, "kv_heads": cm.KVHeads, "ffn": cm.FFN, "dim": cm.Dim}
 			return emit(res, func() {
-				fmt.Printf("removed %d groups: %d → %d parameters (%.1f%%); wrote %s\n", len(groups), m.Params(), cm.Params(),
-					100*(1-float64(cm.Params())/float64(m.Params())), req.Output)
+				fmt.Printf("removed %d groups: %d → %d parameters (%.1f%%)\n%s\n", len(groups), m.Params(), cm.Params(),
+					100*(1-float64(cm.Params())/float64(m.Params())), w)
 				fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", cm.Heads, cm.KVHeads, cm.FFN)
 			})
 		},
 	}
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	cmd.Flags().StringVar(&req.Remove, "remove", "", "comma-separated group ids")
 	cmd.Flags().StringVar(&req.Mask, "mask", "", "JSON file of group ids to remove")
 	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "group ids refer to a graph built with --hidden")

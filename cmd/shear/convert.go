@@ -348,14 +348,15 @@ input.`,
 			for _, f := range files {
 				bytes += sizeOf(f)
 			}
-			outDT := loadDT.String()
+			outDT := storageNames(m)
 			if outFmt == fmtHF {
 				outDT = strings.ToLower(hfDT)
 			}
+			inBytes := sizeOf(req.Input)
 			res := map[string]any{"input": req.Input, "input_format": format, "output": req.Output, "format": outFmt,
-				"dtype": outDT, "params": m.Params(), "bytes": bytes, "files": files}
+				"dtype": outDT, "params": m.Params(), "bytes": bytes, "input_bytes": inBytes, "files": files}
 			return emit(res, func() {
-				fmt.Printf("wrote %s (%s, %s, %d parameters, %d bytes)\n", strings.Join(files, " + "), outFmt, outDT, m.Params(), bytes)
+				fmt.Printf("wrote %s (%s, %s, %d parameters): %s → %s bytes\n", strings.Join(files, " + "), outFmt, outDT, m.Params(), commas(inBytes), commas(bytes))
 			})
 		},
 	}

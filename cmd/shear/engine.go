@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -150,6 +149,7 @@ func runGenerate(r *generateRequest) error {
 		}
 		secs = res.Seconds
 	} else {
+		fmt.Fprint(os.Stdout, req.Prompt) // as llama.cpp does: the output reads as one text
 		var start time.Time
 		res, err = m.Stream(ctx, req, func(s host.Step) error {
 			if start.IsZero() {
@@ -164,7 +164,7 @@ func runGenerate(r *generateRequest) error {
 		secs = time.Since(start).Seconds()
 	}
 	rate := float64(len(res.Tokens)) / secs
-	return emit(map[string]any{"tokens": res.Tokens, "text": res.Text, "tokens_per_s": rate}, func() {
+	return emit(map[string]any{"prompt": req.Prompt, "tokens": res.Tokens, "text": res.Text, "tokens_per_s": rate}, func() {
 		fmt.Println()
 		fmt.Fprintf(os.Stderr, "%d tokens, %.1f tokens/s%s\n", len(res.Tokens), rate, ef.suffix())
 	})
@@ -172,10 +172,7 @@ func runGenerate(r *generateRequest) error {
 
 // runPerplexity is `shear ppl` on any engine.
 func runPerplexity(r *pplRequest) error {
-	if r.File == "" {
-		return fmt.Errorf("no text file given: pass -f FILE")
-	}
-	text, err := os.ReadFile(r.File)
+	text, err := readTextOrHeldOut(r.File, "-f FILE")
 	if err != nil {
 		return err
 	}
@@ -186,7 +183,7 @@ func runPerplexity(r *pplRequest) error {
 		return err
 	}
 	req := r.PPL
-	req.Text = string(text)
+	req.Text = text
 	res, err := m.Perplexity(ctx, req)
 	done()
 	if err != nil {
@@ -197,11 +194,25 @@ func runPerplexity(r *pplRequest) error {
 	})
 }
 
+// heldOutName names the embedded held-out text where a file name would be.
+const heldOutName = "held-out Austen"
+
+// readTextOrHeldOut reads a text file, or without one the embedded
+// model's held-out text (with a note on stderr naming the flag).
+func readTextOrHeldOut(path, flag string) (string, error) {
+	if path == "" || path == heldOutName {
+		fmt.Fprintf(os.Stderr, "scoring the embedded held-out Austen text (%d bytes); pass %s for another\n", len(assets.HeldOut()), flag)
+		return assets.HeldOut(), nil
+	}
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
 // runEval is `shear eval` on any engine.
 func runEval(er *evalRequest) error {
 	ef, mf, baseline, ppls, mcs := &er.Engine, &er.Model, er.Baseline, er.PPLFiles, er.MCFiles
 	if len(ppls) == 0 && len(mcs) == 0 {
-		return errors.New("nothing to evaluate: pass --ppl FILE and/or --mc FILE.jsonl (repeatable)")
+		ppls = []string{heldOutName}
 	}
 	ctx, stop := interruptible()
 	defer stop()
@@ -213,12 +224,12 @@ func runEval(er *evalRequest) error {
 		defer done()
 		r := modelEval{Model: name, Params: m.Info().Params, PPL: map[string]eval.PPLResult{}, MC: map[string]eval.MCResult{}}
 		for _, file := range ppls {
-			text, err := os.ReadFile(file)
+			text, err := readTextOrHeldOut(file, "--ppl FILE")
 			if err != nil {
 				return r, err
 			}
 			req := er.PPL
-			req.Text = string(text)
+			req.Text = text
 			res, err := m.Perplexity(ctx, req)
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", file, err)

@@ -18,10 +18,10 @@ func TestEngineFlag(t *testing.T) {
 	data := filepath.Join(dir, "train.txt")
 	raw, _ := os.ReadFile(tinyText)
 	os.WriteFile(data, raw[:20000], 0o644)
-	want := fmt.Sprint(mustRun(t, "generate", "-m", storiesGGUF, "-n", "24")["tokens"])
+	want := fmt.Sprint(mustRun(t, "generate", "-m", storiesGGUF, "-n", "24", "--temp", "0")["tokens"])
 	wantPPL := mustRun(t, "ppl", "-m", storiesGGUF, "-f", data, "--chunks", "2")
 	for _, engine := range []string{"wasm", "wasm-pure"} {
-		if got := fmt.Sprint(mustRun(t, "generate", "-m", storiesGGUF, "-n", "24", "--engine", engine)["tokens"]); got != want {
+		if got := fmt.Sprint(mustRun(t, "generate", "-m", storiesGGUF, "-n", "24", "--temp", "0", "--engine", engine)["tokens"]); got != want {
 			t.Errorf("--engine %s: tokens %s, native %s", engine, got, want)
 		}
 	}

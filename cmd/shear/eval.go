@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,8 +39,15 @@ func newEval() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Perplexity (--ppl) and multiple-choice accuracy (--mc), optionally side by side with a baseline model",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return runEval(&req) },
+		Long: `Perplexity (--ppl, llama.cpp's protocol) and lm-eval-style multiple-choice
+accuracy (--mc: acc and the length-normalized acc_norm) of a model, and of
+--baseline beside it with their ratio. See docs/EVALUATION.md for both
+protocols. Without --ppl and --mc, the perplexity of the embedded held-out
+Austen text.`,
+		Example: `  shear eval                                     # the embedded model, held-out text
+  shear eval -m pruned.gguf --baseline model.gguf --ppl heldout.txt --mc items.jsonl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runEval(&req) },
 	}
 	req.Model.register(cmd)
 	req.Engine.register(cmd)
@@ -50,14 +59,31 @@ func newEval() *cobra.Command {
 	return cmd
 }
 
+// shortNames names files by their base names in table headers, unless
+// two share a base name.
+func shortNames(files []string) map[string]string {
+	names, seen := map[string]string{}, map[string]int{}
+	for _, f := range files {
+		seen[filepath.Base(f)]++
+	}
+	for _, f := range files {
+		names[f] = f
+		if seen[filepath.Base(f)] == 1 {
+			names[f] = filepath.Base(f)
+		}
+	}
+	return names
+}
+
 func printEvalTable(results []modelEval, ppls, mcs []string) {
 	var head []string
 	head = append(head, "model", "params")
+	short := shortNames(append(slices.Clone(ppls), mcs...))
 	for _, f := range ppls {
-		head = append(head, "ppl "+f)
+		head = append(head, "ppl "+short[f])
 	}
 	for _, f := range mcs {
-		head = append(head, "acc "+f, "acc_norm "+f)
+		head = append(head, "acc "+short[f], "acc_norm "+short[f])
 	}
 	fmt.Println("| " + strings.Join(head, " | ") + " |")
 	fmt.Println("|" + strings.Repeat("---|", len(head)))
@@ -74,11 +100,11 @@ func printEvalTable(results []modelEval, ppls, mcs []string) {
 	if len(results) == 2 {
 		b, p := results[0], results[1]
 		for _, f := range ppls {
-			fmt.Printf("ppl ratio (model / baseline) on %s: %.3f×\n", f, p.PPL[f].PPL/b.PPL[f].PPL)
+			fmt.Printf("ppl ratio (model / baseline) on %s: %.3f×\n", short[f], p.PPL[f].PPL/b.PPL[f].PPL)
 		}
 		for _, f := range mcs {
 			if b.MC[f].Acc > 0 {
-				fmt.Printf("acc retained on %s: %.1f%%\n", f, 100*p.MC[f].Acc/b.MC[f].Acc)
+				fmt.Printf("acc retained on %s: %.1f%%\n", short[f], 100*p.MC[f].Acc/b.MC[f].Acc)
 			}
 		}
 	}

@@ -7,13 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/internal/valid"
-	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/hf"
 	"github.com/shear-ai/shear/runtime/train"
 )
@@ -33,8 +33,7 @@ func plotLoss(dir string, log []train.StepInfo) error {
 			devSteps, dev = append(devSteps, float64(s.Step)), append(dev, s.DevLoss)
 		}
 	}
-	return savePlot(filepath.Join(dir, "loss.png"), "training loss", "step", "loss",
-		series{"train", steps, loss}, series{"dev", devSteps, dev})
+	return saveLossPlot(filepath.Join(dir, "loss.png"), "training loss", steps, loss, devSteps, dev)
 }
 
 // finetuneRequest is what `shear finetune` reads from its flags.
@@ -57,7 +56,8 @@ func defaultFinetune() finetuneRequest {
 // request checks the flags and builds the application's request.
 func (req *finetuneRequest) request() (app.FinetuneRequest, error) {
 	tf := &req.Optim
-	if err := req.Data.files().Need(); err != nil {
+	data, err := req.Data.orEmbedded(false)
+	if err != nil {
 		return app.FinetuneRequest{}, err
 	}
 	if err := valid.First(tf.validate(nil), req.Schedule.validate("--steps")); err != nil {
@@ -67,9 +67,9 @@ func (req *finetuneRequest) request() (app.FinetuneRequest, error) {
 	if err != nil {
 		return app.FinetuneRequest{}, err
 	}
-	r := app.FinetuneRequest{Data: req.Data.files(), Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
+	r := app.FinetuneRequest{Data: data, Full: req.Full, LoRA: lc, Batch: tf.Batch, Ctx: tf.Ctx, Seed: tf.Seed,
 		DevFrac: req.Schedule.DevFrac, Loop: req.Schedule.config(*tf, "", req.Resume), Output: req.Output,
-		AdapterDType: req.AdapterDType, Source: req.Model.path}
+		AdapterDType: req.AdapterDType, Source: req.Model.path, Storage: req.Model.dtype}
 	return r, r.Validate()
 }
 
@@ -78,7 +78,14 @@ func newFinetune() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "finetune",
 		Short: "Fine-tune a model with LoRA adapters (or all weights with --full)",
-		Args:  cobra.NoArgs,
+		Long: `Fine-tune a model with LoRA adapters (or all weights with --full) and write,
+into the directory -o, the PEFT adapter (adapter/), the merged model
+(model.gguf, in the input's storage unless --dtype), loss.jsonl and loss.png.
+Without --data and --instruct, the embedded Austen instructions.`,
+		Example: `  shear finetune -o ft/                           # the embedded model and instructions
+  shear finetune -m model.gguf --instruct data.jsonl --steps 200 -o ft/
+  shear merge -m model.gguf --adapter ft/ -o merged.gguf`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mf, tf := &req.Model, &req.Optim
 			r, err := req.request()
@@ -89,10 +96,19 @@ func newFinetune() *cobra.Command {
 			if err := safefile.CheckOutput(filepath.Join(r.Output, "model.gguf"), mf.path); err != nil {
 				return err
 			}
-			if req.Full {
-				mf.dtype = "f32"
+			// LoRA trains over frozen f16 weights (f32 with --dtype f32; a
+			// quantized file too); full training updates an f32 master copy.
+			base := *mf
+			if base.dtype != "f32" {
+				base.dtype = "f16"
 			}
-			m, err := mf.load()
+			if req.Full {
+				base.dtype = "f32"
+			}
+			if err := mf.checkDType(); err != nil {
+				return err
+			}
+			m, err := base.load()
 			if err != nil {
 				return err
 			}
@@ -113,19 +129,23 @@ func newFinetune() *cobra.Command {
 			if err := plotLoss(r.Output, res.Log); err != nil {
 				return err
 			}
+			w := mf.wrote(m, res.Model)
 			result := map[string]any{"steps": res.Steps, "dev_loss_before": res.DevLossBefore, "dev_loss_after": res.DevLossAfter,
-				"tokens_per_s": res.TokensPerS, "train_sequences": res.TrainSequences, "dev_sequences": res.DevSequences, "output": res.Output}
+				"tokens_per_s": res.TokensPerS, "train_sequences": res.TrainSequences, "dev_sequences": res.DevSequences, "output": res.Output,
+				"model": res.Model, "adapter": res.Adapter, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes}
 			return emit(result, func() {
-				fmt.Printf("%d steps, dev loss %.4f → %.4f, %.0f tokens/s\nwrote %s", res.Steps, res.DevLossBefore, res.DevLossAfter, res.TokensPerS, res.Model)
+				fmt.Printf("%d steps, dev loss %.4f → %.4f, %.0f tokens/s\n%s\n", res.Steps, res.DevLossBefore, res.DevLossAfter, res.TokensPerS, w)
+				files := []string{filepath.Join(r.Output, "loss.jsonl"), filepath.Join(r.Output, "loss.png")}
 				if res.Adapter != "" {
-					fmt.Printf(", %s", res.Adapter)
+					files = append([]string{res.Adapter + string(filepath.Separator)}, files...)
 				}
-				fmt.Printf(", loss.jsonl, loss.png\n")
+				fmt.Printf("wrote %s\n", strings.Join(files, ", "))
 			})
 		},
 	}
 	fl := cmd.Flags()
 	req.Model.register(cmd)
+	cmd.Flags().Lookup("dtype").Usage = "storage of model.gguf: f32, f16, q8_0 or q4_0 (default: the input's); LoRA trains over f16 weights, f32 with --dtype f32"
 	req.Data.register(fl)
 	req.LoRA.register(fl)
 	req.Optim.register(fl)
@@ -152,7 +172,9 @@ func newMerge() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "merge",
 		Short: "Merge a PEFT LoRA adapter into a model and write GGUF",
-		Args:  cobra.NoArgs,
+		Example: `  shear merge -m model.gguf --adapter ft/ -o merged.gguf           # finetune's output directory
+  shear merge -m model.gguf --adapter peft-adapter/ --dtype q8_0 -o merged-q8.gguf`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if req.Adapter == "" || req.Output == "" {
 				return errors.New("pass --adapter DIR and -o OUT.gguf")
@@ -160,15 +182,7 @@ func newMerge() *cobra.Command {
 			if err := checkOutput(req.Output, req.Model.path, req.Adapter); err != nil {
 				return err
 			}
-			f, err := req.Model.file()
-			if err != nil {
-				return err
-			}
-			// Keep the source's storage unless --dtype says otherwise.
-			if !cmd.Flags().Changed("dtype") {
-				req.Model.dtype = map[uint32]string{0: "f32", 1: "f16", 7: "q8_0", 2: "q4_0"}[fileTypeOf(f)]
-			}
-			m, err := req.Model.load()
+			m, dt, err := req.Model.loadAndStorage()
 			if err != nil {
 				return err
 			}
@@ -179,15 +193,19 @@ func newMerge() *cobra.Command {
 			if err := a.Merge(m); err != nil {
 				return err
 			}
-			if err := m.Save(req.Output); err != nil {
+			ctx, stop := interruptible()
+			defer stop()
+			w, err := req.Model.writeModel(ctx, m, dt, req.Output)
+			if err != nil {
 				return err
 			}
-			return emit(map[string]any{"output": req.Output, "params": m.Params(), "adapter_params": a.Params()}, func() {
-				fmt.Printf("merged %d adapter parameters into %s\n", a.Params(), req.Output)
+			return emit(map[string]any{"output": req.Output, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
+				"params": m.Params(), "adapter_params": a.Params()}, func() {
+				fmt.Printf("merged %d adapter parameters\n%s\n", a.Params(), w)
 			})
 		},
 	}
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	cmd.Flags().StringVar(&req.Adapter, "adapter", "", "PEFT adapter directory (or the finetune output directory holding it)")
 	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output GGUF")
 	bindRequest(cmd, &req, defaultMergeRequest())
@@ -204,16 +222,4 @@ func adapterDir(dir string) string {
 		}
 	}
 	return dir
-}
-
-func fileTypeOf(f *gguf.File) uint32 {
-	if v, ok := f.Int("general.file_type"); ok {
-		if _, known := map[int64]bool{0: true, 1: true, 7: true, 2: true}[v]; known {
-			return uint32(v)
-		}
-	}
-	if t, ok := f.Tensor("token_embd.weight"); ok && t.Type == gguf.F32 {
-		return 0
-	}
-	return 1
 }

@@ -13,8 +13,13 @@ type generateRequest struct {
 	Gen    app.GenerateRequest
 }
 
+// defaultGenerate samples as llama.cpp's CLI does (temperature 0.8, top-k
+// 40, top-p 0.95), with a fixed seed: greedy decoding (--temp 0, the Go
+// API's default) loops on small models.
 func defaultGenerate() generateRequest {
-	return generateRequest{Model: defaultModelFlags(), Engine: defaultEngineFlags(), Gen: app.GenerateRequest{}.Default()}
+	gen := app.GenerateRequest{}.Default()
+	gen.Temperature, gen.TopK, gen.TopP = 0.8, 40, 0.95
+	return generateRequest{Model: defaultModelFlags(), Engine: defaultEngineFlags(), Gen: gen}
 }
 
 func newGenerate() *cobra.Command {
@@ -22,8 +27,16 @@ func newGenerate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate text from a prompt (from BOS when no prompt is given)",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return runGenerate(&req) },
+		Long: `Generate text from a prompt (from BOS when no prompt is given). The prompt is
+printed first, then the generated text as it comes; statistics go to stderr.
+By default it samples as llama.cpp does (temperature 0.8, top-k 40, top-p
+0.95, seed 0); --temp 0 decodes greedily (which, from BOS, matches llama.cpp
+token for token).`,
+		Example: `  shear generate -p "It was a truth" -n 64
+  shear generate -m model.gguf -p "Once upon a time" --temp 0 -n 32
+  shear generate -m model.gguf --engine wasm --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runGenerate(&req) },
 	}
 	req.Model.register(cmd)
 	req.Engine.register(cmd)

@@ -81,7 +81,9 @@ func newLorashear() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lorashear",
 		Short: "The whole LoRAShear method: analysis → LHSPG → compression → dynamic recovery → evaluation",
-		Args:  cobra.NoArgs,
+		Example: `  shear lorashear --target 0.2                     # the embedded model and data: pruned.gguf, pruned-report/
+  shear lorashear -m model.gguf --target 0.5 --data texts/ --instruct data.jsonl --mc items.jsonl -o pruned.gguf`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
 			mf, tf := &req.Model, &req.Optim
@@ -103,7 +105,7 @@ func newLorashear() *cobra.Command {
 				return err
 			}
 			r.Recover.Memory = r.Prune.Memory
-			m, err := loadBase(mf, tf)
+			m, outDT, err := loadBase(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -139,7 +141,8 @@ func newLorashear() *cobra.Command {
 			if r := res.Recovery; r != nil && r.Memory != nil {
 				fmt.Fprintf(os.Stderr, "recovery ran %s: %s\n", r.Memory.Mode, r.Memory.Reason)
 			}
-			if err := res.Model.Save(out); err != nil {
+			w, err := mf.writeModel(ctx, res.Model, outDT, out)
+			if err != nil {
 				return err
 			}
 			secs := time.Since(start).Seconds()
@@ -151,15 +154,16 @@ func newLorashear() *cobra.Command {
 				os.Remove(filepath.Join(reportDir, f))
 			}
 			result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-				"seconds": secs, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir}
+				"seconds": secs, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir,
+				"dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes}
 			return emit(result, func() {
 				fmt.Print(res.Summary)
-				fmt.Printf("\nwrote %s and %s/ (report.json, summary.md, plots) in %.0fs\n", out, reportDir, secs)
+				fmt.Printf("\n%s\nwrote %s/ (report.json, summary.md, plots) in %.0fs\n", w, reportDir, secs)
 			})
 		},
 	}
 	fl := cmd.Flags()
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	req.Data.register(fl)
 	req.LoRA.register(fl)
 	req.Optim.register(fl)
@@ -189,31 +193,5 @@ func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverRepor
 	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte("# LoRAShear run\n\n"+summary), 0o644); err != nil {
 		return err
 	}
-	if rrep != nil && len(rrep.Weights) > 0 {
-		var lines []series
-		for i, name := range rrep.Subsets {
-			s := series{name: name}
-			for k, w := range rrep.Weights {
-				s.xs, s.ys = append(s.xs, float64(rrep.WeightSteps[k])), append(s.ys, w[i])
-			}
-			lines = append(lines, s)
-		}
-		if err := savePlot(filepath.Join(dir, "subset-weights.png"), "recovery subset weights", "step", "weight", lines...); err != nil {
-			return err
-		}
-	}
-	if rrep != nil {
-		var s1, s2 series
-		for _, s := range rrep.Log1 {
-			s1.xs, s1.ys = append(s1.xs, float64(s.Step)), append(s1.ys, s.Loss)
-		}
-		for _, s := range rrep.Log2 {
-			s2.xs, s2.ys = append(s2.xs, float64(len(rrep.Log1)+s.Step)), append(s2.ys, s.Loss)
-		}
-		s1.name, s2.name = "stage 1 (text)", "stage 2 (instructions)"
-		if err := savePlot(filepath.Join(dir, "recovery-loss.png"), "recovery loss", "step", "loss", s1, s2); err != nil {
-			return err
-		}
-	}
-	return nil
+	return saveRecoveryPlots(dir, rrep)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,7 @@ func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "shear",
 		Short:         "Run, fine-tune and structurally prune LLaMA-family models on a CPU",
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -53,12 +55,39 @@ func newRoot() *cobra.Command {
 			return nil
 		},
 	}
+	root.SetVersionTemplate("shear {{.Version}}\n")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print one JSON object on stdout")
 	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "worker threads (0: GOMAXPROCS)")
 	root.AddCommand(newGenerate(), newPPL(), newEval(), newTokenize(), newInfo(), newBench(), newFinetune(), newMerge(),
 		newConvert(), newQuantize(), newInit(), newGraph(), newCompress(), newPrune(), newAnalyze(), newLorashear(),
 		newTokenizer(), newRecover(), newDocs())
 	return root
+}
+
+// version names the build: the module version (a tagged `go install`)
+// or the commit a checkout was built at, and the Go toolchain.
+func version() string {
+	v, rev, dirty := "(devel)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value[:min(12, len(s.Value))]
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev
+		if dirty {
+			v += "+modified"
+		}
+	}
+	return fmt.Sprintf("%s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // maxThreads bounds --threads: more workers than a few per core only
@@ -69,7 +98,7 @@ func maxThreads() int { return max(64, 4*runtime.NumCPU()) }
 type modelFlags struct {
 	path      string
 	dtype     string
-	keepFloat bool // without --dtype, float matrices keep the file's type (loadBase)
+	keepFloat bool // F16 matrices stay F16 whatever dtype says (loadBase)
 }
 
 // defaultModelFlags: the embedded model, stored as the file says (a
@@ -106,9 +135,8 @@ func (f *modelFlags) load() (*model.Model, error) {
 			return nil, fmt.Errorf("--dtype: %w", err)
 		}
 		opt = model.LoadOptions{DType: dt}
-	} else if f.keepFloat {
-		opt.KeepFloat = true
 	}
+	opt.KeepFloat = f.keepFloat
 	if f.path == "" {
 		m, err := assets.LoadDefault(opt)
 		if err != nil {

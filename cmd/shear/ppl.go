@@ -23,9 +23,16 @@ func newPPL() *cobra.Command {
 	req := defaultPPL()
 	cmd := &cobra.Command{
 		Use:   "ppl",
-		Short: "Perplexity of a text file (docs/REFERENCE.md protocol)",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return runPerplexity(&req) },
+		Short: "Perplexity of a text file (llama.cpp's protocol: chunks of ctx-1 tokens after BOS)",
+		Long: `Perplexity of a text file, by llama.cpp's llama-perplexity protocol: the
+file is tokenized once (no BOS) and cut into chunks of ctx-1 tokens (a final
+partial chunk is dropped); each chunk runs from a fresh context after BOS and
+every chunk token is scored. ppl = exp(mean NLL). See docs/EVALUATION.md.
+Without -f, the embedded default model's held-out Austen text is scored.`,
+		Example: `  shear ppl                                    # the embedded model on its held-out text
+  shear ppl -m model.gguf -f text.txt --chunks 100`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runPerplexity(&req) },
 	}
 	req.Model.register(cmd)
 	req.Engine.register(cmd)

@@ -104,9 +104,6 @@ func newRecover() *cobra.Command {
 			if err := checkOutputDir(out); err != nil {
 				return err
 			}
-			if req.Data.Data == "" && req.Data.Instruct == "" {
-				return errors.New("no recovery data: pass --data PATH and/or --instruct FILE.jsonl")
-			}
 			lc, err := req.LoRA.config()
 			if err != nil {
 				return err
@@ -125,7 +122,7 @@ func newRecover() *cobra.Command {
 			if err := ropt.Validate(); err != nil {
 				return err
 			}
-			pm, err := loadF32(mf, tf)
+			pm, outDT, err := loadF32(mf, tf)
 			if err != nil {
 				return err
 			}
@@ -141,14 +138,19 @@ func newRecover() *cobra.Command {
 			defer stop()
 			start := time.Now()
 			bars := stageBars{}
-			r := app.DynamicRecoverRequest{Data: req.Data.files(), Subsets: req.Recovery.Subsets, Options: ropt}
+			files, err := req.Data.orEmbedded(true)
+			if err != nil {
+				return err
+			}
+			r := app.DynamicRecoverRequest{Data: files, Subsets: req.Recovery.Subsets, Options: ropt}
 			rep, err := app.RecoverDynamic(ctx, pm, dm, r, bars.update)
 			bars.finish()
 			if err != nil {
 				removeIfEmpty(reportDir)
 				return stopped(ctx, err, reportDir)
 			}
-			if err := pm.Save(out); err != nil {
+			w, err := mf.writeModel(ctx, pm, outDT, out)
+			if err != nil {
 				return err
 			}
 			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, app.Quality{}, app.Quality{}, ""); err != nil {
@@ -156,19 +158,19 @@ func newRecover() *cobra.Command {
 			}
 			os.Remove(filepath.Join(reportDir, "recover.ckpt.stage1"))
 			os.Remove(filepath.Join(reportDir, "recover.ckpt.stage2"))
-			res := map[string]any{"output": out, "seconds": time.Since(start).Seconds(), "subsets": rep.Subsets,
+			res := map[string]any{"output": out, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes, "seconds": time.Since(start).Seconds(), "subsets": rep.Subsets,
 				"weights": rep.Weights, "stage1": rep.Stage1, "stage2": rep.Stage2}
 			return emit(res, func() {
 				fmt.Printf("recovered in %.0fs; stage 1 dev loss %.4f → %.4f", time.Since(start).Seconds(), rep.Stage1.DevLossBefore, rep.Stage1.DevLossAfter)
 				if rep.Stage2 != nil {
 					fmt.Printf("; stage 2 dev loss %.4f → %.4f", rep.Stage2.DevLossBefore, rep.Stage2.DevLossAfter)
 				}
-				fmt.Printf("\nwrote %s and %s/\n", out, reportDir)
+				fmt.Printf("\n%s\nwrote %s/\n", w, reportDir)
 			})
 		},
 	}
 	fl := cmd.Flags()
-	req.Model.register(cmd)
+	req.Model.registerOutput(cmd)
 	req.Data.register(fl)
 	req.LoRA.register(fl)
 	req.Optim.register(fl)

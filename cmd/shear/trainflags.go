@@ -2,15 +2,18 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/shear-ai/shear/assets"
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -31,6 +34,29 @@ func (f *dataFlags) register(fl *pflag.FlagSet) {
 
 // files is the request's view of the flags.
 func (f *dataFlags) files() app.DataFiles { return app.DataFiles{Text: f.Data, Instruct: f.Instruct} }
+
+// orEmbedded is files(), or without --data and --instruct the embedded
+// data, with a note on stderr: the Austen novels and their instructions
+// (withText false: the instructions only, a task the default model was
+// not trained on).
+func (f *dataFlags) orEmbedded(withText bool) (app.DataFiles, error) {
+	d := f.files()
+	if d.Text != "" || d.Instruct != "" {
+		return d, nil
+	}
+	d.Embedded = &app.EmbeddedData{Instructions: assets.DefaultInstructions()}
+	what := fmt.Sprintf("%d instructions", len(d.Embedded.Instructions))
+	if withText {
+		texts, err := defaultTexts()
+		if err != nil {
+			return d, err
+		}
+		d.Embedded.Texts = texts
+		what = fmt.Sprintf("%d novels and %s", len(texts), what)
+	}
+	fmt.Fprintf(os.Stderr, "using the embedded Austen data (%s); pass --data PATH and/or --instruct FILE.jsonl for yours\n", what)
+	return d, nil
+}
 
 // loraFlags are the adapter's shape.
 type loraFlags struct {
@@ -145,25 +171,34 @@ func (f *scheduleFlags) config(o optimFlags, ckpt string, resume bool) train.Con
 		Checkpointing: train.Checkpointing{Checkpoint: ckpt, CheckpointEvery: max(1, f.Steps/10), Resume: resume}}
 }
 
-// loadBase loads -m for pruning: without --dtype the float matrices stay
-// in the file's type (an f16 base stays f16: LoRAShear trains adapters
-// over it and never needs a float32 copy), and checks --ctx.
-func loadBase(mf *modelFlags, tf *optimFlags) (*model.Model, error) {
-	mf.keepFloat = mf.dtype == ""
-	m, err := mf.load()
-	if err != nil {
-		return nil, err
+// loadBase loads -m for pruning and returns the output's storage
+// (--dtype, or the input's): an F16 base stays F16 (LoRAShear trains
+// adapters over it and never needs a float32 copy), other matrices
+// become F32; and it checks --ctx.
+func loadBase(mf *modelFlags, tf *optimFlags) (*model.Model, tensor.DType, error) {
+	if err := mf.checkDType(); err != nil {
+		return nil, 0, err
 	}
-	return m, tf.validate(m)
+	base := *mf
+	base.dtype, base.keepFloat = "f32", true
+	m, err := base.load()
+	if err != nil {
+		return nil, 0, err
+	}
+	dt, err := mf.outputStorage(m)
+	if err != nil {
+		return nil, 0, err
+	}
+	return m, dt, tf.validate(m)
 }
 
 // loadF32 loads -m with float32 weights (pruning and recovery rewrite
-// them) and checks --ctx against the model's context.
-func loadF32(mf *modelFlags, tf *optimFlags) (*model.Model, error) {
-	mf.dtype = "f32"
-	m, err := mf.load()
+// them), checks --ctx against the model's context, and returns the
+// storage the output keeps (--dtype or the input's).
+func loadF32(mf *modelFlags, tf *optimFlags) (*model.Model, tensor.DType, error) {
+	m, dt, err := mf.loadAndStorage()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return m, tf.validate(m)
+	return m, dt, tf.validate(m)
 }

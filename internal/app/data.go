@@ -16,34 +16,62 @@ import (
 type DataFiles struct {
 	Text     string `json:"text,omitempty"`     // plain text file or directory of text files
 	Instruct string `json:"instruct,omitempty"` // instruction JSONL (Alpaca fields)
+	// Embedded stands in for Text and Instruct when both are empty: the
+	// data that comes with the program (its texts and instructions).
+	Embedded *EmbeddedData `json:"-"`
 }
 
 // Need refuses a request without any training data.
 func (d DataFiles) Need() error {
-	if d.Text == "" && d.Instruct == "" {
+	if d.Text == "" && d.Instruct == "" && d.Embedded == nil {
 		return errors.New("no training data: pass --data PATH and/or --instruct FILE.jsonl")
 	}
 	return nil
 }
 
+// embedded reports whether the embedded data stands in for the files.
+func (d DataFiles) embedded() bool { return d.Text == "" && d.Instruct == "" && d.Embedded != nil }
+
+// text reads the training text (none without) as examples of ctx tokens.
+func (d DataFiles) text(m *model.Model, ctx int) ([]train.Example, error) {
+	if d.embedded() {
+		var out []train.Example
+		for _, t := range d.Embedded.Texts {
+			out = append(out, train.PackText(m.Tok, t.Text, ctx)...)
+		}
+		return out, nil
+	}
+	if d.Text == "" {
+		return nil, nil
+	}
+	return train.LoadText(m.Tok, d.Text, ctx)
+}
+
+// instructions reads the instructions (none without) as examples.
+func (d DataFiles) instructions(m *model.Model, ctx int) ([]train.Example, error) {
+	if d.embedded() {
+		var out []train.Example
+		for _, in := range d.Embedded.Instructions {
+			if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
+				out = append(out, ex)
+			}
+		}
+		return out, nil
+	}
+	if d.Instruct == "" {
+		return nil, nil
+	}
+	return train.LoadInstructions(m.Tok, d.Instruct, ctx)
+}
+
 // Load reads the text and instructions as examples of ctx tokens.
 func (d DataFiles) Load(m *model.Model, ctx int) ([]train.Example, error) {
-	var all []train.Example
-	if d.Text != "" {
-		ex, err := train.LoadText(m.Tok, d.Text, ctx)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ex...)
+	text, err := d.text(m, ctx)
+	if err != nil {
+		return nil, err
 	}
-	if d.Instruct != "" {
-		ex, err := train.LoadInstructions(m.Tok, d.Instruct, ctx)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ex...)
-	}
-	return all, nil
+	ins, err := d.instructions(m, ctx)
+	return append(text, ins...), err
 }
 
 // LoadPruneData loads the training examples (text and instructions) and
@@ -53,22 +81,19 @@ func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int
 	if err := d.Need(); err != nil {
 		return prune.Data{}, err
 	}
-	var text, instruct, calibEx []train.Example
-	var err error
-	if d.Text != "" {
-		if text, err = train.LoadText(m.Tok, d.Text, ctx); err != nil {
-			return prune.Data{}, err
-		}
+	text, err := d.text(m, ctx)
+	if err != nil {
+		return prune.Data{}, err
 	}
+	var calibEx []train.Example
 	if calib != "" {
 		if calibEx, err = train.LoadText(m.Tok, calib, ctx); err != nil {
 			return prune.Data{}, err
 		}
 	}
-	if d.Instruct != "" {
-		if instruct, err = train.LoadInstructions(m.Tok, d.Instruct, ctx); err != nil {
-			return prune.Data{}, err
-		}
+	instruct, err := d.instructions(m, ctx)
+	if err != nil {
+		return prune.Data{}, err
 	}
 	return pruneData(text, instruct, calibEx, calibSeqs, seed), nil
 }

@@ -34,6 +34,9 @@ type FinetuneRequest struct {
 	Output       string       `json:"output"`
 	AdapterDType string       `json:"adapter_dtype"` // f16 or f32
 	Source       string       `json:"source,omitempty"`
+	// Storage is model.gguf's matrix storage (f32, f16, q8_0, q4_0); by
+	// default that of the file the model came from.
+	Storage string `json:"storage,omitempty"`
 }
 
 // Default is `shear finetune`'s request without data or output: the
@@ -70,7 +73,22 @@ func (r FinetuneRequest) Validate() error {
 	if r.AdapterDType != "f16" && r.AdapterDType != "f32" {
 		return badRequest("--adapter-dtype %q must be f16 or f32", r.AdapterDType)
 	}
+	if _, err := r.storage(tensor.F16); err != nil {
+		return err
+	}
 	return r.Data.Need()
+}
+
+// storage is the storage of the written model: Storage, or source's.
+func (r FinetuneRequest) storage(source tensor.DType) (tensor.DType, error) {
+	if r.Storage == "" {
+		return source, nil
+	}
+	dt, err := tensor.ParseDType(r.Storage)
+	if err != nil {
+		return 0, badRequest("--dtype: %v", err)
+	}
+	return dt, nil
 }
 
 // Finetune trains m (loaded as f32 for Full) and writes the adapter, the
@@ -80,7 +98,7 @@ func Finetune(ctx context.Context, m *model.Model, req FinetuneRequest, progress
 	if err := req.Validate(); err != nil {
 		return res, err
 	}
-	srcType := m.Embed.DType
+	outType, _ := req.storage(m.OutputStorage())
 	all, err := req.Data.Load(m, req.Ctx)
 	if err != nil {
 		return res, err
@@ -115,11 +133,10 @@ func Finetune(ctx context.Context, m *model.Model, req FinetuneRequest, progress
 		if err := tr.Adapter.Merge(m); err != nil {
 			return res, err
 		}
-	} else if srcType != tensor.F32 {
-		// Full training ran on an f32 master copy; store as the source was.
-		if err := m.Convert(srcType); err != nil {
-			return res, err
-		}
+	}
+	// Trained in whatever storage it was held in, written in the source's.
+	if err := m.Convert(outType); err != nil {
+		return res, err
 	}
 	if err := m.Save(res.Model); err != nil {
 		return res, err

@@ -240,7 +240,7 @@ func catchStop(err *error) {
 	}
 }
 
-// Perplexity runs eval.Perplexity on the text's tokens (docs/REFERENCE.md
+// Perplexity runs eval.Perplexity on the text's tokens (docs/EVALUATION.md
 // protocol), polling after every chunk.
 func Perplexity(m *model.Model, req PerplexityRequest, poll Poll) (res eval.PPLResult, err error) {
 	if req.Ctx == 0 {

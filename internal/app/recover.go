@@ -36,16 +36,21 @@ func RecoverDynamic(ctx context.Context, pruned, dense *model.Model, req Dynamic
 	opt := req.Options
 	var subs []prune.Subset
 	var err error
-	if req.Data.Text != "" {
+	switch {
+	case req.Data.embedded(): // one subset per embedded text, as lorashear cuts them
+		var p dataPlan
+		for _, t := range req.Data.Embedded.Texts {
+			p.trainTxt, p.names = append(p.trainTxt, t.Text), append(p.names, t.Name)
+		}
+		subs = p.subsets(pruned, opt.Ctx, req.Subsets)
+	case req.Data.Text != "":
 		if subs, err = prune.TextSubsets(pruned.Tok, req.Data.Text, opt.Ctx, req.Subsets); err != nil {
 			return nil, err
 		}
 	}
-	var ins []train.Example
-	if req.Data.Instruct != "" {
-		if ins, err = train.LoadInstructions(pruned.Tok, req.Data.Instruct, opt.Ctx); err != nil {
-			return nil, err
-		}
+	ins, err := req.Data.instructions(pruned, opt.Ctx)
+	if err != nil {
+		return nil, err
 	}
 	if len(subs) == 0 {
 		opt.Stage1Steps = 0

@@ -61,7 +61,8 @@ type GenerateRequest struct {
 	Seed        uint64  `json:"seed,omitempty"`
 }
 
-// Default is `shear generate`'s request: 128 tokens, greedy.
+// Default is 128 tokens, greedy: the API's default (the CLI samples as
+// llama.cpp does; see cmd/shear's defaultGenerate).
 func (GenerateRequest) Default() GenerateRequest { return GenerateRequest{N: 128, TopP: 1} }
 
 // GenerateResult is the result of shear_generate (and of the last step).
@@ -78,7 +79,7 @@ type Step struct {
 	Text  string `json:"text"` // the text this token adds
 }
 
-// PerplexityRequest is the request of shear_perplexity (docs/REFERENCE.md
+// PerplexityRequest is the request of shear_perplexity (docs/EVALUATION.md
 // protocol); the result is an eval.PPLResult.
 type PerplexityRequest struct {
 	Text   string `json:"text"`
@@ -90,7 +91,7 @@ type PerplexityRequest struct {
 func (PerplexityRequest) Default() PerplexityRequest { return PerplexityRequest{Ctx: 256} }
 
 // ScoreRequest is the request of shear_mc_scores: lm-eval-style multiple
-// choice over Items (docs/REFERENCE.md).
+// choice over Items (docs/EVALUATION.md).
 type ScoreRequest struct {
 	Items []eval.MCItem `json:"items"`
 	Ctx   int           `json:"ctx,omitempty"` // default 512, at most the model's context length

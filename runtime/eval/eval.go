@@ -1,4 +1,4 @@
-// Package eval scores models by the protocols of docs/REFERENCE.md:
+// Package eval scores models by the protocols of docs/EVALUATION.md:
 // perplexity over fixed chunks and lm-eval-style multiple choice.
 package eval
 

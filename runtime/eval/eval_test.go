@@ -24,7 +24,7 @@ func stories(t testing.TB, dt tensor.DType) *model.Model {
 	return m
 }
 
-// TestPerplexityMatchesLlamaCpp: REFERENCE.md's numbers (llama.cpp): mean
+// TestPerplexityMatchesLlamaCpp: docs/EVALUATION.md's numbers (llama.cpp): mean
 // NLL 1.52944 / ppl 4.6156 over the first 100 chunks, 4.5920 over 40.
 func TestPerplexityMatchesLlamaCpp(t *testing.T) {
 	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))

@@ -89,7 +89,10 @@ func load(dir string, opt model.LoadOptions) (*model.Model, error) {
 		return nil, errors.New("hf: lm_head.weight is missing and tie_word_embeddings is false")
 	}
 
-	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab), Blocks: make([]model.Layer, mc.Layers)}
+	m := &model.Model{Config: mc, Tok: tok, Meta: tokenizerMeta(vocab), Blocks: make([]model.Layer, mc.Layers), SourceStorage: tensor.F16}
+	if e, ok := st.Tensor("model.embed_tokens.weight"); ok && e.DType == "F32" {
+		m.SourceStorage = tensor.F32 // BF16 and F16 checkpoints become F16
+	}
 	for _, r := range m.Tensors() {
 		if r.Kind.Info().HF == "" {
 			continue // derived from config.json below

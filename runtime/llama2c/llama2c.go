@@ -122,7 +122,7 @@ func Parse(b []byte, vocab tokenizer.Vocab, opt model.LoadOptions) (*model.Model
 		return nil, fmt.Errorf("llama2c: %w", err)
 	}
 	mc := c.ModelConfig()
-	m := &model.Model{Config: mc, Tok: tok}
+	m := &model.Model{Config: mc, Tok: tok, SourceStorage: tensor.F32} // llama2.c checkpoints are float32
 	r := reader{b: b[HeaderSize:], dt: opt.DType}
 	d, kv, ff, L := c.Dim, mc.KVHeads[0]*mc.HeadDim, c.Hidden, c.Layers
 	m.Blocks = make([]model.Layer, L)

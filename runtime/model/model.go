@@ -46,6 +46,10 @@ type Model struct {
 	Tok       *tokenizer.Tokenizer
 	// Meta keeps the source file's metadata so writers can carry it over.
 	Meta []gguf.KV
+	// SourceStorage is the storage type of most of the source file's
+	// matrix elements, whatever the model was converted to at load: what
+	// a model written from this one keeps (OutputStorage).
+	SourceStorage tensor.DType
 }
 
 // LoadOptions control how weights are stored in memory.
@@ -103,7 +107,7 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 	if tok.Size() != cfg.Vocab {
 		return nil, fmt.Errorf("model: tokenizer has %d tokens but token_embd.weight has %d rows", tok.Size(), cfg.Vocab)
 	}
-	m := &Model{Config: cfg, Tok: tok, Meta: f.KV}
+	m := &Model{Config: cfg, Tok: tok, Meta: f.KV, SourceStorage: fileStorage(f)}
 	// Which optional tensors the file has decides the variant.
 	_, hasOutput := f.Tensor(Output.Name(-1))
 	m.Tied = !hasOutput
@@ -276,26 +280,4 @@ func (m *Model) StorageTypes() []tensor.DType {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// Convert changes the storage type of every matrix in place (a tied
-// output follows the embedding).
-func (m *Model) Convert(dt tensor.DType) error {
-	conv := func(w **tensor.Matrix) error {
-		if *w == nil {
-			return nil
-		}
-		nw, err := (*w).Convert(dt)
-		*w = nw
-		return err
-	}
-	for _, r := range m.Matrices() {
-		if err := conv(r.Mat); err != nil {
-			return err
-		}
-	}
-	if m.Tied {
-		m.Output = m.Embed
-	}
-	return nil
 }

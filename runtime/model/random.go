@@ -7,8 +7,9 @@ import (
 	"github.com/shear-ai/shear/runtime/tensor"
 )
 
-// Shapes are the benchmark and family shapes of docs/REFERENCE.md
-// ("Shapes"), for random-weight models.
+// Shapes are the benchmark shapes (15M, 110M, 1.1B: the llama2.c and
+// TinyLlama shapes) and the shapes of the model families Shear runs, for
+// random-weight models (shear init, shear bench, the benchmarks).
 var Shapes = map[string]Config{
 	"15M":          UniformConfig(288, 768, 6, 6, 6, 32000, 256),
 	"110M":         UniformConfig(768, 2048, 12, 12, 12, 32000, 1024),
@@ -119,7 +120,7 @@ func NewRandom(c Config, dt tensor.DType, seed uint64) (*Model, error) {
 		}
 		return v
 	}
-	m := &Model{Config: c, Blocks: make([]Layer, c.Layers)}
+	m := &Model{Config: c, Blocks: make([]Layer, c.Layers), SourceStorage: dt}
 	for _, r := range m.Tensors() {
 		rows, cols := r.Kind.Info().Shape(&m.Config, max(r.Layer, 0))
 		switch {

@@ -226,7 +226,7 @@ func TestStoriesCount(t *testing.T) {
 	}
 	text := readShared(t, "data/tinystories-dev.txt")
 	ids := tok.Encode(string(text))
-	const want = 305842 // llama.cpp, REFERENCE.md
+	const want = 305842 // llama.cpp (docs/EVALUATION.md)
 	if len(ids) != want {
 		t.Errorf("tinystories-dev.txt: %d tokens, llama.cpp gives %d", len(ids), want)
 	}

@@ -255,7 +255,7 @@ func write(path string, b budget, denseParams int, dPPL, dAcc, dAccN, denseSecs 
 	}
 	s.WriteString("\n\n## Protocol\n\n")
 	s.WriteString("- Model: ../shared/models/stories260K.gguf (292,800 parameters counting the tied embedding once). The target is the fraction of *all* parameters removed.\n")
-	s.WriteString("- Evaluation text: the **first 10%** of ../shared/data/tinystories-dev.txt (by bytes, cut at a paragraph boundary; it contains the first 100 chunks of the REFERENCE.md protocol, so the dense row reproduces llama.cpp's 4.6156). It is never used for calibration, training or recovery. Perplexity follows docs/REFERENCE.md (ctx 256, BOS + 255 tokens per chunk)")
+	s.WriteString("- Evaluation text: the **first 10%** of ../shared/data/tinystories-dev.txt (by bytes, cut at a paragraph boundary; it contains the first 100 chunks of the perplexity protocol, so the dense row reproduces llama.cpp's 4.6156). It is never used for calibration, training or recovery. Perplexity follows docs/EVALUATION.md (ctx 256, BOS + 255 tokens per chunk)")
 	fmt.Fprintf(&s, " over its first %d chunks.\n", chunks)
 	fmt.Fprintf(&s, "- Training and calibration use the first 90%%; %d instructions of tinystories-instruct-dev.jsonl that quote the evaluation text were dropped.\n", dropped)
 	fmt.Fprintf(&s, "- Cloze: all %d items of cloze-dev.jsonl (derived from the same TinyStories split, so some items overlap the training text; the same for every method).\n", mcN)

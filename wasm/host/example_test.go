@@ -7,8 +7,33 @@ import (
 	"os"
 	"time"
 
+	"github.com/shear-ai/shear/assets"
 	"github.com/shear-ai/shear/wasm/host"
 )
+
+// Embed the sandboxed engine and run the default model in it: the same
+// tokens as the native runtime's greedy decoding.
+func ExampleEngine_Load() {
+	ctx := context.Background()
+	e, err := host.New(ctx, host.Options{Mode: host.HostKernels, MemoryLimitMB: 256})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close(ctx)
+	m, err := e.Load(ctx, assets.DefaultModel(), host.LoadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.Info().Params, "parameters")
+	res, err := m.Generate(ctx, host.GenerateRequest{Prompt: "It was a truth", N: 8})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", res.Text)
+	// Output:
+	// 1246592 parameters
+	// ", and the courts of"
+}
 
 // Run a model in the WebAssembly core with the host's kernels, under a
 // memory cap and a deadline.

@@ -31,7 +31,7 @@ type ModelInfo = app.ModelInfo
 // 0: prompt + n; at most the model's context), IgnoreEOS ("ignore_eos"),
 // Temperature ("temperature", 0: greedy), TopK ("top_k", 0: all), TopP
 // ("top_p", 0 or 1: no limit), Seed ("seed"). GenerateRequest{}.Default()
-// is `shear generate`'s: 128 tokens, greedy.
+// is 128 tokens, greedy (the CLI samples at temperature 0.8 by default).
 type GenerateRequest = app.GenerateRequest
 
 // GenerateResult: Tokens, Text, PromptTokens, Seconds (decode time).
@@ -358,7 +358,8 @@ func (m *Model) Stream(ctx context.Context, req GenerateRequest, fn func(Step) e
 	}
 }
 
-// Perplexity scores a text by the docs/REFERENCE.md protocol.
+// Perplexity scores a text by llama.cpp's perplexity protocol
+// (docs/EVALUATION.md): chunks of Ctx−1 tokens, each run after BOS.
 func (m *Model) Perplexity(ctx context.Context, req PerplexityRequest) (eval.PPLResult, error) {
 	if m.native != nil {
 		res, err := app.Perplexity(m.native, req, m.e.poll(ctx))
