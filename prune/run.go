@@ -31,14 +31,14 @@ type Options struct {
 	KindTargets map[string]float64 `json:"kind_targets,omitempty"` // optional per-kind fractions
 	// AllowEmpty lets the target remove every group of a kind (all
 	// attention heads or all FFN channels), which is refused otherwise.
-	AllowEmpty bool        `json:"allow_empty,omitempty"`
-	Hidden     bool        `json:"hidden,omitempty"` // hidden channels are prunable
-	Gamma      float64     `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
+	AllowEmpty bool    `json:"allow_empty,omitempty"`
+	Hidden     bool    `json:"hidden,omitempty"` // hidden channels are prunable
+	Gamma      float64 `json:"gamma"`            // knowledge analysis: top-γ groups unprunable (lorashear)
 	// Confirm is how many groups nearest the top-γ boundary the analysis
 	// probes exactly after estimating every group (ProbeAll: all of them).
-	Confirm    int         `json:"confirm"`
-	LHSPG      LHSPGConfig `json:"lhspg"`
-	LoRA       lora.Config `json:"lora"`
+	Confirm int         `json:"confirm"`
+	LHSPG   LHSPGConfig `json:"lhspg"`
+	LoRA    lora.Config `json:"lora"`
 	train.Optim
 	// Checkpointing, when Checkpoint is set, writes a checkpoint every
 	// CheckpointEvery steps of the pruning stage; with Resume an existing
