@@ -238,7 +238,7 @@ func TestTokenizePositional(t *testing.T) {
 
 // TestDefaultFlagsBuildDefaultRequests: the requests the flags build
 // before anything is changed are the application layer's Default()s (the
-// paths and checkpoints a run adds aside), so the CLI and the Go API
+// paths, checkpoints and memory budget a run adds aside), so the CLI and the Go API
 // start from the same defaults.
 func TestDefaultFlagsBuildDefaultRequests(t *testing.T) {
 	ft := defaultFinetune()
@@ -260,6 +260,12 @@ func TestDefaultFlagsBuildDefaultRequests(t *testing.T) {
 		t.Errorf("checkpoints %q, %q", lr.Prune.Checkpoint, lr.Recover.Checkpoint)
 	}
 	lr.Prune.Checkpoint, lr.Recover.Checkpoint = "", ""
+	// The memory budget is the machine's (3/4 of its RAM), which a run
+	// adds like its paths.
+	if got, want := lr.Prune.Memory, physicalRAM()/4*3; got != want {
+		t.Errorf("memory budget %d, want 3/4 of physical RAM = %d", got, want)
+	}
+	lr.Prune.Memory = 0
 	if want := (app.LoRAShearRequest{}.Default()); !reflect.DeepEqual(lr, want) {
 		t.Errorf("lorashear's flags build\n%+v\nwant\n%+v", lr, want)
 	}
