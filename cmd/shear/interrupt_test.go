@@ -176,24 +176,43 @@ func TestLorashearInterruptInRecovery(t *testing.T) {
 // prints the --resume hint (it printed "context canceled"), writes no
 // output, and resuming gives the uninterrupted bytes.
 func TestPruneInterruptInRecovery(t *testing.T) {
+	interruptPruneAndResume(t, []string{"--method", "magnitude", "--recover-steps", "30"}, "recover.ckpt", "")
+}
+
+// TestPruneInterruptInPruning: SIGINT during prune's LHSPG stage (before
+// any recovery checkpoint) prints the --resume hint and writes no output,
+// and resuming gives the bytes of an uninterrupted run.
+func TestPruneInterruptInPruning(t *testing.T) {
+	interruptPruneAndResume(t, []string{"--method", "lorashear", "--lhspg-warmup", "2", "--periods", "4", "--period-steps", "6",
+		"--recover-steps", "4"}, "prune.ckpt", "recover.ckpt")
+}
+
+// interruptPruneAndResume runs `shear prune` with extra flags whole, then
+// again with a SIGINT once OUT.work/ckpt exists (skipped if the run is
+// already past it, i.e. after holds), and checks the hint, the absence of
+// an output, that --resume reproduces the whole run's bytes, and that the
+// finished run leaves no OUT.work.
+func interruptPruneAndResume(t *testing.T, extra []string, ckpt, after string) {
 	needShared(t)
 	dir := t.TempDir()
 	args := func(out string) []string {
-		return []string{"prune", "-m", storiesGGUF, "--data", tinyText, "--method", "magnitude", "--target", "0.2",
-			"--recover-steps", "30", "--batch", "2", "--ctx", "32", "--calib-seqs", "2", "-o", out}
+		return append([]string{"prune", "-m", storiesGGUF, "--data", tinyText, "--target", "0.2",
+			"--batch", "2", "--ctx", "32", "--calib-seqs", "2", "-o", out}, extra...)
 	}
 	whole := filepath.Join(dir, "whole.gguf")
 	if out, err := exec.Command(shearBinary(t), args(whole)...).CombinedOutput(); err != nil {
 		t.Fatalf("uninterrupted run: %v\n%s", err, out)
 	}
 	cut := filepath.Join(dir, "cut.gguf")
-	ckpt := filepath.Join(cut+".work", "recover.ckpt")
-	err, stderr := interruptWhen(t, func() bool { return exists(ckpt) }, args(cut)...)
+	err, stderr := interruptWhen(t, func() bool { return exists(filepath.Join(cut+".work", ckpt)) }, args(cut)...)
 	if err == nil {
 		t.Skip("the run finished before the signal arrived")
 	}
+	if after != "" && exists(filepath.Join(cut+".work", after)) {
+		t.Skipf("the signal arrived after %s was written", after)
+	}
 	if !strings.Contains(stderr, "--resume") {
-		t.Errorf("no --resume hint after SIGINT in recovery: %s", stderr)
+		t.Errorf("no --resume hint after SIGINT (checkpoint %s): %s", ckpt, stderr)
 	}
 	if exists(cut) {
 		t.Error("an interrupted prune wrote its output")
