@@ -197,8 +197,8 @@ func layerShare(t *testing.T, path string) float64 {
 // TestPrunedRealVocab: each family with its real vocabulary, pruned by 20%
 // of its layers' parameters with `shear prune --method magnitude` and with
 // a short `shear lorashear` (one LHSPG period of two steps, two recovery
-// steps; --gamma 0 skips the knowledge analysis, which at 1,000+ groups
-// with a 150k-token head takes half an hour here), then: llama.cpp's
+// steps, after the knowledge analysis of the defaults: the estimate over
+// every group and exact probes of those nearest the top-γ boundary), then: llama.cpp's
 // greedy tokens equal Shear's (f16; pruned qwen3 is skipped, see
 // checkFamilyGreedy), and an HF safetensors round trip gives bit-identical
 // logits in Shear.
@@ -225,7 +225,7 @@ func TestPrunedRealVocab(t *testing.T) {
 					if method == "magnitude" {
 						res = shearCLI(t, append([]string{"prune", "--method", "magnitude", "--recover-steps", "0"}, common...)...)
 					} else {
-						res = shearCLI(t, append([]string{"lorashear", "--gamma", "0", "--periods", "1", "--period-steps", "2", "--lhspg-warmup", "1",
+						res = shearCLI(t, append([]string{"lorashear", "--periods", "1", "--period-steps", "2", "--lhspg-warmup", "1",
 							"--recover-steps", "2", "--instruct-steps", "0", "--ctx", "32", "--batch", "1", "--calib-seqs", "2", "--eval-chunks", "2",
 							"--report", filepath.Join(dir, f.name+"-report")}, common...)...)
 					}
