@@ -45,17 +45,9 @@ func Loss(m *model.Model, examples []train.Example) (float64, error) {
 // from ≥ 0 rerun only blocks from on (m changed there alone), until a
 // later call with from < 0 (whose inputs it cannot keep).
 func newBatchLoss(m *model.Model, examples []train.Example) (func(from int) (float64, error), error) {
-	T, total := 2, 0
-	for _, ex := range examples {
-		T = max(T, len(ex.Tokens))
-		for _, tg := range ex.Targets {
-			if tg >= 0 {
-				total++
-			}
-		}
-	}
-	if total == 0 {
-		return nil, fmt.Errorf("prune: no scored tokens in the calibration data")
+	T, total, err := calibShape(examples)
+	if err != nil {
+		return nil, err
 	}
 	B := min(8, len(examples))
 	one := len(examples) <= 32
@@ -260,17 +252,9 @@ const fisherWeight = 0.25
 // taylorTerms returns TaylorDeviations' first-order term −Σ_n t_n and
 // Fisher term N·Σ_n t_n² per group.
 func taylorTerms(m *model.Model, g *graph.Graph, ids []int, calib []train.Example, progress func(done, total int)) (first, fisher map[int]float64, passes int, err error) {
-	T, total := 2, 0
-	for _, ex := range calib {
-		T = max(T, len(ex.Tokens))
-		for _, tg := range ex.Targets {
-			if tg >= 0 {
-				total++
-			}
-		}
-	}
-	if total == 0 {
-		return nil, nil, 0, fmt.Errorf("prune: no scored tokens in the calibration data")
+	T, total, err := calibShape(calib)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	B := min(8, len(calib))
 	// A rank-1 adapter with B = 0 leaves the function as it is; dropout
@@ -372,4 +356,22 @@ func (a *Analysis) LayerKindMeans(g *graph.Graph) map[string][]float64 {
 		}
 	}
 	return sum
+}
+
+// calibShape is the longest calibration sequence (at least 2) and the
+// number of scored targets, which must not be zero.
+func calibShape(examples []train.Example) (T, total int, err error) {
+	T = 2
+	for _, ex := range examples {
+		T = max(T, len(ex.Tokens))
+		for _, tg := range ex.Targets {
+			if tg >= 0 {
+				total++
+			}
+		}
+	}
+	if total == 0 {
+		return 0, 0, fmt.Errorf("prune: no scored tokens in the calibration data")
+	}
+	return T, total, nil
 }
