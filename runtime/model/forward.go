@@ -27,7 +27,30 @@ type State struct {
 	kCache, vCache [][]float32 // per layer [ctx × kv·hd]
 	cos, sin       []float32   // RoPE table [ctx × ropeDim/2]
 	scratch        tensor.Scratch
+
+	// Observe, when set, sees activations as the forward pass computes
+	// them (calibration statistics for pruning); nil costs nothing.
+	Observe Observer
 }
+
+// Observer receives n rows of activations at one point of layer l. rows
+// holds n·width values and is reused after the call returns.
+type Observer func(at Point, l int, rows []float32, n, width int)
+
+// Point names where an Observer looks.
+type Point int
+
+const (
+	// ResidualIn is the residual stream entering block l; at l = Layers
+	// it is the stream leaving the last block (before the output norm).
+	ResidualIn Point = iota
+	// WoInput is the attention output of block l, the input of Wo
+	// [heads·hd], before the output projection mixes the heads.
+	WoInput
+	// WdownInput is the MLP's hidden activation of block l, the input of
+	// Wdown [ffn].
+	WdownInput
+)
 
 // NewState allocates a state for up to ctx tokens, processing at most
 // maxBatch tokens per matrix product during prefill.
@@ -176,6 +199,7 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 	for l := range m.Blocks {
 		L := &m.Blocks[l]
 		H, KV, ff := c.Heads[l], c.KVHeads[l], c.FFN[l]
+		s.observe(ResidualIn, l, x, n, d)
 		if H > 0 {
 			// Attention: x += Wo · attention(rope(Wq·x̂), rope(Wk·x̂), Wv·x̂), x̂ = rmsnorm(x).
 			qd, kvd := H*hd, KV*hd
@@ -202,6 +226,7 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 			copy(s.vCache[l][s.pos*kvd:], v)
 			att := s.att[:n*qd]
 			simd.Attention(att, q, s.kCache[l], s.vCache[l], s.scores, n, s.pos, H, KV, hd, s.ctx)
+			s.observe(WoInput, l, att, n, qd)
 			L.Wo.MatMul(xb, att, n, &s.scratch)
 			simd.Add(x, x, xb)
 		}
@@ -217,10 +242,12 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 				simd.SiLU(hb2)
 				hb = hb2
 			}
+			s.observe(WdownInput, l, hb, n, ff)
 			L.Wdown.MatMul(xb, hb, n, &s.scratch)
 			simd.Add(x, x, xb)
 		}
 	}
+	s.observe(ResidualIn, len(m.Blocks), x, n, d)
 	s.pos += n
 	if !want {
 		return nil
@@ -232,6 +259,12 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 	logits := s.logits[:n*c.Vocab]
 	m.Output.MatMul(logits, xb, n, &s.scratch)
 	return logits
+}
+
+func (s *State) observe(at Point, l int, rows []float32, n, width int) {
+	if s.Observe != nil {
+		s.Observe(at, l, rows[:n*width], n, width)
+	}
 }
 
 // AddBias adds b to every len(b)-wide row of x (nothing when b is nil).
