@@ -65,24 +65,11 @@ func (t *attentionTask) Run(lo, hi int) {
 		o := t.out[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(o)
 		if hd < 32 {
-			// Small heads: a kernel call per position costs more than the math.
-			for j := 0; j <= p; j++ {
-				kj := t.k[j*kvd+kh*hd : j*kvd+(kh+1)*hd]
-				var dot float32
-				for e, qv := range qh {
-					// Rounded product: Go would fuse a*b+c on arm64
-					// and give other bits than amd64 and wasm.
-					dot += float32(qv * kj[e])
-				}
-				sc[j] = dot * scale
-			}
+			// Small heads: a kernel call per position costs more than the
+			// math, so one kernel call takes every position (nn_kernels.go).
+			headScores(sc, qh, t.k[kh*hd:], kvd, scale)
 			Softmax(sc)
-			for j := 0; j <= p; j++ {
-				vj, a := t.v[j*kvd+kh*hd:j*kvd+(kh+1)*hd], sc[j]
-				for e := range o {
-					o[e] += float32(a * vj[e])
-				}
-			}
+			headMix(o, t.v[kh*hd:], sc, kvd)
 			continue
 		}
 		for j := 0; j <= p; j++ {

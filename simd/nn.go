@@ -18,17 +18,9 @@ func RMSNorm(out, x, weight []float32, eps float32) (scale float32) {
 	if len(x) == 0 {
 		return 0
 	}
-	var ss float64
-	for _, v := range x {
-		ss += float64(v * v)
-	}
-	mean := float32(ss / float64(len(x)))
+	mean := float32(sumSquares(x) / float64(len(x)))
 	scale = 1 / float32(math.Sqrt(float64(mean+eps)))
-	weight = weight[:len(x)]
-	out = out[:len(x)]
-	for i, v := range x {
-		out[i] = (v * scale) * weight[i]
-	}
+	normScale(out, x, weight, scale)
 	return scale
 }
 
@@ -104,15 +96,8 @@ func checkRoPE(op string, x []float32, nHeads, headDim, ropeDim int, cos, sin []
 func RoPE(x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 	checkRoPE("RoPE", x, nHeads, headDim, ropeDim, cos, sin)
 	half := ropeDim / 2
-	cos, sin = cos[:half], sin[:half]
 	for h := 0; h < nHeads; h++ {
-		v := x[h*headDim : h*headDim+ropeDim]
-		for i, c := range cos {
-			s := sin[i]
-			x0, x1 := v[2*i], v[2*i+1]
-			v[2*i] = float32(x0*c) - float32(x1*s)
-			v[2*i+1] = float32(x0*s) + float32(x1*c)
-		}
+		ropePairs(x[h*headDim:h*headDim+ropeDim], cos[:half], sin[:half], false)
 	}
 }
 
@@ -122,15 +107,8 @@ func RoPE(x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 func RoPEBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 	checkRoPE("RoPEBack", dx, nHeads, headDim, ropeDim, cos, sin)
 	half := ropeDim / 2
-	cos, sin = cos[:half], sin[:half]
 	for h := 0; h < nHeads; h++ {
-		v := dx[h*headDim : h*headDim+ropeDim]
-		for i, c := range cos {
-			s := sin[i]
-			g0, g1 := v[2*i], v[2*i+1]
-			v[2*i] = float32(g0*c) + float32(g1*s)
-			v[2*i+1] = float32(g1*c) - float32(g0*s)
-		}
+		ropePairs(dx[h*headDim:h*headDim+ropeDim], cos[:half], sin[:half], true)
 	}
 }
 
@@ -141,15 +119,8 @@ func RoPEBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 func RoPENeox(x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 	checkRoPE("RoPENeox", x, nHeads, headDim, ropeDim, cos, sin)
 	half := ropeDim / 2
-	cos, sin = cos[:half], sin[:half]
 	for h := 0; h < nHeads; h++ {
-		a, b := x[h*headDim:h*headDim+half], x[h*headDim+half:h*headDim+ropeDim]
-		for i, c := range cos {
-			s := sin[i]
-			x0, x1 := a[i], b[i]
-			a[i] = float32(x0*c) - float32(x1*s)
-			b[i] = float32(x0*s) + float32(x1*c)
-		}
+		ropeHalves(x[h*headDim:h*headDim+half], x[h*headDim+half:h*headDim+ropeDim], cos[:half], sin[:half], false)
 	}
 }
 
@@ -157,15 +128,8 @@ func RoPENeox(x []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 func RoPENeoxBack(dx []float32, nHeads, headDim, ropeDim int, cos, sin []float32) {
 	checkRoPE("RoPENeoxBack", dx, nHeads, headDim, ropeDim, cos, sin)
 	half := ropeDim / 2
-	cos, sin = cos[:half], sin[:half]
 	for h := 0; h < nHeads; h++ {
-		a, b := dx[h*headDim:h*headDim+half], dx[h*headDim+half:h*headDim+ropeDim]
-		for i, c := range cos {
-			s := sin[i]
-			g0, g1 := a[i], b[i]
-			a[i] = float32(g0*c) + float32(g1*s)
-			b[i] = float32(g1*c) - float32(g0*s)
-		}
+		ropeHalves(dx[h*headDim:h*headDim+half], dx[h*headDim+half:h*headDim+ropeDim], cos[:half], sin[:half], true)
 	}
 }
 
