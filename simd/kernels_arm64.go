@@ -31,6 +31,9 @@ func dot3x4NEON(x, w, out *float32, ldx, ldw, ldo, k int, xt, wt *float32, acc i
 //go:noescape
 func f16ToF32NEON(dst *float32, src *uint16, n int)
 
+//go:noescape
+func f32ToF16NEON(dst *uint16, src *float32, n int)
+
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -298,10 +301,20 @@ func gemm4x24(c []float32, ldc int, a []float32, sai, sak int, b []float32, ldb,
 	gemm4x24Generic(c, ldc, a, sai, sak, b, ldb, k, acc)
 }
 
-// argmax, f32ToF16 (a load-time conversion) and the B packing of the
-// backward GEMM (a copy) stay portable on arm64.
-func argmax(x []float32) int               { return argmaxGeneric(x) }
-func f32ToF16(dst []uint16, src []float32) { f32ToF16Generic(dst, src) }
+func f32ToF16(dst []uint16, src []float32) {
+	n := len(src) &^ 7
+	if useF16C && n > 0 {
+		_ = dst[len(src)-1]
+		f32ToF16NEON(&dst[0], &src[0], n)
+		f32ToF16Generic(dst[n:], src[n:])
+		return
+	}
+	f32ToF16Generic(dst, src)
+}
+
+// argmax and the B packing of the backward GEMM (a copy) stay portable on
+// arm64.
+func argmax(x []float32) int { return argmaxGeneric(x) }
 
 func packB4(dst, src []float32, ldb, pl, rows int) bool             { return false }
 func packB4F16(dst []float32, src []uint16, ldb, pl, rows int) bool { return false }

@@ -390,6 +390,23 @@ f16cvtloop:
 	BNE f16cvtloop
 	RET
 
+// func f32ToF16NEON(dst *uint16, src *float32, n int)
+// dst[i] = half(src[i]) for n a positive multiple of 8, rounding to
+// nearest even (FPCR's default mode); FCVTN quiets a signalling NaN and
+// keeps the top of its payload, as VCVTPS2PH and float16.Fromfloat32 do.
+TEXT ·f32ToF16NEON(SB), NOSPLIT, $0-24
+	MOVD dst+0(FP), R0
+	MOVD src+8(FP), R1
+	MOVD n+16(FP), R4
+f32cvtloop:
+	VLD1.P 32(R1), [V0.S4, V1.S4]
+	WORD $0x0e216802 // FCVTN V2.4H, V0.4S
+	WORD $0x4e216822 // FCVTN2 V2.8H, V1.4S
+	VST1.P [V2.H8], 16(R0)
+	SUBS $8, R4
+	BNE f32cvtloop
+	RET
+
 // func dot3x4NEON(x, w, out *float32, ldx, ldw, ldo, k int, xt, wt *float32, acc int)
 // out[i*ldo+j] (+)= Σ_{t<k} x[i*ldx+t]·w[j*ldw+t], i < 3, j < 4, over k
 // (a multiple of 8) columns, then the zero-padded tail eight xt[8i:8i+8]
