@@ -65,19 +65,16 @@ func (t *attentionTask) Run(lo, hi int) {
 		o := t.out[i*qd+h*hd : i*qd+(h+1)*hd]
 		clear(o)
 		if hd < 32 {
-			// Small heads: a kernel call per position costs more than the
-			// math, so one kernel call takes every position (nn_kernels.go).
+			// Small heads: each product rounded, each score summed in head
+			// order (headScores, headMix); large heads: Dot's and Axpy's
+			// blocks (headDots, headAxpys). Each call takes every position.
 			headScores(sc, qh, t.k[kh*hd:], kvd, scale)
 			Softmax(sc)
 			headMix(o, t.v[kh*hd:], sc, kvd)
 			continue
 		}
-		for j := 0; j <= p; j++ {
-			sc[j] = Dot(qh, t.k[j*kvd+kh*hd:j*kvd+(kh+1)*hd]) * scale
-		}
+		headDots(sc, qh, t.k[kh*hd:], kvd, scale)
 		Softmax(sc)
-		for j := 0; j <= p; j++ {
-			Axpy(sc[j], t.v[j*kvd+kh*hd:j*kvd+(kh+1)*hd], o)
-		}
+		headAxpys(o, t.v[kh*hd:], sc, kvd)
 	}
 }

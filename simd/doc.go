@@ -12,18 +12,26 @@
 //     see the design notes.
 //   - arm64 (Advanced SIMD, which every arm64 CPU has; golang.org/x/sys/cpu
 //     checks it at init): NEON assembly for every kernel amd64 has in
-//     assembly except the f32 → f16 conversion (a load-time step) and the
-//     backward GEMM's B packing (a copy): in kernels_arm64.s the products
-//     (f32 and f16 matrix-vector quads, the 3×4 prefill block, dot, f16 dot)
-//     and f16 → f32; in kernels_nn_arm64.s sum, axpy, scale, add, mul, e^x,
-//     SiLU, SwiGLU, softmax's e^(x−m) with its float64 sum, max, and the 4×24
+//     assembly except the backward GEMM's B packing (a copy): in
+//     kernels_arm64.s the products (f32 and f16 matrix-vector quads, the
+//     3×4 prefill block, dot, f16 dot) and both fp16 conversions (FCVTL,
+//     FCVTN); in kernels_nn_arm64.s sum, axpy, scale, add, mul, e^x, SiLU,
+//     SwiGLU, softmax's e^(x−m) with its float64 sum, max, and the 4×24
 //     backward block. NEON's FMLA/FMLS are fused like VFMADD231PS/VFNMADD231PS,
 //     so an AVX2 register of eight lanes becomes two NEON registers and every
 //     NEON kernel gives the AVX2 kernel's bits: no tolerance is needed
 //     anywhere (TestMirror* hold them to the models bit for bit under
-//     qemu-aarch64). RMSNorm, RoPE and the small-head attention loops are
-//     the same Go on both (their products are written float32(a*b) so that
-//     Go does not fuse them on arm64), so arm64 gives amd64's logits.
+//     qemu-aarch64). RMSNorm, RoPE and the small-head attention loops, plain
+//     Go on amd64, have NEON kernels too (nn_arm64.s) that give that Go's
+//     bits (their models, nn_kernels.go, write products float32(a*b), so
+//     that Go does not fuse them on arm64; the kernels use FMUL then FADD):
+//     RMSNorm squares and widens four values at a time but keeps the
+//     float64 sum a serial chain, RoPE rotates four pairs per step (LD2/ST2
+//     for the interleaved layout), and the small-head score loop takes four
+//     positions at once, one per lane, through 4×4 transposes, so each
+//     score is still summed in head order. The large-head attention loops
+//     (Dot and Axpy per position on amd64) are one NEON call each, with
+//     dotNEON's and axpyNEON's bits. arm64 gives amd64's logits.
 //   - -tags noasm, riscv64 and every other architecture without assembly:
 //     the portable kernels, with the fast products of kernels_portable.go
 //     (lane by lane, accumulators in registers, f16 by table). Their

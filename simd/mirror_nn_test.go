@@ -88,14 +88,19 @@ func TestMirrorRoPE(t *testing.T) {
 	}
 }
 
-// TestMirrorAttentionSmallHead runs Attention's small-head path (headDim <
-// 32) with the kernels and with the models: every head length up to 31
-// (the kernels take multiples of four, the rest stays portable), grouped
-// KV heads, and enough positions for every remainder of four.
-func TestMirrorAttentionSmallHead(t *testing.T) {
+// TestMirrorAttention runs Attention with the kernels and with the models:
+// every small head length (below 32; the kernels take multiples of four,
+// the rest stays portable), large ones (the kernels take multiples of
+// eight, the rest calls Dot and Axpy per position), grouped KV heads, and
+// enough positions for every remainder of four.
+func TestMirrorAttention(t *testing.T) {
 	needNNAsm(t)
 	r := rand.New(rand.NewPCG(65, 66))
+	var hds []int
 	for hd := 1; hd < 32; hd++ {
+		hds = append(hds, hd)
+	}
+	for _, hd := range append(hds, 32, 36, 40, 48, 64, 72, 100, 128, 136) {
 		for _, g := range []struct{ heads, kvHeads, n, pos int }{{2, 1, 1, 0}, {4, 2, 3, 5}, {3, 3, 6, 9}, {2, 2, 1, 30}} {
 			ctx := g.pos + g.n + 2
 			qd, kvd := g.heads*hd, g.kvHeads*hd

@@ -3,7 +3,7 @@
 package simd
 
 // The NEON kernels of nn_arm64.s behind RMSNorm, RoPE and Attention's
-// small-head loops, selected by useAsm like the others; each gives its
+// loops, selected by useAsm like the others; each gives its
 // model's bits (nn_kernels.go), and the few values a kernel's block leaves
 // over go to the model.
 
@@ -27,6 +27,12 @@ func headScoresNEON(sc, q, k *float32, stride, hd, n int, scale float32)
 
 //go:noescape
 func headMixNEON(o, v, sc *float32, stride, hd, n int)
+
+//go:noescape
+func headDotsNEON(sc, q, k *float32, stride, hd, n int, scale float32)
+
+//go:noescape
+func headAxpysNEON(o, v, sc *float32, stride, hd, n int)
 
 func sumSquares(x []float32) float64 {
 	if useAsm && len(x) > 0 {
@@ -91,4 +97,27 @@ func headMix(o, v, sc []float32, stride int) {
 		return
 	}
 	headMixGeneric(o, v, sc, stride)
+}
+
+// headDots and headAxpys take a head length that is a multiple of eight
+// (dotNEON's and axpyNEON's blocks, so no tail); others call Dot and Axpy
+// per position.
+func headDots(sc, q, k []float32, stride int, scale float32) {
+	hd, n := len(q), len(sc)
+	if useAsm && hd > 0 && hd%8 == 0 && n > 0 {
+		_ = k[(n-1)*stride+hd-1]
+		headDotsNEON(&sc[0], &q[0], &k[0], stride, hd, n, scale)
+		return
+	}
+	headDotsLoop(sc, q, k, stride, scale)
+}
+
+func headAxpys(o, v, sc []float32, stride int) {
+	hd, n := len(o), len(sc)
+	if useAsm && hd > 0 && hd%8 == 0 && n > 0 {
+		_ = v[(n-1)*stride+hd-1]
+		headAxpysNEON(&o[0], &v[0], &sc[0], stride, hd, n)
+		return
+	}
+	headAxpysLoop(o, v, sc, stride)
 }

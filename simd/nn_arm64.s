@@ -2,12 +2,12 @@
 
 #include "textflag.h"
 
-// NEON kernels of the normalisation, RoPE and small-head attention loops
-// (nn_arm64.go). Each gives its portable model's bits (nn_kernels.go): the
-// products are rounded before they are added (FMUL then FADD, never
-// FMLA), as the Go models write float32(a*b), and every sum keeps the
-// model's order. Float instructions Go's assembler lacks are WORD-encoded,
-// the mnemonic beside each.
+// NEON kernels of the normalisation, RoPE and attention loops
+// (nn_arm64.go). Each gives its portable model's bits (nn_kernels.go):
+// where the model rounds its products (float32(a*b)) the kernel does too
+// (FMUL then FADD, never FMLA), and every sum keeps the model's order.
+// Float instructions Go's assembler lacks are WORD-encoded, the mnemonic
+// beside each.
 
 // func sumSquaresNEON(x *float32, n int) float64
 // Σ float64(x[i]·x[i]) for i < n, added one by one in order (the model's
@@ -252,4 +252,142 @@ hmj4done:
 	SUB $4, R4
 	B hmloop4
 hmdone:
+	RET
+
+// func headDotsNEON(sc, q, k *float32, stride, hd, n int, scale float32)
+// sc[j] = dot(q, k[j·stride:][:hd])·scale for j < n, hd a multiple of 8:
+// Attention's large-head scores in one call, each dot in dotNEON's order
+// (four accumulators over 32 values at a time, further eights into the
+// first, reduced as (a0+a1)+(a2+a3) and then across lanes), so
+// the bits are those of one Dot per position.
+TEXT ·headDotsNEON(SB), NOSPLIT, $0-52
+	MOVD sc+0(FP), R2
+	MOVD q+8(FP), R10
+	MOVD k+16(FP), R11
+	MOVD stride+24(FP), R3
+	MOVD hd+32(FP), R12
+	MOVD n+40(FP), R5
+	FMOVS scale+48(FP), F31
+	LSL $2, R3
+hdpos:
+	CBZ R5, hddone
+	MOVD R10, R0
+	MOVD R11, R1
+	MOVD R12, R4
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+	VEOR V20.B16, V20.B16, V20.B16
+	VEOR V21.B16, V21.B16, V21.B16
+	VEOR V22.B16, V22.B16, V22.B16
+	VEOR V23.B16, V23.B16, V23.B16
+hdloop32:
+	CMP $32, R4
+	BLT hdloop8
+	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1.P 64(R1), [V12.S4, V13.S4, V14.S4, V15.S4]
+	VFMLA V8.S4, V0.S4, V16.S4
+	VFMLA V9.S4, V1.S4, V17.S4
+	VFMLA V10.S4, V2.S4, V18.S4
+	VFMLA V11.S4, V3.S4, V19.S4
+	VFMLA V12.S4, V4.S4, V20.S4
+	VFMLA V13.S4, V5.S4, V21.S4
+	VFMLA V14.S4, V6.S4, V22.S4
+	VFMLA V15.S4, V7.S4, V23.S4
+	SUB $32, R4
+	B hdloop32
+hdloop8:
+	CBZ R4, hdreduce
+	VLD1.P 32(R0), [V0.S4, V1.S4]
+	VLD1.P 32(R1), [V8.S4, V9.S4]
+	VFMLA V8.S4, V0.S4, V16.S4
+	VFMLA V9.S4, V1.S4, V17.S4
+	SUB $8, R4
+	B hdloop8
+hdreduce:
+	WORD $0x4e32d610 // FADD V16.4S, V16.4S, V18.4S
+	WORD $0x4e33d631 // FADD V17.4S, V17.4S, V19.4S
+	WORD $0x4e36d694 // FADD V20.4S, V20.4S, V22.4S
+	WORD $0x4e37d6b5 // FADD V21.4S, V21.4S, V23.4S
+	WORD $0x4e34d610 // FADD V16.4S, V16.4S, V20.4S
+	WORD $0x4e35d631 // FADD V17.4S, V17.4S, V21.4S
+	WORD $0x4e31d618 // FADD V24.4S, V16.4S, V17.4S
+	WORD $0x6e38d718 // FADDP V24.4S, V24.4S, V24.4S
+	WORD $0x7e30db18 // FADDP S24, V24.2S
+	FMULS F31, F24, F24
+	FMOVS.P F24, 4(R2)
+	ADD R3, R11, R11
+	SUB $1, R5
+	B hdpos
+hddone:
+	RET
+
+// func headAxpysNEON(o, v, sc *float32, stride, hd, n int)
+// o[e] += sc[j]·v[j·stride+e] (fused) for j = 0 … n−1 in order, e < hd (a
+// multiple of 8): Attention's large-head output in one call, the bits of
+// one Axpy per position. 32 (then 8) values of o stay in registers while
+// every position passes.
+TEXT ·headAxpysNEON(SB), NOSPLIT, $0-48
+	MOVD o+0(FP), R0
+	MOVD v+8(FP), R1
+	MOVD sc+16(FP), R2
+	MOVD stride+24(FP), R3
+	MOVD hd+32(FP), R4
+	MOVD n+40(FP), R5
+	LSL $2, R3
+hx32:
+	CMP $32, R4
+	BLT hx8
+	ADD $64, R0, R9
+	VLD1 (R0), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1 (R9), [V20.S4, V21.S4, V22.S4, V23.S4]
+	MOVD R1, R6
+	MOVD R2, R7
+	MOVD R5, R8
+hx32j:
+	CBZ R8, hx32jdone
+	VLD1R.P 4(R7), [V31.S4]
+	ADD $64, R6, R9
+	VLD1 (R6), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1 (R9), [V4.S4, V5.S4, V6.S4, V7.S4]
+	ADD R3, R6, R6
+	VFMLA V0.S4, V31.S4, V16.S4
+	VFMLA V1.S4, V31.S4, V17.S4
+	VFMLA V2.S4, V31.S4, V18.S4
+	VFMLA V3.S4, V31.S4, V19.S4
+	VFMLA V4.S4, V31.S4, V20.S4
+	VFMLA V5.S4, V31.S4, V21.S4
+	VFMLA V6.S4, V31.S4, V22.S4
+	VFMLA V7.S4, V31.S4, V23.S4
+	SUB $1, R8
+	B hx32j
+hx32jdone:
+	VST1.P [V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	VST1.P [V20.S4, V21.S4, V22.S4, V23.S4], 64(R0)
+	ADD $128, R1
+	SUB $32, R4
+	B hx32
+hx8:
+	CBZ R4, hxdone
+	VLD1 (R0), [V16.S4, V17.S4]
+	MOVD R1, R6
+	MOVD R2, R7
+	MOVD R5, R8
+hx8j:
+	CBZ R8, hx8jdone
+	VLD1R.P 4(R7), [V31.S4]
+	VLD1.P (R6)(R3), [V0.S4, V1.S4]
+	VFMLA V0.S4, V31.S4, V16.S4
+	VFMLA V1.S4, V31.S4, V17.S4
+	SUB $1, R8
+	B hx8j
+hx8jdone:
+	VST1.P [V16.S4, V17.S4], 32(R0)
+	ADD $32, R1
+	SUB $8, R4
+	B hx8
+hxdone:
 	RET

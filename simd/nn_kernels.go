@@ -1,7 +1,7 @@
 package simd
 
 // The portable kernels behind RMSNorm, the RoPE rotations and Attention's
-// small-head loops: the models the NEON kernels (nn_arm64.s) reproduce bit
+// loops: the models the NEON kernels (nn_arm64.s) reproduce bit
 // for bit, and the code every other build runs (nn_portable.go). Products
 // are written float32(a*b) so that Go does not fuse them into the
 // following addition on arm64 and the bits are amd64's and wasm's.
@@ -81,5 +81,22 @@ func headMixGeneric(o, v, sc []float32, stride int) {
 		for e := range o {
 			o[e] += float32(a * vj[e])
 		}
+	}
+}
+
+// headDotsLoop sets sc[j] = Dot(q, k[j*stride:][:len(q)])*scale: the
+// large-head scores, one Dot per position (which the NEON kernel fuses
+// into one call with the same bits).
+func headDotsLoop(sc, q, k []float32, stride int, scale float32) {
+	for j := range sc {
+		sc[j] = Dot(q, k[j*stride:j*stride+len(q)]) * scale
+	}
+}
+
+// headAxpysLoop adds sc[j]*v[j*stride:][:len(o)] to o for j = 0, 1, …,
+// one Axpy each: the large-head output.
+func headAxpysLoop(o, v, sc []float32, stride int) {
+	for j, a := range sc {
+		Axpy(a, v[j*stride:j*stride+len(o)], o)
 	}
 }

@@ -13,3 +13,7 @@ func headScores(sc, q, k []float32, stride int, scale float32) {
 	headScoresGeneric(sc, q, k, stride, scale)
 }
 func headMix(o, v, sc []float32, stride int) { headMixGeneric(o, v, sc, stride) }
+func headDots(sc, q, k []float32, stride int, scale float32) {
+	headDotsLoop(sc, q, k, stride, scale)
+}
+func headAxpys(o, v, sc []float32, stride int) { headAxpysLoop(o, v, sc, stride) }
