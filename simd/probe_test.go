@@ -1,6 +1,7 @@
 package simd
 
 import (
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -55,10 +56,12 @@ func TestProbesReportRates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates 32 MiB")
 	}
-	if p := FMAPeak(1); !(p > 0.1) {
+	// Positive and finite, not fast: under qemu-aarch64 on a loaded
+	// machine the portable FMA loop runs at ~0.04 GFLOP/s.
+	if p := FMAPeak(1); !(p > 0) || math.IsInf(p, 0) {
 		t.Errorf("FMAPeak(1) = %v GFLOP/s", p)
 	}
-	if bw := ReadBandwidth(2, 32<<20); !(bw > 0.1) {
+	if bw := ReadBandwidth(2, 32<<20); !(bw > 0) || math.IsInf(bw, 0) {
 		t.Errorf("ReadBandwidth = %v GB/s", bw)
 	}
 	if bw := ReadBandwidth(2, 100); bw != 0 {
