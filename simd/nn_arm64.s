@@ -75,10 +75,22 @@ nsloop4: // at most four values are left
 nsdone:
 	RET
 
+// ROTATE4 rotates four pairs: V0 holds their first values, V1 their
+// second, V2 the cosines, V3 the sines, V30 the sign mask (0 or −0 in each
+// lane, which EOR applies to the sines). Results in V4 (first) and V5.
+#define ROTATE4 \
+	VEOR V30.B16, V3.B16, V3.B16; \
+	WORD $0x6e22dc04 /* FMUL V4.4S, V0.4S, V2.4S */; \
+	WORD $0x6e23dc25 /* FMUL V5.4S, V1.4S, V3.4S */; \
+	WORD $0x6e23dc06 /* FMUL V6.4S, V0.4S, V3.4S */; \
+	WORD $0x6e22dc27 /* FMUL V7.4S, V1.4S, V2.4S */; \
+	WORD $0x4ea5d484 /* FSUB V4.4S, V4.4S, V5.4S */; \
+	WORD $0x4e27d4c5 /* FADD V5.4S, V6.4S, V7.4S */
+
 // func ropePairsNEON(v, cos, sin *float32, n, back int)
 // Rotates the n pairs (v[2i], v[2i+1]) (n a multiple of 4) by cos[i],
-// sin[i]: x0·c − x1·s, x0·s + x1·c, each product rounded. back rotates by
-// −sin, which gives RoPEBack's bits: fl(x1·(−s)) = −fl(x1·s), so
+// sin[i]: x0·c − x1·s, x0·s + x1·c, each product rounded. back (0 or 1)
+// rotates by −sin, which gives RoPEBack's bits: fl(x1·(−s)) = −fl(x1·s), so
 // a − (−b) is a + b and (−a) + b is b − a, exactly. VLD2 splits the pairs
 // into a register of x0s and one of x1s; VST2 interleaves them back.
 TEXT ·ropePairsNEON(SB), NOSPLIT, $0-40
@@ -87,20 +99,14 @@ TEXT ·ropePairsNEON(SB), NOSPLIT, $0-40
 	MOVD sin+16(FP), R2
 	MOVD n+24(FP), R4
 	MOVD back+32(FP), R5
+	LSL $31, R5
+	VDUP R5, V30.S4
 rploop:
 	CBZ R4, rpdone
 	VLD2 (R0), [V0.S4, V1.S4]
 	VLD1.P 16(R1), [V2.S4]
 	VLD1.P 16(R2), [V3.S4]
-	CBZ R5, rpfwd
-	WORD $0x6ea0f863 // FNEG V3.4S, V3.4S
-rpfwd:
-	WORD $0x6e22dc04 // FMUL V4.4S, V0.4S, V2.4S
-	WORD $0x6e23dc25 // FMUL V5.4S, V1.4S, V3.4S
-	WORD $0x6e23dc06 // FMUL V6.4S, V0.4S, V3.4S
-	WORD $0x6e22dc27 // FMUL V7.4S, V1.4S, V2.4S
-	WORD $0x4ea5d484 // FSUB V4.4S, V4.4S, V5.4S
-	WORD $0x4e27d4c5 // FADD V5.4S, V6.4S, V7.4S
+	ROTATE4
 	VST2.P [V4.S4, V5.S4], 32(R0)
 	SUB $4, R4
 	B rploop
@@ -117,21 +123,15 @@ TEXT ·ropeHalvesNEON(SB), NOSPLIT, $0-48
 	MOVD sin+24(FP), R2
 	MOVD n+32(FP), R4
 	MOVD back+40(FP), R5
+	LSL $31, R5
+	VDUP R5, V30.S4
 rhloop:
 	CBZ R4, rhdone
 	VLD1 (R0), [V0.S4]
 	VLD1 (R6), [V1.S4]
 	VLD1.P 16(R1), [V2.S4]
 	VLD1.P 16(R2), [V3.S4]
-	CBZ R5, rhfwd
-	WORD $0x6ea0f863 // FNEG V3.4S, V3.4S
-rhfwd:
-	WORD $0x6e22dc04 // FMUL V4.4S, V0.4S, V2.4S
-	WORD $0x6e23dc25 // FMUL V5.4S, V1.4S, V3.4S
-	WORD $0x6e23dc06 // FMUL V6.4S, V0.4S, V3.4S
-	WORD $0x6e22dc27 // FMUL V7.4S, V1.4S, V2.4S
-	WORD $0x4ea5d484 // FSUB V4.4S, V4.4S, V5.4S
-	WORD $0x4e27d4c5 // FADD V5.4S, V6.4S, V7.4S
+	ROTATE4
 	VST1.P [V4.S4], 16(R0)
 	VST1.P [V5.S4], 16(R6)
 	SUB $4, R4
@@ -256,69 +256,37 @@ hmdone:
 
 // func headDotsNEON(sc, q, k *float32, stride, hd, n int, scale float32)
 // sc[j] = dot(q, k[j·stride:][:hd])·scale for j < n, hd a multiple of 8:
-// Attention's large-head scores in one call, each dot in dotNEON's order
-// (four accumulators over 32 values at a time, further eights into the
-// first, reduced as (a0+a1)+(a2+a3) and then across lanes), so
-// the bits are those of one Dot per position.
-TEXT ·headDotsNEON(SB), NOSPLIT, $0-52
+// Attention's large-head scores in one call, each dot by dotNEON itself
+// (so the bits are those of one Dot per position), without a Go call per
+// position. The loop state lives in the frame across the calls.
+TEXT ·headDotsNEON(SB), NOSPLIT, $96-52
 	MOVD sc+0(FP), R2
-	MOVD q+8(FP), R10
 	MOVD k+16(FP), R11
 	MOVD stride+24(FP), R3
-	MOVD hd+32(FP), R12
 	MOVD n+40(FP), R5
-	FMOVS scale+48(FP), F31
 	LSL $2, R3
+	MOVD R3, 56(RSP)
 hdpos:
 	CBZ R5, hddone
-	MOVD R10, R0
-	MOVD R11, R1
-	MOVD R12, R4
-	VEOR V16.B16, V16.B16, V16.B16
-	VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16
-	VEOR V19.B16, V19.B16, V19.B16
-	VEOR V20.B16, V20.B16, V20.B16
-	VEOR V21.B16, V21.B16, V21.B16
-	VEOR V22.B16, V22.B16, V22.B16
-	VEOR V23.B16, V23.B16, V23.B16
-hdloop32:
-	CMP $32, R4
-	BLT hdloop8
-	VLD1.P 64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VLD1.P 64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1.P 64(R1), [V12.S4, V13.S4, V14.S4, V15.S4]
-	VFMLA V8.S4, V0.S4, V16.S4
-	VFMLA V9.S4, V1.S4, V17.S4
-	VFMLA V10.S4, V2.S4, V18.S4
-	VFMLA V11.S4, V3.S4, V19.S4
-	VFMLA V12.S4, V4.S4, V20.S4
-	VFMLA V13.S4, V5.S4, V21.S4
-	VFMLA V14.S4, V6.S4, V22.S4
-	VFMLA V15.S4, V7.S4, V23.S4
-	SUB $32, R4
-	B hdloop32
-hdloop8:
-	CBZ R4, hdreduce
-	VLD1.P 32(R0), [V0.S4, V1.S4]
-	VLD1.P 32(R1), [V8.S4, V9.S4]
-	VFMLA V8.S4, V0.S4, V16.S4
-	VFMLA V9.S4, V1.S4, V17.S4
-	SUB $8, R4
-	B hdloop8
-hdreduce:
-	WORD $0x4e32d610 // FADD V16.4S, V16.4S, V18.4S
-	WORD $0x4e33d631 // FADD V17.4S, V17.4S, V19.4S
-	WORD $0x4e36d694 // FADD V20.4S, V20.4S, V22.4S
-	WORD $0x4e37d6b5 // FADD V21.4S, V21.4S, V23.4S
-	WORD $0x4e34d610 // FADD V16.4S, V16.4S, V20.4S
-	WORD $0x4e35d631 // FADD V17.4S, V17.4S, V21.4S
-	WORD $0x4e31d618 // FADD V24.4S, V16.4S, V17.4S
-	WORD $0x6e38d718 // FADDP V24.4S, V24.4S, V24.4S
-	WORD $0x7e30db18 // FADDP S24, V24.2S
-	FMULS F31, F24, F24
-	FMOVS.P F24, 4(R2)
+	MOVD R2, 64(RSP)
+	MOVD R5, 72(RSP)
+	MOVD R11, 80(RSP)
+	MOVD q+8(FP), R0
+	MOVD hd+32(FP), R4
+	MOVD R0, 8(RSP)  // x
+	MOVD R11, 16(RSP) // y
+	MOVD R4, 24(RSP) // n
+	MOVD ZR, 32(RSP) // xt = nil: no tail
+	MOVD ZR, 40(RSP) // yt
+	CALL ·dotNEON(SB)
+	FMOVS 48(RSP), F0
+	FMOVS scale+48(FP), F1
+	FMULS F1, F0, F0
+	MOVD 64(RSP), R2
+	MOVD 72(RSP), R5
+	MOVD 80(RSP), R11
+	MOVD 56(RSP), R3
+	FMOVS.P F0, 4(R2)
 	ADD R3, R11, R11
 	SUB $1, R5
 	B hdpos
