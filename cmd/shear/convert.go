@@ -4,6 +4,7 @@ package main
 // are in internal/app (app.Convert, app.Quantize, app.Init).
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -40,14 +41,9 @@ it (--tokenizer-out). Outputs are written atomically and never replace the
 input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := interruptible()
-			defer stop()
-			bars := stageBars{}
-			res, err := app.Convert(ctx, app.ConvertRequest(req), bars.update)
-			bars.finish()
-			if ctx.Err() != nil {
-				return errInterrupted
-			}
+			res, err := runInterruptible(func(ctx context.Context, p app.Progress) (app.ConvertResult, error) {
+				return app.Convert(ctx, app.ConvertRequest(req), p)
+			})
 			if err != nil {
 				return err
 			}

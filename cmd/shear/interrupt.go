@@ -20,3 +20,17 @@ func saveGGUF(ctx context.Context, m *model.Model, out string) error {
 	}
 	return err
 }
+
+// runInterruptible runs op with a context that Ctrl-C cancels and its
+// progress on stderr; an interrupted op is errInterrupted.
+func runInterruptible[T any](op func(context.Context, app.Progress) (T, error)) (T, error) {
+	ctx, stop := interruptible()
+	defer stop()
+	bars := stageBars{}
+	res, err := op(ctx, bars.update)
+	bars.finish()
+	if ctx.Err() != nil {
+		return res, errInterrupted
+	}
+	return res, err
+}

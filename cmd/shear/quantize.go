@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -26,14 +27,9 @@ matrices stored as --type. As llama.cpp does, a matrix whose rows are not a
 whole number of 32-value blocks stays f16 under q8_0 and q4_0; norms stay f32.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := interruptible()
-			defer stop()
-			bars := stageBars{}
-			res, err := app.Quantize(ctx, app.QuantizeRequest(req), bars.update)
-			bars.finish()
-			if ctx.Err() != nil {
-				return errInterrupted
-			}
+			res, err := runInterruptible(func(ctx context.Context, p app.Progress) (app.QuantizeResult, error) {
+				return app.Quantize(ctx, app.QuantizeRequest(req), p)
+			})
 			if err != nil {
 				return err
 			}
