@@ -339,13 +339,7 @@ func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) 
 
 // checkOutputDir refuses an output whose directory does not exist (as
 // quantize and convert do) instead of creating it.
-func checkOutputDir(out string) error {
-	dir := filepath.Dir(out)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("the output's directory %s does not exist", dir)
-	}
-	return nil
-}
+func checkOutputDir(out string) error { return app.CheckOutputDir(out) }
 
 // removeIfEmpty removes dir if it holds nothing (a run that failed
 // before writing a checkpoint).

@@ -394,11 +394,20 @@ func CheckOutput(out string, inputs ...string) error {
 	if out == "" {
 		return badRequest("no output given: pass -o OUTPUT")
 	}
+	if err := CheckOutputDir(out); err != nil {
+		return err
+	}
+	return safefile.CheckOutput(out, inputs...)
+}
+
+// CheckOutputDir refuses an output whose directory does not exist
+// instead of creating it.
+func CheckOutputDir(out string) error {
 	dir := filepath.Dir(out)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("the output's directory %s does not exist", dir)
 	}
-	return safefile.CheckOutput(out, inputs...)
+	return nil
 }
 
 // SizeOf is the size of a file, or of the files in a directory.
