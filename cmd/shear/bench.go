@@ -1,14 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/model"
-	"github.com/shear-ai/shear/runtime/tensor"
 )
 
 // benchRequest is what `shear bench` reads from its flags.
@@ -20,7 +18,14 @@ type benchRequest struct {
 }
 
 func defaultBenchRequest() benchRequest {
-	return benchRequest{Model: defaultModelFlags(), Shape: "15M", Prefill: 128, Decode: 64}
+	d := app.BenchRequest{}.Default()
+	return benchRequest{Model: defaultModelFlags(), Shape: d.Shape, Prefill: d.Prefill, Decode: d.Decode}
+}
+
+// request is the application's request; DType (for the random model)
+// is --dtype.
+func (req *benchRequest) request() app.BenchRequest {
+	return app.BenchRequest{Shape: req.Shape, DType: req.Model.dtype, Prefill: req.Prefill, Decode: req.Decode}
 }
 
 func newBench() *cobra.Command {
@@ -36,54 +41,27 @@ vocabulary 32000), not of the embedded default model.`,
   shear bench -m model.gguf --prefill 256 --decode 128`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if req.Prefill < 1 || req.Decode < 1 {
-				return fmt.Errorf("--prefill and --decode must be ≥ 1")
+			r := req.request()
+			if err := r.Validate(); err != nil {
+				return err
 			}
 			var m *model.Model
 			var err error
 			if req.Model.path != "" {
-				if m, err = req.Model.load(); err != nil {
-					return err
-				}
+				m, err = req.Model.load()
 			} else {
-				c, ok := model.Shapes[req.Shape]
-				if !ok {
-					return fmt.Errorf("--shape %q is not one of %s", req.Shape, shapeNames())
-				}
-				dt, err := tensor.ParseDType(cmp.Or(req.Model.dtype, "f16"))
-				if err != nil {
-					return fmt.Errorf("--dtype: %w", err)
-				}
-				if m, err = model.NewRandom(c, dt, 1); err != nil {
-					return err
-				}
+				m, err = r.BenchModel()
 			}
-			tokens := make([]int, req.Prefill+req.Decode)
-			for i := range tokens {
-				tokens[i] = (i*7919 + 1) % m.Vocab
-			}
-			st := m.NewState(req.Prefill+req.Decode, 64)
-			st.Forward(tokens[:1], false) // warm up the pool and caches
-			st.Reset()
-			t0 := time.Now()
-			if _, err := st.Forward(tokens[:req.Prefill], false); err != nil {
+			if err != nil {
 				return err
 			}
-			tPrefill := time.Since(t0).Seconds()
-			t0 = time.Now()
-			for i := 0; i < req.Decode; i++ {
-				if _, err := st.Forward(tokens[req.Prefill+i:req.Prefill+i+1], false); err != nil {
-					return err
-				}
+			res, err := app.Bench(m, r)
+			if err != nil {
+				return err
 			}
-			tDecode := time.Since(t0).Seconds()
-			out := map[string]any{
-				"prefill_tok_s": float64(req.Prefill) / tPrefill, "decode_tok_s": float64(req.Decode) / tDecode,
-				"params": m.Params(), "dtype": storageNames(m), "prefill_tokens": req.Prefill, "decode_tokens": req.Decode,
-			}
-			return emit(out, func() {
+			return emit(res, func() {
 				fmt.Printf("params %d  dtype %s  prefill %.1f tok/s (%d tokens)  decode %.1f tok/s (%d tokens)\n",
-					m.Params(), storageNames(m), float64(req.Prefill)/tPrefill, req.Prefill, float64(req.Decode)/tDecode, req.Decode)
+					res.Params, res.DType, res.PrefillTokS, res.PrefillTokens, res.DecodeTokS, res.DecodeTokens)
 			})
 		},
 	}
@@ -91,9 +69,9 @@ vocabulary 32000), not of the embedded default model.`,
 	// Without -m, bench measures a random model of --shape, not the embedded one.
 	cmd.Flags().Lookup("model").Usage = "GGUF model file (default: a random model of --shape)"
 	cmd.Flags().Lookup("dtype").Usage = "weight storage: f32, f16, q8_0 or q4_0 (default: a quantized file's own type, f16 for float files and the random model)"
-	cmd.Flags().StringVar(&req.Shape, "shape", "15M", "benchmark shape when no model is given: 15M or 110M")
-	cmd.Flags().IntVar(&req.Prefill, "prefill", 128, "prompt tokens")
-	cmd.Flags().IntVar(&req.Decode, "decode", 64, "decoded tokens")
+	cmd.Flags().StringVar(&req.Shape, "shape", req.Shape, "benchmark shape when no model is given: 15M or 110M")
+	cmd.Flags().IntVar(&req.Prefill, "prefill", req.Prefill, "prompt tokens")
+	cmd.Flags().IntVar(&req.Decode, "decode", req.Decode, "decoded tokens")
 	bindRequest(cmd, &req, defaultBenchRequest())
 	return cmd
 }

@@ -6,8 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shear-ai/shear/prune"
-	"github.com/shear-ai/shear/prune/graph"
+	"github.com/shear-ai/shear/internal/app"
 )
 
 // compressRequest is what `shear compress` reads from its flags.
@@ -19,7 +18,9 @@ type compressRequest struct {
 	Hidden bool
 }
 
-func defaultCompressRequest() compressRequest { return compressRequest{Model: defaultModelFlags()} }
+func defaultCompressRequest() compressRequest {
+	return compressRequest{Model: defaultModelFlags(), Hidden: app.CompressRequest{}.Default().Hidden}
+}
 
 func newCompress() *cobra.Command {
 	req := defaultCompressRequest()
@@ -42,9 +43,9 @@ func newCompress() *cobra.Command {
 			var ids []int
 			var err error
 			if req.Remove != "" {
-				ids, err = parseIDs(req.Remove)
+				ids, err = app.ParseIDs(req.Remove)
 			} else {
-				ids, err = readMask(req.Mask)
+				ids, err = app.ReadMask(req.Mask)
 			}
 			if err != nil {
 				return err
@@ -53,12 +54,7 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			g := graph.Build(m, graph.Options{Hidden: req.Hidden})
-			groups, err := prune.Select(g, ids)
-			if err != nil {
-				return err
-			}
-			cm, _, err := prune.Compress(m, nil, g, groups)
+			cm, res, err := app.Compress(m, app.CompressRequest{Remove: ids, Hidden: req.Hidden})
 			if err != nil {
 				return err
 			}
@@ -68,22 +64,23 @@ func newCompress() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := map[string]any{"output": req.Output, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
-				"params_before": m.Params(), "params_after": cm.Params(),
-				"ratio": 1 - float64(cm.Params())/float64(m.Params()), "removed_groups": len(groups),
-				"heads": cm.Heads, "kv_heads": cm.KVHeads, "ffn": cm.FFN, "dim": cm.Dim}
-			return emit(res, func() {
-				fmt.Printf("removed %d groups: %d → %d parameters (%.1f%%)\n%s\n", len(groups), m.Params(), cm.Params(),
-					100*(1-float64(cm.Params())/float64(m.Params())), w)
-				fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", cm.Heads, cm.KVHeads, cm.FFN)
+			return emit(struct {
+				Output     string `json:"output"`
+				DType      string `json:"dtype"`
+				Bytes      int64  `json:"bytes"`
+				InputBytes int64  `json:"input_bytes"`
+				app.CompressResult
+			}{req.Output, w.DType, w.Bytes, w.InputBytes, res}, func() {
+				fmt.Printf("removed %d groups: %d → %d parameters (%.1f%%)\n%s\n", res.RemovedGroups, res.ParamsBefore, res.ParamsAfter, 100*res.Ratio, w)
+				fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n", res.Heads, res.KVHeads, res.FFN)
 			})
 		},
 	}
 	req.Model.registerOutput(cmd)
-	cmd.Flags().StringVar(&req.Remove, "remove", "", "comma-separated group ids")
-	cmd.Flags().StringVar(&req.Mask, "mask", "", "JSON file of group ids to remove")
-	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "group ids refer to a graph built with --hidden")
-	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output GGUF")
+	cmd.Flags().StringVar(&req.Remove, "remove", req.Remove, "comma-separated group ids")
+	cmd.Flags().StringVar(&req.Mask, "mask", req.Mask, "JSON file of group ids to remove")
+	cmd.Flags().BoolVar(&req.Hidden, "hidden", req.Hidden, "group ids refer to a graph built with --hidden")
+	cmd.Flags().StringVarP(&req.Output, "output", "o", req.Output, "output GGUF")
 	bindRequest(cmd, &req, defaultCompressRequest())
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,7 +13,6 @@ import (
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/internal/valid"
-	"github.com/shear-ai/shear/runtime/hf"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -156,70 +154,4 @@ Without --data and --instruct, the embedded Austen instructions.`,
 	fl.StringVar(&req.AdapterDType, "adapter-dtype", req.AdapterDType, "adapter tensor type: f16 or f32")
 	bindRequest(cmd, &req, defaultFinetune())
 	return cmd
-}
-
-// mergeRequest is what `shear merge` reads from its flags.
-type mergeRequest struct {
-	Model   modelFlags
-	Adapter string
-	Output  string
-}
-
-func defaultMergeRequest() mergeRequest { return mergeRequest{Model: defaultModelFlags()} }
-
-func newMerge() *cobra.Command {
-	req := defaultMergeRequest()
-	cmd := &cobra.Command{
-		Use:   "merge",
-		Short: "Merge a PEFT LoRA adapter into a model and write GGUF",
-		Example: `  shear merge -m model.gguf --adapter ft/ -o merged.gguf           # finetune's output directory
-  shear merge -m model.gguf --adapter peft-adapter/ --dtype q8_0 -o merged-q8.gguf`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if req.Adapter == "" || req.Output == "" {
-				return errors.New("pass --adapter DIR and -o OUT.gguf")
-			}
-			if err := checkOutput(req.Output, req.Model.path, req.Adapter); err != nil {
-				return err
-			}
-			m, dt, err := req.Model.loadAndStorage()
-			if err != nil {
-				return err
-			}
-			a, err := hf.LoadAdapter(adapterDir(req.Adapter), m)
-			if err != nil {
-				return err
-			}
-			if err := a.Merge(m); err != nil {
-				return err
-			}
-			ctx, stop := interruptible()
-			defer stop()
-			w, err := req.Model.writeModel(ctx, m, dt, req.Output)
-			if err != nil {
-				return err
-			}
-			return emit(map[string]any{"output": req.Output, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
-				"params": m.Params(), "adapter_params": a.Params()}, func() {
-				fmt.Printf("merged %d adapter parameters\n%s\n", a.Params(), w)
-			})
-		},
-	}
-	req.Model.registerOutput(cmd)
-	cmd.Flags().StringVar(&req.Adapter, "adapter", "", "PEFT adapter directory (or the finetune output directory holding it)")
-	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output GGUF")
-	bindRequest(cmd, &req, defaultMergeRequest())
-	return cmd
-}
-
-// adapterDir accepts a finetune output directory for the adapter inside
-// it (finetune -o ft/ writes ft/adapter/).
-func adapterDir(dir string) string {
-	inner := filepath.Join(dir, "adapter")
-	if _, err := os.Stat(filepath.Join(dir, "adapter_config.json")); err != nil {
-		if _, err := os.Stat(filepath.Join(inner, "adapter_config.json")); err == nil {
-			return inner
-		}
-	}
-	return dir
 }

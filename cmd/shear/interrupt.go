@@ -3,9 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 
-	"github.com/shear-ai/shear/runtime/gguf"
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/model"
 )
 
@@ -13,37 +12,25 @@ import (
 // output (the previous output, if any, is untouched).
 var errInterrupted = errors.New("interrupted: nothing was written")
 
-// saveGGUF is m.Save that Ctrl-C (ctx) stops between writes: the
-// temporary file is removed and a previous file at out stays as it was.
-// Without it the default SIGINT ends the process mid-write and leaves the
-// temporary file beside out.
+// saveGGUF is app.SaveGGUF with Ctrl-C (ctx) reported as errInterrupted.
 func saveGGUF(ctx context.Context, m *model.Model, out string) error {
-	if ctx.Err() != nil {
-		return errInterrupted
-	}
-	b, err := m.GGUF()
-	if err != nil {
-		return err
-	}
-	err = gguf.WriteFileAtomic(out, func(w io.Writer) error {
-		_, err := b.WriteTo(ctxWriter{ctx, w})
-		return err
-	})
+	err := app.SaveGGUF(ctx, m, out)
 	if ctx.Err() != nil {
 		return errInterrupted
 	}
 	return err
 }
 
-// ctxWriter fails every write once ctx is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+// runInterruptible runs op with a context that Ctrl-C cancels and its
+// progress on stderr; an interrupted op is errInterrupted.
+func runInterruptible[T any](op func(context.Context, app.Progress) (T, error)) (T, error) {
+	ctx, stop := interruptible()
+	defer stop()
+	bars := stageBars{}
+	res, err := op(ctx, bars.update)
+	bars.finish()
+	if ctx.Err() != nil {
+		return res, errInterrupted
 	}
-	return c.w.Write(p)
+	return res, err
 }

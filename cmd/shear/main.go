@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -146,15 +145,6 @@ func (f *modelFlags) load() (*model.Model, error) {
 		return m, nil
 	}
 	return model.Load(f.path, opt)
-}
-
-// storageNames names the storage types of m's matrices, e.g. "q4_k+q6_k".
-func storageNames(m *model.Model) string {
-	var names []string
-	for _, d := range m.StorageTypes() {
-		names = append(names, d.String())
-	}
-	return strings.Join(names, "+")
 }
 
 // file parses -m's GGUF file, or the embedded default model's.

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shear-ai/shear/assets"
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/tensor"
 )
@@ -69,7 +70,7 @@ func (f *modelFlags) inputBytes() int64 {
 	if f.path == "" {
 		return int64(len(assets.DefaultModel()))
 	}
-	return sizeOf(f.path)
+	return app.SizeOf(f.path)
 }
 
 // written describes a model file a command wrote.
@@ -99,7 +100,7 @@ func (f *modelFlags) writeModel(ctx context.Context, m *model.Model, dt tensor.D
 
 // wrote describes the model file out, written from m.
 func (f *modelFlags) wrote(m *model.Model, out string) written {
-	return written{Path: out, DType: storageNames(m), Bytes: sizeOf(out), InputBytes: f.inputBytes()}
+	return written{Path: out, DType: app.StorageNames(m), Bytes: app.SizeOf(out), InputBytes: f.inputBytes()}
 }
 
 // loadAndStorage loads -m exactly (f32) and returns the output's storage

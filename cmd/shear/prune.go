@@ -16,7 +16,6 @@ import (
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
-	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -340,13 +339,7 @@ func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) 
 
 // checkOutputDir refuses an output whose directory does not exist (as
 // quantize and convert do) instead of creating it.
-func checkOutputDir(out string) error {
-	dir := filepath.Dir(out)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("the output's directory %s does not exist", dir)
-	}
-	return nil
-}
+func checkOutputDir(out string) error { return app.CheckOutputDir(out) }
 
 // removeIfEmpty removes dir if it holds nothing (a run that failed
 // before writing a checkpoint).
@@ -361,95 +354,4 @@ func (req *pruneRequest) recoverConfig(ckpt string) train.Config {
 	sch := req.Schedule
 	sch.Steps = req.RecoverSteps
 	return sch.config(req.Optim, ckpt, req.Resume)
-}
-
-// analyzeRequest is what `shear analyze` reads from its flags.
-type analyzeRequest struct {
-	Model     modelFlags
-	Calib     string
-	Output    string
-	Gamma     float64
-	Ctx       int
-	CalibSeqs int
-	Hidden    bool
-	Confirm   int
-}
-
-func defaultAnalyzeRequest() analyzeRequest {
-	return analyzeRequest{Model: defaultModelFlags(), Gamma: prune.DefaultOptions().Gamma, Ctx: defaultOptimFlags().Ctx,
-		CalibSeqs: defaultPruneFlags().CalibSeqs, Confirm: prune.DefaultConfirm}
-}
-
-func newAnalyze() *cobra.Command {
-	req := defaultAnalyzeRequest()
-	cmd := &cobra.Command{
-		Use:   "analyze",
-		Short: "Knowledge distribution analysis: loss deviation of removing each group",
-		Long: `Knowledge distribution analysis, as prune and lorashear run it: the loss
-deviation of removing each group, measured on a probe of about 128 tokens cut
-from the first --calib-seqs calibration sequences. Writes analysis.json and
-heatmap.png (mean deviation per layer and kind) into -o.`,
-		Example: `  shear analyze --calib text.txt -o analysis/
-  shear analyze -m model.gguf --calib texts/ --hidden -o analysis/`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if req.Calib == "" || req.Output == "" {
-				return errors.New("pass --calib PATH and -o DIR")
-			}
-			if err := valid.First(valid.Float("--gamma", req.Gamma, valid.HalfOpenUnit), valid.Int("--calib-seqs", req.CalibSeqs, 1, 1<<16),
-				valid.Int("--ctx", req.Ctx, 8, train.MaxCtx)); err != nil {
-				return err
-			}
-			if err := valid.Int("--confirm", req.Confirm, prune.ProbeAll, 1<<30); err != nil {
-				return err
-			}
-			req.Model.keepFloat = req.Model.dtype == ""
-			m, err := req.Model.load()
-			if err != nil {
-				return err
-			}
-			if err := valid.Int("--ctx", req.Ctx, 8, m.CtxLen); err != nil {
-				return err
-			}
-			ex, err := train.LoadText(m.Tok, req.Calib, req.Ctx)
-			if err != nil {
-				return err
-			}
-			ex = ex[:min(len(ex), req.CalibSeqs)]
-			g := graph.Build(m, graph.Options{Hidden: req.Hidden})
-			p := newProgress("analyze", 1)
-			a, err := prune.Analyze(m, g, ex, req.Gamma, req.Confirm, p.update)
-			p.finish()
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(req.Output, 0o755); err != nil {
-				return err
-			}
-			means := a.LayerKindMeans(g)
-			js, _ := json.MarshalIndent(map[string]any{"analysis": a, "layer_kind_mean": means}, "", " ")
-			if err := os.WriteFile(filepath.Join(req.Output, "analysis.json"), append(js, '\n'), 0o644); err != nil {
-				return err
-			}
-			if err := saveHeatmap(filepath.Join(req.Output, "heatmap.png"), "where the knowledge is: mean loss deviation of removing a group, per layer", means); err != nil {
-				return err
-			}
-			return emit(map[string]any{"base_loss": a.BaseLoss, "groups": len(a.Deviation), "unprunable": len(a.Unprunable), "layer_kind_mean": means, "output": req.Output}, func() {
-				fmt.Printf("base loss %.4f; %d groups analysed; %d marked unprunable (γ = %g); wrote %s\n", a.BaseLoss, len(a.Deviation), len(a.Unprunable), req.Gamma, req.Output)
-				for k, v := range means {
-					fmt.Printf("  %-9s %v\n", k, v)
-				}
-			})
-		},
-	}
-	req.Model.register(cmd)
-	cmd.Flags().StringVar(&req.Calib, "calib", "", "calibration text file or directory")
-	cmd.Flags().StringVarP(&req.Output, "output", "o", "", "output directory")
-	cmd.Flags().Float64Var(&req.Gamma, "gamma", 0.1, "fraction of groups marked unprunable")
-	cmd.Flags().IntVar(&req.Ctx, "ctx", 128, "tokens per calibration sequence")
-	cmd.Flags().IntVar(&req.CalibSeqs, "calib-seqs", 8, "calibration sequences")
-	cmd.Flags().BoolVar(&req.Hidden, "hidden", false, "include hidden channels")
-	cmd.Flags().IntVar(&req.Confirm, "confirm", req.Confirm, "groups nearest the top-γ boundary probed exactly after the Taylor estimate of all (-1: probe every group)")
-	bindRequest(cmd, &req, defaultAnalyzeRequest())
-	return cmd
 }

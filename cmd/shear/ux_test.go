@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/train"
 )
@@ -257,8 +258,8 @@ func TestOutputKeepsStorage(t *testing.T) {
 			if got := storageOf(t, written); got != want {
 				t.Errorf("%s of a %s model (%s) wrote %s", w.name, dt, want, got)
 			}
-			if res["dtype"] != want || res["input_bytes"] != float64(sizeOf(input)) || res["bytes"] != float64(sizeOf(written)) {
-				t.Errorf("%s reports dtype %v, %v → %v bytes; the files: %s, %d → %d", w.name, res["dtype"], res["input_bytes"], res["bytes"], want, sizeOf(input), sizeOf(written))
+			if res["dtype"] != want || res["input_bytes"] != float64(app.SizeOf(input)) || res["bytes"] != float64(app.SizeOf(written)) {
+				t.Errorf("%s reports dtype %v, %v → %v bytes; the files: %s, %d → %d", w.name, res["dtype"], res["input_bytes"], res["bytes"], want, app.SizeOf(input), app.SizeOf(written))
 			}
 		}
 	}

@@ -27,14 +27,19 @@ type FamilySpec struct {
 	// Arch is the family: "llama" (Llama, Mistral, SmolLM2, TinyLlama),
 	// "qwen2" (q/k/v biases, NeoX RoPE) or "qwen3" (per-head q/k norms,
 	// NeoX RoPE).
-	Arch                                    string
-	Dim, FFN, Layers, Heads, KVHeads, Vocab int
-	Ctx                                     int
-	HeadDim                                 int     // default Dim/Heads
-	RopeBase                                float32 // default 10000 (llama), 1000000 (qwen)
-	NormEps                                 float32 // default 1e-5 (llama), 1e-6 (qwen)
-	Tied                                    bool
-	RopeScaling                             RopeScaling
+	Arch        string      `json:"arch"`
+	Dim         int         `json:"dim"`
+	FFN         int         `json:"ffn"`
+	Layers      int         `json:"layers"`
+	Heads       int         `json:"heads"`
+	KVHeads     int         `json:"kv_heads"`
+	Vocab       int         `json:"vocab"`
+	Ctx         int         `json:"ctx"`
+	HeadDim     int         `json:"head_dim,omitempty"`  // default Dim/Heads
+	RopeBase    float32     `json:"rope_base,omitempty"` // default 10000 (llama), 1000000 (qwen)
+	NormEps     float32     `json:"norm_eps,omitempty"`  // default 1e-5 (llama), 1e-6 (qwen)
+	Tied        bool        `json:"tied,omitempty"`
+	RopeScaling RopeScaling `json:"rope_scaling"`
 }
 
 // FamilyConfig returns the uniform config of a model of family s.Arch:
