@@ -91,13 +91,8 @@ func MagnitudeScores(m *model.Model, g *graph.Graph) (map[int]float64, error) {
 // tr must be a LoRA trainer with BaseGrads on m (its adapter is unused:
 // B is zero, so it does not change the loss).
 func TaylorScores(tr *train.Trainer, g *graph.Graph, calib []train.Example) (map[int]float64, error) {
-	tr.ZeroGrad()
-	tr.ZeroWeightGrads()
-	tks, tgs := train.Batches(calib, tr.B, tr.T)
-	for i := range tks {
-		if _, _, err := tr.Step(tks[i], tgs[i], 1/float32(len(tks))); err != nil {
-			return nil, err
-		}
+	if err := accumulateBaseGrads(tr, calib); err != nil {
+		return nil, err
 	}
 	out := map[int]float64{}
 	for i := range g.Groups {

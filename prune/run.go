@@ -20,7 +20,7 @@ import (
 )
 
 // Methods are the pruning methods of the harness.
-var Methods = []string{"lorashear", "taylor", "magnitude", "random"}
+var Methods = []string{"lorashear", "taylor", "magnitude", "random", "llm-pruner", "shortgpt"}
 
 // Options configure one pruning run. The JSON names are the wasm ABI's
 // (docs/WASM.md) and match the CLI flags; Validate is the one check of
@@ -81,7 +81,7 @@ func (o Options) Validate() error {
 	if err != nil {
 		return err
 	}
-	if o.Method == "lorashear" || o.Method == "taylor" { // they run the trainer
+	if o.Method == "lorashear" || o.Method == "taylor" || o.Method == "llm-pruner" { // they run the trainer
 		err := valid.First(
 			o.Optim.Check(train.MaxCtx),
 			o.LoRA.Validate(),
@@ -148,6 +148,14 @@ type Report struct {
 	ZeroedByForgetting int `json:"zeroed_by_forgetting"`
 	// Memory is the LHSPG stage's estimate against the budget.
 	Memory *MemoryPlan `json:"memory,omitempty"`
+	// llm-pruner: the blocks it pruned and the ratio of heads and FFN
+	// channels it removed from each.
+	PrunedLayers []int   `json:"pruned_layers,omitempty"`
+	LayerRatio   float64 `json:"layer_ratio,omitempty"`
+	// shortgpt: every block's influence and the blocks removed (dense
+	// model's indices).
+	BlockInfluence []float64 `json:"block_influence,omitempty"`
+	RemovedLayers  []int     `json:"removed_layers,omitempty"`
 }
 
 // Progress reports a stage's progress.
@@ -166,7 +174,7 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 			return nil, nil, fmt.Errorf("prune: load the model with f16 or f32 weights (%s is %s; pass --dtype f16)", r.Name, w.DType)
 		}
 	}
-	if opt.Method == "taylor" || opt.Method == "magnitude" {
+	if opt.Method == "taylor" || opt.Method == "magnitude" || opt.Method == "llm-pruner" {
 		if err := m.Convert(tensor.F32); err != nil {
 			return nil, nil, err
 		}
@@ -208,12 +216,24 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 		}
 		groups = SelectLowest(g, scores, opt.Target, opt.KindTargets, rep.ParamsBefore)
 		rep.Seconds["score"] = time.Since(t0).Seconds()
+	case "llm-pruner":
+		var err error
+		if groups, err = runLLMPruner(m, g, opt, data, rep); err != nil {
+			return nil, rep, err
+		}
+	case "shortgpt":
+		if err := runShortGPT(m, opt, data, rep); err != nil {
+			return nil, rep, err
+		}
 	}
 	if err := checkNotEmptied(g, groups, opt); err != nil {
 		return nil, rep, err
 	}
 	releaseMemory() // the trainer, before the compressed model is built
 	cm, _, err := Compress(m, nil, g, groups)
+	if err == nil && len(rep.RemovedLayers) > 0 {
+		cm, _, err = RemoveLayers(cm, nil, rep.RemovedLayers)
+	}
 	if err != nil {
 		return nil, rep, err
 	}
