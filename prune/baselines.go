@@ -100,17 +100,9 @@ func TaylorScores(tr *train.Trainer, g *graph.Graph, calib []train.Example) (map
 		if !gr.Prunable {
 			continue
 		}
-		var s float64
-		for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers} {
-			for _, sl := range list {
-				grad := tr.WeightGrad(sl.Tensor)
-				if graph.IsLoRA(sl.Tensor) || grad == nil {
-					continue
-				}
-				if err := eachEntry(tr.M, sl, func(w, gw *float32) { s += float64(*w) * float64(*gw) }, grad); err != nil {
-					return nil, err
-				}
-			}
+		s, err := sumWeightGrad(tr, gr, func(w, g float64) float64 { return w * g })
+		if err != nil {
+			return nil, err
 		}
 		out[gr.ID] = math.Abs(s)
 	}

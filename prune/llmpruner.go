@@ -31,6 +31,24 @@ func accumulateBaseGrads(tr *train.Trainer, calib []train.Example) error {
 	return nil
 }
 
+// sumWeightGrad is Σ f(w, ∂L/∂w) over every base entry of the group's
+// producer rows and consumer columns (the Taylor scores' one loop).
+func sumWeightGrad(tr *train.Trainer, gr *graph.Group, f func(w, g float64) float64) (float64, error) {
+	var s float64
+	for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers} {
+		for _, sl := range list {
+			grad := tr.WeightGrad(sl.Tensor)
+			if graph.IsLoRA(sl.Tensor) || grad == nil {
+				continue
+			}
+			if err := eachEntry(tr.M, sl, func(w, gw *float32) { s += f(float64(*w), float64(*gw)) }, grad); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return s, nil
+}
+
 // LLMPrunerScores is LLM-Pruner's element-wise first-order importance
 // (their TaylorImportance with taylor = "param_first" and group reduction
 // "sum"): Σ |w·∂L/∂w| over every base entry of the group's producer rows
@@ -49,18 +67,9 @@ func LLMPrunerScores(tr *train.Trainer, g *graph.Graph, calib []train.Example) (
 		if !gr.Prunable || (gr.Kind != "attention" && gr.Kind != "mlp") {
 			continue
 		}
-		var s float64
-		for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers} {
-			for _, sl := range list {
-				grad := tr.WeightGrad(sl.Tensor)
-				if graph.IsLoRA(sl.Tensor) || grad == nil {
-					continue
-				}
-				err := eachEntry(tr.M, sl, func(w, gw *float32) { s += math.Abs(float64(*w) * float64(*gw)) }, grad)
-				if err != nil {
-					return nil, err
-				}
-			}
+		s, err := sumWeightGrad(tr, gr, func(w, g float64) float64 { return math.Abs(w * g) })
+		if err != nil {
+			return nil, err
 		}
 		out[gr.ID] = s
 	}

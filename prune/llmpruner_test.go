@@ -53,13 +53,7 @@ func elementSaliency64(t *testing.T, m *model.Model, gr *graph.Group, grad func(
 // on the largest-saliency entry of a spread of groups agree.
 func TestLLMPrunerScores(t *testing.T) {
 	m, _, calib := tinyModel(t)
-	lc := lora.DefaultConfig()
-	lc.Dropout = 0
-	tr, err := train.New(m, train.Options{LoRA: lc, Batch: 2, Ctx: 12, Seed: 1, BaseGrads: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := graph.Build(m, graph.Options{LoRARank: lc.Rank})
+	tr, g := gradTrainer(t, m, 12)
 	scores, err := LLMPrunerScores(tr, g, calib)
 	if err != nil {
 		t.Fatal(err)
@@ -82,18 +76,7 @@ func TestLLMPrunerScores(t *testing.T) {
 		t.Fatalf("scored kinds %v, want attention and MLP groups", kinds)
 	}
 
-	tks, tgs := train.Batches(calib, tr.B, tr.T)
-	loss := func() float64 {
-		var s float64
-		for i := range tks {
-			l, _, err := tr.Loss(tks[i], tgs[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			s += l / float64(len(tks))
-		}
-		return s
-	}
+	loss := calibLoss(t, tr, calib)
 	checked := 0
 	for _, gr := range g.Groups {
 		if _, ok := scores[gr.ID]; !ok || gr.ID%5 != 0 {
@@ -135,6 +118,38 @@ func TestLLMPrunerScores(t *testing.T) {
 	}
 }
 
+// gradTrainer is a trainer of batch 2 and context T computing m's base
+// gradients (the default LoRA without dropout, as the baselines run it)
+// and m's graph with that LoRA.
+func gradTrainer(t *testing.T, m *model.Model, T int) (*train.Trainer, *graph.Graph) {
+	t.Helper()
+	lc := lora.DefaultConfig()
+	lc.Dropout = 0
+	tr, err := train.New(m, train.Options{LoRA: lc, Batch: 2, Ctx: T, Seed: 1, BaseGrads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, graph.Build(m, graph.Options{LoRARank: lc.Rank})
+}
+
+// calibLoss returns the mean loss over calib's batches, forward only, of
+// tr's model as it is at each call (what accumulateBaseGrads
+// differentiates).
+func calibLoss(t *testing.T, tr *train.Trainer, calib []train.Example) func() float64 {
+	tks, tgs := train.Batches(calib, tr.B, tr.T)
+	return func() float64 {
+		var s float64
+		for i := range tks {
+			l, _, err := tr.Loss(tks[i], tgs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s += l / float64(len(tks))
+		}
+		return s
+	}
+}
+
 // TestLLMPrunerLayers: the script's blocks 4..29 of 32, mapped to other
 // depths with each end rounded half up.
 func TestLLMPrunerLayers(t *testing.T) {
@@ -168,18 +183,12 @@ func TestLLMPrunerRatio(t *testing.T) {
 	if want := []int{1, 2, 3, 4, 5, 6}; !slices.Equal(rep.PrunedLayers, want) {
 		t.Fatalf("pruned layers %v, want %v", rep.PrunedLayers, want)
 	}
-	g := graph.Build(dense, graph.Options{LoRARank: opt.LoRA.Rank})
 	removed := map[int]bool{}
 	for _, id := range rep.RemovedIDs {
 		removed[id] = true
 	}
 	// Scores on the dense model for the order check.
-	lc := opt.LoRA
-	lc.Dropout = 0
-	tr, err := train.New(dense, train.Options{LoRA: lc, Batch: 2, Ctx: 12, Seed: 1, BaseGrads: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, g := gradTrainer(t, dense.Clone(), 12)
 	scores, err := LLMPrunerScores(tr, g, calib)
 	if err != nil {
 		t.Fatal(err)
