@@ -163,8 +163,9 @@ type Progress func(stage string, done, total int, loss float64)
 
 // Prune runs one method on m (modified in place) and returns the
 // compressed model (before recovery) and a report. LoRAShear keeps the
-// frozen base in its storage type (f32 or f16); the taylor and magnitude
-// baselines read every weight's gradient or value and convert m to f32.
+// frozen base in its storage type (f32 or f16); the taylor, magnitude and
+// llm-pruner baselines read every weight's gradient or value and convert m
+// to f32. shortgpt removes whole blocks (Report.RemovedLayers).
 func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, nil, err

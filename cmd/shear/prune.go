@@ -62,7 +62,7 @@ func (f *pruneFlags) register(fl *pflag.FlagSet, withMethod bool) {
 	fl.StringVar(&f.KindTargets, "kind-targets", f.KindTargets, "per-kind fractions of all parameters, e.g. attention=0.05,mlp=0.15")
 	fl.BoolVar(&f.AllowEmpty, "allow-empty", f.AllowEmpty, "allow a target that removes every head or every FFN channel")
 	if withMethod {
-		fl.StringVar(&f.Method, "method", f.Method, "lorashear, taylor, magnitude or random")
+		fl.StringVar(&f.Method, "method", f.Method, "pruning method: "+strings.Join(prune.Methods, ", ")+" (docs/ALGORITHM.md, Baselines)")
 	}
 	fl.StringVar(&f.Calib, "calib", f.Calib, "calibration text (default: a held-out part of --data)")
 	fl.BoolVar(&f.Hidden, "hidden", f.Hidden, "also prune hidden (residual) channels")
@@ -175,8 +175,8 @@ func newPrune() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Structurally prune a model (LoRAShear or a baseline), recover, and write the smaller GGUF",
-		Long: `Structurally prune a model by --target of its parameters (LoRAShear, or the
-taylor, magnitude and random baselines), recover it with --recover-steps of
+		Long: `Structurally prune a model by --target of its parameters (LoRAShear, or one of
+the baselines of --method), recover it with --recover-steps of
 plain LoRA fine-tuning (130 by default, lorashear's budget; 0 skips it), and
 write the smaller dense model in the input's storage (--dtype for another).
 Without --data and --instruct, the embedded Austen texts and instructions.`,
