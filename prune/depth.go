@@ -131,20 +131,21 @@ func RemoveLayers(m *model.Model, ad *lora.Adapter, layers []int) (*model.Model,
 	if ad != nil && len(ad.Modules) != m.Layers {
 		return nil, nil, fmt.Errorf("prune: the adapter has %d layers, the model %d", len(ad.Modules), m.Layers)
 	}
-	nm := m.Clone()
-	c := &nm.Config
-	var blocks []model.Layer
-	var heads, kv, ffn []int
-	for l := range nm.Blocks {
+	// A shallow copy with the kept blocks, then a deep copy of that alone.
+	kept := *m
+	c := &kept.Config
+	c.Heads, c.KVHeads, c.FFN, kept.Blocks = nil, nil, nil, nil
+	for l := range m.Blocks {
 		if !drop[l] {
-			blocks = append(blocks, nm.Blocks[l])
-			heads, kv, ffn = append(heads, c.Heads[l]), append(kv, c.KVHeads[l]), append(ffn, c.FFN[l])
+			kept.Blocks = append(kept.Blocks, m.Blocks[l])
+			c.Heads, c.KVHeads, c.FFN = append(c.Heads, m.Heads[l]), append(c.KVHeads, m.KVHeads[l]), append(c.FFN, m.FFN[l])
 		}
 	}
-	nm.Blocks, c.Heads, c.KVHeads, c.FFN, c.Layers = blocks, heads, kv, ffn, len(blocks)
+	c.Layers = len(kept.Blocks)
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("prune: the shallower model is invalid: %w", err)
 	}
+	nm := kept.Clone()
 	var nad *lora.Adapter
 	if ad != nil {
 		nad = &lora.Adapter{Config: ad.Config}

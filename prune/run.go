@@ -231,9 +231,12 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 		return nil, rep, err
 	}
 	releaseMemory() // the trainer, before the compressed model is built
-	cm, _, err := Compress(m, nil, g, groups)
-	if err == nil && len(rep.RemovedLayers) > 0 {
-		cm, _, err = RemoveLayers(cm, nil, rep.RemovedLayers)
+	var cm *model.Model
+	var err error
+	if len(rep.RemovedLayers) > 0 { // shortgpt: whole blocks, no groups
+		cm, _, err = RemoveLayers(m, nil, rep.RemovedLayers)
+	} else {
+		cm, _, err = Compress(m, nil, g, groups)
 	}
 	if err != nil {
 		return nil, rep, err
