@@ -235,6 +235,17 @@ func TestLLMPrunerRatio(t *testing.T) {
 	}
 	t.Logf("per-layer ratio %.4f: %d heads, %d FFN channels per block; %.4f of the parameters", rep.LayerRatio, heads, ffn, rep.Ratio)
 
+	// An unprunable group stays, whatever the ratio; the others of its
+	// sublayer still go.
+	locked := firstOf(g, "mlp", 3)
+	g.Groups[locked].Prunable = false
+	scores[locked] = -1 // lowest of all
+	lo, hi := LLMPrunerLayers(dense.Layers)
+	ids, _ := newLLMPrunerPlan(dense, g, scores, lo, hi).selection(1)
+	if slices.Contains(ids, locked) || len(ids) != 6*(4+24)-1 {
+		t.Errorf("ratio 1 with group %d unprunable: %d groups removed (it among them: %v), want %d", locked, len(ids), slices.Contains(ids, locked), 6*28-1)
+	}
+
 	opt.Target = 0.9
 	if _, _, err := Prune(context.Background(), dense.Clone(), opt, Data{Calib: calib}, nil); err == nil || !strings.Contains(err.Error(), "unreachable") {
 		t.Errorf("target 0.9: %v, want unreachable", err)
