@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/shear-ai/shear/runtime/lora"
 	"github.com/shear-ai/shear/runtime/model"
@@ -173,6 +174,7 @@ func runShortGPT(m *model.Model, opt Options, data Data, rep *Report) error {
 	if len(opt.KindTargets) > 0 || opt.Hidden {
 		return errors.New("shortgpt removes whole blocks: --kind-targets and --hidden do not apply")
 	}
+	t0 := time.Now()
 	bi, err := BlockInfluence(m, data.Calib)
 	if err != nil {
 		return err
@@ -182,5 +184,6 @@ func runShortGPT(m *model.Model, opt Options, data Data, rep *Report) error {
 		return err
 	}
 	rep.BlockInfluence, rep.RemovedLayers = bi, layers
+	rep.Seconds["score"] = time.Since(t0).Seconds()
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/model"
@@ -201,6 +202,7 @@ func runLLMPruner(m *model.Model, g *graph.Graph, opt Options, data Data, rep *R
 	if len(data.Calib) == 0 {
 		return nil, errors.New("llm-pruner: no calibration data for the gradients")
 	}
+	t0 := time.Now()
 	cfg := opt.LoRA
 	cfg.Dropout = 0
 	tr, err := train.New(m, train.Options{LoRA: cfg, Batch: opt.Batch, Ctx: opt.Ctx, Seed: opt.Seed, BaseGrads: true})
@@ -223,5 +225,6 @@ func runLLMPruner(m *model.Model, g *graph.Graph, opt Options, data Data, rep *R
 		rep.PrunedLayers = append(rep.PrunedLayers, l)
 	}
 	rep.LayerRatio = r
+	rep.Seconds["score"] = time.Since(t0).Seconds()
 	return Select(g, ids)
 }
