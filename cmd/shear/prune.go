@@ -328,12 +328,24 @@ func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) 
 	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
 		"seconds": secs, "method": rep.Method, "output": w.Path, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
 		"heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN, "stage_seconds": rep.Seconds, "memory": rep.Memory}
+	if rep.RemovedLayers != nil {
+		res["removed_layers"], res["block_influence"] = rep.RemovedLayers, rep.BlockInfluence
+	}
+	if rep.PrunedLayers != nil {
+		res["pruned_layers"], res["layer_ratio"] = rep.PrunedLayers, rep.LayerRatio
+	}
 	method := rep.Method
 	if engine != "" {
 		method += " (" + engine + ")"
 	}
 	return emit(res, func() {
 		fmt.Printf("%s: %d → %d parameters (%.1f%% removed) in %.1fs\n", method, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs)
+		if rep.RemovedLayers != nil {
+			fmt.Printf("removed blocks %v (block influence %.4f)\n", rep.RemovedLayers, rep.BlockInfluence)
+		}
+		if rep.PrunedLayers != nil {
+			fmt.Printf("pruned blocks %v at ratio %.4f each\n", rep.PrunedLayers, rep.LayerRatio)
+		}
 		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n%s\n", rep.Heads, rep.KVHeads, rep.FFN, w)
 	})
 }
