@@ -86,7 +86,7 @@ func MagnitudeScores(m *model.Model, g *graph.Graph) (map[int]float64, error) {
 	return out, nil
 }
 
-// TaylorScores is LLM-Pruner's first-order group importance
+// TaylorScores is LLM-Pruner's vector-wise first-order group importance
 // |Σ_{w∈g} w·∂L/∂w| with gradients accumulated over calibration batches.
 // tr must be a LoRA trainer with BaseGrads on m (its adapter is unused:
 // B is zero, so it does not change the loss).
