@@ -243,29 +243,12 @@ func TestTaylorScores(t *testing.T) {
 		t.Fatal(err)
 	}
 	calib := ex[:4]
-	lc := lora.DefaultConfig()
-	lc.Dropout = 0
-	tr, err := train.New(m, train.Options{LoRA: lc, Batch: 2, Ctx: 32, Seed: 1, BaseGrads: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := graph.Build(m, graph.Options{LoRARank: lc.Rank})
+	tr, g := gradTrainer(t, m, 32)
 	scores, err := TaylorScores(tr, g, calib)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tks, tgs := train.Batches(calib, tr.B, tr.T)
-	loss := func() float64 {
-		var s float64
-		for i := range tks {
-			l, _, err := tr.Loss(tks[i], tgs[i])
-			if err != nil {
-				t.Fatal(err)
-			}
-			s += l / float64(len(tks))
-		}
-		return s
-	}
+	loss := calibLoss(t, tr, calib)
 	scale := func(gr *graph.Group, f float32) {
 		for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers} {
 			for _, s := range list {

@@ -86,18 +86,13 @@ func MagnitudeScores(m *model.Model, g *graph.Graph) (map[int]float64, error) {
 	return out, nil
 }
 
-// TaylorScores is LLM-Pruner's first-order group importance
+// TaylorScores is LLM-Pruner's vector-wise first-order group importance
 // |Σ_{w∈g} w·∂L/∂w| with gradients accumulated over calibration batches.
 // tr must be a LoRA trainer with BaseGrads on m (its adapter is unused:
 // B is zero, so it does not change the loss).
 func TaylorScores(tr *train.Trainer, g *graph.Graph, calib []train.Example) (map[int]float64, error) {
-	tr.ZeroGrad()
-	tr.ZeroWeightGrads()
-	tks, tgs := train.Batches(calib, tr.B, tr.T)
-	for i := range tks {
-		if _, _, err := tr.Step(tks[i], tgs[i], 1/float32(len(tks))); err != nil {
-			return nil, err
-		}
+	if err := accumulateBaseGrads(tr, calib); err != nil {
+		return nil, err
 	}
 	out := map[int]float64{}
 	for i := range g.Groups {
@@ -105,17 +100,9 @@ func TaylorScores(tr *train.Trainer, g *graph.Graph, calib []train.Example) (map
 		if !gr.Prunable {
 			continue
 		}
-		var s float64
-		for _, list := range [][]graph.Slice{gr.Producers, gr.Consumers} {
-			for _, sl := range list {
-				grad := tr.WeightGrad(sl.Tensor)
-				if graph.IsLoRA(sl.Tensor) || grad == nil {
-					continue
-				}
-				if err := eachEntry(tr.M, sl, func(w, gw *float32) { s += float64(*w) * float64(*gw) }, grad); err != nil {
-					return nil, err
-				}
-			}
+		s, err := sumWeightGrad(tr, gr, func(w, g float64) float64 { return w * g })
+		if err != nil {
+			return nil, err
 		}
 		out[gr.ID] = math.Abs(s)
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // Methods are the pruning methods of the harness.
-var Methods = []string{"lorashear", "taylor", "magnitude", "random"}
+var Methods = []string{"lorashear", "taylor", "magnitude", "random", "llm-pruner", "shortgpt"}
 
 // Options configure one pruning run. The JSON names are the wasm ABI's
 // (docs/WASM.md) and match the CLI flags; Validate is the one check of
@@ -81,7 +81,7 @@ func (o Options) Validate() error {
 	if err != nil {
 		return err
 	}
-	if o.Method == "lorashear" || o.Method == "taylor" { // they run the trainer
+	if o.Method == "lorashear" || o.Method == "taylor" || o.Method == "llm-pruner" { // they run the trainer
 		err := valid.First(
 			o.Optim.Check(train.MaxCtx),
 			o.LoRA.Validate(),
@@ -148,6 +148,14 @@ type Report struct {
 	ZeroedByForgetting int `json:"zeroed_by_forgetting"`
 	// Memory is the LHSPG stage's estimate against the budget.
 	Memory *MemoryPlan `json:"memory,omitempty"`
+	// llm-pruner: the blocks it pruned and the ratio of heads and FFN
+	// channels it removed from each.
+	PrunedLayers []int   `json:"pruned_layers,omitempty"`
+	LayerRatio   float64 `json:"layer_ratio,omitempty"`
+	// shortgpt: every block's influence and the blocks removed (dense
+	// model's indices).
+	BlockInfluence []float64 `json:"block_influence,omitempty"`
+	RemovedLayers  []int     `json:"removed_layers,omitempty"`
 }
 
 // Progress reports a stage's progress.
@@ -155,8 +163,9 @@ type Progress func(stage string, done, total int, loss float64)
 
 // Prune runs one method on m (modified in place) and returns the
 // compressed model (before recovery) and a report. LoRAShear keeps the
-// frozen base in its storage type (f32 or f16); the taylor and magnitude
-// baselines read every weight's gradient or value and convert m to f32.
+// frozen base in its storage type (f32 or f16); the taylor, magnitude and
+// llm-pruner baselines read every weight's gradient or value and convert m
+// to f32. shortgpt removes whole blocks (Report.RemovedLayers).
 func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, nil, err
@@ -166,7 +175,7 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 			return nil, nil, fmt.Errorf("prune: load the model with f16 or f32 weights (%s is %s; pass --dtype f16)", r.Name, w.DType)
 		}
 	}
-	if opt.Method == "taylor" || opt.Method == "magnitude" {
+	if opt.Method == "taylor" || opt.Method == "magnitude" || opt.Method == "llm-pruner" {
 		if err := m.Convert(tensor.F32); err != nil {
 			return nil, nil, err
 		}
@@ -208,12 +217,27 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 		}
 		groups = SelectLowest(g, scores, opt.Target, opt.KindTargets, rep.ParamsBefore)
 		rep.Seconds["score"] = time.Since(t0).Seconds()
+	case "llm-pruner":
+		var err error
+		if groups, err = runLLMPruner(m, g, opt, data, rep); err != nil {
+			return nil, rep, err
+		}
+	case "shortgpt":
+		if err := runShortGPT(m, opt, data, rep); err != nil {
+			return nil, rep, err
+		}
 	}
 	if err := checkNotEmptied(g, groups, opt); err != nil {
 		return nil, rep, err
 	}
 	releaseMemory() // the trainer, before the compressed model is built
-	cm, _, err := Compress(m, nil, g, groups)
+	var cm *model.Model
+	var err error
+	if len(rep.RemovedLayers) > 0 { // shortgpt: whole blocks, no groups
+		cm, _, err = RemoveLayers(m, nil, rep.RemovedLayers)
+	} else {
+		cm, _, err = Compress(m, nil, g, groups)
+	}
 	if err != nil {
 		return nil, rep, err
 	}

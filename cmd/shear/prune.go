@@ -61,7 +61,7 @@ func (f *pruneFlags) register(fl *pflag.FlagSet, withMethod bool) {
 	fl.StringVar(&f.KindTargets, "kind-targets", f.KindTargets, "per-kind fractions of all parameters, e.g. attention=0.05,mlp=0.15")
 	fl.BoolVar(&f.AllowEmpty, "allow-empty", f.AllowEmpty, "allow a target that removes every head or every FFN channel")
 	if withMethod {
-		fl.StringVar(&f.Method, "method", f.Method, "lorashear, taylor, magnitude or random")
+		fl.StringVar(&f.Method, "method", f.Method, "pruning method: "+strings.Join(prune.Methods, ", ")+" (docs/ALGORITHM.md, Baselines)")
 	}
 	fl.StringVar(&f.Calib, "calib", f.Calib, "calibration text (default: a held-out part of --data)")
 	fl.BoolVar(&f.Hidden, "hidden", f.Hidden, "also prune hidden (residual) channels")
@@ -174,8 +174,8 @@ func newPrune() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Structurally prune a model (LoRAShear or a baseline), recover, and write the smaller GGUF",
-		Long: `Structurally prune a model by --target of its parameters (LoRAShear, or the
-taylor, magnitude and random baselines), recover it with --recover-steps of
+		Long: `Structurally prune a model by --target of its parameters (LoRAShear, or one of
+the baselines of --method), recover it with --recover-steps of
 plain LoRA fine-tuning (130 by default, lorashear's budget; 0 skips it), and
 write the smaller dense model in the input's storage (--dtype for another).
 Without --data and --instruct, the embedded Austen texts and instructions.`,
@@ -327,12 +327,24 @@ func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) 
 	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
 		"seconds": secs, "method": rep.Method, "output": w.Path, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
 		"heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN, "stage_seconds": rep.Seconds, "memory": rep.Memory}
+	if rep.RemovedLayers != nil {
+		res["removed_layers"], res["block_influence"] = rep.RemovedLayers, rep.BlockInfluence
+	}
+	if rep.PrunedLayers != nil {
+		res["pruned_layers"], res["layer_ratio"] = rep.PrunedLayers, rep.LayerRatio
+	}
 	method := rep.Method
 	if engine != "" {
 		method += " (" + engine + ")"
 	}
 	return emit(res, func() {
 		fmt.Printf("%s: %d → %d parameters (%.1f%% removed) in %.1fs\n", method, rep.ParamsBefore, rep.ParamsAfter, 100*rep.Ratio, secs)
+		if rep.RemovedLayers != nil {
+			fmt.Printf("removed blocks %v (block influence %.4f)\n", rep.RemovedLayers, rep.BlockInfluence)
+		}
+		if rep.PrunedLayers != nil {
+			fmt.Printf("pruned blocks %v at ratio %.4f each\n", rep.PrunedLayers, rep.LayerRatio)
+		}
 		fmt.Printf("per layer: heads %v, kv heads %v, ffn %v\n%s\n", rep.Heads, rep.KVHeads, rep.FFN, w)
 	})
 }

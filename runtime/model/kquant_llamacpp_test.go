@@ -1,17 +1,15 @@
 package model_test
 
 import (
-	"bytes"
-	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/shear-ai/shear/internal/testshared"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
 	"github.com/shear-ai/shear/runtime/sample"
@@ -84,12 +82,7 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 		logits, err = st.Forward([]int{id}, false)
 	}
 	want := km.Tok.Decode(ids)
-	b, err := exec.Command(cli, "-m", q4, "-p", "", "-n", fmt.Sprint(steps), "--temp", "0", "-no-cnv",
-		"-t", "2", "-c", "256", "--no-warmup", "-s", "1", "--ignore-eos", "--no-display-prompt").Output()
-	if err != nil {
-		t.Fatalf("llama-cli: %v", err)
-	}
-	if got := string(bytes.TrimSpace(b)); got != string(bytes.TrimSpace([]byte(want))) {
+	if got := testshared.LlamaGreedy(t, cli, q4, steps); got != strings.TrimSpace(want) {
 		t.Errorf("greedy text from BOS:\nllama.cpp %q\nShear     %q", got, want)
 	}
 
@@ -98,20 +91,8 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 		t.Fatal(err)
 	}
 	text = text[:20000]
-	txt := filepath.Join(dir, "text.txt")
-	if err := os.WriteFile(txt, text, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	const ctx = 128
-	b, err = exec.Command(ppl, "-m", q4, "-f", txt, "-c", fmt.Sprint(ctx), "-b", fmt.Sprint(ctx), "-t", "2").CombinedOutput()
-	if err != nil {
-		t.Fatalf("llama-perplexity: %v\n%s", err, b)
-	}
-	mm := regexp.MustCompile(`Final estimate: PPL = ([0-9.]+)`).FindSubmatch(b)
-	if mm == nil {
-		t.Fatalf("no final estimate in llama-perplexity's output:\n%s", b)
-	}
-	ref, _ := strconv.ParseFloat(string(mm[1]), 64)
+	ref := testshared.LlamaPerplexity(t, ppl, q4, text, ctx)
 	got := llamaPerplexityProtocol(t, km, string(text), ctx)
 	if rel := math.Abs(got/ref - 1); rel > 1e-3 {
 		t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", got, ref, 100*rel)
