@@ -127,6 +127,9 @@ func checkZeroEqualsCompress(t *testing.T, m *model.Model, ad *lora.Adapter, g *
 	for l := range m.Blocks {
 		if m.Heads[l] > 0 && cm.Heads[l] == 0 {
 			base += d
+			if m.OutBias {
+				base += d // Bo, folded into an earlier sublayer's bias
+			}
 			if m.QKNorm {
 				base += 2 * m.HeadDim // shared by the heads: no group holds them
 			}
@@ -134,6 +137,9 @@ func checkZeroEqualsCompress(t *testing.T, m *model.Model, ad *lora.Adapter, g *
 		}
 		if m.FFN[l] > 0 && cm.FFN[l] == 0 {
 			base += d
+			if m.OutBias {
+				base += d // Bdown, folded into an earlier sublayer's bias
+			}
 			adp += 2*ad.Rank*d + d*ad.Rank
 			if !m.Gated {
 				adp -= ad.Rank * d
