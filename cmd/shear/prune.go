@@ -62,7 +62,7 @@ func (f *pruneFlags) register(fl *pflag.FlagSet, withMethod bool) {
 	fl.StringVar(&f.KindTargets, "kind-targets", f.KindTargets, "per-kind fractions of all parameters, e.g. attention=0.05,mlp=0.15")
 	fl.BoolVar(&f.AllowEmpty, "allow-empty", f.AllowEmpty, "allow a target that removes every head or every FFN channel")
 	if withMethod {
-		fl.StringVar(&f.Method, "method", f.Method, "lorashear, taylor, magnitude or random")
+		fl.StringVar(&f.Method, "method", f.Method, "lorashear, taylor, magnitude, random, wanda-sp or flap")
 	}
 	fl.StringVar(&f.Calib, "calib", f.Calib, "calibration text (default: a held-out part of --data)")
 	fl.BoolVar(&f.Hidden, "hidden", f.Hidden, "also prune hidden (residual) channels")
