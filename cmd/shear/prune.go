@@ -176,7 +176,7 @@ func newPrune() *cobra.Command {
 		Use:   "prune",
 		Short: "Structurally prune a model (LoRAShear or a baseline), recover, and write the smaller GGUF",
 		Long: `Structurally prune a model by --target of its parameters (LoRAShear, or the
-taylor, magnitude and random baselines), recover it with --recover-steps of
+taylor, magnitude, random, wanda-sp and flap baselines), recover it with --recover-steps of
 plain LoRA fine-tuning (130 by default, lorashear's budget; 0 skips it), and
 write the smaller dense model in the input's storage (--dtype for another).
 Without --data and --instruct, the embedded Austen texts and instructions.`,
