@@ -2,22 +2,16 @@ package prune
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/shear-ai/shear/internal/llamacpp"
 	"github.com/shear-ai/shear/prune/graph"
-	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
-	"github.com/shear-ai/shear/runtime/sample"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
@@ -394,69 +388,5 @@ func TestFLAPRunsInLlamaCpp(t *testing.T) {
 		t.Fatalf("read back: output biases %v, uniform widths %v", m.OutBias, m.Uniform())
 	}
 
-	const steps = 40
-	st := m.NewState(steps+1, 1)
-	var ids []int
-	logits, err := st.Forward([]int{m.Tok.BOS()}, false)
-	for range steps {
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := sample.Argmax(logits)
-		ids = append(ids, id)
-		logits, err = st.Forward([]int{id}, false)
-	}
-	want := strings.TrimSpace(m.Tok.Decode(ids))
-	b, err := exec.Command(cli, "-m", path, "-p", "", "-n", fmt.Sprint(steps), "--temp", "0", "-no-cnv",
-		"-t", "1", "-c", "128", "--no-warmup", "-s", "1", "--ignore-eos", "--no-display-prompt").Output()
-	if err != nil {
-		t.Fatalf("llama-cli: %v", err)
-	}
-	if got := strings.TrimSpace(string(b)); got != want {
-		t.Errorf("greedy text from BOS:\nllama.cpp %q\nShear     %q", got, want)
-	}
-
-	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text = text[:20000]
-	txt := filepath.Join(dir, "text.txt")
-	if err := os.WriteFile(txt, text, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	const ctx = 128
-	b, err = exec.Command(ppl, "-m", path, "-f", txt, "-c", fmt.Sprint(ctx), "-b", fmt.Sprint(ctx), "-t", "1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("llama-perplexity: %v\n%s", err, b)
-	}
-	mm := regexp.MustCompile(`Final estimate: PPL = ([0-9.]+)`).FindSubmatch(b)
-	if mm == nil {
-		t.Fatalf("no final estimate in llama-perplexity's output:\n%s", b)
-	}
-	ref, _ := strconv.ParseFloat(string(mm[1]), 64)
-	// llama-perplexity's protocol: chunks of ctx tokens of the text after
-	// BOS, each chunk's first token replaced by BOS, its second half scored.
-	tokens := append([]int{m.Tok.BOS()}, m.Tok.Encode(string(text))...)
-	ps := m.NewState(ctx, ctx)
-	var nll float64
-	var n int
-	for c := 0; (c+1)*ctx <= len(tokens); c++ {
-		chunk := slices.Clone(tokens[c*ctx : (c+1)*ctx])
-		chunk[0] = m.Tok.BOS()
-		ps.Reset()
-		logits, err := ps.Forward(chunk, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := ctx / 2; j < ctx-1; j++ {
-			nll -= eval.LogProb(logits[j*m.Vocab:(j+1)*m.Vocab], tokens[c*ctx+j+1])
-			n++
-		}
-	}
-	got := math.Exp(nll / float64(n))
-	if rel := math.Abs(got/ref - 1); rel > 1e-3 {
-		t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", got, ref, 100*rel)
-	}
-	t.Logf("greedy %d tokens equal (%q); ppl %.4f, llama-perplexity %.4f", steps, want, got, ref)
+	llamacpp.Check(t, m, cli, ppl, path, sharedPath(t, "data/tinystories-dev.txt"), 40, 128)
 }
