@@ -340,6 +340,9 @@ func TestActivationBaselinesHitTarget(t *testing.T) {
 		if d := math.Abs(float64(rep.ParamsAfter) - want); d > float64(largest) {
 			t.Errorf("%s: %d parameters left, want %.0f ± %d", method, rep.ParamsAfter, want, largest)
 		}
+		if method == "wanda-sp" && !cm.Uniform() {
+			t.Errorf("wanda-sp: widths differ across layers: heads %v ffn %v", rep.Heads, rep.FFN)
+		}
 		if cm.OutBias != (method == "flap") {
 			t.Errorf("%s: output biases %v", method, cm.OutBias)
 		}
