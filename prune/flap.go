@@ -141,7 +141,7 @@ func WandaSP(m *model.Model, g *graph.Graph, calib []train.Example, opt Options,
 			ratio[k] = opt.Target * float64(total) / float64(kindParams["attention"]+kindParams["mlp"])
 		}
 		if ratio[k] > 1 {
-			return nil, fmt.Errorf("--target %v needs more than every %s group", opt.Target, k)
+			return nil, fmt.Errorf("wanda-sp: the target needs %.0f%% of the %s groups' parameters, more than all of them", 100*ratio[k], k)
 		}
 	}
 	var removed []graph.Group
