@@ -264,6 +264,9 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 			c.FFN[l] = L.Wup.Rows
 		}
 	}
+	if err := foldEmptiedBiases(nm); err != nil {
+		return nil, nil, err
+	}
 	// A sublayer left without heads or channels loses all of its tensors,
 	// its norm (and Qwen3's q/k norms, which no group slices) included.
 	nm.DropAbsent()
@@ -298,6 +301,54 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 		return nil, nil, fmt.Errorf("prune: the compressed model is invalid: %w", err)
 	}
 	return nm, nad, nil
+}
+
+// foldEmptiedBiases moves the output bias of each sublayer left without
+// heads or channels (Bo, Bdown: a constant it adds to the residual stream,
+// FLAP's compensation of everything it removed) into the output bias of the
+// nearest earlier sublayer that remains, or into every embedding row when
+// none does: nothing reads the stream in between, so the sum is unchanged
+// and the model equals the zeroed one. A tied embedding is also the output
+// projection and cannot take it.
+func foldEmptiedBiases(m *model.Model) error {
+	if !m.OutBias {
+		return nil
+	}
+	var last []float32 // the latest remaining sublayer's output bias
+	for l := range m.Blocks {
+		L := &m.Blocks[l]
+		for _, sub := range []struct {
+			bias  *[]float32
+			empty bool
+			name  string
+		}{{&L.Bo, m.Heads[l] == 0, "attention"}, {&L.Bdown, m.FFN[l] == 0, "MLP"}} {
+			b := *sub.bias
+			switch {
+			case b == nil:
+			case !sub.empty:
+				last = b
+			case last != nil:
+				for i, v := range b {
+					last[i] += v
+				}
+			case m.Tied:
+				return fmt.Errorf("prune: layer %d's %s is removed entirely and its output bias has no earlier sublayer to move to (the embedding is tied to the output); keep one of its groups", l, sub.name)
+			default:
+				e := m.Embed.Float32()
+				for r := 0; r < m.Embed.Rows; r++ {
+					for i, v := range b {
+						e[r*m.Embed.Cols+i] += v
+					}
+				}
+				ne, err := tensor.New(m.Embed.Rows, m.Embed.Cols, e, m.Embed.DType)
+				if err != nil {
+					return err
+				}
+				m.Embed = ne
+			}
+		}
+	}
+	return nil
 }
 
 // RemovedParams counts the base and LoRA parameters that removing groups

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"path/filepath"
+	"strings"
 
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -127,6 +128,9 @@ func checkZeroEqualsCompress(t *testing.T, m *model.Model, ad *lora.Adapter, g *
 	for l := range m.Blocks {
 		if m.Heads[l] > 0 && cm.Heads[l] == 0 {
 			base += d
+			if m.OutBias {
+				base += d // Bo, folded into an earlier sublayer's bias
+			}
 			if m.QKNorm {
 				base += 2 * m.HeadDim // shared by the heads: no group holds them
 			}
@@ -134,6 +138,9 @@ func checkZeroEqualsCompress(t *testing.T, m *model.Model, ad *lora.Adapter, g *
 		}
 		if m.FFN[l] > 0 && cm.FFN[l] == 0 {
 			base += d
+			if m.OutBias {
+				base += d // Bdown, folded into an earlier sublayer's bias
+			}
 			adp += 2*ad.Rank*d + d*ad.Rank
 			if !m.Gated {
 				adp -= ad.Rank * d
@@ -229,6 +236,7 @@ func TestVariants(t *testing.T) {
 		"mha":       func(c *model.Config) { c.KVHeads = []int{4, 4} },
 		"gqa-tied":  func(c *model.Config) { c.Tied = true },
 		"qkv-bias":  func(c *model.Config) { c.QKVBias = true },
+		"out-bias":  func(c *model.Config) { c.OutBias = true },
 		"no-gate":   func(c *model.Config) { c.Gated = false },
 		"per-layer": func(c *model.Config) { c.Heads, c.KVHeads, c.FFN = []int{4, 2}, []int{2, 1}, []int{40, 24} },
 	}
@@ -427,5 +435,43 @@ func checkSavesAndReloads(t *testing.T, m *model.Model, tokens []int) {
 				t.Fatalf("%s reload: logit %d is %v, was %v", name, i, got[i], want[i])
 			}
 		}
+	}
+}
+
+// TestFoldEmptiedBiases: a sublayer emptied whole hands its output bias to
+// the nearest earlier one (layer 0's attention: to the embedding rows),
+// so the compressed model computes the zeroed one; a tied embedding
+// cannot take it and is refused.
+func TestFoldEmptiedBiases(t *testing.T) {
+	for _, tied := range []bool{false, true} {
+		c := model.UniformConfig(32, 48, 2, 4, 2, 40, 64)
+		c.OutBias, c.Tied = true, tied
+		m, err := model.NewRandom(c, tensor.F32, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := graph.Build(m, graph.Options{LoRARank: 2})
+		var groups []graph.Group
+		for _, gr := range g.Groups {
+			// Every head of layer 0, and every MLP channel of layer 1.
+			if gr.Kind == "attention" && gr.Layer == 0 || gr.Kind == "mlp" && gr.Layer == 1 {
+				groups = append(groups, gr)
+			}
+		}
+		if tied {
+			if _, _, err := Compress(m, nil, g, groups); err == nil || !strings.Contains(err.Error(), "tied") {
+				t.Errorf("tied: %v", err)
+			}
+			continue
+		}
+		// Larger biases than the random ones, so that a lost one shows.
+		for l := range m.Blocks {
+			for _, b := range [][]float32{m.Blocks[l].Bo, m.Blocks[l].Bdown} {
+				for i := range b {
+					b[i] *= 20
+				}
+			}
+		}
+		checkZeroEqualsCompress(t, m, adapterWithSignal(t, m, 2, 1), g, groups, []int{1, 5, 9, 13, 2, 33, 7})
 	}
 }

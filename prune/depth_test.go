@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/shear-ai/shear/internal/testshared"
+	"github.com/shear-ai/shear/internal/llamacpp"
 	"github.com/shear-ai/shear/internal/tinymodel"
-	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/gguf"
 	"github.com/shear-ai/shear/runtime/model"
-	"github.com/shear-ai/shear/runtime/sample"
 	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
@@ -224,47 +220,5 @@ func TestShortGPTStoriesLlamaCpp(t *testing.T) {
 	if err := cm.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	const steps = 40
-	ids, want, err := cm.Generate("", steps, sample.Argmax)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Generate stops at EOS; llama-cli ignores it and goes on.
-	if got := testshared.LlamaGreedy(t, cli, path, steps); got != strings.TrimSpace(want) && !(len(ids) < steps && strings.HasPrefix(got, strings.TrimSpace(want))) {
-		t.Errorf("greedy text from BOS:\nllama.cpp %q\nShear     %q", got, want)
-	}
-	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text = text[:12000]
-	const ctx = 128
-	ref := testshared.LlamaPerplexity(t, ppl, path, text, ctx)
-	// llama-perplexity's protocol: BOS + the text in chunks of ctx tokens,
-	// each chunk's first token replaced by BOS, its second half scored.
-	all := append([]int{cm.Tok.BOS()}, cm.Tok.Encode(string(text))...)
-	pst := cm.NewState(ctx, ctx)
-	var nll float64
-	var n int
-	for c := 0; (c+1)*ctx <= len(all); c++ {
-		input := slices.Clone(all[c*ctx : (c+1)*ctx])
-		input[0] = cm.Tok.BOS()
-		targets := make([]int, ctx-1)
-		for j := range targets {
-			targets[j] = -1
-			if j >= ctx/2 {
-				targets[j] = all[c*ctx+j+1]
-			}
-		}
-		var k int
-		if nll, k, err = eval.SequenceNLL(pst, input, targets, nll); err != nil {
-			t.Fatal(err)
-		}
-		n += k
-	}
-	got := math.Exp(nll / float64(n))
-	if rel := math.Abs(got/ref - 1); rel > 1e-3 {
-		t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", got, ref, 100*rel)
-	}
-	t.Logf("greedy %d tokens equal; ppl %.4f, llama-perplexity %.4f", len(ids), got, ref)
+	llamacpp.Check(t, cm, cli, ppl, path, sharedPath(t, "data/tinystories-dev.txt"), 40, 256)
 }

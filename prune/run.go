@@ -20,7 +20,7 @@ import (
 )
 
 // Methods are the pruning methods of the harness.
-var Methods = []string{"lorashear", "taylor", "magnitude", "random", "llm-pruner", "shortgpt"}
+var Methods = []string{"lorashear", "taylor", "magnitude", "random", "llm-pruner", "shortgpt", "wanda-sp", "flap"}
 
 // Options configure one pruning run. The JSON names are the wasm ABI's
 // (docs/WASM.md) and match the CLI flags; Validate is the one check of
@@ -226,6 +226,17 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 		if err := runShortGPT(m, opt, data, rep); err != nil {
 			return nil, rep, err
 		}
+	case "wanda-sp", "flap":
+		t0 := time.Now()
+		prune := WandaSP
+		if opt.Method == "flap" {
+			prune = FLAP
+		}
+		var err error
+		if groups, err = prune(m, g, data.Calib, opt, rep.ParamsBefore); err != nil {
+			return nil, rep, err
+		}
+		rep.Seconds["score"] = time.Since(t0).Seconds()
 	}
 	if err := checkNotEmptied(g, groups, opt); err != nil {
 		return nil, rep, err

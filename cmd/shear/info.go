@@ -55,14 +55,14 @@ func newInfo() *cobra.Command {
 			out := map[string]any{
 				"arch": c.Arch, "dim": c.Dim, "layers": c.Layers, "vocab": c.Vocab, "context_length": c.CtxLen,
 				"head_dim": c.HeadDim, "rope_dim": c.RopeDim, "rope_base": c.RopeBase, "norm_eps": c.NormEps,
-				"tied_output": c.Tied, "gated_mlp": c.Gated, "qkv_bias": c.QKVBias, "qk_norm": c.QKNorm,
+				"tied_output": c.Tied, "gated_mlp": c.Gated, "qkv_bias": c.QKVBias, "out_bias": c.OutBias, "qk_norm": c.QKNorm,
 				"rope_scaling": c.RopeScaling, "tokenizer": m.Tok.Model(), "pre_tokenizer": m.Tok.Pre(),
 				"params": m.Params(), "storage": app.StorageNames(m), "per_layer": layers, "tensors": tensors, "gguf_version": f.Version,
 			}
 			return emit(out, func() {
 				fmt.Printf("arch %s  dim %d  layers %d  vocab %d  head dim %d  rope dim %d (base %g)  eps %g\n",
 					c.Arch, c.Dim, c.Layers, c.Vocab, c.HeadDim, c.RopeDim, c.RopeBase, c.NormEps)
-				fmt.Printf("tied output %v  gated MLP %v  qkv bias %v  q/k norm %v  parameters %d  storage in memory %s\n", c.Tied, c.Gated, c.QKVBias, c.QKNorm, m.Params(), app.StorageNames(m))
+				fmt.Printf("tied output %v  gated MLP %v  qkv bias %v  o/down bias %v  q/k norm %v  parameters %d  storage in memory %s\n", c.Tied, c.Gated, c.QKVBias, c.OutBias, c.QKNorm, m.Params(), app.StorageNames(m))
 				scaling := "none"
 				if r := c.RopeScaling; r.Type == "linear" {
 					scaling = fmt.Sprintf("linear (factor %g)", r.Factor)

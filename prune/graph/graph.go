@@ -262,7 +262,7 @@ func (b *builder) trace() {
 			rope.Name = p + "rope_k"
 			k = b.out(b.node(rope, []int{k}, KV*hd))
 			att := b.out(b.node(Node{Op: OpAttention, Name: p + "attention", Layer: l, Heads: H, KVHeads: KV, HeadDim: hd}, []int{q, k, v}, H*hd))
-			o := b.linear(model.AttnOutput, model.AttnOutput, l, att)
+			o := b.linear(model.AttnOutput, model.AttnOutputBias, l, att)
 			x = b.out(b.node(Node{Op: OpAdd, Name: p + "attn_residual", Layer: l}, []int{x, o}, d))
 		}
 		if ff > 0 {
@@ -276,7 +276,7 @@ func (b *builder) trace() {
 			} else {
 				h = b.out(b.node(Node{Op: OpSiLU, Name: p + "silu", Layer: l}, []int{up}, ff))
 			}
-			down := b.linear(model.FFNDown, model.FFNDown, l, h)
+			down := b.linear(model.FFNDown, model.FFNDownBias, l, h)
 			x = b.out(b.node(Node{Op: OpAdd, Name: p + "ffn_residual", Layer: l}, []int{x, down}, d))
 		}
 	}

@@ -278,6 +278,12 @@ func fromModelConfig(mc *model.Config, bos, eos int, dtype string) ([]byte, erro
 		return nil, fmt.Errorf("hf: the model's MLP has no gate; %s needs gate_proj", fam.Architecture)
 	case mc.QKVBias != (fam.Arch == "qwen2"):
 		return nil, fmt.Errorf("hf: %s has q/k/v biases exactly when it is Qwen2 (this %s model: biases %v)", fam.Architecture, mc.Arch, mc.QKVBias)
+	case mc.OutBias:
+		// transformers has one flag for all attention biases and one for all
+		// MLP biases; writing zero q/k/v and gate/up biases to carry o_proj's
+		// and down_proj's would give a file Shear cannot read back (it has no
+		// gate/up biases), so the export is refused rather than half-done.
+		return nil, fmt.Errorf("hf: the model has o_proj and down_proj biases (FLAP's bias compensation); %s carries them only with attention_bias and mlp_bias, which also bias q/k/v and gate/up: write GGUF instead", fam.Architecture)
 	case mc.QKNorm != (fam.Arch == "qwen3"):
 		return nil, fmt.Errorf("hf: %s has q/k norms exactly when it is Qwen3 (this %s model: q/k norms %v)", fam.Architecture, mc.Arch, mc.QKNorm)
 	case mc.RopeDim != mc.HeadDim:

@@ -506,6 +506,11 @@ func TestSaveErrorsLeaveNothing(t *testing.T) {
 	if err := Save(&bad, filepath.Join(parent, "out"), SaveOptions{}); err == nil {
 		t.Error("ungated model accepted")
 	}
+	biased := *m
+	biased.Config.OutBias = true
+	if err := Save(&biased, filepath.Join(parent, "out3"), SaveOptions{}); err == nil || !strings.Contains(err.Error(), "o_proj and down_proj biases") {
+		t.Errorf("o_proj/down_proj biases: %v", err)
+	}
 	if err := Save(m, filepath.Join(parent, "out2"), SaveOptions{DType: "I8"}); err == nil {
 		t.Error("dtype I8 accepted")
 	}

@@ -234,8 +234,8 @@ func Check(m *model.Model) error {
 		return fmt.Errorf("llama2c: RoPE base %g; llama2.c hard-codes %d", c.RopeBase, RopeBase)
 	case float32(c.NormEps) != float32(NormEps):
 		return fmt.Errorf("llama2c: RMSNorm epsilon %g; llama2.c hard-codes 1e-5", c.NormEps)
-	case !c.Gated || c.QKVBias:
-		return errors.New("llama2c: llama2.c needs a gated (SwiGLU) MLP and no q/k/v biases")
+	case !c.Gated || c.QKVBias || c.OutBias:
+		return errors.New("llama2c: llama2.c needs a gated (SwiGLU) MLP and no biases (q/k/v, or Wo and Wdown's from FLAP)")
 	case c.CtxLen <= 0:
 		return errors.New("llama2c: the model has no context length (seq_len)")
 	case c.Vocab > 1<<31-1 || c.Dim > 1<<16 || c.CtxLen > 1<<22:

@@ -29,6 +29,9 @@ type Config struct {
 	Gated    bool // SwiGLU MLP (gate and up); false: up → SiLU → down
 	QKVBias  bool // q, k, v projections carry biases (Qwen2 style)
 	QKNorm   bool // per-head RMSNorm on q and k before RoPE (Qwen3 style)
+	// OutBias: Wo and Wdown carry output biases (FLAP's bias compensation
+	// after pruning, llama.cpp's optional attn_output.bias and ffn_down.bias).
+	OutBias bool
 
 	RopeScaling RopeScaling
 }

@@ -157,7 +157,8 @@ func TestRopeScalingErrors(t *testing.T) {
 }
 
 // TestPrunedQwen2AsDeci: a qwen2 model with per-layer widths is written as
-// deci with its q/k rows permuted to adjacent pairs, and computes the same
+// deci with its q/k rows permuted to adjacent pairs (a uniform one with
+// output biases as llama), and computes the same
 // logits read back (up to summation order: the head's elements moved).
 func TestPrunedQwen2AsDeci(t *testing.T) {
 	m := familyModel(t, "qwen2-bias-tied", tensor.F32)
@@ -192,4 +193,30 @@ func TestPrunedQwen2AsDeci(t *testing.T) {
 		t.Fatalf("read back as %+v", back.Config)
 	}
 	checkSameLogits(t, pruned, back, 1e-5)
+
+	// Uniform widths with FLAP's Wo/Wdown biases, which llama.cpp's qwen2
+	// does not load: the same pairs, as llama.
+	c = m.Config
+	c.OutBias = true
+	biased, err := model.NewRandom(c, tensor.F32, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	biased.Tok = m.Tok
+	if raw, err = biased.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = gguf.Parse(raw); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.String("general.architecture"); a != "llama" {
+		t.Fatalf("qwen2 with output biases written as %q, want llama", a)
+	}
+	if back, err = model.FromGGUF(f, model.LoadOptions{DType: tensor.F32}); err != nil {
+		t.Fatal(err)
+	}
+	if back.NeoxRoPE() || !back.QKVBias || !back.OutBias {
+		t.Fatalf("read back as %+v", back.Config)
+	}
+	checkSameLogits(t, biased, back, 1e-5)
 }

@@ -228,6 +228,7 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 			simd.Attention(att, q, s.kCache[l], s.vCache[l], s.scores, n, s.pos, H, KV, hd, s.ctx)
 			s.observe(WoInput, l, att, n, qd)
 			L.Wo.MatMul(xb, att, n, &s.scratch)
+			AddBias(xb, L.Bo)
 			simd.Add(x, x, xb)
 		}
 		if ff > 0 {
@@ -244,6 +245,7 @@ func (s *State) forwardBatch(tokens []int, want, all bool) []float32 {
 			}
 			s.observe(WdownInput, l, hb, n, ff)
 			L.Wdown.MatMul(xb, hb, n, &s.scratch)
+			AddBias(xb, L.Bdown)
 			simd.Add(x, x, xb)
 		}
 	}

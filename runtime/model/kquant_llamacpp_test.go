@@ -1,18 +1,14 @@
 package model_test
 
 import (
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/shear-ai/shear/internal/testshared"
-	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/internal/llamacpp"
 	"github.com/shear-ai/shear/runtime/model"
-	"github.com/shear-ai/shear/runtime/sample"
 	"github.com/shear-ai/shear/runtime/tensor"
 )
 
@@ -36,7 +32,7 @@ func llamaTool(t *testing.T, name string) string {
 // kept, decodes greedily to llama.cpp's tokens (llama-cli), and has
 // llama-perplexity's perplexity under that tool's protocol.
 func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
-	quantize, cli, ppl := llamaTool(t, "llama-quantize"), llamaTool(t, "llama-cli"), llamaTool(t, "llama-perplexity")
+	quantize, cli, pplTool := llamaTool(t, "llama-quantize"), llamaTool(t, "llama-cli"), llamaTool(t, "llama-perplexity")
 	dir := t.TempDir()
 	src := loadStories(t, tensor.F32)
 	// Rows of 256 and 768 values: whole super-blocks, so no fallback types.
@@ -69,57 +65,5 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 		t.Fatalf("Q4_K_M file loaded as %v, want its Q4_K and Q6_K blocks kept", st)
 	}
 
-	const steps = 48
-	st := km.NewState(steps+1, 1)
-	var ids []int
-	logits, err := st.Forward([]int{km.Tok.BOS()}, false)
-	for range steps {
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := sample.Argmax(logits)
-		ids = append(ids, id)
-		logits, err = st.Forward([]int{id}, false)
-	}
-	want := km.Tok.Decode(ids)
-	if got := testshared.LlamaGreedy(t, cli, q4, steps); got != strings.TrimSpace(want) {
-		t.Errorf("greedy text from BOS:\nllama.cpp %q\nShear     %q", got, want)
-	}
-
-	text, err := os.ReadFile(sharedPath(t, "data/tinystories-dev.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text = text[:20000]
-	const ctx = 128
-	ref := testshared.LlamaPerplexity(t, ppl, q4, text, ctx)
-	got := llamaPerplexityProtocol(t, km, string(text), ctx)
-	if rel := math.Abs(got/ref - 1); rel > 1e-3 {
-		t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", got, ref, 100*rel)
-	}
-	t.Logf("greedy %d tokens equal (%q); ppl %.4f, llama-perplexity %.4f", steps, want, got, ref)
-}
-
-// llamaPerplexityProtocol is llama-perplexity's default scoring: the
-// tokenization with BOS cut into chunks of ctx tokens, each chunk's first
-// token replaced by BOS, and only the second half of each chunk scored.
-func llamaPerplexityProtocol(t *testing.T, m *model.Model, text string, ctx int) float64 {
-	tokens := append([]int{m.Tok.BOS()}, m.Tok.Encode(text)...)
-	st := m.NewState(ctx, ctx)
-	var nll float64
-	var n int
-	for c := 0; (c+1)*ctx <= len(tokens); c++ {
-		chunk := slices.Clone(tokens[c*ctx : (c+1)*ctx])
-		chunk[0] = m.Tok.BOS()
-		st.Reset()
-		logits, err := st.Forward(chunk, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := ctx / 2; j < ctx-1; j++ {
-			nll -= eval.LogProb(logits[j*m.Vocab:(j+1)*m.Vocab], tokens[c*ctx+j+1])
-			n++
-		}
-	}
-	return math.Exp(nll / float64(n))
+	llamacpp.Check(t, km, cli, pplTool, q4, sharedPath(t, "data/tinystories-dev.txt"), 48, 256)
 }

@@ -27,10 +27,12 @@ type Layer struct {
 	QNorm      []float32      // optional per-head RMSNorm of q and k before RoPE [hd] (Qwen3)
 	KNorm      []float32
 	Wo         *tensor.Matrix // [dim × heads·hd]
+	Bo         []float32      // optional output bias of Wo [dim]
 	FFNNorm    []float32
 	Wgate      *tensor.Matrix // [ffn × dim], nil when the MLP has no gate
 	Wup        *tensor.Matrix // [ffn × dim]
 	Wdown      *tensor.Matrix // [dim × ffn]
+	Bdown      []float32      // optional output bias of Wdown [dim]
 }
 
 // Model is a loaded model: shape, weights and tokenizer.
@@ -113,6 +115,9 @@ func FromGGUF(f *gguf.File, opt LoadOptions) (*Model, error) {
 	m.Tied = !hasOutput
 	_, m.QKVBias = f.Tensor(AttnQBias.Name(firstLayer(cfg.Heads)))
 	_, m.QKNorm = f.Tensor(AttnQNorm.Name(firstLayer(cfg.Heads)))
+	_, attnOutBias := f.Tensor(AttnOutputBias.Name(firstLayer(cfg.Heads)))
+	_, ffnDownBias := f.Tensor(FFNDownBias.Name(firstLayer(cfg.FFN)))
+	m.OutBias = attnOutBias || ffnDownBias // both or neither: a missing one is reported below
 	_, m.Gated = f.Tensor(FFNGate.Name(firstLayer(cfg.FFN)))
 	if _, ok := f.Tensor(RopeFreqs.Name(-1)); ok && m.RopeScaling.Type == "" {
 		m.RopeScaling.Type = "llama3" // llama.cpp's form: the factors without parameters

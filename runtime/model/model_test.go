@@ -74,6 +74,7 @@ func TestVariants(t *testing.T) {
 		"mha":      func(c *model.Config) { c.KVHeads = []int{4, 4, 4} },
 		"gqa-tied": func(c *model.Config) { c.KVHeads = []int{2, 2, 2}; c.Tied = true },
 		"bias":     func(c *model.Config) { c.QKVBias = true },
+		"out-bias": func(c *model.Config) { c.OutBias = true },
 		"no-gate":  func(c *model.Config) { c.Gated = false },
 		"per-layer": func(c *model.Config) {
 			c.Heads, c.KVHeads, c.FFN = []int{4, 2, 0}, []int{2, 1, 0}, []int{40, 0, 24}

@@ -133,7 +133,7 @@ func NewRandom(c Config, dt tensor.DType, seed uint64) (*Model, error) {
 			*r.Mat = mat(rows, cols)
 		case r.Kind == RopeFreqs:
 			*r.Vec = c.Llama3RopeFactors()
-		case r.Kind == AttnQBias || r.Kind == AttnKBias || r.Kind == AttnVBias:
+		case r.Kind == AttnQBias || r.Kind == AttnKBias || r.Kind == AttnVBias || r.Kind == AttnOutputBias || r.Kind == FFNDownBias:
 			*r.Vec = vec(rows, true)
 		default:
 			*r.Vec = vec(rows, false)

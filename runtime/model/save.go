@@ -25,7 +25,8 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 	// llama.cpp's qwen2 takes every layer's widths from layer 0; its deci
 	// runs per-layer widths and q/k/v biases with adjacent-pair RoPE, which
 	// computes NeoX RoPE when the q and k rows are permuted (docs/FORMATS.md).
-	toPairs := arch == "qwen2" && !c.Uniform()
+	// Its qwen2 has no Wo or Wdown biases either (llama and deci load them).
+	toPairs := arch == "qwen2" && (!c.Uniform() || c.OutBias)
 	if toPairs && c.RopeDim != c.HeadDim {
 		return nil, fmt.Errorf("model: a pruned qwen2 model is written as deci, which needs RoPE over whole heads (rope dimension %d, head %d)", c.RopeDim, c.HeadDim)
 	}

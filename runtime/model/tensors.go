@@ -30,10 +30,12 @@ const (
 	AttnQNorm
 	AttnKNorm
 	AttnOutput
+	AttnOutputBias
 	FFNNorm
 	FFNGate
 	FFNUp
 	FFNDown
+	FFNDownBias
 	NumKinds
 )
 
@@ -103,6 +105,9 @@ var Kinds = [NumKinds]KindInfo{
 	AttnOutput: {Base: "attn_output", Suffix: "weight", HF: "self_attn.o_proj.weight", LoRA: "o", PEFT: "self_attn.o_proj",
 		Block: true, Matrix: true, Shape: func(c *Config, l int) (int, int) { return c.Dim, c.Heads[l] * c.HeadDim },
 		Present: hasAttention, mat: func(_ *Model, L *Layer) **tensor.Matrix { return &L.Wo }},
+	AttnOutputBias: {Base: "attn_output", Suffix: "bias", HF: "self_attn.o_proj.bias", Block: true,
+		Shape: dimVector, Present: func(c *Config, l int) bool { return c.Heads[l] > 0 && c.OutBias },
+		vec: func(_ *Model, L *Layer) *[]float32 { return &L.Bo }},
 
 	FFNNorm: {Base: "ffn_norm", Suffix: "weight", HF: "post_attention_layernorm.weight", Block: true,
 		Shape: dimVector, Present: hasMLP, vec: func(_ *Model, L *Layer) *[]float32 { return &L.FFNNorm }},
@@ -115,6 +120,9 @@ var Kinds = [NumKinds]KindInfo{
 	FFNDown: {Base: "ffn_down", Suffix: "weight", HF: "mlp.down_proj.weight", LoRA: "down", PEFT: "mlp.down_proj",
 		Block: true, Matrix: true, Shape: func(c *Config, l int) (int, int) { return c.Dim, c.FFN[l] },
 		Present: hasMLP, mat: func(_ *Model, L *Layer) **tensor.Matrix { return &L.Wdown }},
+	FFNDownBias: {Base: "ffn_down", Suffix: "bias", HF: "mlp.down_proj.bias", Block: true,
+		Shape: dimVector, Present: func(c *Config, l int) bool { return c.FFN[l] > 0 && c.OutBias },
+		vec: func(_ *Model, L *Layer) *[]float32 { return &L.Bdown }},
 }
 
 func always(*Config, int) bool               { return true }

@@ -388,6 +388,7 @@ func refSlot(r *reference.Model, name string) (get func(i int) *float64) {
 		"attn_q.weight": flat(L.Wq), "attn_k.weight": flat(L.Wk), "attn_v.weight": flat(L.Wv), "attn_output.weight": flat(L.Wo),
 		"ffn_gate.weight": flat(L.Wgate), "ffn_up.weight": flat(L.Wup), "ffn_down.weight": flat(L.Wdown),
 		"attn_q.bias": vec(L.Bq), "attn_k.bias": vec(L.Bk), "attn_v.bias": vec(L.Bv),
+		"attn_output.bias": vec(L.Bo), "ffn_down.bias": vec(L.Bdown),
 		"attn_q_norm.weight": vec(L.QNorm), "attn_k_norm.weight": vec(L.KNorm),
 	}[rest]
 }
@@ -406,6 +407,7 @@ func TestFullModelGrad(t *testing.T) {
 		},
 		"gqa-tied": func(c *model.Config) { c.Tied = true },
 		"mha-bias": func(c *model.Config) { c.KVHeads = []int{4, 4}; c.QKVBias = true },
+		"out-bias": func(c *model.Config) { c.OutBias = true },
 		"nogate-widths": func(c *model.Config) {
 			c.Gated = false
 			c.Heads, c.KVHeads, c.FFN = []int{4, 2}, []int{2, 1}, []int{24, 12}

@@ -177,7 +177,7 @@ func Estimate(c *model.Config, dt tensor.DType, opt Options) Memory {
 			each(lora.Q, qd, d, c.QKVBias)
 			each(lora.K, kvd, d, c.QKVBias)
 			each(lora.V, kvd, d, c.QKVBias)
-			each(lora.O, d, qd, false)
+			each(lora.O, d, qd, c.OutBias)
 			if opt.Full {
 				e.BaseGrads += f(d)
 				if c.QKNorm {
@@ -190,7 +190,7 @@ func Estimate(c *model.Config, dt tensor.DType, opt Options) Memory {
 				each(lora.Gate, ff, d, false)
 			}
 			each(lora.Up, ff, d, false)
-			each(lora.Down, d, ff, false)
+			each(lora.Down, d, ff, c.OutBias)
 			if opt.Full {
 				e.BaseGrads += f(d)
 			}

@@ -252,7 +252,7 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 			S.q = lin(lora.Q, l, L.Wq, L.Bq)
 			S.k = lin(lora.K, l, L.Wk, L.Bk)
 			S.v = lin(lora.V, l, L.Wv, L.Bv)
-			S.o = lin(lora.O, l, L.Wo, nil)
+			S.o = lin(lora.O, l, L.Wo, L.Bo)
 			S.xn1, S.inv1 = act("xn1", N*d, N*d), act("inv1", N, N)
 			S.qb, S.kb, S.vb, S.atto = act("q", N*qd, N*W.qd), act("k", N*kvd, N*W.kvd), act("v", N*kvd, N*W.kvd), act("atto", N*qd, N*W.qd)
 			S.dq, S.dk, S.dv, S.datto = scratch("dq", N*qd, N*W.qd), scratch("dk", N*kvd, N*W.kvd), scratch("dv", N*kvd, N*W.kvd), scratch("datto", N*qd, N*W.qd)
@@ -286,7 +286,7 @@ func New(m *model.Model, opt Options) (*Trainer, error) {
 				S.g, S.dg = act("g", N*ff, N*W.ff), scratch("dg", N*ff, N*W.ff)
 			}
 			S.up = lin(lora.Up, l, L.Wup, nil)
-			S.down = lin(lora.Down, l, L.Wdown, nil)
+			S.down = lin(lora.Down, l, L.Wdown, L.Bdown)
 			S.xn2, S.inv2 = act("xn2", N*d, N*d), act("inv2", N, N)
 			S.u, S.h = act("u", N*ff, N*W.ff), act("h", N*ff, N*W.ff)
 			S.du, S.dh = scratch("du", N*ff, N*W.ff), scratch("dh", N*ff, N*W.ff)

@@ -19,6 +19,7 @@ type Layer struct {
 	AttnNorm, FFNNorm []float64
 	Wq, Wk, Wv, Wo    Mat
 	Bq, Bk, Bv        []float64
+	Bo, Bdown         []float64 // output biases of Wo and Wdown
 	QNorm, KNorm      []float64 // per-head norms of q and k (Qwen3)
 	Wgate, Wup, Wdown Mat
 }
@@ -73,6 +74,7 @@ func FromModel(m *model.Model) *Model {
 			Wq: FromMatrix(L.Wq), Wk: FromMatrix(L.Wk), Wv: FromMatrix(L.Wv), Wo: FromMatrix(L.Wo),
 			Bq: vec(L.Bq), Bk: vec(L.Bk), Bv: vec(L.Bv), QNorm: vec(L.QNorm), KNorm: vec(L.KNorm),
 			Wgate: FromMatrix(L.Wgate), Wup: FromMatrix(L.Wup), Wdown: FromMatrix(L.Wdown),
+			Bo: vec(L.Bo), Bdown: vec(L.Bdown),
 		})
 	}
 	return r
@@ -216,6 +218,7 @@ func (m *Model) Logits(tokens []int) [][]float64 {
 					}
 				}
 				outs[i] = mv(L.Wo, o)
+				addv(outs[i], L.Bo)
 			}
 			for i := range xs {
 				addv(xs[i], outs[i])
@@ -235,7 +238,9 @@ func (m *Model) Logits(tokens []int) [][]float64 {
 						u[j] = silu(u[j])
 					}
 				}
-				addv(xs[i], mv(L.Wdown, u))
+				down := mv(L.Wdown, u)
+				addv(down, L.Bdown)
+				addv(xs[i], down)
 			}
 		}
 	}
