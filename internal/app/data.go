@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"path/filepath"
-	"strings"
 
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/prune"
@@ -95,15 +94,15 @@ func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int
 	if err != nil {
 		return prune.Data{}, err
 	}
-	return pruneData(text, instruct, calibEx, calibSeqs, seed), nil
+	return CutPruneData(text, instruct, calibEx, calibSeqs, seed), nil
 }
 
-// pruneData is the one cut of a pruning stage's data (prune and
+// CutPruneData is the one cut of a pruning stage's data (prune and
 // lorashear): calibSeqs calibration sequences — the first of calib when
 // given, else held out of the text (drawn with seed+7) when it has more
 // than that, else the first instructions — and for training the rest of
 // the text, then the instructions.
-func pruneData(text, instruct, calib []train.Example, calibSeqs int, seed uint64) prune.Data {
+func CutPruneData(text, instruct, calib []train.Example, calibSeqs int, seed uint64) prune.Data {
 	var d prune.Data
 	if len(calib) > 0 {
 		d.Calib = calib[:min(len(calib), calibSeqs)]
@@ -141,80 +140,63 @@ func readTexts(path string) ([]NamedText, error) {
 	return out, nil
 }
 
-// dataPlan is the data of a pruning pipeline, with the evaluation text
-// kept out of every training and calibration step.
-type dataPlan struct {
-	heldOut  string          // evaluation text
-	trainTxt []string        // training texts (one per file)
-	names    []string        // file names
-	instruct []train.Example // instructions, minus any that quote the held-out text
-	dropped  int             // instructions dropped for quoting the held-out text
+// DataPlan is the data of a pruning pipeline, with the test and
+// validation texts kept out of every training and calibration step.
+type DataPlan struct {
+	Test       string          // the evaluation text
+	Validation string          // recovery's dev set (none with an --eval file)
+	Train      []string        // training texts (one per file)
+	Names      []string        // file names
+	Instruct   []train.Example // instructions, minus any that quote the test or validation text
+	Dropped    int             // instructions dropped for quoting them
 }
 
-// HoldOutFrac of every data file, its head cut at a paragraph boundary,
-// is the evaluation text of lorashear when none is given.
-const HoldOutFrac = 0.1
-
-// splitHead cuts text into its first frac (at a blank line) and the rest.
-func splitHead(text string, frac float64) (head, rest string) {
-	cut := int(float64(len(text)) * frac)
-	if i := strings.Index(text[cut:], "\n\n"); i >= 0 {
-		cut += i + 2
-	}
-	return text[:cut], text[cut:]
-}
-
-// planData holds out the evaluation text — evalText, or the first 10% of
-// every text — and drops instructions that quote it.
-func planData(m *model.Model, texts []NamedText, ins []train.Instruction, evalText string, ctx int) *dataPlan {
-	p := &dataPlan{heldOut: evalText}
+// PlanData cuts every text with SplitText (test, validation, training),
+// unless the test text is given (evalText: an --eval file, whose data
+// files then train whole, or the embedded held-out text with its
+// validation half valText); instructions quoting the test or validation
+// text are dropped.
+func PlanData(m *model.Model, texts []NamedText, ins []train.Instruction, evalText, valText string, ctx int) *DataPlan {
+	p := &DataPlan{Test: evalText, Validation: valText}
 	for _, t := range texts {
 		rest := t.Text
 		if evalText == "" {
-			var held string
-			held, rest = splitHead(t.Text, HoldOutFrac)
-			p.heldOut += held
+			s := SplitText(t.Text)
+			p.Test += s.Test
+			p.Validation += s.Validation
+			rest = s.Train
 		}
-		p.trainTxt, p.names = append(p.trainTxt, rest), append(p.names, t.Name)
+		p.Train, p.Names = append(p.Train, rest), append(p.Names, t.Name)
 	}
+	ins, p.Dropped = DropQuoting(ins, p.Test, p.Validation)
 	for _, in := range ins {
-		if quotes(p.heldOut, in.Input) || quotes(p.heldOut, in.Output) {
-			p.dropped++
-			continue
-		}
 		if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
-			p.instruct = append(p.instruct, ex)
+			p.Instruct = append(p.Instruct, ex)
 		}
 	}
 	return p
 }
 
-// quotes reports whether s (long enough to be telling) appears in text.
-func quotes(text, s string) bool {
-	s = strings.TrimSpace(s)
-	return len(s) >= 20 && strings.Contains(text, s)
-}
-
-// subsets cuts the training texts into recovery subsets: one per file, or
+// Subsets cuts the training texts into recovery subsets: one per file, or
 // by paragraph length for a single file (prune.SplitByLength).
-func (p *dataPlan) subsets(m *model.Model, ctx, k int) []prune.Subset {
-	if len(p.trainTxt) == 1 {
-		return prune.SplitByLength(m.Tok, p.trainTxt[0], ctx, k)
+func (p *DataPlan) Subsets(m *model.Model, ctx, k int) []prune.Subset {
+	if len(p.Train) == 1 {
+		return prune.SplitByLength(m.Tok, p.Train[0], ctx, k)
 	}
 	var out []prune.Subset
-	for i, t := range p.trainTxt {
+	for i, t := range p.Train {
 		if ex := train.PackText(m.Tok, t, ctx); len(ex) > 0 {
-			out = append(out, prune.Subset{Name: p.names[i], Examples: ex})
+			out = append(out, prune.Subset{Name: p.Names[i], Examples: ex})
 		}
 	}
 	return out
 }
 
-// pruneData is the training and calibration data of the pruning stage.
-func (p *dataPlan) pruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+// PruneData is the training and calibration data of the pruning stage.
+func (p *DataPlan) PruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
 	var text []train.Example
-	for _, t := range p.trainTxt {
+	for _, t := range p.Train {
 		text = append(text, train.PackText(m.Tok, t, ctx)...)
 	}
-	return pruneData(text, p.instruct, nil, calibSeqs, seed)
+	return CutPruneData(text, p.Instruct, nil, calibSeqs, seed)
 }

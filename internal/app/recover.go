@@ -38,11 +38,11 @@ func RecoverDynamic(ctx context.Context, pruned, dense *model.Model, req Dynamic
 	var err error
 	switch {
 	case req.Data.embedded(): // one subset per embedded text, as lorashear cuts them
-		var p dataPlan
+		var p DataPlan
 		for _, t := range req.Data.Embedded.Texts {
-			p.trainTxt, p.names = append(p.trainTxt, t.Text), append(p.names, t.Name)
+			p.Train, p.Names = append(p.Train, t.Text), append(p.Names, t.Name)
 		}
-		subs = p.subsets(pruned, opt.Ctx, req.Subsets)
+		subs = p.Subsets(pruned, opt.Ctx, req.Subsets)
 	case req.Data.Text != "":
 		if subs, err = prune.TextSubsets(pruned.Tok, req.Data.Text, opt.Ctx, req.Subsets); err != nil {
 			return nil, err
