@@ -172,7 +172,7 @@ func newLorashear() *cobra.Command {
 	fl.BoolVar(&req.Resume, "resume", req.Resume, "continue from the checkpoints in the report directory")
 	fl.StringVarP(&req.Output, "output", "o", req.Output, "output GGUF (default pruned.gguf)")
 	fl.StringVar(&req.Report, "report", req.Report, "report directory (default OUTPUT-report; holds checkpoints for --resume)")
-	fl.StringVar(&req.EvalPath, "eval", req.EvalPath, "evaluation text (default: the first 10% of every --data file, kept out of training)")
+	fl.StringVar(&req.EvalPath, "eval", req.EvalPath, "evaluation text (default: the first 10% of every --data file; the next 10% is validation text, both kept out of training)")
 	fl.StringVar(&req.MCPath, "mc", req.MCPath, "multiple-choice JSONL for acc/acc_norm")
 	fl.IntVar(&req.EvalChunks, "eval-chunks", req.EvalChunks, "perplexity chunks of the evaluation text")
 	bindRequest(cmd, &req, defaultLorashear())

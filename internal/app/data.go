@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/shear-ai/shear/internal/safefile"
@@ -74,15 +75,28 @@ func (d DataFiles) Load(m *model.Model, ctx int) ([]train.Example, error) {
 }
 
 // LoadPruneData loads the training examples (text and instructions) and
-// the calibration set of `shear prune` (see pruneData; calib names a file
-// of calibration text, "" for none).
+// the calibration set of `shear prune` (see CutPruneData; calib names a
+// file of calibration text, "" for none). A --data text is cut as
+// lorashear cuts it (cut): prune trains on its training part only.
 func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int, seed uint64) (prune.Data, error) {
 	if err := d.Need(); err != nil {
 		return prune.Data{}, err
 	}
-	text, err := d.text(m, ctx)
-	if err != nil {
-		return prune.Data{}, err
+	var text, instruct []train.Example
+	var err error
+	if d.Text != "" {
+		p, err := d.cut(m, ctx)
+		if err != nil {
+			return prune.Data{}, err
+		}
+		text, instruct = p.TrainText(m, ctx), p.Instruct
+	} else {
+		if text, err = d.text(m, ctx); err != nil {
+			return prune.Data{}, err
+		}
+		if instruct, err = d.instructions(m, ctx); err != nil {
+			return prune.Data{}, err
+		}
 	}
 	var calibEx []train.Example
 	if calib != "" {
@@ -90,11 +104,28 @@ func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int
 			return prune.Data{}, err
 		}
 	}
-	instruct, err := d.instructions(m, ctx)
-	if err != nil {
-		return prune.Data{}, err
-	}
 	return CutPruneData(text, instruct, calibEx, calibSeqs, seed), nil
+}
+
+// cut reads the --data texts and the instructions and cuts them with
+// PlanData, so that prune and recover train on what lorashear trains on
+// and never on the test or validation text of the same files.
+func (d DataFiles) cut(m *model.Model, ctx int) (*DataPlan, error) {
+	texts, err := readTexts(d.Text)
+	if err != nil {
+		return nil, err
+	}
+	var ins []train.Instruction
+	if d.Instruct != "" {
+		if ins, err = train.ReadInstructions(d.Instruct); err != nil {
+			return nil, err
+		}
+	}
+	p := PlanData(m, texts, ins, "", "", ctx)
+	if len(ins) > 0 && len(p.Instruct) == 0 {
+		return nil, fmt.Errorf("%s: no instruction fits the context of %d tokens without quoting the test or validation text (%d dropped for quoting it)", d.Instruct, ctx, p.Dropped)
+	}
+	return p, nil
 }
 
 // CutPruneData is the one cut of a pruning stage's data (prune and
@@ -192,11 +223,16 @@ func (p *DataPlan) Subsets(m *model.Model, ctx, k int) []prune.Subset {
 	return out
 }
 
-// PruneData is the training and calibration data of the pruning stage.
-func (p *DataPlan) PruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+// TrainText packs the training texts into sequences of ctx tokens.
+func (p *DataPlan) TrainText(m *model.Model, ctx int) []train.Example {
 	var text []train.Example
 	for _, t := range p.Train {
 		text = append(text, train.PackText(m.Tok, t, ctx)...)
 	}
-	return CutPruneData(text, p.Instruct, nil, calibSeqs, seed)
+	return text
+}
+
+// PruneData is the training and calibration data of the pruning stage.
+func (p *DataPlan) PruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+	return CutPruneData(p.TrainText(m, ctx), p.Instruct, nil, calibSeqs, seed)
 }

@@ -2,11 +2,16 @@ package app
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/shear-ai/shear/internal/testshared"
 	"github.com/shear-ai/shear/runtime/eval"
+	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -97,5 +102,62 @@ func TestDropQuoting(t *testing.T) {
 	kept, dropped := DropQuoting(ins, "… a sentence of the test text, long enough …", "and a sentence of the validation text too; short text")
 	if dropped != 2 || len(kept) != 2 || kept[0] != ins[2] || kept[1] != ins[3] {
 		t.Errorf("kept %v, dropped %d", kept, dropped)
+	}
+}
+
+// TestPruneDataLeavesOutHeldText: `shear prune --data` trains and
+// calibrates on the training part of SplitText only, and drops the
+// instructions that quote the test or validation part.
+func TestPruneDataLeavesOutHeldText(t *testing.T) {
+	m, err := model.Load(testshared.Path(t, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var paras []string
+	for i := range 60 {
+		paras = append(paras, fmt.Sprintf("Story %03d: the cat sat in the sun and was happy.", i))
+	}
+	text := strings.Join(paras, "\n\n") + "\n"
+	ins := fmt.Sprintf("{\"instruction\":\"Go on.\",\"input\":%q,\"output\":\"The end.\"}\n{\"instruction\":\"Go on.\",\"input\":%q,\"output\":\"The end.\"}\n", paras[1], paras[50])
+	textPath, insPath := filepath.Join(dir, "text.txt"), filepath.Join(dir, "ins.jsonl")
+	if err := os.WriteFile(textPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(insPath, []byte(ins), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadPruneData(m, DataFiles{Text: textPath, Instruct: insPath}, "", 2, 256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := SplitText(text)
+	var seen strings.Builder
+	for _, ex := range append(append([]train.Example(nil), d.Train...), d.Calib...) {
+		seen.WriteString(m.Tok.Decode(ex.Tokens))
+	}
+	trained, kept := 0, 0 // a training paragraph may straddle two sequences
+	for i, p := range paras {
+		id := p[:len("Story 000")]
+		got := strings.Contains(seen.String(), id)
+		if strings.Contains(s.Test+s.Validation, p) {
+			if got {
+				t.Errorf("held-out %s reaches training", id)
+			}
+		} else {
+			trained++
+			if got {
+				kept++
+			}
+		}
+		if i == 1 && !strings.Contains(s.Test, p) || i == 50 && !strings.Contains(s.Train, p) {
+			t.Fatalf("the test's premise: paragraph %d is not where expected", i)
+		}
+	}
+	if trained < 40 || kept < trained*4/5 {
+		t.Errorf("%d of %d training paragraphs reach training", kept, trained)
+	}
+	if n := strings.Count(seen.String(), "Go on."); n != 1 {
+		t.Errorf("%d instructions train, want 1 (the one quoting the test text dropped)", n)
 	}
 }

@@ -207,17 +207,20 @@ func filterRuns(runs []spec, only string) []spec {
 	return out
 }
 
-// probeStep times two recovery steps of the model (the budget's batch,
-// context and recovery mode) on one thread's share of the machine.
+// probeStep is a recovery step's time on the model (the budget's batch,
+// context and recovery mode, this run's threads): a few steps' training
+// throughput, without the stage's set-up and dev evaluations.
 func (d *dataset) probeStep(ctx context.Context, b budget) (float64, error) {
 	ropt := b.Recover
-	ropt.Stage1Steps, ropt.Stage2Steps, ropt.EvalEvery, ropt.EstimateEvery = 2, 0, 0, 1000
-	m := d.dense.Clone()
-	t0 := time.Now()
-	if _, err := prune.Recover(ctx, m, d.dense, d.subsets, nil, ropt, nil); err != nil {
+	ropt.Stage1Steps, ropt.Stage2Steps, ropt.EvalEvery, ropt.EstimateEvery, ropt.Dev = 3, 0, 0, 1000, d.dev[:min(1, len(d.dev))]
+	rep, err := prune.Recover(ctx, d.dense.Clone(), d.dense, d.subsets, nil, ropt, nil)
+	if err != nil {
 		return 0, err
 	}
-	return time.Since(t0).Seconds() / 2, nil
+	if !(rep.Stage1.TokensPerS > 0) {
+		return 0, fmt.Errorf("no throughput measured")
+	}
+	return float64(b.recoverStepTokens()) / rep.Stage1.TokensPerS, nil
 }
 
 // estimate is a run's rough time: its training steps at the probed rate
