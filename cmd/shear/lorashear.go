@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,18 +18,7 @@ import (
 
 // defaultTexts is the embedded default data (the Austen novels the
 // default model was trained on).
-func defaultTexts() ([]app.NamedText, error) {
-	var out []app.NamedText
-	err := fs.WalkDir(assets.DefaultData(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(assets.DefaultData(), p)
-		out = append(out, app.NamedText{Name: path.Base(p), Text: string(b)})
-		return err
-	})
-	return out, err
-}
+func defaultTexts() ([]app.NamedText, error) { return app.ReadFS(assets.DefaultData()) }
 
 // lorashearRequest is what `shear lorashear` reads from its flags.
 type lorashearRequest struct {

@@ -3,6 +3,8 @@ package app
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	"path/filepath"
 
 	"github.com/shear-ai/shear/internal/safefile"
@@ -151,6 +153,21 @@ func CutPruneData(text, instruct, calib []train.Example, calibSeqs int, seed uin
 type NamedText struct {
 	Name string `json:"name"`
 	Text string `json:"text"`
+}
+
+// ReadFS reads every regular file of fsys (the embedded default data),
+// named by its base name, in lexical order.
+func ReadFS(fsys fs.FS) ([]NamedText, error) {
+	var out []NamedText
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		out = append(out, NamedText{Name: path.Base(p), Text: string(b)})
+		return err
+	})
+	return out, err
 }
 
 // readTexts reads the files of a --data path (regular files only, as

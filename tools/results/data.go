@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -76,15 +75,7 @@ func loadDatasets(shared, split string, b budget) ([]*dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	var texts []app.NamedText
-	err = fs.WalkDir(assets.DefaultData(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		t, err := fs.ReadFile(assets.DefaultData(), p)
-		texts = append(texts, app.NamedText{Name: p, Text: string(t)})
-		return err
-	})
+	texts, err := app.ReadFS(assets.DefaultData())
 	if err != nil {
 		return nil, err
 	}
