@@ -45,7 +45,7 @@ func main() {
 	flag.StringVar(&c.split, "split", "test", "the split evaluated: test (docs/RESULTS.md) or val (docs/VALIDATION.md, where defaults are chosen)")
 	flag.StringVar(&c.out, "o", "", "output Markdown (default docs/RESULTS.md, or docs/VALIDATION.md with -split val)")
 	flag.StringVar(&c.plots, "plots", "", "directory of the plots (default docs/results beside -o)")
-	flag.StringVar(&c.cache, "cache", "", "directory of finished runs (one JSON each), so an interrupted run resumes")
+	flag.StringVar(&c.cache, "cache", "", "directory of finished runs, one JSON each keyed by model, method, ratio, seed, split, budget and commit, so an interrupted run resumes (a dirty tree is one key: clear the cache after changing code)")
 	flag.StringVar(&c.only, "only", "", "comma-separated substrings of run names (model/method@ratio/seed) to run; default all")
 	flag.BoolVar(&c.quick, "quick", false, "tiny budgets, one seed, two methods: a smoke test of the driver")
 	flag.Float64Var(&c.scale, "scale", 1, "multiply every step count of the budget by this")
