@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"image/color"
 	"math"
 	"os"
@@ -33,7 +34,8 @@ func savePPLPlot(path, title string, dense float64, groups []group) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "fraction of parameters removed"
-	p.Y.Label.Text = "perplexity (mean ± sd over seeds)"
+	p.Y.Label.Text = "perplexity (mean ± sd over seeds; log scale)"
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	var rows []string
 	for _, g := range groups {
 		if !slices.Contains(rows, g.row) {
@@ -78,22 +80,30 @@ func savePPLPlot(path, title string, dense float64, groups []group) error {
 }
 
 // saveKnowledgePlot draws the mean loss deviation per layer, one line per
-// kind (groups of different kinds hold different numbers of parameters,
-// so each kind is read against its own layers).
+// kind, each divided by its kind's largest |Δ| (as cmd/shear's heatmap
+// does): an attention group holds far more parameters than an MLP
+// channel, so on one scale the MLP line is flat; the question is which
+// layers of each kind matter most.
 func saveKnowledgePlot(path, title string, know map[string][]float64) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "layer"
-	p.Y.Label.Text = "mean Δ_g (loss increase when the group is removed)"
+	p.Y.Label.Text = "mean Δ_g / its kind's largest |mean Δ_g|"
 	for i, k := range []string{"attention", "mlp", "hidden"} {
 		v, ok := know[k]
 		if !ok {
 			continue
 		}
+		top := 0.0
+		for _, x := range v {
+			if !math.IsNaN(x) {
+				top = math.Max(top, math.Abs(x))
+			}
+		}
 		var pts plotter.XYs
 		for l, x := range v {
 			if !math.IsNaN(x) {
-				pts = append(pts, plotter.XY{X: float64(l), Y: x})
+				pts = append(pts, plotter.XY{X: float64(l), Y: x / math.Max(top, 1e-30)})
 			}
 		}
 		if len(pts) == 0 {
@@ -105,19 +115,19 @@ func saveKnowledgePlot(path, title string, know map[string][]float64) error {
 		}
 		l.Color, sc.Color, l.Width = palette[i], palette[i], vg.Points(1.5)
 		p.Add(l, sc)
-		p.Legend.Add(k, l, sc)
+		p.Legend.Add(fmt.Sprintf("%s (largest |Δ| %.2g)", k, top), l, sc)
 	}
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	return save(p, path)
 }
 
-// save writes the plot as SVG, atomically.
+// save writes the plot in the format its extension names, atomically.
 func save(p *plot.Plot, path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp.svg")
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp"+filepath.Ext(path))
 	if err := p.Save(7*vg.Inch, 4.5*vg.Inch, tmp); err != nil {
 		os.Remove(tmp)
 		return err
