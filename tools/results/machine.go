@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // machine describes where the results were measured.
@@ -50,4 +51,14 @@ func (m machine) version() string {
 		return m.Commit + "-dirty"
 	}
 	return m.Commit
+}
+
+// cpuSeconds is the process's user + system CPU time: what the runs cost
+// on a loaded machine, where wall time mostly measures the other jobs.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }

@@ -175,14 +175,14 @@ func run(ctx context.Context, c config, log io.Writer) error {
 			}
 			rep.add(r.o)
 			left := time.Duration(float64(time.Since(start)) / float64(i+1) * float64(len(todo)-i-1))
-			fmt.Fprintf(log, "[%d/%d] %s: ppl %.3f, ood %.2f; prune %.0fs recover %.0fs eval %.0fs; about %s left\n",
-				i+1, len(todo), r.s, r.o.PPL, r.o.OOD, r.o.Seconds.Prune, r.o.Seconds.Recover, r.o.Seconds.Eval, duration(left.Seconds()))
+			fmt.Fprintf(log, "[%d/%d] %s: ppl %.3f, ood %.2f; prune %.0fs recover %.0fs eval %.0fs; about %s left (process CPU so far %s)\n",
+				i+1, len(todo), r.s, r.o.PPL, r.o.OOD, r.o.Seconds.Prune, r.o.Seconds.Recover, r.o.Seconds.Eval, duration(left.Seconds()), duration(cpuSeconds()))
 		}
 		if err := rep.write(); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(log, "wrote %s in %s\n", c.out, duration(time.Since(t0).Seconds()))
+	fmt.Fprintf(log, "wrote %s in %s (process CPU %s)\n", c.out, duration(time.Since(t0).Seconds()), duration(cpuSeconds()))
 	if failed > 0 {
 		return fmt.Errorf("%d runs failed (listed in %s)", failed, c.out)
 	}
