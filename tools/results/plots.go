@@ -34,8 +34,8 @@ func savePPLPlot(path, title string, dense float64, groups []group) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "fraction of parameters removed"
-	p.Y.Label.Text = "perplexity (mean ± sd over seeds; log scale)"
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.Y.Label.Text = "perplexity (mean ± sd over seeds)"
+	lowest := dense // the lowest bar end: a log scale needs it > 0
 	var rows []string
 	for _, g := range groups {
 		if !slices.Contains(rows, g.row) {
@@ -53,6 +53,7 @@ func savePPLPlot(path, title string, dense float64, groups []group) error {
 			if math.IsNaN(sd) {
 				sd = 0
 			}
+			lowest = math.Min(lowest, st.Mean-sd)
 			pts.XYs = append(pts.XYs, plotter.XY{X: g.ratio, Y: st.Mean})
 			pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{sd, sd})
 		}
@@ -74,40 +75,40 @@ func savePPLPlot(path, title string, dense float64, groups []group) error {
 		p.Add(l, sc, bars)
 		p.Legend.Add(row, l, sc)
 	}
+	if len(rows) > 0 && lowest > 0 { // perplexity grows fast with the ratio
+		p.Y.Label.Text += ", log scale"
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
 	return save(p, path)
 }
 
 // saveKnowledgePlot draws the mean loss deviation per layer, one line per
-// kind, each divided by its kind's largest |Δ| (as cmd/shear's heatmap
-// does): an attention group holds far more parameters than an MLP
-// channel, so on one scale the MLP line is flat; the question is which
-// layers of each kind matter most.
+// kind, each divided by its kind's mean |Δ| over the layers (1: the
+// kind's average layer): an attention group holds far more parameters
+// than an MLP channel, so on one scale the MLP line is flat; the question
+// is which layers of each kind matter most.
 func saveKnowledgePlot(path, title string, know map[string][]float64) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "layer"
-	p.Y.Label.Text = "mean Δ_g / its kind's largest |mean Δ_g|"
+	p.Y.Label.Text = "mean Δ_g / the kind's mean |Δ| over layers"
 	for i, k := range []string{"attention", "mlp", "hidden"} {
-		v, ok := know[k]
-		if !ok {
-			continue
-		}
-		top := 0.0
-		for _, x := range v {
-			if !math.IsNaN(x) {
-				top = math.Max(top, math.Abs(x))
-			}
-		}
 		var pts plotter.XYs
-		for l, x := range v {
+		scale := 0.0
+		for l, x := range know[k] {
 			if !math.IsNaN(x) {
-				pts = append(pts, plotter.XY{X: float64(l), Y: x / math.Max(top, 1e-30)})
+				pts = append(pts, plotter.XY{X: float64(l), Y: x})
+				scale += math.Abs(x)
 			}
 		}
 		if len(pts) == 0 {
 			continue
+		}
+		scale = math.Max(scale/float64(len(pts)), 1e-30)
+		for j := range pts {
+			pts[j].Y /= scale
 		}
 		l, sc, err := plotter.NewLinePoints(pts)
 		if err != nil {
@@ -115,7 +116,7 @@ func saveKnowledgePlot(path, title string, know map[string][]float64) error {
 		}
 		l.Color, sc.Color, l.Width = palette[i], palette[i], vg.Points(1.5)
 		p.Add(l, sc)
-		p.Legend.Add(fmt.Sprintf("%s (largest |Δ| %.2g)", k, top), l, sc)
+		p.Legend.Add(fmt.Sprintf("%s (mean |Δ| %.2g)", k, scale), l, sc)
 	}
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())

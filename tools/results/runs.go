@@ -13,6 +13,7 @@ import (
 
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/model"
 )
 
 // budget is what every run gets: the CLI's defaults (`shear lorashear`'s
@@ -188,19 +189,8 @@ func (d *dataset) execute(ctx context.Context, s spec, b budget) (*outcome, erro
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	o.Seconds.Recover = time.Since(t0).Seconds()
-	t0 = time.Now()
-	q, err := app.Evaluate(ctx, cm, d.eval, b.Chunks, d.mc)
-	if err != nil {
+	if err := d.measure(ctx, cm, b, o); err != nil {
 		return nil, err
-	}
-	ood, err := app.Evaluate(ctx, cm, d.ood, b.Chunks, nil)
-	if err != nil {
-		return nil, err
-	}
-	o.Seconds.Eval = time.Since(t0).Seconds()
-	o.PPL, o.OOD = q.PPL, ood.PPL
-	if q.Acc != nil {
-		o.Acc, o.AccNorm = *q.Acc, *q.AccNorm
 	}
 	o.Params, o.Removed = rep.ParamsAfter, rep.Ratio
 	o.Heads, o.KVHeads, o.FFN = rep.Heads, rep.KVHeads, rep.FFN
@@ -232,21 +222,27 @@ func (d *dataset) execute(ctx context.Context, s spec, b budget) (*outcome, erro
 // denseOutcome evaluates the dense model (the ratio-0 row).
 func (d *dataset) denseOutcome(ctx context.Context, b budget) (*outcome, error) {
 	o := &outcome{Spec: spec{Model: d.name, Method: "dense"}, Split: d.split, Params: d.dense.Params()}
+	return o, d.measure(ctx, d.dense, b, o)
+}
+
+// measure evaluates m on the split's text and cloze items and on the
+// out-of-domain text, into o.
+func (d *dataset) measure(ctx context.Context, m *model.Model, b budget, o *outcome) error {
 	t0 := time.Now()
-	q, err := app.Evaluate(ctx, d.dense, d.eval, b.Chunks, d.mc)
+	q, err := app.Evaluate(ctx, m, d.eval, b.Chunks, d.mc)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ood, err := app.Evaluate(ctx, d.dense, d.ood, b.Chunks, nil)
+	ood, err := app.Evaluate(ctx, m, d.ood, b.Chunks, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	o.Seconds.Eval = time.Since(t0).Seconds()
 	o.PPL, o.OOD = q.PPL, ood.PPL
 	if q.Acc != nil {
 		o.Acc, o.AccNorm = *q.Acc, *q.AccNorm
 	}
-	return o, nil
+	return nil
 }
 
 // runCache keeps one JSON per finished run, keyed by model, method,
