@@ -78,27 +78,15 @@ func (d DataFiles) Load(m *model.Model, ctx int) ([]train.Example, error) {
 
 // LoadPruneData loads the training examples (text and instructions) and
 // the calibration set of `shear prune` (see CutPruneData; calib names a
-// file of calibration text, "" for none). A --data text is cut as
-// lorashear cuts it (cut): prune trains on its training part only.
+// file of calibration text, "" for none). Unlike lorashear and recover
+// it trains on the whole --data text (see docs/EVALUATION.md).
 func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int, seed uint64) (prune.Data, error) {
 	if err := d.Need(); err != nil {
 		return prune.Data{}, err
 	}
-	var text, instruct []train.Example
-	var err error
-	if d.Text != "" {
-		p, err := d.cut(m, ctx)
-		if err != nil {
-			return prune.Data{}, err
-		}
-		text, instruct = p.TrainText(m, ctx), p.Instruct
-	} else {
-		if text, err = d.text(m, ctx); err != nil {
-			return prune.Data{}, err
-		}
-		if instruct, err = d.instructions(m, ctx); err != nil {
-			return prune.Data{}, err
-		}
+	text, err := d.text(m, ctx)
+	if err != nil {
+		return prune.Data{}, err
 	}
 	var calibEx []train.Example
 	if calib != "" {
@@ -106,12 +94,16 @@ func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int
 			return prune.Data{}, err
 		}
 	}
+	instruct, err := d.instructions(m, ctx)
+	if err != nil {
+		return prune.Data{}, err
+	}
 	return CutPruneData(text, instruct, calibEx, calibSeqs, seed), nil
 }
 
 // cut reads the --data texts and the instructions and cuts them with
-// PlanData, so that prune and recover train on what lorashear trains on
-// and never on the test or validation text of the same files.
+// PlanData, so that recover trains on what lorashear trains on and never
+// on the test or validation text of the same files.
 func (d DataFiles) cut(m *model.Model, ctx int) (*DataPlan, error) {
 	texts, err := readTexts(d.Text)
 	if err != nil {

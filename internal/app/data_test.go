@@ -105,10 +105,10 @@ func TestDropQuoting(t *testing.T) {
 	}
 }
 
-// TestPruneDataLeavesOutHeldText: `shear prune --data` trains and
-// calibrates on the training part of SplitText only, and drops the
+// TestCutLeavesOutHeldText: the data `shear recover --data` reads
+// (DataFiles.cut) holds the training part of SplitText only, without the
 // instructions that quote the test or validation part.
-func TestPruneDataLeavesOutHeldText(t *testing.T) {
+func TestCutLeavesOutHeldText(t *testing.T) {
 	m, err := model.Load(testshared.Path(t, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F32})
 	if err != nil {
 		t.Fatal(err)
@@ -127,10 +127,11 @@ func TestPruneDataLeavesOutHeldText(t *testing.T) {
 	if err := os.WriteFile(insPath, []byte(ins), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := LoadPruneData(m, DataFiles{Text: textPath, Instruct: insPath}, "", 2, 256, 1)
+	p, err := DataFiles{Text: textPath, Instruct: insPath}.cut(m, 256)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := CutPruneData(p.TrainText(m, 256), p.Instruct, nil, 2, 1)
 	s := SplitText(text)
 	var seen strings.Builder
 	for _, ex := range append(append([]train.Example(nil), d.Train...), d.Calib...) {
