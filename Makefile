@@ -126,10 +126,24 @@ interop:
 default-model:
 	$(GO) run ./tools/defaultmodel -src $(SHARED)/data/public-domain -out assets
 
-# Pruning experiments on stories260K → docs/RESULTS.md (about an hour on 2 cores).
-.PHONY: results
+# Pruning experiments (tools/results; docs/EVALUATION.md's splits): every
+# method of prune.Methods and LoRAShear's ablations at 20% and 50%, on
+# stories260K and the embedded Austen model, three seeds, equal budgets in
+# training tokens (the CLI's defaults × RESULTS_SCALE). `make validation`
+# evaluates the validation split (docs/VALIDATION.md: choose defaults
+# there); `make results` the test split (docs/RESULTS.md). Finished runs
+# are kept in RESULTS_CACHE, so an interrupted run resumes; the driver
+# prints its time estimate first. RESULTS_FLAGS adds flags (-only, -quick).
+RESULTS_CACHE   ?= results-cache
+RESULTS_SCALE   ?= 1
+RESULTS_WORKERS ?= 2
+RESULTS_FLAGS   ?=
+RESULTS_ARGS     = -shared $(SHARED) -cache $(RESULTS_CACHE) -scale $(RESULTS_SCALE) -workers $(RESULTS_WORKERS) $(RESULTS_FLAGS)
+.PHONY: results validation
 results:
-	$(GO) run ./tools/results -shared $(SHARED) -o docs/RESULTS.md
+	$(GO) run ./tools/results -split test -o docs/RESULTS.md $(RESULTS_ARGS)
+validation:
+	$(GO) run ./tools/results -split val -o docs/VALIDATION.md $(RESULTS_ARGS)
 
 # The WebAssembly core (docs/WASM.md): wasm/guest as a wasip1 reactor, pure
 # Go (shear.wasm) and with the heavy kernels imported from the host

@@ -109,6 +109,9 @@ type RecoverOptions struct {
 	EvalEvery     int         `json:"eval_every"`        // early stopping on the dev split…
 	Patience      int         `json:"patience"`          // …after this many evaluations without improvement
 	DevFrac       float64     `json:"dev_frac"`
+	// Dev, when set, is stage 1's dev set (held-out text such as the
+	// validation split) in place of DevFrac of every subset.
+	Dev []train.Example `json:"-"`
 	// Checkpointing: Checkpoint is a prefix (the stages' files get
 	// .stage1/.stage2), written every CheckpointEvery steps (0: at every
 	// re-estimation, EstimateEvery).
@@ -325,6 +328,9 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 		trainSubs := make([]Subset, len(subsets))
 		for i, s := range subsets {
 			rest, d := train.Split(s.Examples, opt.DevFrac, opt.Seed+uint64(i))
+			if len(opt.Dev) > 0 {
+				rest, d = s.Examples, nil
+			}
 			dev = append(dev, d...)
 			samples[i] = rest[:min(opt.SampleSeqs, len(rest))]
 			trainSubs[i] = Subset{Name: s.Name, Examples: rest}
@@ -334,6 +340,9 @@ func Recover(ctx context.Context, pruned, dense *model.Model, subsets []Subset, 
 				return nil, err
 			}
 			rep.DenseLoss = append(rep.DenseLoss, l)
+		}
+		if len(opt.Dev) > 0 {
+			dev = opt.Dev
 		}
 		src := newWeightedSource(trainSubs, tr.B, tr.T, opt.Seed)
 		estimate := func(step int) error {

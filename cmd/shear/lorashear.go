@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,18 +18,7 @@ import (
 
 // defaultTexts is the embedded default data (the Austen novels the
 // default model was trained on).
-func defaultTexts() ([]app.NamedText, error) {
-	var out []app.NamedText
-	err := fs.WalkDir(assets.DefaultData(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(assets.DefaultData(), p)
-		out = append(out, app.NamedText{Name: path.Base(p), Text: string(b)})
-		return err
-	})
-	return out, err
-}
+func defaultTexts() ([]app.NamedText, error) { return app.ReadFS(assets.DefaultData()) }
 
 // lorashearRequest is what `shear lorashear` reads from its flags.
 type lorashearRequest struct {
@@ -172,7 +159,7 @@ func newLorashear() *cobra.Command {
 	fl.BoolVar(&req.Resume, "resume", req.Resume, "continue from the checkpoints in the report directory")
 	fl.StringVarP(&req.Output, "output", "o", req.Output, "output GGUF (default pruned.gguf)")
 	fl.StringVar(&req.Report, "report", req.Report, "report directory (default OUTPUT-report; holds checkpoints for --resume)")
-	fl.StringVar(&req.EvalPath, "eval", req.EvalPath, "evaluation text (default: the first 10% of every --data file, kept out of training)")
+	fl.StringVar(&req.EvalPath, "eval", req.EvalPath, "evaluation text (default: the first 10% of every --data file; the next 10% is validation text, both kept out of training)")
 	fl.StringVar(&req.MCPath, "mc", req.MCPath, "multiple-choice JSONL for acc/acc_norm")
 	fl.IntVar(&req.EvalChunks, "eval-chunks", req.EvalChunks, "perplexity chunks of the evaluation text")
 	bindRequest(cmd, &req, defaultLorashear())

@@ -2,8 +2,10 @@ package app
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"path"
 	"path/filepath"
-	"strings"
 
 	"github.com/shear-ai/shear/internal/safefile"
 	"github.com/shear-ai/shear/prune"
@@ -75,8 +77,9 @@ func (d DataFiles) Load(m *model.Model, ctx int) ([]train.Example, error) {
 }
 
 // LoadPruneData loads the training examples (text and instructions) and
-// the calibration set of `shear prune` (see pruneData; calib names a file
-// of calibration text, "" for none).
+// the calibration set of `shear prune` (see CutPruneData; calib names a
+// file of calibration text, "" for none). Unlike lorashear and recover
+// it trains on the whole --data text (see docs/EVALUATION.md).
 func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int, seed uint64) (prune.Data, error) {
 	if err := d.Need(); err != nil {
 		return prune.Data{}, err
@@ -95,15 +98,36 @@ func LoadPruneData(m *model.Model, d DataFiles, calib string, calibSeqs, ctx int
 	if err != nil {
 		return prune.Data{}, err
 	}
-	return pruneData(text, instruct, calibEx, calibSeqs, seed), nil
+	return CutPruneData(text, instruct, calibEx, calibSeqs, seed), nil
 }
 
-// pruneData is the one cut of a pruning stage's data (prune and
+// cut reads the --data texts and the instructions and cuts them with
+// PlanData, so that recover trains on what lorashear trains on and never
+// on the test or validation text of the same files.
+func (d DataFiles) cut(m *model.Model, ctx int) (*DataPlan, error) {
+	texts, err := readTexts(d.Text)
+	if err != nil {
+		return nil, err
+	}
+	var ins []train.Instruction
+	if d.Instruct != "" {
+		if ins, err = train.ReadInstructions(d.Instruct); err != nil {
+			return nil, err
+		}
+	}
+	p := PlanData(m, texts, ins, "", "", ctx)
+	if len(ins) > 0 && len(p.Instruct) == 0 {
+		return nil, fmt.Errorf("%s: no instruction fits the context of %d tokens without quoting the test or validation text (%d dropped for quoting it)", d.Instruct, ctx, p.Dropped)
+	}
+	return p, nil
+}
+
+// CutPruneData is the one cut of a pruning stage's data (prune and
 // lorashear): calibSeqs calibration sequences — the first of calib when
 // given, else held out of the text (drawn with seed+7) when it has more
 // than that, else the first instructions — and for training the rest of
 // the text, then the instructions.
-func pruneData(text, instruct, calib []train.Example, calibSeqs int, seed uint64) prune.Data {
+func CutPruneData(text, instruct, calib []train.Example, calibSeqs int, seed uint64) prune.Data {
 	var d prune.Data
 	if len(calib) > 0 {
 		d.Calib = calib[:min(len(calib), calibSeqs)]
@@ -121,6 +145,21 @@ func pruneData(text, instruct, calib []train.Example, calibSeqs int, seed uint64
 type NamedText struct {
 	Name string `json:"name"`
 	Text string `json:"text"`
+}
+
+// ReadFS reads every regular file of fsys (the embedded default data),
+// named by its base name, in lexical order.
+func ReadFS(fsys fs.FS) ([]NamedText, error) {
+	var out []NamedText
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		out = append(out, NamedText{Name: path.Base(p), Text: string(b)})
+		return err
+	})
+	return out, err
 }
 
 // readTexts reads the files of a --data path (regular files only, as
@@ -141,80 +180,68 @@ func readTexts(path string) ([]NamedText, error) {
 	return out, nil
 }
 
-// dataPlan is the data of a pruning pipeline, with the evaluation text
-// kept out of every training and calibration step.
-type dataPlan struct {
-	heldOut  string          // evaluation text
-	trainTxt []string        // training texts (one per file)
-	names    []string        // file names
-	instruct []train.Example // instructions, minus any that quote the held-out text
-	dropped  int             // instructions dropped for quoting the held-out text
+// DataPlan is the data of a pruning pipeline, with the test and
+// validation texts kept out of every training and calibration step.
+type DataPlan struct {
+	Test       string          // the evaluation text
+	Validation string          // recovery's dev set (none with an --eval file)
+	Train      []string        // training texts (one per file)
+	Names      []string        // file names
+	Instruct   []train.Example // instructions, minus any that quote the test or validation text
+	Dropped    int             // instructions dropped for quoting them
 }
 
-// HoldOutFrac of every data file, its head cut at a paragraph boundary,
-// is the evaluation text of lorashear when none is given.
-const HoldOutFrac = 0.1
-
-// splitHead cuts text into its first frac (at a blank line) and the rest.
-func splitHead(text string, frac float64) (head, rest string) {
-	cut := int(float64(len(text)) * frac)
-	if i := strings.Index(text[cut:], "\n\n"); i >= 0 {
-		cut += i + 2
-	}
-	return text[:cut], text[cut:]
-}
-
-// planData holds out the evaluation text — evalText, or the first 10% of
-// every text — and drops instructions that quote it.
-func planData(m *model.Model, texts []NamedText, ins []train.Instruction, evalText string, ctx int) *dataPlan {
-	p := &dataPlan{heldOut: evalText}
+// PlanData cuts every text with SplitText (test, validation, training),
+// unless the test text is given (evalText: an --eval file, whose data
+// files then train whole, or the embedded held-out text with its
+// validation half valText); instructions quoting the test or validation
+// text are dropped.
+func PlanData(m *model.Model, texts []NamedText, ins []train.Instruction, evalText, valText string, ctx int) *DataPlan {
+	p := &DataPlan{Test: evalText, Validation: valText}
 	for _, t := range texts {
 		rest := t.Text
 		if evalText == "" {
-			var held string
-			held, rest = splitHead(t.Text, HoldOutFrac)
-			p.heldOut += held
+			s := SplitText(t.Text)
+			p.Test += s.Test
+			p.Validation += s.Validation
+			rest = s.Train
 		}
-		p.trainTxt, p.names = append(p.trainTxt, rest), append(p.names, t.Name)
+		p.Train, p.Names = append(p.Train, rest), append(p.Names, t.Name)
 	}
+	ins, p.Dropped = DropQuoting(ins, p.Test, p.Validation)
 	for _, in := range ins {
-		if quotes(p.heldOut, in.Input) || quotes(p.heldOut, in.Output) {
-			p.dropped++
-			continue
-		}
 		if ex, ok := train.InstructionExample(m.Tok, in, ctx); ok {
-			p.instruct = append(p.instruct, ex)
+			p.Instruct = append(p.Instruct, ex)
 		}
 	}
 	return p
 }
 
-// quotes reports whether s (long enough to be telling) appears in text.
-func quotes(text, s string) bool {
-	s = strings.TrimSpace(s)
-	return len(s) >= 20 && strings.Contains(text, s)
-}
-
-// subsets cuts the training texts into recovery subsets: one per file, or
+// Subsets cuts the training texts into recovery subsets: one per file, or
 // by paragraph length for a single file (prune.SplitByLength).
-func (p *dataPlan) subsets(m *model.Model, ctx, k int) []prune.Subset {
-	if len(p.trainTxt) == 1 {
-		return prune.SplitByLength(m.Tok, p.trainTxt[0], ctx, k)
+func (p *DataPlan) Subsets(m *model.Model, ctx, k int) []prune.Subset {
+	if len(p.Train) == 1 {
+		return prune.SplitByLength(m.Tok, p.Train[0], ctx, k)
 	}
 	var out []prune.Subset
-	for i, t := range p.trainTxt {
+	for i, t := range p.Train {
 		if ex := train.PackText(m.Tok, t, ctx); len(ex) > 0 {
-			out = append(out, prune.Subset{Name: p.names[i], Examples: ex})
+			out = append(out, prune.Subset{Name: p.Names[i], Examples: ex})
 		}
 	}
 	return out
 }
 
-// pruneData is the training and calibration data of the pruning stage.
-func (p *dataPlan) pruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+// TrainText packs the training texts into sequences of ctx tokens.
+func (p *DataPlan) TrainText(m *model.Model, ctx int) []train.Example {
 	var text []train.Example
-	for _, t := range p.trainTxt {
+	for _, t := range p.Train {
 		text = append(text, train.PackText(m.Tok, t, ctx)...)
 	}
-	return pruneData(text, p.instruct, nil, calibSeqs, seed)
+	return text
+}
+
+// PruneData is the training and calibration data of the pruning stage.
+func (p *DataPlan) PruneData(m *model.Model, ctx, calibSeqs int, seed uint64) prune.Data {
+	return CutPruneData(p.TrainText(m, ctx), p.Instruct, nil, calibSeqs, seed)
 }

@@ -74,7 +74,7 @@ type LoRAShearResult struct {
 func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progress Progress) (LoRAShearResult, error) {
 	var res LoRAShearResult
 	opt, ropt := req.Prune, req.Recover
-	texts, ins, evalText := []NamedText(nil), []train.Instruction(nil), ""
+	texts, ins, evalText, valText := []NamedText(nil), []train.Instruction(nil), "", ""
 	if req.EvalPath != "" {
 		b, err := safefile.ReadFile(req.EvalPath)
 		if err != nil {
@@ -90,7 +90,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	} else if e := req.Embedded; e != nil {
 		texts = e.Texts
 		if evalText == "" {
-			evalText = e.HeldOut
+			valText, evalText = SplitHeldOut(e.HeldOut)
 		}
 		if req.Data.Instruct == "" {
 			ins = e.Instructions
@@ -101,8 +101,11 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 			return res, err
 		}
 	}
-	plan := planData(m, texts, ins, evalText, opt.Ctx)
-	res.Dropped = plan.dropped
+	plan := PlanData(m, texts, ins, evalText, valText, opt.Ctx)
+	if plan.Validation != "" { // recovery's early stopping picks its step on the validation text
+		ropt.Dev = train.PackText(m.Tok, plan.Validation, ropt.Ctx)
+	}
+	res.Dropped = plan.Dropped
 	var mc []eval.MCItem
 	if req.MCPath != "" {
 		if mc, err = eval.ReadMC(req.MCPath); err != nil {
@@ -113,28 +116,28 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	stageStart := time.Now()
 	dense := m.Clone()
 	req.note("evaluating the dense model…")
-	if res.Dense, err = evaluate(ctx, dense, plan.heldOut, req.EvalChunks, mc); err != nil {
+	if res.Dense, err = Evaluate(ctx, dense, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	tEvalDense := time.Since(stageStart).Seconds()
-	cm, rep, err := prune.Prune(ctx, m, opt, plan.pruneData(m, opt.Ctx, req.CalibSeqs, opt.Seed), progress)
+	cm, rep, err := prune.Prune(ctx, m, opt, plan.PruneData(m, opt.Ctx, req.CalibSeqs, opt.Seed), progress)
 	if err != nil {
 		return res, err
 	}
 	res.Report = rep
 	t0 := time.Now()
-	if res.Recovery, err = recoverStages(ctx, cm, dense, plan.subsets(m, opt.Ctx, req.Subsets), plan.instruct, ropt, progress); err != nil {
+	if res.Recovery, err = recoverStages(ctx, cm, dense, plan.Subsets(m, opt.Ctx, req.Subsets), plan.Instruct, ropt, progress); err != nil {
 		return res, err
 	}
 	rep.Seconds["recover"] = time.Since(t0).Seconds()
 	req.note("evaluating the pruned model…")
 	t0 = time.Now()
-	if res.Pruned, err = evaluate(ctx, cm, plan.heldOut, req.EvalChunks, mc); err != nil {
+	if res.Pruned, err = Evaluate(ctx, cm, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	rep.Seconds["eval"] = time.Since(t0).Seconds() + tEvalDense
 	res.Model = cm
-	res.Summary = pipelineSummary(rep, res.Dense, res.Pruned, plan.dropped, len(mc))
+	res.Summary = pipelineSummary(rep, res.Dense, res.Pruned, plan.Dropped, len(mc))
 	return res, nil
 }
 
@@ -144,9 +147,9 @@ func (r LoRAShearRequest) note(s string) {
 	}
 }
 
-// evaluate is the held-out perplexity and, with items, the multiple
-// choice accuracy of m.
-func evaluate(ctx context.Context, m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (Quality, error) {
+// Evaluate is m's perplexity on heldOut (ctx 256, the first chunks) and,
+// with items, its multiple choice accuracy.
+func Evaluate(ctx context.Context, m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (Quality, error) {
 	res, err := eval.Perplexity(m, m.Tok.Encode(heldOut), 256, chunks, nil)
 	if err != nil {
 		return Quality{}, err

@@ -38,15 +38,24 @@ func RecoverDynamic(ctx context.Context, pruned, dense *model.Model, req Dynamic
 	var err error
 	switch {
 	case req.Data.embedded(): // one subset per embedded text, as lorashear cuts them
-		var p dataPlan
+		var p DataPlan
 		for _, t := range req.Data.Embedded.Texts {
-			p.trainTxt, p.names = append(p.trainTxt, t.Text), append(p.names, t.Name)
+			p.Train, p.Names = append(p.Train, t.Text), append(p.Names, t.Name)
 		}
-		subs = p.subsets(pruned, opt.Ctx, req.Subsets)
-	case req.Data.Text != "":
-		if subs, err = prune.TextSubsets(pruned.Tok, req.Data.Text, opt.Ctx, req.Subsets); err != nil {
+		subs = p.Subsets(pruned, opt.Ctx, req.Subsets)
+		if val, _ := SplitHeldOut(req.Data.Embedded.HeldOut); val != "" {
+			opt.Dev = train.PackText(pruned.Tok, val, opt.Ctx) // early stopping on the validation half, as lorashear's
+		}
+	case req.Data.Text != "": // cut as lorashear cuts it: early stopping on the validation text
+		p, err := req.Data.cut(pruned, opt.Ctx)
+		if err != nil {
 			return nil, err
 		}
+		if subs = p.Subsets(pruned, opt.Ctx, req.Subsets); len(subs) == 0 {
+			return nil, fmt.Errorf("%s: too little text for any subset", req.Data.Text)
+		}
+		opt.Dev = train.PackText(pruned.Tok, p.Validation, opt.Ctx)
+		return recoverStages(ctx, pruned, dense, subs, p.Instruct, opt, progress)
 	}
 	ins, err := req.Data.instructions(pruned, opt.Ctx)
 	if err != nil {

@@ -1,344 +1,247 @@
-// Command results runs the pruning experiments on stories260K and writes
-// docs/RESULTS.md: every method at 20% and 50% of parameters removed with
-// the same recovery budget, LHSPG ablations, and dynamic vs uniform
-// recovery. Run it with `make results` (about an hour on 2 cores).
+// Command results runs the pruning experiments and writes
+// docs/RESULTS.md (-split test, `make results`) or docs/VALIDATION.md
+// (-split val, `make validation`): every method of prune.Methods and
+// LoRAShear's ablations at 20% and 50% of the parameters removed, on
+// stories260K and the embedded Austen model, three seeds each, with equal
+// training budgets counted in tokens. Everything in the output is
+// generated; docs/EVALUATION.md describes the protocol.
 //
-// Data: ../shared/data/tinystories-dev.txt. Its first 10% (by bytes, cut at
-// a paragraph boundary; it holds the first 100 perplexity chunks) is the evaluation text and takes no part in
-// calibration or training; instructions quoting it are dropped.
+// Data (the one cut of internal/app, as `shear lorashear` makes it): a
+// text file's first 10% by bytes (at a paragraph boundary) is the test
+// split, the next 10% the validation split, the rest trains and
+// calibrates; the Austen model's held-out Persuasion tail is cut in two
+// halves (validation, then test) and its training text trains. Cloze
+// items alternate between validation and test.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/shear-ai/shear/prune"
-	"github.com/shear-ai/shear/runtime/eval"
-	"github.com/shear-ai/shear/runtime/lora"
-	"github.com/shear-ai/shear/runtime/model"
-	"github.com/shear-ai/shear/runtime/tensor"
-	"github.com/shear-ai/shear/runtime/train"
+	"github.com/shear-ai/shear/simd"
 )
 
-type run struct {
-	name     string
-	ratio    float64
-	method   string
-	variant  string
-	noProj   bool
-	noTrans  bool
-	uniform  bool
-	balanced bool
-}
-
-type outcome struct {
-	run
-	params      int
-	ratioActual float64
-	ppl         float64
-	acc, accN   float64
-	seconds     float64
-	widths      string
+type config struct {
+	shared, split, out, plots, cache, only string
+	quick                                  bool
+	scale                                  float64
+	seeds, workers                         int
 }
 
 func main() {
-	shared := flag.String("shared", "../shared", "the shared data directory")
-	out := flag.String("o", "docs/RESULTS.md", "output Markdown")
-	quick := flag.Bool("quick", false, "tiny budgets (a smoke test of the driver)")
-	only := flag.String("only", "", "comma-separated run names to run (default all)")
-	scale := flag.Int("scale", 1, "multiply every step budget (LHSPG and recovery) by this")
-	flag.Float64Var(&rk.distill, "distill", 0, "recovery: distillation weight λ (0: off)")
-	flag.Float64Var(&rk.temp, "distill-temp", 1, "recovery: distillation temperature τ")
-	flag.Float64Var(&rk.pruneDistill, "prune-distill", 0, "LHSPG: distillation weight λ (temperature -distill-temp; 0: off)")
-	flag.BoolVar(&rk.full, "recover-full", false, "recovery: train every weight instead of a LoRA")
-	flag.Float64Var(&rk.lr, "recover-lr", 0, "recovery: learning rate (0: prune.LoRARecover's 2e-3)")
-	flag.Float64Var(&rk.lr2, "instruct-lr", 0, "recovery stage 2 learning rate (0: the stage 1 rate)")
-	flag.IntVar(&rk.stage1, "stage1", 0, "recovery stage 1 steps (0: the budget's, times -scale)")
-	flag.IntVar(&rk.stage2, "stage2", -1, "recovery stage 2 steps (-1: the budget's, times -scale)")
-	flag.StringVar(&rk.cache, "cache", "", "directory caching the pruned models before recovery (pruning is deterministic), so recovery settings can be compared without re-pruning")
+	var c config
+	flag.StringVar(&c.shared, "shared", "../shared", "the shared data directory")
+	flag.StringVar(&c.split, "split", "test", "the split evaluated: test (docs/RESULTS.md) or val (docs/VALIDATION.md, where defaults are chosen)")
+	flag.StringVar(&c.out, "o", "", "output Markdown (default docs/RESULTS.md, or docs/VALIDATION.md with -split val)")
+	flag.StringVar(&c.plots, "plots", "", "directory of the plots (default docs/results beside -o)")
+	flag.StringVar(&c.cache, "cache", "", "directory of finished runs, one JSON each keyed by model, method, ratio, seed, split, budget and commit, so an interrupted run resumes (a dirty tree is one key: clear the cache after changing code)")
+	flag.StringVar(&c.only, "only", "", "comma-separated substrings of run names (model/method@ratio/seed) to run; default all")
+	flag.BoolVar(&c.quick, "quick", false, "tiny budgets, one seed, two methods: a smoke test of the driver")
+	flag.Float64Var(&c.scale, "scale", 1, "multiply every step count of the budget by this")
+	flag.IntVar(&c.seeds, "seeds", 3, "seeds per row")
+	flag.IntVar(&c.workers, "workers", 2, "runs at once (each with NumCPU/workers threads)")
 	flag.Parse()
-	if err := mainErr(*shared, *out, *quick, *only, *scale); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, c, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "results:", err)
 		os.Exit(1)
 	}
 }
 
-// recoveryKnobs vary the recovery of every run (see the flags).
-type recoveryKnobs struct {
-	distill, temp, lr float64
-	pruneDistill, lr2 float64
-	full              bool
-	stage1, stage2    int
-	cache             string
-}
-
-var rk recoveryKnobs
-
-// budget is one run's step counts, the same for every method.
-type budget struct {
-	warmup, periods, periodSteps int
-	stage1, stage2               int
-	batch, ctx                   int
-}
-
-func mainErr(shared, outPath string, quick bool, only string, scale int) error {
-	b := budget{warmup: 30, periods: 4, periodSteps: 30, stage1: 150, stage2: 50, batch: 8, ctx: 128}
-	if quick {
-		b = budget{warmup: 4, periods: 2, periodSteps: 4, stage1: 6, stage2: 4, batch: 4, ctx: 64}
+func run(ctx context.Context, c config, log io.Writer) error {
+	switch c.split {
+	case "test", "val":
+	default:
+		return fmt.Errorf("-split %q: want test or val", c.split)
 	}
-	b.warmup, b.periodSteps, b.stage1, b.stage2 = b.warmup*scale, b.periodSteps*scale, b.stage1*scale, b.stage2*scale
-	if rk.stage1 > 0 {
-		b.stage1 = rk.stage1
+	if !(c.scale > 0) || c.seeds < 1 || c.workers < 1 {
+		return fmt.Errorf("-scale must be > 0, -seeds and -workers ≥ 1")
 	}
-	if rk.stage2 >= 0 {
-		b.stage2 = rk.stage2
+	if c.out == "" {
+		c.out = map[string]string{"test": "docs/RESULTS.md", "val": "docs/VALIDATION.md"}[c.split]
 	}
-	dense, err := model.Load(filepath.Join(shared, "models/stories260K.gguf"), model.LoadOptions{DType: tensor.F32})
-	if err != nil {
-		return err
+	if c.plots == "" {
+		c.plots = filepath.Join(filepath.Dir(c.out), "results")
 	}
-	text, err := os.ReadFile(filepath.Join(shared, "data/tinystories-dev.txt"))
-	if err != nil {
-		return err
+	mach := describeMachine()
+	b := newBudget(c.scale, c.quick)
+	meths, seeds, abl := methods(), c.seeds, true
+	if c.quick {
+		meths, seeds, abl = []string{"lorashear", "random"}, 1, false
 	}
-	heldOut, head := splitHead(string(text), 0.1)
-	ins, err := train.ReadInstructions(filepath.Join(shared, "data/tinystories-instruct-dev.jsonl"))
-	if err != nil {
-		return err
-	}
-	var instruct []train.Example
-	dropped := 0
-	for _, in := range ins {
-		if quotes(heldOut, in.Input) || quotes(heldOut, in.Output) {
-			dropped++
-			continue
-		}
-		if ex, ok := train.InstructionExample(dense.Tok, in, b.ctx); ok {
-			instruct = append(instruct, ex)
+	for _, m := range meths {
+		if !slices.Contains(prune.Methods, m) {
+			return fmt.Errorf("method %q is not in prune.Methods", m)
 		}
 	}
-	mc, err := eval.ReadMC(filepath.Join(shared, "data/cloze-dev.jsonl"))
-	if err != nil {
-		return err
-	}
-	chunks := 100
-	if quick {
-		chunks, mc = 5, mc[:20]
-	}
-	heldTokens := dense.Tok.Encode(heldOut)
-	evalModel := func(m *model.Model) (float64, float64, float64, error) {
-		p, err := eval.Perplexity(m, heldTokens, 256, chunks, nil)
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		r, err := eval.MultipleChoice(context.Background(), m, mc, 512, nil)
-		return p.PPL, r.Acc, r.AccNorm, err
-	}
+	simd.SetThreads(max(1, runtime.NumCPU()/c.workers))
 	t0 := time.Now()
-	dPPL, dAcc, dAccN, err := evalModel(dense)
+	sets, err := loadDatasets(c.shared, c.split, b)
 	if err != nil {
 		return err
 	}
-	denseSecs := time.Since(t0).Seconds()
-	textEx := train.PackText(dense.Tok, head, b.ctx)
-	trainText, calib := train.Split(textEx, 8/float64(len(textEx)), 8)
-	subsets := prune.SplitByLength(dense.Tok, head, b.ctx, 4)
+	byName := map[string]*dataset{}
+	var names []string
+	for _, d := range sets {
+		byName[d.name] = d
+		names = append(names, d.name)
+	}
+	fmt.Fprintf(log, "data loaded and tokenized in %.0fs\n", time.Since(t0).Seconds())
+	runs := filterRuns(planRuns(names, meths, []float64{0.2, 0.5}, seeds, abl), c.only)
+	rep := &report{cfg: c, mach: mach, budget: b, sets: sets, date: time.Now().UTC(), dense: map[string]*outcome{}, methods: meths, ablations: abl}
+	cache := runCache{dir: c.cache, commit: mach.version(), budget: b.key()}
 
-	// The method comparison at both ratios first, then dynamic vs uniform
-	// recovery, then the LHSPG ablations, so a partial run still answers
-	// the main question.
-	var runs []run
-	tag := func(r float64) string { return fmt.Sprintf("%.0f%%", 100*r) }
-	for _, r := range []float64{0.2, 0.5} {
-		runs = append(runs,
-			run{name: "lorashear@" + tag(r), ratio: r, method: "lorashear", variant: "projection"},
-			run{name: "taylor@" + tag(r), ratio: r, method: "taylor"},
-			run{name: "magnitude@" + tag(r), ratio: r, method: "magnitude"},
-			run{name: "random@" + tag(r), ratio: r, method: "random"})
-	}
-	for _, r := range []float64{0.2, 0.5} {
-		runs = append(runs, run{name: "lorashear-uniform@" + tag(r), ratio: r, method: "lorashear", variant: "projection", uniform: true})
-	}
-	for _, r := range []float64{0.2, 0.5} {
-		runs = append(runs, run{name: "lorashear-balanced@" + tag(r), ratio: r, method: "lorashear", variant: "projection", balanced: true})
-	}
-	for _, r := range []float64{0.2, 0.5} {
-		runs = append(runs,
-			run{name: "no-projection@" + tag(r), ratio: r, method: "lorashear", variant: "projection", noProj: true},
-			run{name: "no-transfer@" + tag(r), ratio: r, method: "lorashear", variant: "projection", noTrans: true},
-			run{name: "decay@" + tag(r), ratio: r, method: "lorashear", variant: "decay"})
-	}
-	want := map[string]bool{}
-	for _, n := range strings.Split(only, ",") {
-		if n != "" {
-			want[n] = true
-		}
-	}
-	var done []outcome
-	for _, r := range runs {
-		if len(want) > 0 && !want[r.name] {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "== %s\n", r.name)
-		m := dense.Clone()
-		cfg := prune.DefaultLHSPG()
-		cfg.Warmup, cfg.Periods, cfg.PeriodSteps, cfg.Variant = b.warmup, b.periods, b.periodSteps, r.variant
-		if r.variant == "" {
-			cfg.Variant = "projection"
-		}
-		cfg.NoProjection, cfg.NoTransfer, cfg.Target, cfg.Balanced = r.noProj, r.noTrans, r.ratio, r.balanced // unbalanced unless the run asks
-		opt := prune.Options{Method: r.method, Target: r.ratio, Gamma: 0.1, LHSPG: cfg, LoRA: lora.DefaultConfig(),
-			Optim:        train.Optim{Batch: b.batch, Ctx: b.ctx, LR: 2e-3, Clip: 1, Seed: 1},
-			Distillation: train.Distillation{Distill: rk.pruneDistill, DistillTemp: rk.temp}}
-		data := prune.Data{Train: append(append([]train.Example(nil), trainText...), instruct...), Calib: calib}
-		cm, rep, pruneSecs, err := pruneCached(r, b, scale, quick, m, opt, data)
+	// The dense rows, and a probe of each model's step time for the estimate.
+	stepSecs, evalSecs := map[string]float64{}, map[string]float64{}
+	for _, d := range sets {
+		o, err := d.denseOutcome(ctx, b)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.name, err)
+			return fmt.Errorf("%s dense: %w", d.name, err)
 		}
-		ropt := prune.LoRARecover() // the protocol of the main table; the flags vary it
-		ropt.Stage1Steps, ropt.Stage2Steps, ropt.Batch, ropt.Ctx, ropt.Uniform = b.stage1, b.stage2, b.batch, b.ctx, r.uniform
-		ropt.Distill, ropt.DistillTemp, ropt.Full = rk.distill, rk.temp, rk.full
-		if rk.lr > 0 {
-			ropt.LR = rk.lr
+		rep.dense[d.name] = o
+		evalSecs[d.name] = o.Seconds.Eval
+		if stepSecs[d.name], err = d.probeStep(ctx, b); err != nil {
+			return fmt.Errorf("%s: timing a step: %w", d.name, err)
 		}
-		ropt.Stage2LR = rk.lr2
-		tr := time.Now()
-		rrep, err := prune.Recover(context.Background(), cm, dense, subsets, instruct, ropt, nil)
-		if err != nil {
-			return fmt.Errorf("%s: recovery: %w", r.name, err)
+	}
+	var todo []spec
+	for _, s := range runs {
+		if o := cache.load(s, c.split); o != nil {
+			rep.add(o)
+		} else {
+			todo = append(todo, s)
 		}
-		recSecs := time.Since(tr).Seconds()
-		// kept says which weights a stage ended with: BestStep is set only
-		// when early stopping restored an earlier step's.
-		kept := func(best, steps int) string {
-			if best > 0 {
-				return fmt.Sprintf("weights of step %d of %d kept", best, steps)
+	}
+	est := 0.0
+	for _, s := range todo {
+		est += estimate(s, b, stepSecs[s.Model], evalSecs[s.Model])
+	}
+	est /= float64(min(c.workers, max(1, len(todo))))
+	fmt.Fprintf(log, "%d runs (%d cached), %d workers: about %s (from a probe of each model's training step: %s)\n",
+		len(runs), len(runs)-len(todo), c.workers, duration(est), stepSummary(stepSecs))
+	if err := rep.write(); err != nil {
+		return err
+	}
+
+	type result struct {
+		s   spec
+		o   *outcome
+		err error
+	}
+	jobs, results := make(chan spec), make(chan result)
+	for range c.workers {
+		go func() {
+			for s := range jobs {
+				o, err := byName[s.Model].execute(ctx, s, b)
+				results <- result{s, o, err}
 			}
-			return fmt.Sprintf("%d steps, final weights", steps)
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for _, s := range todo {
+			select {
+			case jobs <- s:
+			case <-ctx.Done():
+				return
+			}
 		}
-		s2 := ""
-		if rrep.Stage2 != nil {
-			s2 = fmt.Sprintf(", stage 2 dev %.4f→%.4f (%s)", rrep.Stage2.DevLossBefore, rrep.Stage2.DevLossAfter, kept(rrep.Stage2.BestStep, rrep.Stage2.Steps))
+	}()
+	start, failed := time.Now(), 0
+	for i := range todo {
+		r := <-results
+		if r.err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed++
+			rep.failures = append(rep.failures, fmt.Sprintf("%s: %v", r.s, r.err))
+			fmt.Fprintf(log, "[%d/%d] %s FAILED: %v\n", i+1, len(todo), r.s, r.err)
+		} else {
+			if err := cache.store(r.o); err != nil {
+				return err
+			}
+			rep.add(r.o)
+			left := time.Duration(float64(time.Since(start)) / float64(i+1) * float64(len(todo)-i-1))
+			fmt.Fprintf(log, "[%d/%d] %s: ppl %.3f, ood %.2f; prune %.0fs recover %.0fs eval %.0fs; about %s left (process CPU so far %s)\n",
+				i+1, len(todo), r.s, r.o.PPL, r.o.OOD, r.o.Seconds.Prune, r.o.Seconds.Recover, r.o.Seconds.Eval, duration(left.Seconds()), duration(cpuSeconds()))
 		}
-		fmt.Fprintf(os.Stderr, "   pruning %.0fs, recovery %.0fs; stage 1 dev %.4f→%.4f (%s)%s\n", pruneSecs, recSecs,
-			rrep.Stage1.DevLossBefore, rrep.Stage1.DevLossAfter, kept(rrep.Stage1.BestStep, rrep.Stage1.Steps), s2)
-		secs := pruneSecs + recSecs
-		ppl, acc, accN, err := evalModel(cm)
-		if err != nil {
+		if err := rep.write(); err != nil {
 			return err
 		}
-		o := outcome{run: r, params: rep.ParamsAfter, ratioActual: rep.Ratio, ppl: ppl, acc: acc, accN: accN, seconds: secs,
-			widths: fmt.Sprintf("heads %v, ffn %v", rep.Heads, rep.FFN)}
-		done = append(done, o)
-		fmt.Fprintf(os.Stderr, "   ppl %.3f (dense %.3f), acc %.3f, %.0fs\n", ppl, dPPL, acc, secs)
-		if err := write(outPath, b, dense.Params(), dPPL, dAcc, dAccN, denseSecs, done, dropped, len(mc), chunks, quick); err != nil {
-			return err
-		}
+	}
+	fmt.Fprintf(log, "wrote %s in %s (process CPU %s)\n", c.out, duration(time.Since(t0).Seconds()), duration(cpuSeconds()))
+	if failed > 0 {
+		return fmt.Errorf("%d runs failed (listed in %s)", failed, c.out)
 	}
 	return nil
 }
 
-func write(path string, b budget, denseParams int, dPPL, dAcc, dAccN, denseSecs float64, done []outcome, dropped, mcN, chunks int, quick bool) error {
-	var s strings.Builder
-	s.WriteString("# Results: LoRAShear on stories260K\n\n")
-	s.WriteString("Generated by `make results` (tools/results). Measured on this project's 2-core machine")
-	fmt.Fprintf(&s, " (%s, GOMAXPROCS %d) on %s.", runtime.GOARCH, runtime.GOMAXPROCS(0), time.Now().UTC().Format("2006-01-02"))
-	if quick {
-		s.WriteString(" **Quick mode: tiny budgets, numbers are a smoke test only.**")
+// filterRuns keeps the runs whose name contains one of the
+// comma-separated substrings of only (all for "").
+func filterRuns(runs []spec, only string) []spec {
+	if only == "" {
+		return runs
 	}
-	s.WriteString("\n\n## Protocol\n\n")
-	s.WriteString("- Model: ../shared/models/stories260K.gguf (292,800 parameters counting the tied embedding once). The target is the fraction of *all* parameters removed.\n")
-	s.WriteString("- Evaluation text: the **first 10%** of ../shared/data/tinystories-dev.txt (by bytes, cut at a paragraph boundary; it contains the first 100 chunks of the perplexity protocol, so the dense row reproduces llama.cpp's 4.6156). It is never used for calibration, training or recovery. Perplexity follows docs/EVALUATION.md (ctx 256, BOS + 255 tokens per chunk)")
-	fmt.Fprintf(&s, " over its first %d chunks.\n", chunks)
-	fmt.Fprintf(&s, "- Training and calibration use the first 90%%; %d instructions of tinystories-instruct-dev.jsonl that quote the evaluation text were dropped.\n", dropped)
-	fmt.Fprintf(&s, "- Cloze: all %d items of cloze-dev.jsonl (derived from the same TinyStories split, so some items overlap the training text; the same for every method).\n", mcN)
-	fmt.Fprintf(&s, "- Budget, identical for every method: LoRA r=8 α=16; LoRAShear's LHSPG runs %d warm-up + %d×%d pruning steps (batch %d × %d tokens); every method then gets the same recovery: %d steps on pretraining-style subsets + %d instruction steps.\n", b.warmup, b.periods, b.periodSteps, b.batch, b.ctx, b.stage1, b.stage2)
-	s.WriteString("- Baselines prune one shot (magnitude: group L2 norm; taylor: |Σ w·∂L/∂w| on the calibration batches; random), then recover identically. LoRAShear marks the top 10% groups by loss deviation unprunable (γ = 0.1).\n\n")
-	s.WriteString("## Main table\n\n| run | params | removed | ppl | ppl / dense | acc | acc_norm | wall time |\n|---|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&s, "| dense | %d | 0 | %.3f | 1.000 | %.3f | %.3f | %.0fs (eval) |\n", denseParams, dPPL, dAcc, dAccN, denseSecs)
-	for _, o := range done {
-		fmt.Fprintf(&s, "| %s | %d | %.1f%% | %.3f | %.3f | %.3f | %.3f | %.0fs |\n", o.name, o.params, 100*o.ratioActual, o.ppl, o.ppl/dPPL, o.acc, o.accN, o.seconds)
-	}
-	s.WriteString("\nWall time covers pruning and recovery (not evaluation). Kept widths per layer:\n\n")
-	for _, o := range done {
-		fmt.Fprintf(&s, "- %s: %s\n", o.name, o.widths)
-	}
-	return os.WriteFile(path, []byte(s.String()), 0o644)
-}
-
-// splitHead cuts text into its first frac (at a blank line) and the rest.
-func splitHead(text string, frac float64) (head, rest string) {
-	cut := int(float64(len(text)) * frac)
-	if i := strings.Index(text[cut:], "\n\n"); i >= 0 {
-		cut += i + 2
-	}
-	return text[:cut], text[cut:]
-}
-
-func quotes(text, s string) bool {
-	s = strings.TrimSpace(s)
-	return len(s) >= 20 && strings.Contains(text, s)
-}
-
-// pruneCached prunes m, or loads the pruned model of the same run and
-// budget from rk.cache (the pruned model before recovery and its report,
-// including the pruning time it took).
-func pruneCached(r run, b budget, scale int, quick bool, m *model.Model, opt prune.Options, data prune.Data) (*model.Model, *prune.Report, float64, error) {
-	var base string
-	if rk.cache != "" {
-		// Keyed by what pruning depends on (not the recovery: -uniform runs share the model).
-		key := fmt.Sprintf("%s-%s-r%g-bal%v-np%v-nt%v-w%d-p%dx%d-q%v", r.method, r.variant, r.ratio, r.balanced, r.noProj, r.noTrans,
-			b.warmup, b.periods, b.periodSteps, quick)
-		if opt.Distill > 0 {
-			key += fmt.Sprintf("-kd%g-t%g", opt.Distill, opt.DistillTemp)
-		}
-		base = filepath.Join(rk.cache, key)
-		var c struct {
-			Report  *prune.Report
-			Seconds float64
-		}
-		if j, err := os.ReadFile(base + ".json"); err == nil && json.Unmarshal(j, &c) == nil {
-			cm, err := model.Load(base+".gguf", model.LoadOptions{DType: tensor.F32})
-			if err == nil {
-				fmt.Fprintf(os.Stderr, "   pruned model from %s.gguf\n", base)
-				return cm, c.Report, c.Seconds, nil
+	var out []spec
+	for _, s := range runs {
+		for _, w := range strings.Split(only, ",") {
+			if w != "" && strings.Contains(s.String(), w) {
+				out = append(out, s)
+				break
 			}
 		}
 	}
-	t := time.Now()
-	cm, rep, err := prune.Prune(context.Background(), m, opt, data, nil)
+	return out
+}
+
+// probeStep is a recovery step's time on the model (the budget's batch,
+// context and recovery mode, this run's threads): a few steps' training
+// throughput, without the stage's set-up and dev evaluations.
+func (d *dataset) probeStep(ctx context.Context, b budget) (float64, error) {
+	ropt := b.Recover
+	ropt.Stage1Steps, ropt.Stage2Steps, ropt.EvalEvery, ropt.EstimateEvery, ropt.Dev = 3, 0, 0, 1000, d.dev[:min(1, len(d.dev))]
+	rep, err := prune.Recover(ctx, d.dense.Clone(), d.dense, d.subsets, nil, ropt, nil)
 	if err != nil {
-		return nil, nil, 0, err
+		return 0, err
 	}
-	secs := time.Since(t).Seconds()
-	if base != "" {
-		if err := os.MkdirAll(rk.cache, 0o755); err != nil {
-			return nil, nil, 0, err
-		}
-		if err := cm.Save(base + ".gguf"); err != nil {
-			return nil, nil, 0, err
-		}
-		j, err := json.Marshal(struct {
-			Report  *prune.Report
-			Seconds float64
-		}{rep, secs})
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		if err := os.WriteFile(base+".json", j, 0o644); err != nil {
-			return nil, nil, 0, err
-		}
-		// Recover from the saved bytes, so a cached and an uncached run start alike.
-		if cm, err = model.Load(base+".gguf", model.LoadOptions{DType: tensor.F32}); err != nil {
-			return nil, nil, 0, err
-		}
+	if !(rep.Stage1.TokensPerS > 0) {
+		return 0, fmt.Errorf("no throughput measured")
 	}
-	return cm, rep, secs, nil
+	return float64(b.recoverStepTokens()) / rep.Stage1.TokensPerS, nil
+}
+
+// estimate is a run's rough time: its training steps at the probed rate
+// (the knowledge analysis and LHSPG's projections not counted), plus the
+// dense model's evaluation time.
+func estimate(s spec, b budget, step, eval float64) float64 {
+	steps := b.stage1Steps(s.Method) + b.Recover.Stage2Steps
+	if s.Method == "lorashear" {
+		steps += b.Prune.LHSPG.TotalSteps()
+	}
+	return float64(steps)*step + eval
+}
+
+func stepSummary(secs map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(secs)) {
+		parts = append(parts, fmt.Sprintf("%s %.3fs/step", k, secs[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func duration(secs float64) string {
+	return (time.Duration(secs) * time.Second).Round(time.Second).String()
 }
