@@ -133,6 +133,8 @@ func TestBadNumbersRefused(t *testing.T) {
 		{[]string{"lorashear", "--target", "NaN"}, "--target NaN"},
 		{[]string{"lorashear", "--distill", "2"}, "--distill 2: must be a finite number in [0, 1]"},
 		{[]string{"lorashear", "--lora-rank", "0"}, "--lora-rank 0"},
+		{[]string{"lorashear", "--budget", "-1"}, "--budget -1: must be a finite number in [0, ∞)"},
+		{[]string{"lorashear", "--budget", "NaN"}, "--budget NaN"},
 		{[]string{"recover", "--dense", storiesGGUF, "--eta", "NaN"}, "--eta NaN"},
 		{[]string{"finetune", "--lr", "Inf"}, "--lr +Inf"},
 		{[]string{"finetune", "--ctx", "100000"}, "--ctx 100000: must be in [8, "},

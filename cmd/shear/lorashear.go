@@ -32,18 +32,21 @@ type lorashearRequest struct {
 	Output, Report   string
 	EvalPath, MCPath string
 	EvalChunks       int
+	Budget           float64
 }
 
 func defaultLorashear() lorashearRequest {
 	return lorashearRequest{Model: defaultModelFlags(), LoRA: defaultLoRAFlags(), Optim: defaultOptimFlags(),
-		Prune: defaultPruneFlags(), Recovery: defaultRecoveryFlags(), EvalChunks: app.LoRAShearRequest{}.Default().EvalChunks}
+		Prune: defaultPruneFlags(), Recovery: defaultRecoveryFlags(), EvalChunks: app.LoRAShearRequest{}.Default().EvalChunks,
+		Budget: app.LoRAShearRequest{}.Default().Budget}
 }
 
 // request checks the flags and builds the application's request, with
 // the checkpoints in reportDir.
 func (req *lorashearRequest) request(reportDir string) (app.LoRAShearRequest, error) {
 	tf, pf, rf := &req.Optim, req.Prune, &req.Recovery
-	if err := valid.First(tf.validate(nil), valid.Int("--eval-chunks", req.EvalChunks, 0, 1<<24)); err != nil {
+	if err := valid.First(tf.validate(nil), valid.Int("--eval-chunks", req.EvalChunks, 0, 1<<24),
+		valid.Float("--budget", req.Budget, valid.NonNegative)); err != nil {
 		return app.LoRAShearRequest{}, err
 	}
 	lc, err := req.LoRA.config()
@@ -60,7 +63,7 @@ func (req *lorashearRequest) request(reportDir string) (app.LoRAShearRequest, er
 		return app.LoRAShearRequest{}, err
 	}
 	return app.LoRAShearRequest{Data: req.Data.files(), EvalPath: req.EvalPath, MCPath: req.MCPath, EvalChunks: req.EvalChunks,
-		CalibSeqs: pf.CalibSeqs, Subsets: rf.Subsets, Prune: opt, Recover: ropt}, nil
+		CalibSeqs: pf.CalibSeqs, Subsets: rf.Subsets, Prune: opt, Recover: ropt, Budget: req.Budget}, nil
 }
 
 func newLorashear() *cobra.Command {
@@ -68,6 +71,14 @@ func newLorashear() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lorashear",
 		Short: "The whole LoRAShear method: analysis → LHSPG → compression → dynamic recovery → evaluation",
+		Long: `The whole LoRAShear method: analysis → LHSPG → compression → dynamic recovery → evaluation.
+
+The step counts shown as defaults below are the base of a budget scaled to the model: a model of
+fewer than 2M parameters gets 2M/params times the training compute (at most 16×) — LHSPG the square
+root of that in steps, recovery all of it — and recovery a further target/0.25 (at least 1) in steps
+and learning rates, so a heavier cut recovers longer and faster. Step and rate flags given explicitly
+are used as given; --budget sets the multiplier instead (1: the base counts). The counts used and why
+are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md: how they were chosen).`,
 		Example: `  shear lorashear --target 0.2                     # the embedded model and data: pruned.gguf, pruned-report/
   shear lorashear -m model.gguf --target 0.5 --data texts/ --instruct data.jsonl --mc items.jsonl -o pruned.gguf`,
 		Args: cobra.NoArgs,
@@ -92,6 +103,11 @@ func newLorashear() *cobra.Command {
 				return err
 			}
 			r.Recover.Memory = r.Prune.Memory
+			for _, name := range []string{app.StepsWarmup, app.StepsPeriod, app.StepsRecover, app.StepsInstruct, app.RateRecover, app.RateInstruct} {
+				if cmd.Flags().Changed(name) || name == app.RateRecover && cmd.Flags().Changed("lr") {
+					r.ExplicitSteps = append(r.ExplicitSteps, name)
+				}
+			}
 			m, outDT, err := loadBase(mf, tf)
 			if err != nil {
 				return err
@@ -119,6 +135,10 @@ func newLorashear() *cobra.Command {
 				bars.finish()
 				fmt.Fprintln(os.Stderr, s)
 			}
+			r.Budgeted = func(b app.StepBudget) {
+				fmt.Fprintf(os.Stderr, "steps: LHSPG %d + %d×%d, recovery %d + %d at lr %g, %g (%s)\n", b.Warmup, b.Periods, b.PeriodSteps, b.Recover, b.Instruct,
+					b.RecoverLR, b.InstructLR, b.Reason)
+			}
 			res, err := app.LoRAShear(ctx, m, r, bars.update)
 			bars.finish()
 			if err != nil {
@@ -134,14 +154,14 @@ func newLorashear() *cobra.Command {
 			}
 			secs := time.Since(start).Seconds()
 			rep.Seconds["total"] = secs
-			if err := writePipelineReport(reportDir, rep, res.Recovery, res.Dense, res.Pruned, res.Summary); err != nil {
+			if err := writePipelineReport(reportDir, rep, res.Recovery, &res.Budget, res.Dense, res.Pruned, res.Summary); err != nil {
 				return err
 			}
 			for _, f := range []string{"prune.ckpt", "recover.ckpt.stage1", "recover.ckpt.stage2"} {
 				os.Remove(filepath.Join(reportDir, f))
 			}
 			result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
-				"seconds": secs, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir,
+				"seconds": secs, "budget": res.Budget, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir,
 				"dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes}
 			return emit(result, func() {
 				fmt.Print(res.Summary)
@@ -162,6 +182,8 @@ func newLorashear() *cobra.Command {
 	fl.StringVar(&req.EvalPath, "eval", req.EvalPath, "evaluation text (default: the first 10% of every --data file; the next 10% is validation text, both kept out of training)")
 	fl.StringVar(&req.MCPath, "mc", req.MCPath, "multiple-choice JSONL for acc/acc_norm")
 	fl.IntVar(&req.EvalChunks, "eval-chunks", req.EvalChunks, "perplexity chunks of the evaluation text")
+	fl.Float64Var(&req.Budget, "budget", req.Budget, "multiplier of the default step counts (0: scaled to the model's size and the target; "+
+		"--lhspg-warmup, --period-steps, --recover-steps, --instruct-steps given explicitly are used as given)")
 	bindRequest(cmd, &req, defaultLorashear())
 	return cmd
 }
@@ -173,8 +195,12 @@ func stopped(ctx context.Context, err error, dir string) error {
 	return err
 }
 
-func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverReport, dq, pq app.Quality, summary string) error {
-	if err := writePruneReport(dir, rep, map[string]any{"recovery": rrep, "dense": dq, "pruned": pq}); err != nil {
+func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverReport, budget *app.StepBudget, dq, pq app.Quality, summary string) error {
+	extra := map[string]any{"recovery": rrep, "dense": dq, "pruned": pq}
+	if budget != nil {
+		extra["budget"] = budget
+	}
+	if err := writePruneReport(dir, rep, extra); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte("# LoRAShear run\n\n"+summary), 0o644); err != nil {

@@ -153,7 +153,7 @@ func newRecover() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, app.Quality{}, app.Quality{}, ""); err != nil {
+			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, nil, app.Quality{}, app.Quality{}, ""); err != nil {
 				return err
 			}
 			os.Remove(filepath.Join(reportDir, "recover.ckpt.stage1"))

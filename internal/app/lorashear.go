@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shear-ai/shear/internal/safefile"
+	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/model"
@@ -25,17 +26,26 @@ type LoRAShearRequest struct {
 	Subsets    int                  `json:"subsets"` // a single text is cut into this many recovery subsets
 	Prune      prune.Options        `json:"prune"`
 	Recover    prune.RecoverOptions `json:"recover"`
+	// Budget multiplies the step counts of Prune.LHSPG and Recover (0:
+	// AutoScale of the model, the default) and recovery's rates by the
+	// damage (scaleSteps); the counts and rates named in ExplicitSteps
+	// (StepsWarmup, …, RateInstruct) are used as they are.
+	Budget        float64  `json:"budget"`
+	ExplicitSteps []string `json:"explicit_steps,omitempty"`
 	// Embedded is the data used when Data.Text is empty (the CLI's
 	// embedded Austen texts).
 	Embedded *EmbeddedData `json:"-"`
 	// Note, when set, is told what the run does next between the stages
 	// that report progress.
 	Note func(string) `json:"-"`
+	// Budgeted, when set, is told the step counts before the run starts.
+	Budgeted func(StepBudget) `json:"-"`
 }
 
 // Default is `shear lorashear`'s request without data: LoRAShear's
-// pruning defaults and the default recovery, 100 evaluation chunks, 8
-// calibration sequences, 4 recovery subsets.
+// pruning defaults and the default recovery with their step counts
+// scaled to the model (Budget 0), 100 evaluation chunks, 8 calibration
+// sequences, 4 recovery subsets.
 func (LoRAShearRequest) Default() LoRAShearRequest {
 	return LoRAShearRequest{EvalChunks: 100, CalibSeqs: 8, Subsets: DynamicRecoverRequest{}.Default().Subsets,
 		Prune: prune.DefaultOptions(), Recover: prune.DefaultRecover()}
@@ -61,6 +71,7 @@ type Quality struct {
 type LoRAShearResult struct {
 	Model    *model.Model         `json:"-"` // the pruned and recovered model
 	Report   *prune.Report        `json:"report"`
+	Budget   StepBudget           `json:"budget"` // the step counts used and why
 	Recovery *prune.RecoverReport `json:"recovery"`
 	Dense    Quality              `json:"dense"`
 	Pruned   Quality              `json:"pruned"`
@@ -73,7 +84,14 @@ type LoRAShearResult struct {
 // and a clone kept as the dense reference).
 func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progress Progress) (LoRAShearResult, error) {
 	var res LoRAShearResult
+	if err := valid.Float("--budget", req.Budget, valid.NonNegative); err != nil {
+		return res, err
+	}
 	opt, ropt := req.Prune, req.Recover
+	res.Budget = scaleSteps(&opt, &ropt, m.Params(), req.Budget, req.ExplicitSteps)
+	if req.Budgeted != nil {
+		req.Budgeted(res.Budget)
+	}
 	texts, ins, evalText, valText := []NamedText(nil), []train.Instruction(nil), "", ""
 	if req.EvalPath != "" {
 		b, err := safefile.ReadFile(req.EvalPath)
