@@ -132,9 +132,11 @@ default-model:
 # training tokens (the CLI's defaults × RESULTS_SCALE). `make validation`
 # evaluates the validation split (docs/VALIDATION.md: choose defaults
 # there); `make results` the test split (docs/RESULTS.md). Finished runs
-# are kept in RESULTS_CACHE, so an interrupted run resumes; the driver
+# are kept in RESULTS_CACHE (committed: the raw data behind the tables,
+# keyed by the commit of the code the driver links), so an interrupted run
+# resumes, also in another checkout; the driver
 # prints its time estimate first. RESULTS_FLAGS adds flags (-only, -quick).
-RESULTS_CACHE   ?= results-cache
+RESULTS_CACHE   ?= docs/results/runs
 RESULTS_SCALE   ?= 1
 RESULTS_WORKERS ?= 2
 RESULTS_FLAGS   ?=

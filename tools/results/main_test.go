@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -136,4 +137,35 @@ func parseTables(t *testing.T, s string) []table {
 		t.Fatal("no tables")
 	}
 	return out
+}
+
+// TestCodeCommit: the cache key is a real commit of this repository that
+// changed one of the driver's packages, and HEAD descends from it.
+func TestCodeCommit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	if exec.Command("git", "rev-parse", "HEAD").Run() != nil {
+		t.Skip("not a git checkout")
+	}
+	c, _ := codeCommit()
+	if c == "unknown" {
+		t.Fatal("no code commit found in a git checkout")
+	}
+	if err := exec.Command("git", "merge-base", "--is-ancestor", c, "HEAD").Run(); err != nil {
+		t.Fatalf("code commit %s is not an ancestor of HEAD: %v", c, err)
+	}
+	out, err := exec.Command("git", "show", "--name-only", "--format=", c).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := false
+	for _, f := range strings.Fields(string(out)) {
+		if f == "go.mod" || f == "go.sum" || strings.HasPrefix(f, "prune/") || strings.HasPrefix(f, "runtime/") || strings.HasPrefix(f, "simd/") || strings.HasPrefix(f, "quant/") || strings.HasPrefix(f, "internal/") || strings.HasPrefix(f, "tools/results/") || strings.HasPrefix(f, "assets/") {
+			linked = true
+		}
+	}
+	if !linked {
+		t.Errorf("code commit %s changed only %q, none of it linked by the driver", c, out)
+	}
 }

@@ -116,8 +116,8 @@ func (r *report) write() error {
 		fmt.Fprintf(&s, "\n\n**Partial: only the runs matching `-only %s`.**", c.only)
 	}
 	s.WriteString("\n\n## Setup\n\n")
-	fmt.Fprintf(&s, "- Machine: %d CPUs (%s, %s), %d runs at a time with %d thread(s) each; load average %s at the start. Commit %s%s; %s.\n",
-		m.CPUs, m.Arch, m.CPU, c.workers, max(1, m.CPUs/c.workers), m.Load, m.Commit, map[bool]string{true: " with uncommitted changes", false: " (clean tree)"}[m.Dirty], r.date.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&s, "- Machine: %d CPUs (%s, %s), %d runs at a time with %d thread(s) each; load average %s at the start. Code at commit %s%s (the last commit that changed a package the driver links, or go.mod), tree at %s; %s.\n",
+		m.CPUs, m.Arch, m.CPU, c.workers, max(1, m.CPUs/c.workers), m.Load, m.Code, map[bool]string{true: " with uncommitted changes", false: ", clean"}[m.Dirty], m.Commit, r.date.Format("2006-01-02 15:04 UTC"))
 	s.WriteString("- Splits (internal/app's one cut, the same as `shear lorashear`'s): a text file's **test** split is its first 10% by bytes (to the next paragraph boundary), its **validation** split the next 10%, and the rest trains and calibrates; instructions quoting test or validation text are dropped. The default model's held-out Persuasion tail, which it never trained on, is cut in two halves at a paragraph boundary: validation first, test second; its training text trains. Cloze items alternate: item i (0-based, file order) is validation when i is even, test when odd.\n")
 	fmt.Fprintf(&s, "- Evaluated here: the **%s** split. Perplexity at ctx 256 (BOS + 255 tokens a chunk, docs/EVALUATION.md) over at most %d chunks; cloze acc and acc_norm (eval.MultipleChoice); the **OOD** column is the perplexity on the other model's %s text, which the model never trained on. Recovery's early stopping keeps the stage-1 weights that did best on the validation text (both splits).\n",
 		splitName(c.split), b.Chunks, splitName(c.split))
