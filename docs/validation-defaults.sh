@@ -8,7 +8,7 @@
 #
 # The splits of ../shared/data/tinystories-dev.txt: test = the first 10%
 # (what --data evaluates on by default), validation = the next 10%, each
-# cut at the next paragraph boundary ("\n\n") as internal/app's splitHead
+# cut at the next paragraph boundary ("\n\n") as internal/protocol's cutAfter
 # cuts; train = the rest. Instructions quoting test or validation text
 # (≥ 20 characters, the rule of internal/app's quotes) are left out.
 set -euo pipefail

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/shear-ai/shear/internal/protocol"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 // defaultTexts is the embedded default data (the Austen novels the
 // default model was trained on).
-func defaultTexts() ([]app.NamedText, error) { return app.ReadFS(assets.DefaultData()) }
+func defaultTexts() ([]protocol.NamedText, error) { return protocol.ReadFS(assets.DefaultData()) }
 
 // lorashearRequest is what `shear lorashear` reads from its flags.
 type lorashearRequest struct {
@@ -195,7 +196,7 @@ func stopped(ctx context.Context, err error, dir string) error {
 	return err
 }
 
-func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverReport, budget *app.StepBudget, dq, pq app.Quality, summary string) error {
+func writePipelineReport(dir string, rep *prune.Report, rrep *prune.RecoverReport, budget *app.StepBudget, dq, pq protocol.Quality, summary string) error {
 	extra := map[string]any{"recovery": rrep, "dense": dq, "pruned": pq}
 	if budget != nil {
 		extra["budget"] = budget

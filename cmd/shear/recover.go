@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/shear-ai/shear/internal/protocol"
 	"os"
 	"path/filepath"
 	"time"
@@ -153,7 +154,7 @@ func newRecover() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, nil, app.Quality{}, app.Quality{}, ""); err != nil {
+			if err := writePipelineReport(reportDir, &prune.Report{Seconds: map[string]float64{}, Heads: pm.Heads, KVHeads: pm.KVHeads, FFN: pm.FFN}, rep, nil, protocol.Quality{}, protocol.Quality{}, ""); err != nil {
 				return err
 			}
 			os.Remove(filepath.Join(reportDir, "recover.ckpt.stage1"))

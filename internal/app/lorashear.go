@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/shear-ai/shear/internal/protocol"
 	"strings"
 	"time"
 
@@ -47,24 +48,17 @@ type LoRAShearRequest struct {
 // scaled to the model (Budget 0), 100 evaluation chunks, 8 calibration
 // sequences, 4 recovery subsets.
 func (LoRAShearRequest) Default() LoRAShearRequest {
-	return LoRAShearRequest{EvalChunks: 100, CalibSeqs: 8, Subsets: DynamicRecoverRequest{}.Default().Subsets,
-		Prune: prune.DefaultOptions(), Recover: prune.DefaultRecover()}
+	opt, ropt := protocol.Defaults()
+	return LoRAShearRequest{EvalChunks: protocol.EvalChunks, CalibSeqs: protocol.CalibSeqs, Subsets: protocol.Subsets,
+		Prune: opt, Recover: ropt}
 }
 
 // EmbeddedData is training text, held-out text and instructions that
 // come with the program rather than from files.
 type EmbeddedData struct {
-	Texts        []NamedText
+	Texts        []protocol.NamedText
 	HeldOut      string
 	Instructions []train.Instruction
-}
-
-// Quality is a model's evaluation in the pipeline report.
-type Quality struct {
-	PPL     float64  `json:"ppl"`
-	Chunks  int      `json:"chunks"`
-	Acc     *float64 `json:"acc,omitempty"`
-	AccNorm *float64 `json:"acc_norm,omitempty"`
 }
 
 // LoRAShearResult is the outcome of a lorashear run.
@@ -73,8 +67,8 @@ type LoRAShearResult struct {
 	Report   *prune.Report        `json:"report"`
 	Budget   StepBudget           `json:"budget"` // the step counts used and why
 	Recovery *prune.RecoverReport `json:"recovery"`
-	Dense    Quality              `json:"dense"`
-	Pruned   Quality              `json:"pruned"`
+	Dense    protocol.Quality     `json:"dense"`
+	Pruned   protocol.Quality     `json:"pruned"`
 	MCItems  int                  `json:"mc_items"`
 	Dropped  int                  `json:"dropped_instructions"` // left out of training for quoting the evaluation text
 	Summary  string               `json:"summary"`              // the markdown table of summary.md
@@ -92,7 +86,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	if req.Budgeted != nil {
 		req.Budgeted(res.Budget)
 	}
-	texts, ins, evalText, valText := []NamedText(nil), []train.Instruction(nil), "", ""
+	texts, ins, evalText, valText := []protocol.NamedText(nil), []train.Instruction(nil), "", ""
 	if req.EvalPath != "" {
 		b, err := safefile.ReadFile(req.EvalPath)
 		if err != nil {
@@ -108,7 +102,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	} else if e := req.Embedded; e != nil {
 		texts = e.Texts
 		if evalText == "" {
-			valText, evalText = SplitHeldOut(e.HeldOut)
+			valText, evalText = protocol.SplitHeldOut(e.HeldOut)
 		}
 		if req.Data.Instruct == "" {
 			ins = e.Instructions
@@ -119,7 +113,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 			return res, err
 		}
 	}
-	plan := PlanData(m, texts, ins, evalText, valText, opt.Ctx)
+	plan := protocol.PlanData(m, texts, ins, evalText, valText, opt.Ctx)
 	if plan.Validation != "" { // recovery's early stopping picks its step on the validation text
 		ropt.Dev = train.PackText(m.Tok, plan.Validation, ropt.Ctx)
 	}
@@ -134,7 +128,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	stageStart := time.Now()
 	dense := m.Clone()
 	req.note("evaluating the dense model…")
-	if res.Dense, err = Evaluate(ctx, dense, plan.Test, req.EvalChunks, mc); err != nil {
+	if res.Dense, err = protocol.Evaluate(ctx, dense, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	tEvalDense := time.Since(stageStart).Seconds()
@@ -150,7 +144,7 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	rep.Seconds["recover"] = time.Since(t0).Seconds()
 	req.note("evaluating the pruned model…")
 	t0 = time.Now()
-	if res.Pruned, err = Evaluate(ctx, cm, plan.Test, req.EvalChunks, mc); err != nil {
+	if res.Pruned, err = protocol.Evaluate(ctx, cm, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	rep.Seconds["eval"] = time.Since(t0).Seconds() + tEvalDense
@@ -165,26 +159,8 @@ func (r LoRAShearRequest) note(s string) {
 	}
 }
 
-// Evaluate is m's perplexity on heldOut (ctx 256, the first chunks) and,
-// with items, its multiple choice accuracy.
-func Evaluate(ctx context.Context, m *model.Model, heldOut string, chunks int, mc []eval.MCItem) (Quality, error) {
-	res, err := eval.Perplexity(m, m.Tok.Encode(heldOut), 256, chunks, nil)
-	if err != nil {
-		return Quality{}, err
-	}
-	q := Quality{PPL: res.PPL, Chunks: res.Chunks}
-	if len(mc) > 0 {
-		r, err := eval.MultipleChoice(ctx, m, mc, ScoreRequest{}.Default().Ctx, nil)
-		if err != nil {
-			return q, err
-		}
-		q.Acc, q.AccNorm = &r.Acc, &r.AccNorm
-	}
-	return q, nil
-}
-
 // pipelineSummary is the markdown table of a run: dense vs pruned.
-func pipelineSummary(rep *prune.Report, dq, pq Quality, dropped, mcN int) string {
+func pipelineSummary(rep *prune.Report, dq, pq protocol.Quality, dropped, mcN int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| model | params | ppl (held-out, %d chunks) |", dq.Chunks)
 	if mcN > 0 {
@@ -195,7 +171,7 @@ func pipelineSummary(rep *prune.Report, dq, pq Quality, dropped, mcN int) string
 		b.WriteString("---|---|")
 	}
 	b.WriteString("\n")
-	row := func(name string, params int, q Quality) {
+	row := func(name string, params int, q protocol.Quality) {
 		fmt.Fprintf(&b, "| %s | %d | %.4f |", name, params, q.PPL)
 		if q.Acc != nil {
 			fmt.Fprintf(&b, " %.3f | %.3f |", *q.Acc, *q.AccNorm)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/shear-ai/shear/internal/protocol"
 
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/model"
@@ -20,7 +21,7 @@ type DynamicRecoverRequest struct {
 
 // Default is `shear recover`'s request without data.
 func (DynamicRecoverRequest) Default() DynamicRecoverRequest {
-	return DynamicRecoverRequest{Subsets: 4, Options: prune.DefaultRecover()}
+	return DynamicRecoverRequest{Subsets: protocol.Subsets, Options: prune.DefaultRecover()}
 }
 
 // RecoverDynamic loads the request's data and recovers pruned (float32;
@@ -38,12 +39,12 @@ func RecoverDynamic(ctx context.Context, pruned, dense *model.Model, req Dynamic
 	var err error
 	switch {
 	case req.Data.embedded(): // one subset per embedded text, as lorashear cuts them
-		var p DataPlan
+		var p protocol.DataPlan
 		for _, t := range req.Data.Embedded.Texts {
 			p.Train, p.Names = append(p.Train, t.Text), append(p.Names, t.Name)
 		}
 		subs = p.Subsets(pruned, opt.Ctx, req.Subsets)
-		if val, _ := SplitHeldOut(req.Data.Embedded.HeldOut); val != "" {
+		if val, _ := protocol.SplitHeldOut(req.Data.Embedded.HeldOut); val != "" {
 			opt.Dev = train.PackText(pruned.Tok, val, opt.Ctx) // early stopping on the validation half, as lorashear's
 		}
 	case req.Data.Text != "": // cut as lorashear cuts it: early stopping on the validation text

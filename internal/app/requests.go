@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/shear-ai/shear/internal/protocol"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/lora"
@@ -98,7 +99,7 @@ type ScoreRequest struct {
 }
 
 // Default is `shear eval --mc`'s request.
-func (ScoreRequest) Default() ScoreRequest { return ScoreRequest{Ctx: 512} }
+func (ScoreRequest) Default() ScoreRequest { return ScoreRequest{Ctx: protocol.MCCtx} }
 
 // ScoreResult is the result of shear_mc_scores: acc and acc_norm, and the
 // summed log-probability of every choice of every item.

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
+	"github.com/shear-ai/shear/internal/protocol"
 	"os"
 	"path/filepath"
 
 	"github.com/shear-ai/shear/assets"
-	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/eval"
@@ -16,14 +16,14 @@ import (
 )
 
 // dataset is one model and its data, cut by the protocol's one cut
-// (app.PlanData, as `shear lorashear` cuts it): test, validation, and
+// (protocol.PlanData, as `shear lorashear` cuts it): test, validation, and
 // the training and calibration text.
 type dataset struct {
 	name   string // stories260K, austen
 	split  string // the evaluated part: test or val
 	source string // where the model and its data come from (for RESULTS.md)
 	dense  *model.Model
-	plan   *app.DataPlan
+	plan   *protocol.DataPlan
 	// eval is the reported split's text (plan.Test, or plan.Validation
 	// with -split val) and mc its cloze half; ood is the other model's
 	// text of the same split, which this model never trained on.
@@ -61,8 +61,8 @@ func loadDatasets(shared, split string, b budget) ([]*dataset, error) {
 	ctx := b.Prune.Ctx
 	ts := &dataset{name: "stories260K", dense: stories, mcFile: len(mc),
 		source: "../shared/models/stories260K.gguf on ../shared/data/tinystories-dev.txt, tinystories-instruct-dev.jsonl and cloze-dev.jsonl",
-		plan:   app.PlanData(stories, []app.NamedText{{Name: "tinystories-dev.txt", Text: string(text)}}, ins, "", "", ctx)}
-	mcVal, mcTest := app.SplitMC(mc)
+		plan:   protocol.PlanData(stories, []protocol.NamedText{{Name: "tinystories-dev.txt", Text: string(text)}}, ins, "", "", ctx)}
+	mcVal, mcTest := protocol.SplitMC(mc)
 	ts.mc = mcTest
 	if split == "val" {
 		ts.mc = mcVal
@@ -75,16 +75,16 @@ func loadDatasets(shared, split string, b budget) ([]*dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	texts, err := app.ReadFS(assets.DefaultData())
+	texts, err := protocol.ReadFS(assets.DefaultData())
 	if err != nil {
 		return nil, err
 	}
-	val, test := app.SplitHeldOut(assets.HeldOut())
+	val, test := protocol.SplitHeldOut(assets.HeldOut())
 	au := &dataset{name: "austen", dense: austen,
 		source: "the embedded default model (assets, docs/DEFAULT_MODEL.md) on its training text, instructions and held-out Persuasion tail",
-		plan:   app.PlanData(austen, texts, assets.DefaultInstructions(), test, val, ctx)}
+		plan:   protocol.PlanData(austen, texts, assets.DefaultInstructions(), test, val, ctx)}
 
-	pick := func(p *app.DataPlan) string {
+	pick := func(p *protocol.DataPlan) string {
 		if split == "val" {
 			return p.Validation
 		}

@@ -6,7 +6,7 @@
 // training budgets counted in tokens. Everything in the output is
 // generated; docs/EVALUATION.md describes the protocol.
 //
-// Data (the one cut of internal/app, as `shear lorashear` makes it): a
+// Data (the one cut of internal/protocol, as `shear lorashear` makes it): a
 // text file's first 10% by bytes (at a paragraph boundary) is the test
 // split, the next 10% the validation split, the rest trains and
 // calibrates; the Austen model's held-out Persuasion tail is cut in two

@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/shear-ai/shear/internal/protocol"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/prune"
 	"github.com/shear-ai/shear/runtime/model"
 )
@@ -29,8 +29,8 @@ type budget struct {
 }
 
 func newBudget(scale float64, quick bool) budget {
-	req := app.LoRAShearRequest{}.Default()
-	b := budget{Prune: req.Prune, Recover: req.Recover, CalibSeqs: req.CalibSeqs, Subsets: req.Subsets, Chunks: req.EvalChunks}
+	opt, ropt := protocol.Defaults()
+	b := budget{Prune: opt, Recover: ropt, CalibSeqs: protocol.CalibSeqs, Subsets: protocol.Subsets, Chunks: protocol.EvalChunks}
 	if quick { // a smoke test of the driver, not a measurement
 		b.Prune.LHSPG.Warmup, b.Prune.LHSPG.Periods, b.Prune.LHSPG.PeriodSteps = 2, 2, 2
 		b.Recover.Stage1Steps, b.Recover.Stage2Steps = 4, 2
@@ -177,7 +177,7 @@ func (d *dataset) execute(ctx context.Context, s spec, b budget) (*outcome, erro
 	ropt.Seed, ropt.Dev, ropt.Stage1Steps = s.Seed, d.dev, b.stage1Steps(s.Method)
 	o := &outcome{Spec: s, Split: d.split}
 	t0 := time.Now()
-	data := app.CutPruneData(d.text[:len(d.text):len(d.text)], d.plan.Instruct, nil, b.CalibSeqs, s.Seed)
+	data := protocol.CutPruneData(d.text[:len(d.text):len(d.text)], d.plan.Instruct, nil, b.CalibSeqs, s.Seed)
 	cm, rep, err := prune.Prune(ctx, d.dense.Clone(), opt, data, nil)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
@@ -229,11 +229,11 @@ func (d *dataset) denseOutcome(ctx context.Context, b budget) (*outcome, error) 
 // out-of-domain text, into o.
 func (d *dataset) measure(ctx context.Context, m *model.Model, b budget, o *outcome) error {
 	t0 := time.Now()
-	q, err := app.Evaluate(ctx, m, d.eval, b.Chunks, d.mc)
+	q, err := protocol.Evaluate(ctx, m, d.eval, b.Chunks, d.mc)
 	if err != nil {
 		return err
 	}
-	ood, err := app.Evaluate(ctx, m, d.ood, b.Chunks, nil)
+	ood, err := protocol.Evaluate(ctx, m, d.ood, b.Chunks, nil)
 	if err != nil {
 		return err
 	}

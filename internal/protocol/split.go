@@ -1,4 +1,4 @@
-package app
+package protocol
 
 import (
 	"strings"
@@ -6,10 +6,6 @@ import (
 	"github.com/shear-ai/shear/runtime/eval"
 	"github.com/shear-ai/shear/runtime/train"
 )
-
-// The evaluation protocol's one cut of the data, used by `shear
-// lorashear` and by tools/results (docs/EVALUATION.md): a text file's
-// test part, then its validation part, then what trains and calibrates.
 
 // SplitFrac is the fraction of a text file, by bytes, that its test part
 // takes, and then its validation part.
