@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/shear-ai/shear/runtime/eval"
@@ -42,6 +43,7 @@ func Greedy(t testing.TB, m *model.Model, cli, path string, steps, ctx int) (she
 	b, err := exec.Command(cli, "-m", path, "-p", "", "-n", fmt.Sprint(steps), "--temp", "0", "-no-cnv",
 		"-t", fmt.Sprint(Threads), "-c", fmt.Sprint(ctx), "--no-warmup", "-s", "1", "--ignore-eos", "--no-display-prompt").Output()
 	if err != nil {
+		skipIfForeignCPU(t, err)
 		t.Fatalf("llama-cli: %v", err)
 	}
 	return strings.TrimSpace(m.Tok.Decode(ids)), strings.TrimSpace(string(b))
@@ -63,6 +65,7 @@ func Perplexity(t testing.TB, m *model.Model, tool, path, textFile string, limit
 	}
 	b, err := exec.Command(tool, "-m", path, "-f", txt, "-c", fmt.Sprint(ctx), "-b", fmt.Sprint(ctx), "-t", fmt.Sprint(Threads)).CombinedOutput()
 	if err != nil {
+		skipIfForeignCPU(t, err)
 		t.Fatalf("llama-perplexity: %v\n%s", err, b)
 	}
 	mm := regexp.MustCompile(`Final estimate: PPL = ([0-9.]+)`).FindSubmatch(b)
@@ -112,4 +115,18 @@ func Check(t testing.TB, m *model.Model, cli, ppl, path, textFile string, steps,
 		t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", shear, ref, 100*rel)
 	}
 	t.Logf("greedy %d tokens equal (%q); ppl %.4f, llama-perplexity %.4f", steps, want, shear, ref)
+}
+
+// skipIfForeignCPU skips the test when llama.cpp died of SIGILL: the
+// shared native build (../shared/tools/llama.cpp) was compiled for another
+// CPU's instruction set and cannot run on this one. The same checks run
+// in `make interop` through node-llama-cpp, which picks its kernels at run
+// time.
+func skipIfForeignCPU(t testing.TB, err error) {
+	t.Helper()
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGILL {
+			t.Skipf("llama.cpp's native build does not run on this CPU (%v): it was built for another instruction set", err)
+		}
+	}
 }
