@@ -76,8 +76,8 @@ func newLorashear() *cobra.Command {
 
 The step counts shown as defaults below are the base of a budget scaled to the model: a model of
 fewer than 2M parameters gets 2M/params times the training compute (at most 16×) — LHSPG the square
-root of that in steps, recovery all of it — and recovery a further target/0.25 (at least 1) in steps
-and learning rates, so a heavier cut recovers longer and faster. Step and rate flags given explicitly
+root of that in steps, recovery all of it — and recovery a further d = target/0.25 (at least 1):
+d^1.5 in steps and d in learning rates, so a heavier cut recovers longer and faster. Step and rate flags given explicitly
 are used as given; --budget sets the multiplier instead (1: the base counts). The counts used and why
 are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md: how they were chosen).`,
 		Example: `  shear lorashear --target 0.2                     # the embedded model and data: pruned.gguf, pruned-report/

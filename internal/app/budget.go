@@ -16,15 +16,19 @@ import (
 // up to MaxBudgetScale times the base. LHSPG gets the square root of that
 // multiplier (its steps were worth less than recovery's in
 // docs/VALIDATION-defaults.md), and recovery a further factor for the
-// damage: target/BudgetRefTarget, at least 1, which also multiplies
-// recovery's learning rates (a heavily pruned model recovers faster at a
-// higher rate: docs/RESULTS.md, "Recovery"). Everything here depends on
+// damage d = max(1, target/BudgetRefTarget): d^DamageStepsPower in steps
+// and d in learning rates (a heavily pruned model recovers longer, and
+// faster at a higher rate; docs/VALIDATION-defaults.md chose the
+// exponent on the validation split at 50%). Everything here depends on
 // the model's shape and the target only, so a run stays deterministic
 // given its seed.
 const (
 	BudgetRefParams = 2_000_000
 	BudgetRefTarget = 0.25
 	MaxBudgetScale  = 16
+	// DamageStepsPower is the exponent of the damage factor in
+	// recovery's step counts (its rates get the factor itself).
+	DamageStepsPower = 1.5
 )
 
 // The step counts a budget scales, by their flag names.
@@ -44,7 +48,7 @@ const (
 type StepBudget struct {
 	Scale        float64  `json:"scale"`         // the compute multiplier of the base counts
 	LHSPGScale   float64  `json:"lhspg_scale"`   // √Scale
-	RecoverScale float64  `json:"recover_scale"` // Scale × max(1, target/BudgetRefTarget)
+	RecoverScale float64  `json:"recover_scale"` // Scale × max(1, target/BudgetRefTarget)^DamageStepsPower
 	Explicit     []string `json:"explicit,omitempty"`
 	Warmup       int      `json:"lhspg_warmup"`
 	Periods      int      `json:"periods"`
@@ -65,7 +69,8 @@ func AutoScale(params int) float64 {
 // scaleSteps multiplies the step counts of opt and ropt that are not in
 // explicit: by scale (0: AutoScale(params)), LHSPG by its square root
 // and recovery by the damage factor too, and recovery's rates not in
-// explicit by the damage factor. It returns the budget used.
+// explicit by the damage factor (steps by its DamageStepsPower). It
+// returns the budget used.
 func scaleSteps(opt *prune.Options, ropt *prune.RecoverOptions, params int, scale float64, explicit []string) StepBudget {
 	why := fmt.Sprintf("--budget %g", scale)
 	if scale == 0 {
@@ -73,7 +78,7 @@ func scaleSteps(opt *prune.Options, ropt *prune.RecoverOptions, params int, scal
 		why = fmt.Sprintf("scaled to the model: %d params against the reference %d", params, BudgetRefParams)
 	}
 	damage := max(1, opt.Target/BudgetRefTarget)
-	b := StepBudget{Scale: scale, LHSPGScale: math.Sqrt(scale), RecoverScale: scale * damage, Explicit: explicit}
+	b := StepBudget{Scale: scale, LHSPGScale: math.Sqrt(scale), RecoverScale: scale * math.Pow(damage, DamageStepsPower), Explicit: explicit}
 	set := func(name string, n *int, by float64) {
 		if !slices.Contains(explicit, name) {
 			*n = int(math.Round(float64(*n) * by))

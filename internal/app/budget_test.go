@@ -23,8 +23,9 @@ func TestScaleSteps(t *testing.T) {
 	}{
 		// stories260K: 2e6/292800 = 6.83; √6.83 = 2.61.
 		{"stories260K at 20%", 292800, 0.2, 0, nil, [4]int{52, 52, 683, 205}, 1e-3, 1e-4, "292800 params"},
-		// At 50% recovery doubles (0.5/0.25) and so do its rates.
-		{"stories260K at 50%", 292800, 0.5, 0, nil, [4]int{52, 52, 1366, 410}, 2e-3, 2e-4, "target 0.5"},
+		// At 50% the damage is 2 (0.5/0.25): recovery's steps ×2^1.5 = 2.83
+		// (6.83 × 2.83 = 19.32), its rates ×2.
+		{"stories260K at 50%", 292800, 0.5, 0, nil, [4]int{52, 52, 1932, 580}, 2e-3, 2e-4, "target 0.5"},
 		// The embedded default model: 2e6/1246592 = 1.60; √1.60 = 1.27.
 		{"embedded model", 1246592, 0.2, 0, nil, [4]int{25, 25, 160, 48}, 1e-3, 1e-4, "×1.60"},
 		// A model above the reference keeps the base counts.
@@ -36,7 +37,7 @@ func TestScaleSteps(t *testing.T) {
 		// A tiny --budget still leaves each period a step.
 		{"--budget 0.0001", 292800, 0.2, 0.0001, nil, [4]int{0, 1, 0, 0}, 1e-3, 1e-4, "--budget 0.0001"},
 		// Explicit counts and rates are kept as given.
-		{"explicit", 292800, 0.5, 0, []string{StepsPeriod, StepsInstruct, RateRecover}, [4]int{52, 20, 1366, 30}, 1e-3, 2e-4, "given explicitly"},
+		{"explicit", 292800, 0.5, 0, []string{StepsPeriod, StepsInstruct, RateRecover}, [4]int{52, 20, 1932, 30}, 1e-3, 2e-4, "given explicitly"},
 	}
 	for _, c := range cases {
 		opt, ropt := prune.DefaultOptions(), prune.DefaultRecover()
