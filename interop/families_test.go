@@ -67,29 +67,45 @@ func TestFamiliesGreedy(t *testing.T) {
 	}
 }
 
-// TestRealShapesGreedy runs the families at their real shapes
-// (model.Shapes) with their real vocabularies (see
-// realVocabFamilies; Qwen's padded to 151,936 as the released models
-// are), random weights made by `shear init --shape … --vocab-from …`, in
-// f16 and q8_0, from BOS where the model adds one and from a text
-// prompt; it takes minutes and gigabytes, so it runs only with
-// SHEAR_REAL_SHAPES=1.
-func TestRealShapesGreedy(t *testing.T) {
+// realShapes are the families at their real shapes (model.Shapes) with
+// their real vocabularies (see realVocabFamilies; Qwen's padded to
+// 151,936 as the released models are).
+var realShapes = []struct{ shape, vocab, size string }{
+	{"SmolLM2-135M", "smollm", ""}, {"Qwen2.5-0.5B", "qwen3", "151936"}, {"Qwen3-0.6B", "qwen3", "151936"}, {"Llama-3.2-1B", "llama3", ""},
+}
+
+// needRealShapes skips unless SHEAR_REAL_SHAPES is set: the real shapes
+// take minutes and gigabytes.
+func needRealShapes(t *testing.T) {
+	t.Helper()
 	if os.Getenv("SHEAR_REAL_SHAPES") == "" {
 		t.Skip("set SHEAR_REAL_SHAPES=1 to run the families at their real shapes")
 	}
+}
+
+// initRealShape makes the random-weight model of a real shape with `shear
+// init --shape … --vocab-from …` (f16) and returns its file.
+func initRealShape(t *testing.T, shape, vocab, size, dir string) string {
+	t.Helper()
+	src := filepath.Join(dir, shape+".init.gguf")
+	args := []string{"init", "--shape", shape, "--vocab-from", vocabSource(t, vocab, dir), "--dtype", "f16", "--seed", "3", "-o", src, "--json"}
+	if size != "" {
+		args = append(args, "--vocab", size)
+	}
+	shearCLI(t, args...)
+	return src
+}
+
+// TestRealShapesGreedy runs the families at their real shapes, random
+// weights, in f16 and q8_0, from BOS where the model adds one and from a
+// text prompt (SHEAR_REAL_SHAPES=1).
+func TestRealShapesGreedy(t *testing.T) {
+	needRealShapes(t)
 	requireClient(t)
 	dir := t.TempDir()
-	for _, c := range []struct{ shape, vocab, size string }{
-		{"SmolLM2-135M", "smollm", ""}, {"Qwen2.5-0.5B", "qwen3", "151936"}, {"Qwen3-0.6B", "qwen3", "151936"}, {"Llama-3.2-1B", "llama3", ""},
-	} {
+	for _, c := range realShapes {
 		t.Run(c.shape, func(t *testing.T) {
-			src := filepath.Join(dir, c.shape+".init.gguf")
-			args := []string{"init", "--shape", c.shape, "--vocab-from", vocabSource(t, c.vocab, dir), "--dtype", "f16", "--seed", "3", "-o", src, "--json"}
-			if c.size != "" {
-				args = append(args, "--vocab", c.size)
-			}
-			shearCLI(t, args...)
+			src := initRealShape(t, c.shape, c.vocab, c.size, dir)
 			for _, dt := range []tensor.DType{tensor.F16, tensor.Q8_0} {
 				t.Run(dt.String(), func(t *testing.T) {
 					path := filepath.Join(dir, c.shape+"-"+dt.String()+".gguf")
@@ -97,6 +113,32 @@ func TestRealShapesGreedy(t *testing.T) {
 					greedyBothWays(t, sm, path, arch, dt)
 				})
 				os.Remove(filepath.Join(dir, c.shape+"-"+dt.String()+".gguf"))
+			}
+			os.Remove(src)
+		})
+	}
+}
+
+// TestRealShapesPruned is TestPrunedRealVocab at the real shapes: each
+// family pruned by 20% of its layers with `shear prune --method
+// magnitude` and a short `shear lorashear`, then an HF round trip in
+// Shear and llama.cpp's greedy tokens against Shear's (SHEAR_REAL_SHAPES=1).
+func TestRealShapesPruned(t *testing.T) {
+	needRealShapes(t)
+	requireClient(t)
+	dir := t.TempDir()
+	text := tinyStoriesText(t, dir)
+	for _, c := range realShapes {
+		t.Run(c.shape, func(t *testing.T) {
+			src := initRealShape(t, c.shape, c.vocab, c.size, dir)
+			for _, method := range []string{"magnitude", "lorashear"} {
+				t.Run(method, func(t *testing.T) {
+					base := filepath.Join(dir, c.shape+"-"+method)
+					checkPruned(t, src, text, method, base)
+					for _, suffix := range []string{".gguf", "-f16.gguf"} {
+						os.Remove(base + suffix)
+					}
+				})
 			}
 			os.Remove(src)
 		})
