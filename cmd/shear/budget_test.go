@@ -63,3 +63,62 @@ func TestLorashearBudget(t *testing.T) {
 			rep.Budget.Warmup, len(rep.Report.Log), rep.Recovery.Stage1.Steps)
 	}
 }
+
+// TestLorashearStages: --json lists the pipeline's stages in order, each
+// with its time and peak memory, and the training stages with the tokens
+// their steps saw.
+func TestLorashearStages(t *testing.T) {
+	needShared(t)
+	dir := t.TempDir()
+	res := mustRun(t, "lorashear", "-m", storiesGGUF, "--data", tinyText, "--instruct", instructFile, "--target", "0.2",
+		"--lhspg-warmup", "2", "--period-steps", "1", "--recover-steps", "3", "--instruct-steps", "2", "--ctx", "64", "--batch", "2",
+		"--calib-seqs", "2", "--eval-chunks", "1", "-o", filepath.Join(dir, "p.gguf"))
+	stages := checkStages(t, res, []string{"load", "eval-dense", "prune", "analyze", "lhspg", "compress", "recover-setup",
+		"recover-1", "recover-2", "eval-pruned", "write"})
+	if got := stages["lhspg"]; got != (2+4*1)*2*64 {
+		t.Errorf("lhspg tokens %v, want 6 steps × 2 × 64 = 768", got)
+	}
+	if got := stages["analyze"]; got != 2*64 {
+		t.Errorf("analyze tokens %v, want 2 calibration sequences × 64 = 128", got)
+	}
+	if got := stages["recover-1"]; got <= 0 || got > 3*2*64 {
+		t.Errorf("recover-1 tokens %v, want in (0, 3 × 2 × 64]", got)
+	}
+	if got := stages["recover-2"]; got <= 0 || got > 2*2*64 {
+		t.Errorf("recover-2 tokens %v, want in (0, 2 × 2 × 64]", got)
+	}
+}
+
+// checkStages requires res's stages to be want in order, with times that
+// add up to at most the run's seconds, a peak memory each, at most the
+// process's peak; it returns each stage's tokens.
+func checkStages(t *testing.T, res map[string]any, want []string) map[string]float64 {
+	t.Helper()
+	list, ok := res["stages"].([]any)
+	if !ok {
+		t.Fatalf("no stages in the --json output: %v", res)
+	}
+	peak := res["peak_rss_bytes"].(float64)
+	var names []string
+	var secs float64
+	tokens := map[string]float64{}
+	for _, s := range list {
+		st := s.(map[string]any)
+		name := st["stage"].(string)
+		names = append(names, name)
+		secs += st["seconds"].(float64)
+		if p := st["peak_rss_bytes"].(float64); p < 1<<20 || p > peak {
+			t.Errorf("stage %s: peak %v bytes, process peak %v", name, p, peak)
+		}
+		if n, ok := st["tokens"].(float64); ok {
+			tokens[name] = n
+		}
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("stages %v, want %v", names, want)
+	}
+	if total := res["seconds"].(float64); secs > total*1.01+0.01 {
+		t.Errorf("the stages take %.3fs, the run %.3fs", secs, total)
+	}
+	return tokens
+}

@@ -157,6 +157,9 @@ func TestGraphCompressPrune(t *testing.T) {
 	res = mustRun(t, "prune", "-m", storiesGGUF, "--method", "magnitude", "--target", "0.2", "--data", tinyText,
 		"--ctx", "64", "--batch", "2", "--recover-steps", "2", "-o", p, "--report", filepath.Join(dir, "rep"))
 	keys(t, res, "params_before", "params_after", "ratio", "seconds")
+	if tokens := checkStages(t, res, []string{"load", "prune", "recover", "write"}); tokens["recover"] <= 0 || tokens["recover"] > 2*2*64 {
+		t.Errorf("recover tokens %v, want in (0, 2 × 2 × 64]", tokens["recover"])
+	}
 	if r := res["ratio"].(float64); r < 0.19 || r > 0.22 {
 		t.Errorf("ratio %v", r)
 	}

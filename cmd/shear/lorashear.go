@@ -85,6 +85,8 @@ are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md:
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := time.Now()
+			meter := newStageMeter("load", map[string]string{"lhspg": "compress"})
+			defer meter.finish()
 			mf, tf := &req.Model, &req.Optim
 			out, reportDir := req.Output, req.Report
 			if out == "" {
@@ -132,15 +134,18 @@ are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md:
 			defer stop()
 			bars := stageBars{}
 			defer bars.finish()
-			r.Note = func(s string) {
-				bars.finish()
-				fmt.Fprintln(os.Stderr, s)
+			r.Note = func(stage, what string) {
+				meter.enter(stage)
+				if what != "" {
+					bars.finish()
+					fmt.Fprintln(os.Stderr, what)
+				}
 			}
 			r.Budgeted = func(b app.StepBudget) {
 				fmt.Fprintf(os.Stderr, "steps: LHSPG %d + %d×%d, recovery %d + %d at lr %g, %g (%s)\n", b.Warmup, b.Periods, b.PeriodSteps, b.Recover, b.Instruct,
 					b.RecoverLR, b.InstructLR, b.Reason)
 			}
-			res, err := app.LoRAShear(ctx, m, r, bars.update)
+			res, err := app.LoRAShear(ctx, m, r, meter.follow(bars.update))
 			bars.finish()
 			if err != nil {
 				return stopped(ctx, err, reportDir)
@@ -149,12 +154,15 @@ are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md:
 			if r := res.Recovery; r != nil && r.Memory != nil {
 				fmt.Fprintf(os.Stderr, "recovery ran %s: %s\n", r.Memory.Mode, r.Memory.Reason)
 			}
+			meter.enter("write")
 			w, err := mf.writeModel(ctx, res.Model, outDT, out)
 			if err != nil {
 				return err
 			}
 			secs := time.Since(start).Seconds()
 			rep.Seconds["total"] = secs
+			countTokens(meter, rep, res.Recovery, r.Prune)
+			stages := meter.finish()
 			if err := writePipelineReport(reportDir, rep, res.Recovery, &res.Budget, res.Dense, res.Pruned, res.Summary); err != nil {
 				return err
 			}
@@ -164,6 +172,7 @@ are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md:
 			result := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
 				"seconds": secs, "budget": res.Budget, "dense": res.Dense, "pruned": res.Pruned, "output": out, "report": reportDir,
 				"dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes}
+			addMemory(result, stages)
 			return emit(result, func() {
 				fmt.Print(res.Summary)
 				fmt.Printf("\n%s\nwrote %s/ (report.json, summary.md, plots) in %.0fs\n", w, reportDir, secs)

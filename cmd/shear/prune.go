@@ -226,6 +226,8 @@ Without --data and --instruct, the embedded Austen texts and instructions.`,
 			if ef.wasm() && req.Resume {
 				return errors.New("--resume needs --engine native (the wasm engines keep no checkpoints)")
 			}
+			meter := newStageMeter("load", map[string]string{"lhspg": "compress"})
+			defer meter.finish()
 			m, outDT, err := loadBase(mf, tf)
 			if err != nil {
 				return err
@@ -258,6 +260,7 @@ Without --data and --instruct, the embedded Austen texts and instructions.`,
 			var res app.PruneResult
 			var cm *model.Model
 			engine := ""
+			meter.enter("prune")
 			if ef.wasm() {
 				engine = ef.name
 				var gg []byte
@@ -274,17 +277,22 @@ Without --data and --instruct, the embedded Austen texts and instructions.`,
 				}
 			} else {
 				bars := stageBars{}
-				cm, res, err = app.Prune(ctx, m, preq, bars.update)
+				cm, res, err = app.Prune(ctx, m, preq, meter.follow(bars.update))
 				bars.finish()
 				if err != nil {
 					return stopped(ctx, err, work)
 				}
 			}
+			meter.enter("write")
 			w, err := mf.writeModel(ctx, cm, outDT, out)
 			if err != nil {
 				return err
 			}
 			rep := res.Report
+			countTokens(meter, rep, nil, opt)
+			if res.Recovery != nil {
+				meter.addTokens("recover", scoredTokens(res.Recovery.Log))
+			}
 			secs := time.Since(start).Seconds()
 			rep.Seconds["total"] = secs
 			extra := map[string]any{"output": out}
@@ -303,7 +311,7 @@ Without --data and --instruct, the embedded Austen texts and instructions.`,
 				os.Remove(filepath.Join(work, "prune.ckpt"))
 				os.Remove(filepath.Join(work, "recover.ckpt"))
 			}
-			return emitPruneResult(rep, w, engine, secs)
+			return emitPruneResult(rep, w, engine, secs, meter.finish())
 		},
 	}
 	fl := cmd.Flags()
@@ -323,7 +331,7 @@ Without --data and --instruct, the embedded Austen texts and instructions.`,
 }
 
 // emitPruneResult prints the outcome of a prune run (engine "" for native).
-func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) error {
+func emitPruneResult(rep *prune.Report, w written, engine string, secs float64, stages []stageStat) error {
 	res := map[string]any{"params_before": rep.ParamsBefore, "params_after": rep.ParamsAfter, "ratio": rep.Ratio,
 		"seconds": secs, "method": rep.Method, "output": w.Path, "dtype": w.DType, "bytes": w.Bytes, "input_bytes": w.InputBytes,
 		"heads": rep.Heads, "kv_heads": rep.KVHeads, "ffn": rep.FFN, "stage_seconds": rep.Seconds, "memory": rep.Memory}
@@ -333,6 +341,7 @@ func emitPruneResult(rep *prune.Report, w written, engine string, secs float64) 
 	if rep.PrunedLayers != nil {
 		res["pruned_layers"], res["layer_ratio"] = rep.PrunedLayers, rep.LayerRatio
 	}
+	addMemory(res, stages)
 	method := rep.Method
 	if engine != "" {
 		method += " (" + engine + ")"

@@ -36,9 +36,10 @@ type LoRAShearRequest struct {
 	// Embedded is the data used when Data.Text is empty (the CLI's
 	// embedded Austen texts).
 	Embedded *EmbeddedData `json:"-"`
-	// Note, when set, is told what the run does next between the stages
+	// Note, when set, is told the stage the run starts next, and what it
+	// does ("" when there is nothing to tell a user), between the stages
 	// that report progress.
-	Note func(string) `json:"-"`
+	Note func(stage, what string) `json:"-"`
 	// Budgeted, when set, is told the step counts before the run starts.
 	Budgeted func(StepBudget) `json:"-"`
 }
@@ -127,22 +128,24 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	res.MCItems = len(mc)
 	stageStart := time.Now()
 	dense := m.Clone()
-	req.note("evaluating the dense model…")
+	req.note("eval-dense", "evaluating the dense model…")
 	if res.Dense, err = protocol.Evaluate(ctx, dense, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	tEvalDense := time.Since(stageStart).Seconds()
+	req.note("prune", "pruning: knowledge analysis, LHSPG, compression…")
 	cm, rep, err := prune.Prune(ctx, m, opt, plan.PruneData(m, opt.Ctx, req.CalibSeqs, opt.Seed), progress)
 	if err != nil {
 		return res, err
 	}
 	res.Report = rep
+	req.note("recover-setup", "")
 	t0 := time.Now()
 	if res.Recovery, err = recoverStages(ctx, cm, dense, plan.Subsets(m, opt.Ctx, req.Subsets), plan.Instruct, ropt, progress); err != nil {
 		return res, err
 	}
 	rep.Seconds["recover"] = time.Since(t0).Seconds()
-	req.note("evaluating the pruned model…")
+	req.note("eval-pruned", "evaluating the pruned model…")
 	t0 = time.Now()
 	if res.Pruned, err = protocol.Evaluate(ctx, cm, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
@@ -153,9 +156,9 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	return res, nil
 }
 
-func (r LoRAShearRequest) note(s string) {
+func (r LoRAShearRequest) note(stage, what string) {
 	if r.Note != nil {
-		r.Note(s)
+		r.Note(stage, what)
 	}
 }
 
