@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -229,6 +230,26 @@ func TestMagnitudeScores(t *testing.T) {
 		if math.Abs(scores[id]-want) > 1e-6*want+1e-6 {
 			t.Errorf("group %d (%s): magnitude %.8g, removed weights' norm %.8g", id, g.Groups[id].Kind, scores[id], want)
 		}
+	}
+	// An f16 model is scored as stored, as the f32 model of its values.
+	half := m.Clone()
+	if err := half.Convert(tensor.F16); err != nil {
+		t.Fatal(err)
+	}
+	widened := half.Clone()
+	if err := widened.Convert(tensor.F32); err != nil {
+		t.Fatal(err)
+	}
+	got, err := MagnitudeScores(half, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := MagnitudeScores(widened, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Error("f16 magnitude scores differ from those of the same values in f32")
 	}
 }
 

@@ -6,8 +6,11 @@ import (
 	"math/rand/v2"
 	"sort"
 
+	"github.com/x448/float16"
+
 	"github.com/shear-ai/shear/prune/graph"
 	"github.com/shear-ai/shear/runtime/model"
+	"github.com/shear-ai/shear/runtime/tensor"
 	"github.com/shear-ai/shear/runtime/train"
 )
 
@@ -20,13 +23,50 @@ func groupNorm(m *model.Model, gr *graph.Group) (float64, error) {
 			if graph.IsLoRA(s.Tensor) {
 				continue
 			}
-			err := eachEntry(m, s, func(w, _ *float32) { ss += float64(*w) * float64(*w) })
+			err := eachValue(m, s, func(w float32) { ss += float64(w) * float64(w) })
 			if err != nil {
 				return 0, err
 			}
 		}
 	}
 	return math.Sqrt(ss), nil
+}
+
+// eachValue visits the value of every entry of a slice of a base tensor
+// stored in float32 or float16.
+func eachValue(m *model.Model, s graph.Slice, fn func(w float32)) error {
+	r, err := lookup(m, nil, s.Tensor)
+	if err != nil {
+		return err
+	}
+	if r.vec != nil {
+		for _, i := range s.Indices() {
+			fn((*r.vec)[i])
+		}
+		return nil
+	}
+	w := *r.mat
+	at := func(k int) float32 {
+		if w.F16 != nil {
+			return float16.Frombits(w.F16[k]).Float32()
+		}
+		return w.F32[k]
+	}
+	if w.DType != tensor.F32 && w.DType != tensor.F16 {
+		return fmt.Errorf("prune: %s must be f32 or f16 (is %s)", s.Tensor, w.DType)
+	}
+	for _, i := range s.Indices() {
+		if s.Axis == 0 {
+			for c := 0; c < w.Cols; c++ {
+				fn(at(i*w.Cols + c))
+			}
+		} else {
+			for r := 0; r < w.Rows; r++ {
+				fn(at(r*w.Cols + i))
+			}
+		}
+	}
+	return nil
 }
 
 // eachEntry visits every entry of a slice of a float32 base tensor, with

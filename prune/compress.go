@@ -153,8 +153,8 @@ func keep(n int, removed map[int]bool) []int {
 	return out
 }
 
-func sliceRowsCols(data []float32, cols int, rows, keepCols []int) []float32 {
-	out := make([]float32, 0, len(rows)*len(keepCols))
+func sliceRowsCols[T float32 | uint16](data []T, cols int, rows, keepCols []int) []T {
+	out := make([]T, 0, len(rows)*len(keepCols))
 	for _, r := range rows {
 		row := data[r*cols : (r+1)*cols]
 		for _, c := range keepCols {
@@ -233,6 +233,10 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 		default:
 			w := *r.mat
 			rows, cols := keep(w.Rows, rm[0]), keep(w.Cols, rm[1])
+			if w.DType == tensor.F16 { // as stored: no float32 copy of the matrix
+				*r.mat = &tensor.Matrix{Rows: len(rows), Cols: len(cols), DType: tensor.F16, F16: sliceRowsCols(w.F16, w.Cols, rows, cols)}
+				continue
+			}
 			data := sliceRowsCols(w.Float32(), w.Cols, rows, cols)
 			dt := w.DType
 			if (dt == tensor.Q8_0 || dt == tensor.Q4_0) && len(cols)%32 != 0 {

@@ -4,6 +4,7 @@ import (
 	"github.com/shear-ai/shear/internal/testshared"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"path/filepath"
@@ -473,5 +474,45 @@ func TestFoldEmptiedBiases(t *testing.T) {
 			}
 		}
 		checkZeroEqualsCompress(t, m, adapterWithSignal(t, m, 2, 1), g, groups, []int{1, 5, 9, 13, 2, 33, 7})
+	}
+}
+
+// TestCompressKeepsF16: an f16 model is sliced as stored, giving the bits
+// the float32 path gives for the same values; the result stays f16.
+func TestCompressKeepsF16(t *testing.T) {
+	m, g, _ := tinyModel(t)
+	if err := m.Convert(tensor.F16); err != nil {
+		t.Fatal(err)
+	}
+	var groups []graph.Group
+	for i, id := range prunableIDs(g) {
+		if i%3 == 0 {
+			groups = append(groups, g.Groups[id])
+		}
+	}
+	widened := m.Clone()
+	if err := widened.Convert(tensor.F32); err != nil {
+		t.Fatal(err)
+	}
+	half, _, err := Compress(m, nil, g, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := Compress(widened, nil, g, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Convert(tensor.F16); err != nil {
+		t.Fatal(err)
+	}
+	wt := want.Tensors()
+	for i, r := range half.Tensors() {
+		if r.Mat == nil {
+			continue
+		}
+		got, exp := *r.Mat, *wt[i].Mat
+		if got.DType != tensor.F16 || got.Rows != exp.Rows || got.Cols != exp.Cols || !slices.Equal(got.F16, exp.F16) {
+			t.Errorf("%s: %s %d×%d, want the float32 path's f16 %d×%d bits", r.Name, got.DType, got.Rows, got.Cols, exp.Rows, exp.Cols)
+		}
 	}
 }

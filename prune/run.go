@@ -163,9 +163,9 @@ type Progress func(stage string, done, total int, loss float64)
 
 // Prune runs one method on m (modified in place) and returns the
 // compressed model (before recovery) and a report. LoRAShear keeps the
-// frozen base in its storage type (f32 or f16); the taylor, magnitude and
-// llm-pruner baselines read every weight's gradient or value and convert m
-// to f32. shortgpt removes whole blocks (Report.RemovedLayers).
+// frozen base in its storage type (f32 or f16), and so does magnitude;
+// the taylor and llm-pruner baselines read every weight's gradient and
+// convert m to f32. shortgpt removes whole blocks (Report.RemovedLayers).
 func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress Progress) (*model.Model, *Report, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, nil, err
@@ -175,7 +175,7 @@ func Prune(ctx context.Context, m *model.Model, opt Options, data Data, progress
 			return nil, nil, fmt.Errorf("prune: load the model with f16 or f32 weights (%s is %s; pass --dtype f16)", r.Name, w.DType)
 		}
 	}
-	if opt.Method == "taylor" || opt.Method == "magnitude" || opt.Method == "llm-pruner" {
+	if opt.Method == "taylor" || opt.Method == "llm-pruner" {
 		if err := m.Convert(tensor.F32); err != nil {
 			return nil, nil, err
 		}

@@ -89,9 +89,9 @@ func TestLorashearStages(t *testing.T) {
 	}
 }
 
-// checkStages requires res's stages to be want in order, with times that
-// add up to at most the run's seconds, a peak memory each, at most the
-// process's peak; it returns each stage's tokens.
+// checkStages requires res's stages to be want in order, each with a
+// time and a peak memory at most the process's peak; it returns each
+// stage's tokens.
 func checkStages(t *testing.T, res map[string]any, want []string) map[string]float64 {
 	t.Helper()
 	list, ok := res["stages"].([]any)
@@ -100,13 +100,14 @@ func checkStages(t *testing.T, res map[string]any, want []string) map[string]flo
 	}
 	peak := res["peak_rss_bytes"].(float64)
 	var names []string
-	var secs float64
 	tokens := map[string]float64{}
 	for _, s := range list {
 		st := s.(map[string]any)
 		name := st["stage"].(string)
 		names = append(names, name)
-		secs += st["seconds"].(float64)
+		if s, ok := st["seconds"].(float64); !ok || s < 0 {
+			t.Errorf("stage %s: %v s", name, s)
+		}
 		if p := st["peak_rss_bytes"].(float64); p < 1<<20 || p > peak {
 			t.Errorf("stage %s: peak %v bytes, process peak %v", name, p, peak)
 		}
@@ -116,9 +117,6 @@ func checkStages(t *testing.T, res map[string]any, want []string) map[string]flo
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("stages %v, want %v", names, want)
-	}
-	if total := res["seconds"].(float64); secs > total*1.01+0.01 {
-		t.Errorf("the stages take %.3fs, the run %.3fs", secs, total)
 	}
 	return tokens
 }

@@ -29,6 +29,12 @@ type globals struct {
 var g globals
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// A model is a few large pointer-free arrays: a collection costs
+		// little, and the default GOGC=100 lets garbage grow to the live
+		// heap's size, a second model's worth of resident memory.
+		debug.SetGCPercent(25)
+	}
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		if g.json {

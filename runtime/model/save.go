@@ -14,7 +14,9 @@ import (
 // "deci" with per-layer arrays (llama.cpp runs both). Qwen models keep
 // their arch, with per-layer arrays when pruned (docs/FORMATS.md says
 // which of these llama.cpp runs). Metadata of the source file (tokenizer,
-// names) is carried over; the shape keys are rewritten.
+// names) is carried over; the shape keys are rewritten. The builder views
+// the model's weights rather than copying them (writing a model takes no
+// second model's memory): write it before the model changes.
 func (m *Model) GGUF() (*gguf.Builder, error) {
 	c := &m.Config
 	if err := c.Validate(); err != nil {
@@ -103,7 +105,7 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 	var err error
 	mat := func(name string, w *tensor.Matrix) {
 		if err == nil && w != nil {
-			err = b.AddTensor(name, w.DType.GGUFType(), []uint64{uint64(w.Cols), uint64(w.Rows)}, w.Encode())
+			err = b.AddTensor(name, w.DType.GGUFType(), []uint64{uint64(w.Cols), uint64(w.Rows)}, w.View())
 		}
 	}
 	vec := func(name string, v []float32) {
@@ -123,7 +125,7 @@ func (m *Model) GGUF() (*gguf.Builder, error) {
 			var dims []uint64
 			if r.Mat != nil {
 				w := *r.Mat
-				data, typ, dims = w.Encode(), w.DType.GGUFType(), []uint64{uint64(w.Cols), uint64(w.Rows)}
+				data, typ, dims = w.View(), w.DType.GGUFType(), []uint64{uint64(w.Cols), uint64(w.Rows)}
 			} else {
 				data, typ, dims = tensor.EncodeFloat32(*r.Vec), gguf.F32, []uint64{uint64(len(*r.Vec))}
 			}

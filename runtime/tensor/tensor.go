@@ -8,6 +8,7 @@ package tensor
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/shear-ai/shear/quant"
 	"github.com/shear-ai/shear/runtime/gguf"
@@ -246,6 +247,9 @@ func (m *Matrix) MatMul(out, x []float32, n int, s *Scratch) {
 
 // FromGGUF decodes a 2-D GGUF tensor (dims [cols, rows]) into the storage
 // type dt. Quantized tensors are kept as blocks when dt matches their type.
+// A tensor already stored as dt is not copied: the matrix views the file's
+// buffer (one model's memory to load a model, not two), so writing into
+// the matrix writes into that buffer.
 func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 	if len(t.Dims) != 2 {
 		return nil, fmt.Errorf("tensor %q: want 2 dimensions, has %v", t.Name, t.Dims)
@@ -261,13 +265,21 @@ func FromGGUF(f *gguf.File, t *gguf.TensorInfo, dt DType) (*Matrix, error) {
 	}
 	switch {
 	case dt.Quantized() && t.Type == dt.GGUFType():
-		m.DType, m.Q = dt, append([]byte(nil), raw...)
+		m.DType, m.Q = dt, raw[:len(raw):len(raw)]
 		return m, nil
 	case t.Type == gguf.F16 && dt == F16:
-		m.DType, m.F16 = F16, make([]uint16, rows*cols)
+		m.DType = F16
+		if len(raw) > 0 && uintptr(unsafe.Pointer(&raw[0]))%2 == 0 {
+			m.F16 = unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), rows*cols)
+			return m, nil
+		}
+		m.F16 = make([]uint16, rows*cols)
 		for i := range m.F16 {
 			m.F16[i] = uint16(raw[2*i]) | uint16(raw[2*i+1])<<8
 		}
+		return m, nil
+	case t.Type == gguf.F32 && dt == F32 && len(raw) > 0 && uintptr(unsafe.Pointer(&raw[0]))%4 == 0:
+		m.DType, m.F32 = F32, unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), rows*cols)
 		return m, nil
 	}
 	data, err := decodeFloat32(t, raw)
@@ -328,6 +340,10 @@ func decodeFloat32(t *gguf.TensorInfo, raw []byte) ([]float32, error) {
 	}
 	return out, nil
 }
+
+// View is the matrix's GGUF encoding without a copy: a view of its
+// storage, for writers that stream it out. Read it only.
+func (m *Matrix) View() []byte { return m.storage() }
 
 // Encode returns the GGUF bytes of the matrix in its storage type.
 func (m *Matrix) Encode() []byte {

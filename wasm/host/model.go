@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -392,7 +393,8 @@ func (m *Model) Score(ctx context.Context, req ScoreRequest) (ScoreResult, error
 // compressed model's GGUF bytes and the report.
 func (e *Engine) Prune(ctx context.Context, ggufBytes []byte, req PruneRequest) ([]byte, PruneResult, error) {
 	if e.opts.Mode == Native {
-		m, err := loadNative(ggufBytes, LoadOptions{DType: tensor.F32.String()})
+		// a copy: a loaded model views its bytes, and pruning writes into it
+		m, err := loadNative(bytes.Clone(ggufBytes), LoadOptions{DType: tensor.F32.String()})
 		if err != nil {
 			return nil, PruneResult{}, err
 		}
