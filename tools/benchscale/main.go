@@ -43,6 +43,7 @@ type result struct {
 	tokensPerStep   int
 	estimate, limit int64
 	load            string
+	stagePeaks      string // "stage GiB, …" from --json
 }
 
 func main() {
@@ -119,9 +120,9 @@ func one(shear, vocab, data, shape, work string) (result, error) {
 		"--data", data, "--batch", strconv.Itoa(batch), "--ctx", strconv.Itoa(ctx),
 		"--lhspg-warmup", "2", "--periods", "2", "--period-steps", "2", "--recover-steps", "2", "--dev-max", "8",
 		"--report", report, "-o", filepath.Join(work, shape+"-pruned.gguf"), "--json"}
-	var stderr bytes.Buffer
+	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("/usr/bin/time", args...)
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	r.load = loadAvg()
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
@@ -159,6 +160,20 @@ func one(shear, vocab, data, shape, work string) (result, error) {
 		return r, err
 	}
 	r.seconds = rep.Seconds
+	var out struct {
+		Stages []struct {
+			Stage string `json:"stage"`
+			Peak  int64  `json:"peak_rss_bytes"`
+		} `json:"stages"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return r, fmt.Errorf("shear prune --json: %w", err)
+	}
+	var stages []string
+	for _, st := range out.Stages {
+		stages = append(stages, fmt.Sprintf("%s %.2f", st.Stage, float64(st.Peak)/(1<<30)))
+	}
+	r.stagePeaks = strings.Join(stages, ", ")
 	r.steps = len(rep.Log)
 	if r.steps > 1 {
 		// The first step's time includes the LoRA and optimizer setup.
@@ -175,19 +190,19 @@ func table(rs []result, peak float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMeasured %s on this machine, FMA peak %.0f GFLOP/s on %d threads (simd.FMAPeak, same run). "+
 		"`shear prune --method lorashear --target 0.2`, batch 8 × 128, LHSPG warm-up 2 + 2 periods × 2 steps, 2 recovery steps (dev loss on 8 sequences); "+
-		"random f16 weights (`shear init --shape`, Llama-2 vocabulary). Peak RSS from `/usr/bin/time -v`. "+
+		"random f16 weights (`shear init --shape`, Llama-2 vocabulary). Peak RSS from `/usr/bin/time -v`; each stage's peak (GiB) from the run's `--json` stages (resident memory sampled every 10 ms). "+
 		"MFU counts 6 × parameters FLOPs per token (forward, input and weight gradients) against the FMA peak.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), peak, simd.Threads())
-	b.WriteString("| shape | params | peak RSS | LHSPG estimate | analysis | LHSPG | recovery | total | LHSPG step | tokens/s | MFU | load (1, 5, 15 min) before → after |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| shape | params | peak RSS | stages' peaks (GiB) | LHSPG estimate | analysis | LHSPG | recovery | total | LHSPG step | tokens/s | MFU | load (1, 5, 15 min) before → after |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		tps, mfu := 0.0, 0.0
 		if r.stepSeconds > 0 {
 			tps = float64(r.tokensPerStep) / r.stepSeconds
 			mfu = tps * 6 * float64(r.params) / (peak * 1e9)
 		}
-		fmt.Fprintf(&b, "| %s | %.1fM | %.2f GiB | %.2f GiB | %.0f s | %.0f s | %.0f s | %.0f s | %.1f s | %.0f | %.1f%% | %s |\n",
-			r.shape, float64(r.params)/1e6, float64(r.rssKiB)/(1<<20), float64(r.estimate)/(1<<30),
+		fmt.Fprintf(&b, "| %s | %.1fM | %.2f GiB | %s | %.2f GiB | %.0f s | %.0f s | %.0f s | %.0f s | %.1f s | %.0f | %.1f%% | %s |\n",
+			r.shape, float64(r.params)/1e6, float64(r.rssKiB)/(1<<20), r.stagePeaks, float64(r.estimate)/(1<<30),
 			r.seconds["analyze"], r.seconds["lhspg"], r.seconds["recover"], r.wall, r.stepSeconds, tps, 100*mfu, r.load)
 	}
 	return b.String()
