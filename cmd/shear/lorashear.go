@@ -15,6 +15,7 @@ import (
 	"github.com/shear-ai/shear/internal/app"
 	"github.com/shear-ai/shear/internal/valid"
 	"github.com/shear-ai/shear/prune"
+	"github.com/shear-ai/shear/runtime/model"
 )
 
 // defaultTexts is the embedded default data (the Austen novels the
@@ -140,6 +141,10 @@ are printed, in --json "budget" and in report.json (docs/VALIDATION-defaults.md:
 					bars.finish()
 					fmt.Fprintln(os.Stderr, what)
 				}
+			}
+			r.Dense = func() (*model.Model, error) {
+				d, _, err := loadBase(mf, tf)
+				return d, err
 			}
 			r.Budgeted = func(b app.StepBudget) {
 				fmt.Fprintf(os.Stderr, "steps: LHSPG %d + %d×%d, recovery %d + %d at lr %g, %g (%s)\n", b.Warmup, b.Periods, b.PeriodSteps, b.Recover, b.Instruct,

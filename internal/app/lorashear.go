@@ -42,6 +42,11 @@ type LoRAShearRequest struct {
 	Note func(stage, what string) `json:"-"`
 	// Budgeted, when set, is told the step counts before the run starts.
 	Budgeted func(StepBudget) `json:"-"`
+	// Dense, when set, loads the dense model again for recovery's teacher
+	// once pruning is done, so the run never holds the dense model, its
+	// pruned-in-place copy and the compressed one at once; nil: a clone
+	// of m is kept from the start.
+	Dense func() (*model.Model, error) `json:"-"`
 }
 
 // Default is `shear lorashear`'s request without data: LoRAShear's
@@ -75,8 +80,9 @@ type LoRAShearResult struct {
 	Summary  string               `json:"summary"`              // the markdown table of summary.md
 }
 
-// LoRAShear runs the pipeline on m (float32 weights; m is pruned in place
-// and a clone kept as the dense reference).
+// LoRAShear runs the pipeline on m (float32 or float16 weights; m is
+// pruned in place, and the dense reference for recovery is req.Dense's
+// model or a clone of m).
 func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progress Progress) (LoRAShearResult, error) {
 	var res LoRAShearResult
 	if err := valid.Float("--budget", req.Budget, valid.NonNegative); err != nil {
@@ -127,9 +133,12 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	}
 	res.MCItems = len(mc)
 	stageStart := time.Now()
-	dense := m.Clone()
+	var dense *model.Model
+	if req.Dense == nil {
+		dense = m.Clone()
+	}
 	req.note("eval-dense", "evaluating the dense model…")
-	if res.Dense, err = protocol.Evaluate(ctx, dense, plan.Test, req.EvalChunks, mc); err != nil {
+	if res.Dense, err = protocol.Evaluate(ctx, m, plan.Test, req.EvalChunks, mc); err != nil {
 		return res, err
 	}
 	tEvalDense := time.Since(stageStart).Seconds()
@@ -141,7 +150,14 @@ func LoRAShear(ctx context.Context, m *model.Model, req LoRAShearRequest, progre
 	res.Report = rep
 	req.note("recover-setup", "")
 	t0 := time.Now()
-	if res.Recovery, err = recoverStages(ctx, cm, dense, plan.Subsets(m, opt.Ctx, req.Subsets), plan.Instruct, ropt, progress); err != nil {
+	subsets := plan.Subsets(m, opt.Ctx, req.Subsets)
+	if dense == nil {
+		m = nil // pruned in place: garbage once the teacher is loaded
+		if dense, err = req.Dense(); err != nil {
+			return res, err
+		}
+	}
+	if res.Recovery, err = recoverStages(ctx, cm, dense, subsets, plan.Instruct, ropt, progress); err != nil {
 		return res, err
 	}
 	rep.Seconds["recover"] = time.Since(t0).Seconds()
