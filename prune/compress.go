@@ -164,6 +164,32 @@ func sliceRowsCols[T float32 | uint16](data []T, cols int, rows, keepCols []int)
 	return out
 }
 
+// shallowClone copies m's structure, sharing its tensors' data.
+func shallowClone(m *model.Model) *model.Model {
+	c := *m
+	c.Config.Heads = slices.Clone(m.Heads)
+	c.Config.KVHeads = slices.Clone(m.KVHeads)
+	c.Config.FFN = slices.Clone(m.FFN)
+	c.Blocks = slices.Clone(m.Blocks)
+	c.Meta = slices.Clone(m.Meta)
+	return &c
+}
+
+// ownAll gives nm a copy of every tensor it still shares with m.
+func ownAll(nm, m *model.Model) {
+	src := m.Tensors()
+	for i, r := range nm.Tensors() {
+		switch {
+		case r.Mat != nil && *r.Mat != nil && *r.Mat == *src[i].Mat:
+			w := **r.Mat
+			w.F32, w.F16, w.Q = slices.Clone(w.F32), slices.Clone(w.F16), slices.Clone(w.Q)
+			*r.Mat = &w
+		case r.Vec != nil && len(*r.Vec) > 0 && len(*src[i].Vec) > 0 && &(*r.Vec)[0] == &(*src[i].Vec)[0]:
+			*r.Vec = slices.Clone(*r.Vec)
+		}
+	}
+}
+
 // Compress builds the smaller dense model (and adapter, if given) without
 // the given groups: every producer row, consumer column and norm element
 // of a group is removed. Per-layer head counts, KV-head counts and FFN
@@ -189,7 +215,10 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 			}
 		}
 	}
-	nm := m.Clone()
+	// nm shares m's tensors until the loop below replaces the sliced ones;
+	// then the rest are copied (ownAll), so m and nm never share data and
+	// the sliced tensors are not copied twice.
+	nm := shallowClone(m)
 	var nad *lora.Adapter
 	if ad != nil {
 		nad = &lora.Adapter{Config: ad.Config, Modules: make([][lora.NumTargets]*lora.Module, len(ad.Modules))}
@@ -249,6 +278,7 @@ func Compress(m *model.Model, ad *lora.Adapter, g *graph.Graph, groups []graph.G
 			*r.mat = nw
 		}
 	}
+	ownAll(nm, m)
 	if nm.Tied {
 		nm.Output = nm.Embed
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/shear-ai/shear/internal/testshared"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -513,6 +514,55 @@ func TestCompressKeepsF16(t *testing.T) {
 		got, exp := *r.Mat, *wt[i].Mat
 		if got.DType != tensor.F16 || got.Rows != exp.Rows || got.Cols != exp.Cols || !slices.Equal(got.F16, exp.F16) {
 			t.Errorf("%s: %s %d×%d, want the float32 path's f16 %d×%d bits", r.Name, got.DType, got.Rows, got.Cols, exp.Rows, exp.Cols)
+		}
+	}
+}
+
+// TestCompressCopiesOnce: Compress allocates about the compressed model's
+// size (each kept weight copied once, not a clone of m first), and the
+// result shares no data with m: zeroing it leaves m as it was.
+func TestCompressCopiesOnce(t *testing.T) {
+	m, err := model.NewRandom(model.UniformConfig(128, 256, 4, 8, 4, 300, 64), tensor.F16, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := graph.Build(m, graph.Options{})
+	var groups []graph.Group
+	for i, id := range prunableIDs(g) {
+		if i%4 == 0 {
+			groups = append(groups, g.Groups[id])
+		}
+	}
+	before := m.Clone()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cm, _, err := Compress(m, nil, g, groups)
+	runtime.ReadMemStats(&ms1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, r := range cm.Tensors() {
+		if r.Mat != nil {
+			size += (*r.Mat).Bytes()
+		} else {
+			size += 4 * len(*r.Vec)
+		}
+	}
+	if got := ms1.TotalAlloc - ms0.TotalAlloc; got > uint64(size)*5/4 {
+		t.Errorf("Compress allocated %d bytes for a %d-byte result", got, size)
+	}
+	for _, r := range cm.Tensors() {
+		if r.Mat != nil {
+			clear((*r.Mat).F16)
+		} else {
+			clear(*r.Vec)
+		}
+	}
+	bt := before.Tensors()
+	for i, r := range m.Tensors() {
+		if r.Mat != nil && !slices.Equal((*r.Mat).F16, (*bt[i].Mat).F16) || r.Vec != nil && !slices.Equal(*r.Vec, *bt[i].Vec) {
+			t.Errorf("%s changed with the compressed model", r.Name)
 		}
 	}
 }
