@@ -10,8 +10,12 @@ import (
 )
 
 // physicalRAM is MemTotal of /proc/meminfo in bytes (0 where unknown).
-func physicalRAM() int64 {
-	f, err := os.Open("/proc/meminfo")
+func physicalRAM() int64 { return procBytes("/proc/meminfo", "MemTotal:") }
+
+// procBytes reads a "Key: N kB" line of a /proc file as bytes (0 where
+// the file or the key is missing).
+func procBytes(path, key string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0
 	}
@@ -19,7 +23,7 @@ func physicalRAM() int64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+		if len(fields) >= 2 && fields[0] == key {
 			kb, err := strconv.ParseInt(fields[1], 10, 64)
 			if err == nil {
 				return kb << 10

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"os"
 	"runtime/metrics"
 	"strconv"
@@ -80,23 +79,7 @@ func memoryNow() int64 {
 
 // processPeak is the process's peak resident memory since it started
 // (VmHWM), or 0 where the system does not say.
-func processPeak() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
+func processPeak() int64 { return procBytes("/proc/self/status", "VmHWM:") }
 
 // newStageMeter starts measuring with the stage first.
 func newStageMeter(first string, gapAfter map[string]string) *stageMeter {

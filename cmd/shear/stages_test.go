@@ -38,6 +38,9 @@ func TestStageMeter(t *testing.T) {
 	if grew := st[3].PeakRSS - st[2].PeakRSS; grew < 128<<20 {
 		t.Errorf("recover's peak %d is %d bytes above compress's; it touched 256 MiB", st[3].PeakRSS, grew)
 	}
+	if _, linux := residentBytes(); linux && processPeak() < 256<<20 {
+		t.Errorf("VmHWM %d bytes after touching 256 MiB", processPeak())
+	}
 	if again := m.finish(); len(again) != len(st) {
 		t.Errorf("a second finish gives %d stages, the first %d", len(again), len(st))
 	}
