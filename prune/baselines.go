@@ -55,18 +55,24 @@ func eachValue(m *model.Model, s graph.Slice, fn func(w float32)) error {
 	if w.DType != tensor.F32 && w.DType != tensor.F16 {
 		return fmt.Errorf("prune: %s must be f32 or f16 (is %s)", s.Tensor, w.DType)
 	}
+	eachIndex(w, s, func(k int) { fn(at(k)) })
+	return nil
+}
+
+// eachIndex visits the flat index in w of every entry of the slice s: its
+// rows (axis 0) or its columns.
+func eachIndex(w *tensor.Matrix, s graph.Slice, fn func(k int)) {
 	for _, i := range s.Indices() {
 		if s.Axis == 0 {
 			for c := 0; c < w.Cols; c++ {
-				fn(at(i*w.Cols + c))
+				fn(i*w.Cols + c)
 			}
 		} else {
 			for r := 0; r < w.Rows; r++ {
-				fn(at(r*w.Cols + i))
+				fn(r*w.Cols + i)
 			}
 		}
 	}
-	return nil
 }
 
 // eachEntry visits every entry of a slice of a float32 base tensor, with
@@ -96,17 +102,7 @@ func eachEntry(m *model.Model, s graph.Slice, fn func(w, g *float32), grad ...[]
 	if w.F32 == nil {
 		return fmt.Errorf("prune: %s must be float32", s.Tensor)
 	}
-	for _, i := range s.Indices() {
-		if s.Axis == 0 {
-			for c := 0; c < w.Cols; c++ {
-				fn(at(w.F32, i*w.Cols+c))
-			}
-		} else {
-			for r := 0; r < w.Rows; r++ {
-				fn(at(w.F32, r*w.Cols+i))
-			}
-		}
-	}
+	eachIndex(w, s, func(k int) { fn(at(w.F32, k)) })
 	return nil
 }
 
