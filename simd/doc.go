@@ -41,10 +41,13 @@
 //     386 each product is rounded before it is added, so results differ
 //     from the AVX2 build's in the last bits (within the bound that
 //     TestPortableMatchesModel checks).
-//   - The pure-Go WebAssembly guest (wasip1 without shearhost): the exact
-//     models of kernels_generic.go, which emulate every fused multiply-add
-//     (fma32), since WebAssembly has none; so the guest reproduces native
-//     bits (wasm/host's TestEnginesAgree, TestPruneSameBytes).
+//   - The pure-Go WebAssembly guest (wasip1 without shearhost): for the
+//     prefill and f16 decode products the exact fast kernels of
+//     kernels_exact.go (the portable layout, every fused multiply-add
+//     emulated exactly in float64), elsewhere the exact models of
+//     kernels_generic.go (fma32), since WebAssembly has no fused
+//     multiply-add; so the guest reproduces native bits (wasm/host's
+//     TestEnginesAgree, TestPruneSameBytes).
 //   - The host-kernel WebAssembly guest (shearhost): the host's native
 //     kernels, imported (kernels_wasmhost.go).
 //

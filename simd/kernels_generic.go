@@ -523,7 +523,7 @@ func halfToFloatSpecial(h uint16) float32 {
 // load per value, the bits of halfToFloat.
 func f16ToF32Generic(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
-	tab := f16Table
+	tab := &f16Table
 	for i, h := range src {
 		dst[i] = tab[h]
 	}

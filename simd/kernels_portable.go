@@ -23,13 +23,13 @@ package simd
 // f16Table holds the float32 value of every half, so that a conversion is
 // one load (f16ToF32Generic and the portable products). Filled from
 // halfToFloat, which is bit-identical to x448/float16.
-var f16Table = func() *[1 << 16]float32 {
-	t := new([1 << 16]float32)
-	for h := range t {
-		t[h] = halfToFloat(uint16(h))
+var f16Table [1 << 16]float32
+
+func init() {
+	for h := range f16Table {
+		f16Table[h] = halfToFloat(uint16(h))
 	}
-	return t
-}()
+}
 
 // kern1x4Portable is kern1x4Generic lane by lane: for lane l, row j keeps
 // lo_j (columns l, l+16, …: the even eights) and hi_j (l+8, l+24, …: the
@@ -86,33 +86,8 @@ func kern1x4Portable(out, x, w []float32, ldw, k int, acc bool) {
 // by dotF16Portable).
 func kern1x4F16Portable(out, x []float32, w []uint16, ldw, k int) {
 	k8 := k &^ 7
-	k16 := k &^ 15
-	tab := f16Table
-	xs := x[:k8]
-	r0, r1, r2, r3 := w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8]
 	var s [4]lanes
-	for l := 0; l < 8; l++ {
-		var lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3 float32
-		for t := l; t < k16; t += 16 {
-			xl, xh := xs[t], xs[t+8]
-			lo0 = xl*tab[r0[t]] + lo0
-			lo1 = xl*tab[r1[t]] + lo1
-			lo2 = xl*tab[r2[t]] + lo2
-			lo3 = xl*tab[r3[t]] + lo3
-			hi0 = xh*tab[r0[t+8]] + hi0
-			hi1 = xh*tab[r1[t+8]] + hi1
-			hi2 = xh*tab[r2[t+8]] + hi2
-			hi3 = xh*tab[r3[t+8]] + hi3
-		}
-		if t := k16 + l; t < k8 {
-			xl := xs[t]
-			lo0 = xl*tab[r0[t]] + lo0
-			lo1 = xl*tab[r1[t]] + lo1
-			lo2 = xl*tab[r2[t]] + lo2
-			lo3 = xl*tab[r3[t]] + lo3
-		}
-		s[0][l], s[1][l], s[2][l], s[3][l] = lo0+hi0, lo1+hi1, lo2+hi2, lo3+hi3
-	}
+	f16Lanes4(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
 	o := out[:4]
 	for j := range o {
 		o[j] = hsum4(&s[j])
@@ -122,11 +97,41 @@ func kern1x4F16Portable(out, x []float32, w []uint16, ldw, k int) {
 	}
 }
 
+// f16Lanes4 fills the eight lanes of four rows' registers: lane l's
+// even-eights chains (columns l, l+16, …, the last unpaired eight
+// included) plus its odd-eights chains (l+8, l+24, …). They run as two
+// loops of four accumulators, since one loop of eight spills on amd64; in
+// a function of its own, and with rows as long as x, the loops keep every
+// value in registers and need no bounds checks.
+func f16Lanes4(s *[4]lanes, x []float32, r0, r1, r2, r3 []uint16) {
+	n := len(x)
+	r0, r1, r2, r3 = r0[:n], r1[:n], r2[:n], r3[:n]
+	for l := 0; l < 8; l++ {
+		var lo0, lo1, lo2, lo3 float32
+		for t := l; t < n; t += 16 {
+			xt := x[t]
+			lo0 = xt*f16Table[r0[t]] + lo0
+			lo1 = xt*f16Table[r1[t]] + lo1
+			lo2 = xt*f16Table[r2[t]] + lo2
+			lo3 = xt*f16Table[r3[t]] + lo3
+		}
+		var hi0, hi1, hi2, hi3 float32
+		for t := l + 8; t < n; t += 16 {
+			xt := x[t]
+			hi0 = xt*f16Table[r0[t]] + hi0
+			hi1 = xt*f16Table[r1[t]] + hi1
+			hi2 = xt*f16Table[r2[t]] + hi2
+			hi3 = xt*f16Table[r3[t]] + hi3
+		}
+		s[0][l], s[1][l], s[2][l], s[3][l] = lo0+hi0, lo1+hi1, lo2+hi2, lo3+hi3
+	}
+}
+
 // dotF16Portable is dotF16Generic four lanes at a time: lanes 4h..4h+3 of
 // the even-eights register a0 and the odd-eights register a1.
 func dotF16Portable(x []float32, w []uint16) float32 {
 	w = w[:len(x)]
-	tab := f16Table
+	tab := &f16Table
 	k8 := len(x) &^ 7
 	if k8 == 0 {
 		var s float32
