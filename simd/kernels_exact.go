@@ -26,16 +26,7 @@ func roundsTwice(s float64) uint64 {
 
 // kern1x4F16Exact is kern1x4F16Generic with kern1x4F16Portable's layout.
 func kern1x4F16Exact(out, x []float32, w []uint16, ldw, k int) {
-	k8 := k &^ 7
-	var s [4]lanes
-	f16Lanes4Exact(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
-	o := out[:4]
-	for j := range o {
-		o[j] = hsum4(&s[j])
-		if k8 < k {
-			o[j] += dotF16Generic(x[k8:k], w[j*ldw+k8:j*ldw+k])
-		}
-	}
+	kern1x4F16Lanes(f16Lanes4Exact, dotF16Generic, out, x, w, ldw, k)
 }
 
 // f16Lanes4Exact is f16Lanes4 with exactly fused multiply-adds.
@@ -73,24 +64,7 @@ func f16Chains4Exact(x []float32, r0, r1, r2, r3 []uint16, t0 int) (a0, a1, a2, 
 
 // kern3x4Exact is kern3x4Generic with kern3x4Portable's layout.
 func kern3x4Exact(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
-	x0, x1, x2 := x[:k], x[ldx:][:k], x[2*ldx:][:k]
-	var s [3][4]lanes
-	for j := 0; j < 4; j += 2 {
-		wa, wb := w[j*ldw:][:k], w[(j+1)*ldw:][:k]
-		for l := 0; l < 8; l++ {
-			s[0][j][l], s[1][j][l], s[2][j][l], s[0][j+1][l], s[1][j+1][l], s[2][j+1][l] = lane3x2Exact(x0, x1, x2, wa, wb, l)
-		}
-	}
-	for i := range s {
-		o := out[i*ldo : i*ldo+4]
-		for j := range o {
-			v := hsum4(&s[i][j])
-			if acc {
-				v += o[j]
-			}
-			o[j] = v
-		}
-	}
+	kern3x4Lanes(lane3x2Exact, out, ldo, x, ldx, w, ldw, k, acc)
 }
 
 // lane3x2Exact is lane3x2 with exactly fused multiply-adds, three at a

@@ -85,14 +85,21 @@ func kern1x4Portable(out, x, w []float32, ldw, k int, acc bool) {
 // kern1x4Portable, without a masked tail: the rest of each row is added
 // by dotF16Portable).
 func kern1x4F16Portable(out, x []float32, w []uint16, ldw, k int) {
+	kern1x4F16Lanes(f16Lanes4, dotF16Portable, out, x, w, ldw, k)
+}
+
+// kern1x4F16Lanes is kern1x4F16 with the lanes of the first k&^7 columns
+// from fill and the rest of each row from tail.
+func kern1x4F16Lanes(fill func(s *[4]lanes, x []float32, r0, r1, r2, r3 []uint16), tail func(x []float32, w []uint16) float32,
+	out, x []float32, w []uint16, ldw, k int) {
 	k8 := k &^ 7
 	var s [4]lanes
-	f16Lanes4(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
+	fill(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
 	o := out[:4]
 	for j := range o {
 		o[j] = hsum4(&s[j])
 		if k8 < k {
-			o[j] += dotF16Portable(x[k8:k], w[j*ldw+k8:j*ldw+k])
+			o[j] += tail(x[k8:k], w[j*ldw+k8:j*ldw+k])
 		}
 	}
 }
@@ -175,12 +182,18 @@ func dotF16Portable(x []float32, w []uint16) float32 {
 // tail included. The chains are run six at a time (three x rows against
 // a pair of w rows), which fits amd64's sixteen registers.
 func kern3x4Portable(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
+	kern3x4Lanes(lane3x2, out, ldo, x, ldx, w, ldw, k, acc)
+}
+
+// kern3x4Lanes is kern3x4 with each lane's six chains from lane.
+func kern3x4Lanes(lane func(x0, x1, x2, wa, wb []float32, l int) (a0, a1, a2, b0, b1, b2 float32),
+	out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k int, acc bool) {
 	x0, x1, x2 := x[:k], x[ldx:][:k], x[2*ldx:][:k]
 	var s [3][4]lanes
 	for j := 0; j < 4; j += 2 {
 		wa, wb := w[j*ldw:][:k], w[(j+1)*ldw:][:k]
 		for l := 0; l < 8; l++ {
-			s[0][j][l], s[1][j][l], s[2][j][l], s[0][j+1][l], s[1][j+1][l], s[2][j+1][l] = lane3x2(x0, x1, x2, wa, wb, l)
+			s[0][j][l], s[1][j][l], s[2][j][l], s[0][j+1][l], s[1][j+1][l], s[2][j+1][l] = lane(x0, x1, x2, wa, wb, l)
 		}
 	}
 	for i := range s {
