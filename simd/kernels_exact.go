@@ -26,7 +26,16 @@ func roundsTwice(s float64) uint64 {
 
 // kern1x4F16Exact is kern1x4F16Generic with kern1x4F16Portable's layout.
 func kern1x4F16Exact(out, x []float32, w []uint16, ldw, k int) {
-	kern1x4F16Lanes(f16Lanes4Exact, dotF16Generic, out, x, w, ldw, k)
+	k8 := k &^ 7
+	var s [4]lanes
+	f16Lanes4Exact(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
+	o := out[:4]
+	for j := range o {
+		o[j] = hsum4(&s[j])
+		if k8 < k {
+			o[j] += dotF16Generic(x[k8:k], w[j*ldw+k8:j*ldw+k])
+		}
+	}
 }
 
 // f16Lanes4Exact is f16Lanes4 with exactly fused multiply-adds.

@@ -85,21 +85,14 @@ func kern1x4Portable(out, x, w []float32, ldw, k int, acc bool) {
 // kern1x4Portable, without a masked tail: the rest of each row is added
 // by dotF16Portable).
 func kern1x4F16Portable(out, x []float32, w []uint16, ldw, k int) {
-	kern1x4F16Lanes(f16Lanes4, dotF16Portable, out, x, w, ldw, k)
-}
-
-// kern1x4F16Lanes is kern1x4F16 with the lanes of the first k&^7 columns
-// from fill and the rest of each row from tail.
-func kern1x4F16Lanes(fill func(s *[4]lanes, x []float32, r0, r1, r2, r3 []uint16), tail func(x []float32, w []uint16) float32,
-	out, x []float32, w []uint16, ldw, k int) {
 	k8 := k &^ 7
-	var s [4]lanes
-	fill(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
+	var s [4]lanes // filled by a direct call: a function value would move s to the heap
+	f16Lanes4(&s, x[:k8], w[:k8], w[ldw:][:k8], w[2*ldw:][:k8], w[3*ldw:][:k8])
 	o := out[:4]
 	for j := range o {
 		o[j] = hsum4(&s[j])
 		if k8 < k {
-			o[j] += tail(x[k8:k], w[j*ldw+k8:j*ldw+k])
+			o[j] += dotF16Portable(x[k8:k], w[j*ldw+k8:j*ldw+k])
 		}
 	}
 }
