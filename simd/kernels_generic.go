@@ -9,8 +9,9 @@ import (
 // The portable kernels and the exact models. Each product kernel here is
 // an exact model of its amd64 kernel: the same lanes and accumulators, the
 // same order of additions, fused multiply-adds where the assembly fuses
-// (fma32), and the same e^x polynomial. The models are what the pure
-// WebAssembly guest runs, so that it computes the bits of the AVX2 build
+// (fma32), and the same e^x polynomial. The models (or, for prefill and
+// f16 decode, kernels_exact.go's faster kernels of the same bits) are what
+// the pure WebAssembly guest runs, so that it computes the bits of the AVX2 build
 // (which is what lets the pure WebAssembly engine reproduce native
 // perplexities and scores exactly), and what the mirror tests hold the
 // AVX2 and NEON kernels to. Native builds without assembly run the faster

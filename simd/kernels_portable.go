@@ -18,7 +18,8 @@ package simd
 // moves each term by at most half an ulp of the product
 // (TestPortableMatchesModel checks both cases). The pure WebAssembly guest
 // has no fused multiply-add either and must reproduce native bits, so it
-// runs the models themselves (kernels_wasm.go).
+// runs this layout with exactly emulated fused multiply-adds
+// (kernels_exact.go) or the models themselves (kernels_wasm.go).
 
 // f16Table holds the float32 value of every half, so that a conversion is
 // one load (f16ToF32Generic and the portable products). Filled from
