@@ -2,9 +2,6 @@
 
 #include "textflag.h"
 
-// PFDIST is the software prefetch distance of the x4 kernels.
-#define PFDIST 8192
-
 // AVX2 kernels for Q8_0·Q8_0 and Q4_0·Q8_0 dot products. Each must give the
 // bits of dotQ8_0Generic / dotQ4_0Generic in dot.go: per block the int8
 // products are summed exactly in int32 (their order does not matter), the
@@ -75,8 +72,8 @@ q8x1loop:
 	MOVSS X10, ret+24(FP)
 	RET
 
-// func dotQ8_0x4AVX2(w *byte, stride int, x *byte, nb int, out *[4]float32)
-TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-40
+// func dotQ8_0x4AVX2(w *byte, stride int, x *byte, nb int, out *[4]float32, pf int)
+TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-48
 	MOVQ   w+0(FP), SI
 	MOVQ   stride+8(FP), DX
 	MOVQ   x+16(FP), BX
@@ -85,7 +82,8 @@ TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-40
 	LEAQ   (SI)(DX*1), R9
 	LEAQ   (R9)(DX*1), R10
 	LEAQ   (R10)(DX*1), R11
-	LEAQ   PFDIST(SI), R12
+	MOVQ   pf+40(FP), R12
+	ADDQ   SI, R12
 	VXORPS X10, X10, X10
 	MOVL         $0x00010001, AX
 	VMOVD        AX, X15
@@ -93,7 +91,7 @@ TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-40
 
 q8x4loop:
 	// The four rows are one contiguous stream of 4·stride bytes; R12 runs
-	// PFDIST bytes ahead of it, covering the 136 bytes an iteration consumes
+	// pf bytes ahead of it (prefetchAhead), covering the 136 bytes an iteration consumes
 	// (as simd's dot1x4F16AVX): the hardware prefetcher alone leaves large
 	// matrices short of bandwidth.
 	PREFETCHT0 (R12)
@@ -217,8 +215,8 @@ q4x1loop:
 	MOVSS X10, ret+24(FP)
 	RET
 
-// func dotQ4_0x4AVX2(w *byte, stride int, x *byte, nb int, out *[4]float32)
-TEXT ·dotQ4_0x4AVX2(SB), NOSPLIT, $0-40
+// func dotQ4_0x4AVX2(w *byte, stride int, x *byte, nb int, out *[4]float32, pf int)
+TEXT ·dotQ4_0x4AVX2(SB), NOSPLIT, $0-48
 	MOVQ   w+0(FP), SI
 	MOVQ   stride+8(FP), DX
 	MOVQ   x+16(FP), BX
@@ -227,7 +225,8 @@ TEXT ·dotQ4_0x4AVX2(SB), NOSPLIT, $0-40
 	LEAQ   (SI)(DX*1), R9
 	LEAQ   (R9)(DX*1), R10
 	LEAQ   (R10)(DX*1), R11
-	LEAQ   PFDIST(SI), R12
+	MOVQ   pf+40(FP), R12
+	ADDQ   SI, R12
 	VXORPS X10, X10, X10
 
 	MOVL         $0x0f0f0f0f, AX
@@ -308,6 +307,236 @@ q4x4loop:
 	JNZ  q4x4loop
 
 	VMOVUPS X10, (DI)
+	VZEROUPPER
+	RET
+
+// The x4x2 kernels are the x4 kernels for two activation rows at once (a
+// prefill's tokens): each block of the four weight rows is loaded, and its
+// Q4_0 nibbles unpacked (or its Q8_0 magnitudes taken), once for both. Each
+// of the eight sums is still added block by block in the scalar order, so
+// out[0:4] and out[4:8] are the x4 kernel's bits for x and for x+xstride.
+// The Q8_0 kernel reads the weights' signs again from memory (VPSIGNB's
+// memory operand) rather than keep them in registers.
+
+// func dotQ8_0x4x2AVX2(w *byte, stride int, x *byte, xstride, nb int, out *[8]float32, pf int)
+TEXT ·dotQ8_0x4x2AVX2(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), SI
+	MOVQ   stride+8(FP), DX
+	MOVQ   x+16(FP), BX
+	MOVQ   xstride+24(FP), R8
+	MOVQ   nb+32(FP), CX
+	MOVQ   out+40(FP), DI
+	LEAQ   (SI)(DX*1), R9
+	LEAQ   (R9)(DX*1), R10
+	LEAQ   (R10)(DX*1), R11
+	MOVQ   pf+48(FP), R12
+	ADDQ   SI, R12
+	VXORPS X10, X10, X10
+	VXORPS X12, X12, X12
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+
+q8x4x2loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	ADDQ       $136, R12
+
+	VPABSB 2(SI), Y2
+	VPABSB 2(R9), Y4
+	VPABSB 2(R10), Y6
+	VPABSB 2(R11), Y8
+
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X11
+	VPINSRW   $1, (R9), X11, X11
+	VPINSRW   $2, (R10), X11, X11
+	VPINSRW   $3, (R11), X11, X11
+	VCVTPH2PS X11, X11
+
+	VMOVDQU    2(BX), Y0
+	VPSIGNB    2(SI), Y0, Y3
+	VPMADDUBSW Y3, Y2, Y3
+	VPMADDWD   Y15, Y3, Y3
+	VPSIGNB    2(R9), Y0, Y5
+	VPMADDUBSW Y5, Y4, Y5
+	VPMADDWD   Y15, Y5, Y5
+	VPSIGNB    2(R10), Y0, Y7
+	VPMADDUBSW Y7, Y6, Y7
+	VPMADDWD   Y15, Y7, Y7
+	VPSIGNB    2(R11), Y0, Y9
+	VPMADDUBSW Y9, Y8, Y9
+	VPMADDWD   Y15, Y9, Y9
+	VPHADDD      Y5, Y3, Y3
+	VPHADDD      Y9, Y7, Y7
+	VPHADDD      Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X5
+	VPADDD       X5, X3, X3
+	VCVTDQ2PS    X3, X3
+	VPBROADCASTW (BX), X1
+	VCVTPH2PS    X1, X1
+	VMULPS       X1, X11, X1
+	VMULPS       X1, X3, X3
+	VADDPS       X3, X10, X10
+
+	VMOVDQU    2(BX)(R8*1), Y0
+	VPSIGNB    2(SI), Y0, Y3
+	VPMADDUBSW Y3, Y2, Y3
+	VPMADDWD   Y15, Y3, Y3
+	VPSIGNB    2(R9), Y0, Y5
+	VPMADDUBSW Y5, Y4, Y5
+	VPMADDWD   Y15, Y5, Y5
+	VPSIGNB    2(R10), Y0, Y7
+	VPMADDUBSW Y7, Y6, Y7
+	VPMADDWD   Y15, Y7, Y7
+	VPSIGNB    2(R11), Y0, Y9
+	VPMADDUBSW Y9, Y8, Y9
+	VPMADDWD   Y15, Y9, Y9
+	VPHADDD      Y5, Y3, Y3
+	VPHADDD      Y9, Y7, Y7
+	VPHADDD      Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X5
+	VPADDD       X5, X3, X3
+	VCVTDQ2PS    X3, X3
+	VPBROADCASTW (BX)(R8*1), X1
+	VCVTPH2PS    X1, X1
+	VMULPS       X1, X11, X1
+	VMULPS       X1, X3, X3
+	VADDPS       X3, X12, X12
+
+	ADDQ $34, SI
+	ADDQ $34, R9
+	ADDQ $34, R10
+	ADDQ $34, R11
+	ADDQ $34, BX
+	DECQ CX
+	JNZ  q8x4x2loop
+
+	VMOVUPS X10, (DI)
+	VMOVUPS X12, 16(DI)
+	VZEROUPPER
+	RET
+
+// Q4_0: the four rows' nibbles, unpacked as in dotQ4_0x4AVX2, stay in
+// Y2, Y4, Y6, Y8 for both activation rows.
+
+// func dotQ4_0x4x2AVX2(w *byte, stride int, x *byte, xstride, nb int, out *[8]float32, pf int)
+TEXT ·dotQ4_0x4x2AVX2(SB), NOSPLIT, $0-56
+	MOVQ   w+0(FP), SI
+	MOVQ   stride+8(FP), DX
+	MOVQ   x+16(FP), BX
+	MOVQ   xstride+24(FP), R8
+	MOVQ   nb+32(FP), CX
+	MOVQ   out+40(FP), DI
+	LEAQ   (SI)(DX*1), R9
+	LEAQ   (R9)(DX*1), R10
+	LEAQ   (R10)(DX*1), R11
+	MOVQ   pf+48(FP), R12
+	ADDQ   SI, R12
+	VXORPS X10, X10, X10
+	VXORPS X12, X12, X12
+
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         $0x08080808, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+
+q4x4x2loop:
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       $72, R12
+	VMOVDQU     2(SI), X2
+	VPSRLW      $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND       Y13, Y2, Y2
+	VMOVDQU     2(R9), X4
+	VPSRLW      $4, X4, X5
+	VINSERTI128 $1, X5, Y4, Y4
+	VPAND       Y13, Y4, Y4
+	VMOVDQU     2(R10), X6
+	VPSRLW      $4, X6, X7
+	VINSERTI128 $1, X7, Y6, Y6
+	VPAND       Y13, Y6, Y6
+	VMOVDQU     2(R11), X8
+	VPSRLW      $4, X8, X9
+	VINSERTI128 $1, X9, Y8, Y8
+	VPAND       Y13, Y8, Y8
+
+	MOVWLZX   (SI), AX
+	VMOVD     AX, X11
+	VPINSRW   $1, (R9), X11, X11
+	VPINSRW   $2, (R10), X11, X11
+	VPINSRW   $3, (R11), X11, X11
+	VCVTPH2PS X11, X11
+
+	VMOVDQU    2(BX), Y0
+	VPMADDUBSW Y0, Y14, Y1
+	VPMADDUBSW Y0, Y2, Y3
+	VPSUBW     Y1, Y3, Y3
+	VPMADDWD   Y15, Y3, Y3
+	VPMADDUBSW Y0, Y4, Y5
+	VPSUBW     Y1, Y5, Y5
+	VPMADDWD   Y15, Y5, Y5
+	VPMADDUBSW Y0, Y6, Y7
+	VPSUBW     Y1, Y7, Y7
+	VPMADDWD   Y15, Y7, Y7
+	VPMADDUBSW Y0, Y8, Y9
+	VPSUBW     Y1, Y9, Y9
+	VPMADDWD   Y15, Y9, Y9
+	VPHADDD      Y5, Y3, Y3
+	VPHADDD      Y9, Y7, Y7
+	VPHADDD      Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X5
+	VPADDD       X5, X3, X3
+	VCVTDQ2PS    X3, X3
+	VPBROADCASTW (BX), X1
+	VCVTPH2PS    X1, X1
+	VMULPS       X1, X11, X1
+	VMULPS       X1, X3, X3
+	VADDPS       X3, X10, X10
+
+	VMOVDQU    2(BX)(R8*1), Y0
+	VPMADDUBSW Y0, Y14, Y1
+	VPMADDUBSW Y0, Y2, Y3
+	VPSUBW     Y1, Y3, Y3
+	VPMADDWD   Y15, Y3, Y3
+	VPMADDUBSW Y0, Y4, Y5
+	VPSUBW     Y1, Y5, Y5
+	VPMADDWD   Y15, Y5, Y5
+	VPMADDUBSW Y0, Y6, Y7
+	VPSUBW     Y1, Y7, Y7
+	VPMADDWD   Y15, Y7, Y7
+	VPMADDUBSW Y0, Y8, Y9
+	VPSUBW     Y1, Y9, Y9
+	VPMADDWD   Y15, Y9, Y9
+	VPHADDD      Y5, Y3, Y3
+	VPHADDD      Y9, Y7, Y7
+	VPHADDD      Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X5
+	VPADDD       X5, X3, X3
+	VCVTDQ2PS    X3, X3
+	VPBROADCASTW (BX)(R8*1), X1
+	VCVTPH2PS    X1, X1
+	VMULPS       X1, X11, X1
+	VMULPS       X1, X3, X3
+	VADDPS       X3, X12, X12
+
+	ADDQ $18, SI
+	ADDQ $18, R9
+	ADDQ $18, R10
+	ADDQ $18, R11
+	ADDQ $34, BX
+	DECQ CX
+	JNZ  q4x4x2loop
+
+	VMOVUPS X10, (DI)
+	VMOVUPS X12, 16(DI)
 	VZEROUPPER
 	RET
 

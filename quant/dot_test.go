@@ -353,24 +353,27 @@ func TestQuantizeNeverMinus128(t *testing.T) {
 	}
 }
 
-// TestRowsExtremeWeights runs the four-row kernels on raw weight bytes (every
-// code, -128 included) against activations from the quantizer, as MatVec
-// does, and wants the portable bits.
+// TestRowsExtremeWeights runs the four-row kernels, for one activation row
+// and for two, on raw weight bytes (every code, -128 included) against
+// activations from the quantizer, as MatVec and MatMul do, and wants the
+// portable bits.
 func TestRowsExtremeWeights(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	const nb, rows = 24, 9
-	x := randRow(rng, nb*BlockSize, 0)
-	xq := make([]byte, RowBytesQ8_0(len(x)))
-	QuantizeQ8_0(xq, x)
+	xrb := RowBytesQ8_0(nb * BlockSize)
+	xq := make([]byte, 2*xrb) // two activation rows
+	QuantizeQ8_0(xq[:xrb], randRow(rng, nb*BlockSize, 0))
+	QuantizeQ8_0(xq[xrb:], randRow(rng, nb*BlockSize, 1))
 	for _, f := range []struct {
 		name       string
 		rb         int
 		kernel     func([]float32, []byte, int, []byte, int)
+		kernel2    func(out0, out1 []float32, w []byte, rb int, xq []byte, xrb, nb int)
 		portable   func([]float32, []byte, int, []byte, int)
 		blockBytes int
 	}{
-		{"Q8_0", nb * Q8_0BlockBytes, rowsQ8_0, rowsQ8_0Generic, Q8_0BlockBytes},
-		{"Q4_0", nb * Q4_0BlockBytes, rowsQ4_0, rowsQ4_0Generic, Q4_0BlockBytes},
+		{"Q8_0", nb * Q8_0BlockBytes, rowsQ8_0, rowsQ8_0x2, rowsQ8_0Generic, Q8_0BlockBytes},
+		{"Q4_0", nb * Q4_0BlockBytes, rowsQ4_0, rowsQ4_0x2, rowsQ4_0Generic, Q4_0BlockBytes},
 	} {
 		w := make([]byte, rows*f.rb)
 		for trial := range 30 {
@@ -394,6 +397,15 @@ func TestRowsExtremeWeights(t *testing.T) {
 			for r := range rows {
 				if !sameBits(got[r], want[r]) {
 					t.Errorf("%s trial %d row %d: kernel %v, portable %v", f.name, trial, r, got[r], want[r])
+				}
+			}
+			got1, want1 := make([]float32, rows), make([]float32, rows)
+			f.kernel2(got, got1, w, f.rb, xq, xrb, nb)
+			f.portable(want1, w, f.rb, xq[xrb:], nb)
+			for r := range rows {
+				if !sameBits(got[r], want[r]) || !sameBits(got1[r], want1[r]) {
+					t.Errorf("%s trial %d row %d, two activation rows: kernel %v %v, portable %v %v",
+						f.name, trial, r, got[r], got1[r], want[r], want1[r])
 				}
 			}
 		}

@@ -97,8 +97,19 @@ func (t *mmTask) Run(lo, hi int) {
 	r0 = t.runVNNI(r0, r1)
 	for a := r0; a < r1; a += t.tile {
 		b := min(a+t.tile, r1)
-		w := t.w[a*t.rb : b*t.rb]
-		for i := range t.n {
+		w := t.w[a*t.rb:] // to the end, so the prefetch runs on into the next tile
+		i := 0
+		for ; i+2 <= t.n; i += 2 { // two tokens share each weight block's loads
+			out0 := t.out[i*t.rows+a : i*t.rows+b]
+			out1 := t.out[(i+1)*t.rows+a : (i+1)*t.rows+b]
+			xq := t.xq[i*t.xrb : (i+2)*t.xrb]
+			if t.format == formatQ8_0 {
+				rowsQ8_0x2(out0, out1, w, t.rb, xq, t.xrb, t.nb)
+			} else {
+				rowsQ4_0x2(out0, out1, w, t.rb, xq, t.xrb, t.nb)
+			}
+		}
+		for ; i < t.n; i++ {
 			out := t.out[i*t.rows+a : i*t.rows+b]
 			xq := t.xq[i*t.xrb : (i+1)*t.xrb]
 			if t.format == formatQ8_0 {

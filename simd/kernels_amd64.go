@@ -34,13 +34,13 @@ func addAVX(dst, x, y *float32, n int)
 func mulAVX(dst, x, y *float32, n int)
 
 //go:noescape
-func dot1x4AVX(x, w, out *float32, ldw, k, acc int)
+func dot1x4AVX(x, w, out *float32, ldw, k, acc, pf int)
 
 //go:noescape
 func dot3x4AVX(x, w, out *float32, ldx, ldw, ldo, k, acc int)
 
 //go:noescape
-func dot1x4F16AVX(x *float32, w *uint16, out *float32, ldw, k int)
+func dot1x4F16AVX(x *float32, w *uint16, out *float32, ldw, k, pf int)
 
 //go:noescape
 func dotF16AVX(x *float32, w *uint16, k int) float32
@@ -127,7 +127,7 @@ func kern1x4(out, x, w []float32, ldw, k int, acc bool) {
 		_ = out[3]
 		_ = x[k-1]
 		_ = w[3*ldw+k-1]
-		dot1x4AVX(&x[0], &w[0], &out[0], ldw, k, b2i(acc))
+		dot1x4AVX(&x[0], &w[0], &out[0], ldw, k, b2i(acc), prefetchAhead(4*(len(w)-3*ldw-k)))
 		return
 	}
 	kern1x4Generic(out, x, w, ldw, k, acc)
@@ -148,8 +148,8 @@ func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k i
 
 // dot1x4F16Asm and dotF16Asm are this architecture's kernels behind the
 // shared kern1x4F16 and dotF16 (kernels_f16asm.go).
-func dot1x4F16Asm(x *float32, w *uint16, out *float32, ldw, k int) {
-	dot1x4F16AVX(x, w, out, ldw, k)
+func dot1x4F16Asm(x *float32, w *uint16, out *float32, ldw, k, pf int) {
+	dot1x4F16AVX(x, w, out, ldw, k, pf)
 }
 
 func dotF16Asm(x *float32, w *uint16, k int) float32 { return dotF16AVX(x, w, k) }

@@ -2,8 +2,6 @@
 
 #include "textflag.h"
 
-// PFDIST is the software prefetch distance of the streaming kernels.
-#define PFDIST 8192
 
 // AVX2 + FMA (+ F16C) kernels. Go ABI0: arguments on the stack.
 // Register use follows one pattern throughout: SI/DI walk the inputs,
@@ -331,13 +329,14 @@ muldone:
 	VZEROUPPER
 	RET
 
-// func dot1x4AVX(x, w, out *float32, ldw, k, acc int)
+// func dot1x4AVX(x, w, out *float32, ldw, k, acc, pf int)
 // out[j] (+)= Σ_{t<k} x[t]*w[j*ldw+t] for j < 4. acc != 0 adds to out.
-// R12 prefetches PFDIST bytes ahead of the 4-row stream (see dot1x4F16AVX).
-TEXT ·dot1x4AVX(SB), NOSPLIT, $0-48
+// R12 prefetches pf bytes ahead of the 4-row stream (see dot1x4F16AVX).
+TEXT ·dot1x4AVX(SB), NOSPLIT, $0-56
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
-	LEAQ PFDIST(DI), R12
+	MOVQ pf+48(FP), R12
+	ADDQ DI, R12
 	MOVQ ldw+24(FP), R9
 	SHLQ $2, R9
 	LEAQ (R9)(R9*2), R10
@@ -523,20 +522,21 @@ m34store:
 	VZEROUPPER
 	RET
 
-// func dot1x4F16AVX(x *float32, w *uint16, out *float32, ldw, k int)
+// func dot1x4F16AVX(x *float32, w *uint16, out *float32, ldw, k, pf int)
 // out[j] = Σ_{t<k} x[t]*half(w[j*ldw+t]) for j < 4; k is a multiple of 8.
 //
 // Matrix-vector products walk consecutive quads of rows, that is one
-// contiguous stream of 4*ldw halves per call. R12 runs PFDIST bytes ahead
+// contiguous stream of 4*ldw halves per call. R12 runs pf bytes ahead
 // of that stream, two lines per iteration (the bytes the iteration
 // consumes), so the memory system always has the next few KiB in flight.
 // The hardware prefetcher alone falls behind while the core is busy
 // converting: without it f16 decode reached ~60% of the read bandwidth on
 // the 2-core test machine, with it ~90%.
-TEXT ·dot1x4F16AVX(SB), NOSPLIT, $0-40
+TEXT ·dot1x4F16AVX(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
-	LEAQ PFDIST(DI), R12
+	MOVQ pf+40(FP), R12
+	ADDQ DI, R12
 	MOVQ ldw+24(FP), R9
 	SHLQ $1, R9
 	LEAQ (R9)(R9*2), R10

@@ -114,8 +114,8 @@ func kern3x4(out []float32, ldo int, x []float32, ldx int, w []float32, ldw, k i
 
 // dot1x4F16Asm and dotF16Asm are this architecture's kernels behind the
 // shared kern1x4F16 and dotF16 (kernels_f16asm.go).
-func dot1x4F16Asm(x *float32, w *uint16, out *float32, ldw, k int) {
-	dot1x4F16NEON(x, w, out, ldw, k)
+func dot1x4F16Asm(x *float32, w *uint16, out *float32, ldw, k, _ int) {
+	dot1x4F16NEON(x, w, out, ldw, k) // no software prefetch: the distance is unused
 }
 
 func dotF16Asm(x *float32, w *uint16, k int) float32 { return dotF16NEON(x, w, k) }

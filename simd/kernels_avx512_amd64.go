@@ -17,7 +17,7 @@ func dot6x8AVX512(x, w, out *float32, ldx, ldo, k, acc int)
 func dot1x8SplitAVX512(x, w, out *float32, k, acc int)
 
 //go:noescape
-func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k int)
+func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k, pf int)
 
 //go:noescape
 func gemm8x48AVX512(a *float32, ga int, b *float32, c *float32, ldc, k, acc int)
@@ -112,7 +112,7 @@ func (t *matVecTask) matVec8F16(r int) bool {
 	out := t.out[r : r+8]
 	w := t.wh[r*k:]
 	_ = w[7*k+k-1]
-	dot8F16AVX512(&t.x[0], &w[0], &out[0], k, k8)
+	dot8F16AVX512(&t.x[0], &w[0], &out[0], k, k8, prefetchAhead(2*(len(w)-8*k)))
 	if k8 < k {
 		for j := range out {
 			out[j] += dotF16Generic(t.x[k8:k], w[j*k+k8:j*k+k])

@@ -18,8 +18,6 @@
 	VEXTRACTF128 $1, a, xb; \
 	VADDPS xb, xa, xa
 
-// PFDIST as in kernels_amd64.s.
-#define PFDIST 8192
 
 // HADD(x, y, d) is VHADDPS y, x, d on 16 lanes (VHADDPS has no EVEX
 // form): per 128-bit lane [x0+x1, x2+x3, y0+y1, y2+y3]. Z30, Z31 scratch.
@@ -290,17 +288,18 @@ d18store:
 	VZEROUPPER
 	RET
 
-// func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k int)
+// func dot8F16AVX512(x *float32, w *uint16, out *float32, ldw, k, pf int)
 // out[j] = Σ_{t<k} x[t]*half(w[j*ldw+t]) for j < 8, k a multiple of 8, in
 // dot1x4F16AVX's order: that kernel's two accumulators of a row, the even
 // and the odd eights of columns, are the two halves of one 16-lane
 // register here, so sixteen columns take one conversion and one FMA per
 // row. The eight rows (two quads) are one contiguous stream, prefetched
-// PFDIST ahead as there.
-TEXT ·dot8F16AVX512(SB), NOSPLIT, $0-40
+// pf bytes ahead as there.
+TEXT ·dot8F16AVX512(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
-	LEAQ PFDIST(DI), R12
+	MOVQ pf+40(FP), R12
+	ADDQ DI, R12
 	MOVQ ldw+24(FP), R9
 	SHLQ $1, R9
 	LEAQ (R9)(R9*2), R10
