@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,4 +67,57 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 	}
 
 	llamacpp.Check(t, km, cli, pplTool, q4, sharedPath(t, "data/tinystories-dev.txt"), 48, 256)
+}
+
+// TestLegacyQuantsMatchLlamaCpp: models quantized by llama-quantize to the
+// read-only 32-value types (Q4_1, Q5_0, Q5_1; Q5_0 is also what a Q4_K_M
+// file holds for rows that are not whole super-blocks) load in Shear
+// (dequantized into float storage) and have llama-perplexity's perplexity
+// within 0.1%.
+func TestLegacyQuantsMatchLlamaCpp(t *testing.T) {
+	quantize, cli, pplTool := llamaTool(t, "llama-quantize"), llamaTool(t, "llama-cli"), llamaTool(t, "llama-perplexity")
+	dir := t.TempDir()
+	src := loadStories(t, tensor.F32)
+	m, err := model.NewRandom(model.UniformConfig(256, 768, 4, 4, 4, src.Vocab, 256), tensor.F16, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Tok = src.Tok
+	out := m.Output.Float32() // clear greedy choices, as in TestQ4_K_MMatchesLlamaCpp
+	for i := range out {
+		out[i] *= 5
+	}
+	if m.Output, err = tensor.New(m.Output.Rows, m.Output.Cols, out, tensor.F16); err != nil {
+		t.Fatal(err)
+	}
+	f16 := filepath.Join(dir, "f16.gguf")
+	if err := m.Save(f16); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"Q4_1", "Q5_0", "Q5_1"} {
+		t.Run(typ, func(t *testing.T) {
+			q := filepath.Join(dir, typ+".gguf")
+			if b, err := exec.Command(quantize, f16, q, typ).CombinedOutput(); err != nil {
+				t.Fatalf("llama-quantize: %v\n%s", err, b)
+			}
+			// F32 storage holds the dequantized weights exactly (F16 would
+			// round Q5's 16-bit products), so only llama.cpp's Q8_0
+			// activations differ from Shear's arithmetic.
+			qm, err := model.Load(q, model.LoadOptions{DType: tensor.F32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Greedy text is logged, not compared: llama.cpp's products for
+			// these types quantize the activations to Q8_0 and Shear's float
+			// products do not, so on this near-uniform random model
+			// (ppl ≈ 1700) a near tie flips a token (Q5_0: the 43rd of 48).
+			shear, llama := llamacpp.Greedy(t, qm, cli, q, 48, 256)
+			t.Logf("greedy from BOS: Shear %q, llama.cpp %q", shear, llama)
+			got, want := llamacpp.Perplexity(t, qm, pplTool, q, sharedPath(t, "data/tinystories-dev.txt"), 20000, 128)
+			if rel := math.Abs(got/want - 1); rel > 1e-3 {
+				t.Errorf("perplexity %.4f, llama-perplexity %.4f (%.3f%% off)", got, want, 100*rel)
+			}
+			t.Logf("ppl %.4f, llama-perplexity %.4f", got, want)
+		})
+	}
 }

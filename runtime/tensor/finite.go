@@ -104,13 +104,16 @@ type blockLayout struct {
 	scales        []int // byte offsets in the block
 }
 
-// scaledBlocks are the quantized types: Q8_0 and Q4_0 start each block
-// with d; Q4_K and Q5_K start each super-block with d and dmin; Q6_K ends
-// it with d. The 6-bit and int8 sub-block scales are integers, and with
+// scaledBlocks are the quantized types: Q8_0, Q4_0 and Q5_0 start each
+// block with d, Q4_1 and Q5_1 with d and m; Q4_K and Q5_K start each
+// super-block with d and dmin; Q6_K ends it with d. The 6-bit and int8 sub-block scales are integers, and with
 // finite f16 scales every value of a block is finite in float32.
 var scaledBlocks = map[gguf.TensorType]blockLayout{
 	gguf.Q8_0: {quant.RowBytesQ8_0(quant.BlockSize), quant.BlockSize, []int{0}},
 	gguf.Q4_0: {quant.RowBytesQ4_0(quant.BlockSize), quant.BlockSize, []int{0}},
+	gguf.Q4_1: {quant.Q4_1BlockBytes, quant.BlockSize, []int{0, 2}},
+	gguf.Q5_0: {quant.Q5_0BlockBytes, quant.BlockSize, []int{0}},
+	gguf.Q5_1: {quant.Q5_1BlockBytes, quant.BlockSize, []int{0, 2}},
 	gguf.Q4_K: {quant.Q4_KBlockBytes, quant.SuperBlockSize, []int{0, 2}},
 	gguf.Q5_K: {quant.Q5_KBlockBytes, quant.SuperBlockSize, []int{0, 2}},
 	gguf.Q6_K: {quant.Q6_KBlockBytes, quant.SuperBlockSize, []int{208}},
@@ -157,6 +160,9 @@ func CheckFinite(name string, typ gguf.TensorType, raw []byte) error {
 		scale := "scale"
 		if len(l.scales) > 1 {
 			scale = [...]string{"scale d", "scale dmin"}[o/2]
+			if typ == gguf.Q4_1 || typ == gguf.Q5_1 {
+				scale = [...]string{"scale d", "min m"}[o/2]
+			}
 		}
 		what = fmt.Sprintf("the %s of %s block %d (elements %d..%d)", scale, typ, b, i, i+l.values-1)
 	}

@@ -19,6 +19,9 @@ var finiteTypes = []gguf.TensorType{gguf.F32, gguf.F16, gguf.BF16, gguf.Q8_0, gg
 // different offsets (checked by TestFirstNonFiniteKQuants and the fuzzer).
 var kTypes = []gguf.TensorType{gguf.Q4_K, gguf.Q5_K, gguf.Q6_K}
 
+// legacyTypes are the read-only 32-value types, with scales d (and m).
+var legacyTypes = []gguf.TensorType{gguf.Q4_1, gguf.Q5_0, gguf.Q5_1}
+
 // kDequant decodes whole super-blocks of a K-quant type.
 func kDequant(typ gguf.TensorType, raw []byte) []float32 {
 	bb, dq := map[gguf.TensorType]int{gguf.Q4_K: quant.Q4_KBlockBytes, gguf.Q5_K: quant.Q5_KBlockBytes, gguf.Q6_K: quant.Q6_KBlockBytes}[typ],
@@ -62,6 +65,11 @@ func referenceFirstNonFinite(typ gguf.TensorType, raw []byte) int {
 		}
 	case gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
 		v = kDequant(typ, raw)
+	case gguf.Q4_1, gguf.Q5_0, gguf.Q5_1:
+		bb := map[gguf.TensorType]int{gguf.Q4_1: quant.Q4_1BlockBytes, gguf.Q5_0: quant.Q5_0BlockBytes, gguf.Q5_1: quant.Q5_1BlockBytes}[typ]
+		raw = raw[:len(raw)/bb*bb]
+		v = make([]float32, len(raw)/bb*quant.BlockSize)
+		map[gguf.TensorType]func([]float32, []byte){gguf.Q4_1: quant.DequantizeQ4_1, gguf.Q5_0: quant.DequantizeQ5_0, gguf.Q5_1: quant.DequantizeQ5_1}[typ](v, raw)
 	}
 	for i, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -147,7 +155,7 @@ func FuzzFirstNonFinite(f *testing.F) {
 	f.Add(uint8(3), make([]byte, 68))
 	f.Add(uint8(5), make([]byte, 2*quant.Q4_KBlockBytes))
 	f.Add(uint8(7), make([]byte, quant.Q6_KBlockBytes))
-	all := append(append([]gguf.TensorType(nil), finiteTypes...), kTypes...)
+	all := append(append(append([]gguf.TensorType(nil), finiteTypes...), kTypes...), legacyTypes...)
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
 		typ := all[int(k)%len(all)]
 		if got, want := FirstNonFinite(typ, raw), referenceFirstNonFinite(typ, raw); got != want {
@@ -158,12 +166,12 @@ func FuzzFirstNonFinite(f *testing.F) {
 
 // TestFirstNonFiniteKQuants (issue 17 item 3, K-quants): a NaN or ±Inf in
 // any f16 scale of a Q4_K, Q5_K or Q6_K super-block (d, and dmin for Q4_K
-// and Q5_K) is found, at the block's first element, in agreement with
+// and Q5_K), or of a Q4_1, Q5_0 or Q5_1 block (d, and m), is found, at the block's first element, in agreement with
 // decoding; the error names the tensor, the scale and the block. Random
 // codes and sub-block scales with finite f16 scales are finite.
 func TestFirstNonFiniteKQuants(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range kTypes {
+	for _, typ := range append(append([]gguf.TensorType(nil), kTypes...), legacyTypes...) {
 		l := scaledBlocks[typ]
 		const nb = 7
 		raw := make([]byte, nb*l.bytes)
@@ -184,7 +192,7 @@ func TestFirstNonFiniteKQuants(t *testing.T) {
 				blk := 2 + rng.IntN(nb-2)
 				binary.LittleEndian.PutUint16(b[blk*l.bytes+o:], bad)
 				got, want := FirstNonFinite(typ, b), referenceFirstNonFinite(typ, b)
-				if got != want || got != blk*quant.SuperBlockSize {
+				if got != want || got != blk*l.values {
 					t.Errorf("%s %#x at offset %d of block %d: got %d, reference %d", typ, bad, o, blk, got, want)
 				}
 				err := CheckFinite("blk.1.ffn_down.weight", typ, b)

@@ -335,8 +335,17 @@ func decodeFloat32(t *gguf.TensorInfo, raw []byte) ([]float32, error) {
 		quant.DequantizeQ5_K(out, raw)
 	case gguf.Q6_K:
 		quant.DequantizeQ6_K(out, raw)
+	// Read only: stored as the load's float type (llama-quantize writes
+	// Q5_0/Q5_1 for the tensors of a K-quant file whose rows are not whole
+	// super-blocks).
+	case gguf.Q4_1:
+		quant.DequantizeQ4_1(out, raw)
+	case gguf.Q5_0:
+		quant.DequantizeQ5_0(out, raw)
+	case gguf.Q5_1:
+		quant.DequantizeQ5_1(out, raw)
 	default:
-		return nil, fmt.Errorf("tensor %q: type %s is not supported (Shear reads F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)", t.Name, t.Type)
+		return nil, fmt.Errorf("tensor %q: type %s is not supported (Shear reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)", t.Name, t.Type)
 	}
 	return out, nil
 }
