@@ -318,12 +318,70 @@ q4x4loop:
 // The Q8_0 kernel reads the weights' signs again from memory (VPSIGNB's
 // memory operand) rather than keep them in registers.
 
+// One activation row (x in a register, acc its four sums) against the four
+// weight rows of a block: the block sums, scaled by dw·dx, added to acc.
+// Q8: |w| in Y2, Y4, Y6, Y8, the signs read again from memory; Q4: the
+// unpacked nibbles in Y2, Y4, Y6, Y8, dw in X11 for both.
+#define Q8_X4X2_ROW(x, acc) \
+	VMOVDQU    2(x), Y0 \
+	VPSIGNB    2(SI), Y0, Y3 \
+	VPMADDUBSW Y3, Y2, Y3 \
+	VPMADDWD   Y15, Y3, Y3 \
+	VPSIGNB    2(R9), Y0, Y5 \
+	VPMADDUBSW Y5, Y4, Y5 \
+	VPMADDWD   Y15, Y5, Y5 \
+	VPSIGNB    2(R10), Y0, Y7 \
+	VPMADDUBSW Y7, Y6, Y7 \
+	VPMADDWD   Y15, Y7, Y7 \
+	VPSIGNB    2(R11), Y0, Y9 \
+	VPMADDUBSW Y9, Y8, Y9 \
+	VPMADDWD   Y15, Y9, Y9 \
+	VPHADDD      Y5, Y3, Y3 \
+	VPHADDD      Y9, Y7, Y7 \
+	VPHADDD      Y7, Y3, Y3 \
+	VEXTRACTI128 $1, Y3, X5 \
+	VPADDD       X5, X3, X3 \
+	VCVTDQ2PS    X3, X3 \
+	VPBROADCASTW (x), X1 \
+	VCVTPH2PS    X1, X1 \
+	VMULPS       X1, X11, X1 \
+	VMULPS       X1, X3, X3 \
+	VADDPS       X3, acc, acc
+
+#define Q4_X4X2_ROW(x, acc) \
+	VMOVDQU    2(x), Y0 \
+	VPMADDUBSW Y0, Y14, Y1 \
+	VPMADDUBSW Y0, Y2, Y3 \
+	VPSUBW     Y1, Y3, Y3 \
+	VPMADDWD   Y15, Y3, Y3 \
+	VPMADDUBSW Y0, Y4, Y5 \
+	VPSUBW     Y1, Y5, Y5 \
+	VPMADDWD   Y15, Y5, Y5 \
+	VPMADDUBSW Y0, Y6, Y7 \
+	VPSUBW     Y1, Y7, Y7 \
+	VPMADDWD   Y15, Y7, Y7 \
+	VPMADDUBSW Y0, Y8, Y9 \
+	VPSUBW     Y1, Y9, Y9 \
+	VPMADDWD   Y15, Y9, Y9 \
+	VPHADDD      Y5, Y3, Y3 \
+	VPHADDD      Y9, Y7, Y7 \
+	VPHADDD      Y7, Y3, Y3 \
+	VEXTRACTI128 $1, Y3, X5 \
+	VPADDD       X5, X3, X3 \
+	VCVTDQ2PS    X3, X3 \
+	VPBROADCASTW (x), X1 \
+	VCVTPH2PS    X1, X1 \
+	VMULPS       X1, X11, X1 \
+	VMULPS       X1, X3, X3 \
+	VADDPS       X3, acc, acc
+
 // func dotQ8_0x4x2AVX2(w *byte, stride int, x *byte, xstride, nb int, out *[8]float32, pf int)
 TEXT ·dotQ8_0x4x2AVX2(SB), NOSPLIT, $0-56
 	MOVQ   w+0(FP), SI
 	MOVQ   stride+8(FP), DX
 	MOVQ   x+16(FP), BX
 	MOVQ   xstride+24(FP), R8
+	LEAQ   (BX)(R8*1), R13
 	MOVQ   nb+32(FP), CX
 	MOVQ   out+40(FP), DI
 	LEAQ   (SI)(DX*1), R9
@@ -355,61 +413,16 @@ q8x4x2loop:
 	VPINSRW   $3, (R11), X11, X11
 	VCVTPH2PS X11, X11
 
-	VMOVDQU    2(BX), Y0
-	VPSIGNB    2(SI), Y0, Y3
-	VPMADDUBSW Y3, Y2, Y3
-	VPMADDWD   Y15, Y3, Y3
-	VPSIGNB    2(R9), Y0, Y5
-	VPMADDUBSW Y5, Y4, Y5
-	VPMADDWD   Y15, Y5, Y5
-	VPSIGNB    2(R10), Y0, Y7
-	VPMADDUBSW Y7, Y6, Y7
-	VPMADDWD   Y15, Y7, Y7
-	VPSIGNB    2(R11), Y0, Y9
-	VPMADDUBSW Y9, Y8, Y9
-	VPMADDWD   Y15, Y9, Y9
-	VPHADDD      Y5, Y3, Y3
-	VPHADDD      Y9, Y7, Y7
-	VPHADDD      Y7, Y3, Y3
-	VEXTRACTI128 $1, Y3, X5
-	VPADDD       X5, X3, X3
-	VCVTDQ2PS    X3, X3
-	VPBROADCASTW (BX), X1
-	VCVTPH2PS    X1, X1
-	VMULPS       X1, X11, X1
-	VMULPS       X1, X3, X3
-	VADDPS       X3, X10, X10
+	Q8_X4X2_ROW(BX, X10)
 
-	VMOVDQU    2(BX)(R8*1), Y0
-	VPSIGNB    2(SI), Y0, Y3
-	VPMADDUBSW Y3, Y2, Y3
-	VPMADDWD   Y15, Y3, Y3
-	VPSIGNB    2(R9), Y0, Y5
-	VPMADDUBSW Y5, Y4, Y5
-	VPMADDWD   Y15, Y5, Y5
-	VPSIGNB    2(R10), Y0, Y7
-	VPMADDUBSW Y7, Y6, Y7
-	VPMADDWD   Y15, Y7, Y7
-	VPSIGNB    2(R11), Y0, Y9
-	VPMADDUBSW Y9, Y8, Y9
-	VPMADDWD   Y15, Y9, Y9
-	VPHADDD      Y5, Y3, Y3
-	VPHADDD      Y9, Y7, Y7
-	VPHADDD      Y7, Y3, Y3
-	VEXTRACTI128 $1, Y3, X5
-	VPADDD       X5, X3, X3
-	VCVTDQ2PS    X3, X3
-	VPBROADCASTW (BX)(R8*1), X1
-	VCVTPH2PS    X1, X1
-	VMULPS       X1, X11, X1
-	VMULPS       X1, X3, X3
-	VADDPS       X3, X12, X12
+	Q8_X4X2_ROW(R13, X12)
 
 	ADDQ $34, SI
 	ADDQ $34, R9
 	ADDQ $34, R10
 	ADDQ $34, R11
 	ADDQ $34, BX
+	ADDQ $34, R13
 	DECQ CX
 	JNZ  q8x4x2loop
 
@@ -427,6 +440,7 @@ TEXT ·dotQ4_0x4x2AVX2(SB), NOSPLIT, $0-56
 	MOVQ   stride+8(FP), DX
 	MOVQ   x+16(FP), BX
 	MOVQ   xstride+24(FP), R8
+	LEAQ   (BX)(R8*1), R13
 	MOVQ   nb+32(FP), CX
 	MOVQ   out+40(FP), DI
 	LEAQ   (SI)(DX*1), R9
@@ -475,63 +489,16 @@ q4x4x2loop:
 	VPINSRW   $3, (R11), X11, X11
 	VCVTPH2PS X11, X11
 
-	VMOVDQU    2(BX), Y0
-	VPMADDUBSW Y0, Y14, Y1
-	VPMADDUBSW Y0, Y2, Y3
-	VPSUBW     Y1, Y3, Y3
-	VPMADDWD   Y15, Y3, Y3
-	VPMADDUBSW Y0, Y4, Y5
-	VPSUBW     Y1, Y5, Y5
-	VPMADDWD   Y15, Y5, Y5
-	VPMADDUBSW Y0, Y6, Y7
-	VPSUBW     Y1, Y7, Y7
-	VPMADDWD   Y15, Y7, Y7
-	VPMADDUBSW Y0, Y8, Y9
-	VPSUBW     Y1, Y9, Y9
-	VPMADDWD   Y15, Y9, Y9
-	VPHADDD      Y5, Y3, Y3
-	VPHADDD      Y9, Y7, Y7
-	VPHADDD      Y7, Y3, Y3
-	VEXTRACTI128 $1, Y3, X5
-	VPADDD       X5, X3, X3
-	VCVTDQ2PS    X3, X3
-	VPBROADCASTW (BX), X1
-	VCVTPH2PS    X1, X1
-	VMULPS       X1, X11, X1
-	VMULPS       X1, X3, X3
-	VADDPS       X3, X10, X10
+	Q4_X4X2_ROW(BX, X10)
 
-	VMOVDQU    2(BX)(R8*1), Y0
-	VPMADDUBSW Y0, Y14, Y1
-	VPMADDUBSW Y0, Y2, Y3
-	VPSUBW     Y1, Y3, Y3
-	VPMADDWD   Y15, Y3, Y3
-	VPMADDUBSW Y0, Y4, Y5
-	VPSUBW     Y1, Y5, Y5
-	VPMADDWD   Y15, Y5, Y5
-	VPMADDUBSW Y0, Y6, Y7
-	VPSUBW     Y1, Y7, Y7
-	VPMADDWD   Y15, Y7, Y7
-	VPMADDUBSW Y0, Y8, Y9
-	VPSUBW     Y1, Y9, Y9
-	VPMADDWD   Y15, Y9, Y9
-	VPHADDD      Y5, Y3, Y3
-	VPHADDD      Y9, Y7, Y7
-	VPHADDD      Y7, Y3, Y3
-	VEXTRACTI128 $1, Y3, X5
-	VPADDD       X5, X3, X3
-	VCVTDQ2PS    X3, X3
-	VPBROADCASTW (BX)(R8*1), X1
-	VCVTPH2PS    X1, X1
-	VMULPS       X1, X11, X1
-	VMULPS       X1, X3, X3
-	VADDPS       X3, X12, X12
+	Q4_X4X2_ROW(R13, X12)
 
 	ADDQ $18, SI
 	ADDQ $18, R9
 	ADDQ $18, R10
 	ADDQ $18, R11
 	ADDQ $34, BX
+	ADDQ $34, R13
 	DECQ CX
 	JNZ  q4x4x2loop
 

@@ -28,15 +28,12 @@ func llamaTool(t *testing.T, name string) string {
 	return p
 }
 
-// TestQ4_K_MMatchesLlamaCpp: a model quantized by llama.cpp's own
-// llama-quantize to Q4_K_M loads in Shear with its Q4_K and Q6_K blocks
-// kept, decodes greedily to llama.cpp's tokens (llama-cli), and has
-// llama-perplexity's perplexity under that tool's protocol.
-func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
-	quantize, cli, pplTool := llamaTool(t, "llama-quantize"), llamaTool(t, "llama-cli"), llamaTool(t, "llama-perplexity")
-	dir := t.TempDir()
+// randomF16File writes a random f16 model with stories260K's vocabulary
+// into a temporary directory and returns the directory and the file.
+// Rows of 256 and 768 values: whole super-blocks, so no fallback types.
+func randomF16File(t *testing.T) (dir, path string) {
+	dir = t.TempDir()
 	src := loadStories(t, tensor.F32)
-	// Rows of 256 and 768 values: whole super-blocks, so no fallback types.
 	m, err := model.NewRandom(model.UniformConfig(256, 768, 4, 4, 4, src.Vocab, 256), tensor.F16, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -51,10 +48,21 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 	if m.Output, err = tensor.New(m.Output.Rows, m.Output.Cols, out, tensor.F16); err != nil {
 		t.Fatal(err)
 	}
-	f16, q4 := filepath.Join(dir, "f16.gguf"), filepath.Join(dir, "q4_k_m.gguf")
-	if err := m.Save(f16); err != nil {
+	path = filepath.Join(dir, "f16.gguf")
+	if err := m.Save(path); err != nil {
 		t.Fatal(err)
 	}
+	return dir, path
+}
+
+// TestQ4_K_MMatchesLlamaCpp: a model quantized by llama.cpp's own
+// llama-quantize to Q4_K_M loads in Shear with its Q4_K and Q6_K blocks
+// kept, decodes greedily to llama.cpp's tokens (llama-cli), and has
+// llama-perplexity's perplexity under that tool's protocol.
+func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
+	quantize, cli, pplTool := llamaTool(t, "llama-quantize"), llamaTool(t, "llama-cli"), llamaTool(t, "llama-perplexity")
+	dir, f16 := randomF16File(t)
+	q4 := filepath.Join(dir, "q4_k_m.gguf")
 	if b, err := exec.Command(quantize, f16, q4, "Q4_K_M").CombinedOutput(); err != nil {
 		t.Fatalf("llama-quantize: %v\n%s", err, b)
 	}
@@ -76,24 +84,7 @@ func TestQ4_K_MMatchesLlamaCpp(t *testing.T) {
 // within 0.1%.
 func TestLegacyQuantsMatchLlamaCpp(t *testing.T) {
 	quantize, cli, pplTool := llamaTool(t, "llama-quantize"), llamaTool(t, "llama-cli"), llamaTool(t, "llama-perplexity")
-	dir := t.TempDir()
-	src := loadStories(t, tensor.F32)
-	m, err := model.NewRandom(model.UniformConfig(256, 768, 4, 4, 4, src.Vocab, 256), tensor.F16, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Tok = src.Tok
-	out := m.Output.Float32() // clear greedy choices, as in TestQ4_K_MMatchesLlamaCpp
-	for i := range out {
-		out[i] *= 5
-	}
-	if m.Output, err = tensor.New(m.Output.Rows, m.Output.Cols, out, tensor.F16); err != nil {
-		t.Fatal(err)
-	}
-	f16 := filepath.Join(dir, "f16.gguf")
-	if err := m.Save(f16); err != nil {
-		t.Fatal(err)
-	}
+	dir, f16 := randomF16File(t)
 	for _, typ := range []string{"Q4_1", "Q5_0", "Q5_1"} {
 		t.Run(typ, func(t *testing.T) {
 			q := filepath.Join(dir, typ+".gguf")
