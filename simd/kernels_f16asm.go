@@ -31,7 +31,7 @@ func kern1x4F16(out, x []float32, w []uint16, ldw, k int) {
 // costs a page walk every time (a nested one in a VM) and fetches nothing:
 // on the 2-vCPU AMD EPYC test VM, prefetching 8 KiB past a 12 KiB panel
 // made dot1x4AVX 68× slower, and the three-row GEMM's n%3 tail rows, run
-// on it, took a quarter of prefill. The lines an iteration prefetches may
+// on it, took more than half of each prefill product. The lines an iteration prefetches may
 // reach up to 64 bytes beyond its stream.
 func prefetchAhead(avail int) int { return max(0, min(8192, avail-64)) }
 
