@@ -27,6 +27,17 @@
 // VPHADDD into one vector of four block sums; the four running sums live in
 // the lanes of X10, each added in block order like the scalar code.
 
+// LOAD_DW4 puts the f16 scales dw of the current block of the four rows
+// (SI, R9, R10, R11) into X11 as float32; the VMOVD breaks the dependency
+// on the previous block.
+#define LOAD_DW4 \
+	MOVWLZX   (SI), AX \
+	VMOVD     AX, X11 \
+	VPINSRW   $1, (R9), X11, X11 \
+	VPINSRW   $2, (R10), X11, X11 \
+	VPINSRW   $3, (R11), X11, X11 \
+	VCVTPH2PS X11, X11
+
 // func dotQ8_0AVX2(w, x *byte, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
 	MOVQ   w+0(FP), SI
@@ -132,14 +143,8 @@ q8x4loop:
 	VPADDD       X3, X2, X2
 	VCVTDQ2PS    X2, X2
 
-	// Four dw in X11 (the VMOVD breaks the dependency on the last block),
-	// dx in every lane of X12.
-	MOVWLZX      (SI), AX
-	VMOVD        AX, X11
-	VPINSRW      $1, (R9), X11, X11
-	VPINSRW      $2, (R10), X11, X11
-	VPINSRW      $3, (R11), X11, X11
-	VCVTPH2PS    X11, X11
+	// Four dw in X11, dx in every lane of X12.
+	LOAD_DW4
 	VPBROADCASTW (BX), X12
 	VCVTPH2PS    X12, X12
 	VMULPS       X12, X11, X11
@@ -285,12 +290,7 @@ q4x4loop:
 	VPADDD       X3, X2, X2
 	VCVTDQ2PS    X2, X2
 
-	MOVWLZX      (SI), AX
-	VMOVD        AX, X11
-	VPINSRW      $1, (R9), X11, X11
-	VPINSRW      $2, (R10), X11, X11
-	VPINSRW      $3, (R11), X11, X11
-	VCVTPH2PS    X11, X11
+	LOAD_DW4
 	VPBROADCASTW (BX), X12
 	VCVTPH2PS    X12, X12
 	VMULPS       X12, X11, X11
@@ -406,12 +406,7 @@ q8x4x2loop:
 	VPABSB 2(R10), Y6
 	VPABSB 2(R11), Y8
 
-	MOVWLZX   (SI), AX
-	VMOVD     AX, X11
-	VPINSRW   $1, (R9), X11, X11
-	VPINSRW   $2, (R10), X11, X11
-	VPINSRW   $3, (R11), X11, X11
-	VCVTPH2PS X11, X11
+	LOAD_DW4
 
 	Q8_X4X2_ROW(BX, X10)
 
@@ -482,12 +477,7 @@ q4x4x2loop:
 	VINSERTI128 $1, X9, Y8, Y8
 	VPAND       Y13, Y8, Y8
 
-	MOVWLZX   (SI), AX
-	VMOVD     AX, X11
-	VPINSRW   $1, (R9), X11, X11
-	VPINSRW   $2, (R10), X11, X11
-	VPINSRW   $3, (R11), X11, X11
-	VCVTPH2PS X11, X11
+	LOAD_DW4
 
 	Q4_X4X2_ROW(BX, X10)
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -233,19 +234,7 @@ func TestWriteKGolden(t *testing.T) {
 	}
 	var out bytes.Buffer
 	for _, f := range kFormats {
-		blocks := goldenKBlocks(f)
-		cmd := exec.Command(tool, string(rune('0'+f.ggmlType/10))+string(rune('0'+f.ggmlType%10)))
-		cmd.Stdin = bytes.NewReader(blocks)
-		vals, err := cmd.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(vals) != 4*len(blocks)/f.blockBytes*SuperBlockSize {
-			t.Fatalf("%s: %d bytes from %s", f.name, len(vals), tool)
-		}
-		out.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(blocks)/f.blockBytes)))
-		out.Write(blocks)
-		out.Write(vals)
+		out.Write(goldenRecord(t, tool, f.ggmlType, goldenKBlocks(f), f.blockBytes, SuperBlockSize))
 	}
 	if err := os.MkdirAll(filepath.Dir(goldenKPath), 0o755); err != nil {
 		t.Fatal(err)
@@ -388,4 +377,22 @@ func TestKDotExtremeCodes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// goldenRecord runs the kgolden helper (tool) on blocks of ggml type typ
+// and returns one record of a golden file: the uint32 block count, the
+// blocks, then llama.cpp's float32 values (values per block).
+func goldenRecord(t *testing.T, tool string, typ int, blocks []byte, blockBytes, values int) []byte {
+	cmd := exec.Command(tool, strconv.Itoa(typ))
+	cmd.Stdin = bytes.NewReader(blocks)
+	vals, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := len(blocks) / blockBytes
+	if len(vals) != 4*nb*values {
+		t.Fatalf("type %d: %d bytes from %s, want %d", typ, len(vals), tool, 4*nb*values)
+	}
+	rec := binary.LittleEndian.AppendUint32(nil, uint32(nb))
+	return append(append(rec, blocks...), vals...)
 }

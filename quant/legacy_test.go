@@ -6,8 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 )
 
@@ -127,19 +125,7 @@ func TestWriteLegacyGolden(t *testing.T) {
 	}
 	var out bytes.Buffer
 	for _, f := range legacyFormats {
-		blocks := legacyBlocks(f.blockBytes, uint64(f.ggmlType))
-		cmd := exec.Command(tool, strconv.Itoa(f.ggmlType))
-		cmd.Stdin = bytes.NewReader(blocks)
-		vals, err := cmd.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(vals) != 4*len(blocks)/f.blockBytes*BlockSize {
-			t.Fatalf("%s: %d bytes from %s", f.name, len(vals), tool)
-		}
-		out.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(blocks)/f.blockBytes)))
-		out.Write(blocks)
-		out.Write(vals)
+		out.Write(goldenRecord(t, tool, f.ggmlType, legacyBlocks(f.blockBytes, uint64(f.ggmlType)), f.blockBytes, BlockSize))
 	}
 	if err := os.WriteFile(goldenLegacyPath, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
