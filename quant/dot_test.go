@@ -411,3 +411,44 @@ func TestRowsExtremeWeights(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRowsTwoActivations compares the x4x2 kernels (two activation
+// rows per weight load, as MatMul runs a prefill) with two passes of the
+// x4 kernels over the same 768×768 weights, single-threaded; GMAC/s.
+func BenchmarkRowsTwoActivations(b *testing.B) {
+	const cols, rows = 768, 768
+	nb := cols / BlockSize
+	for _, f := range formats {
+		rb := f.rowBytes(cols)
+		rng := rand.New(rand.NewPCG(1, 2))
+		w := make([]byte, rows*rb)
+		for r := range rows {
+			f.quantize(w[r*rb:], randRow(rng, cols, 0))
+		}
+		xrb := RowBytesQ8_0(cols)
+		xq := make([]byte, 2*xrb)
+		QuantizeQ8_0(xq[:xrb], randRow(rng, cols, 0))
+		QuantizeQ8_0(xq[xrb:], randRow(rng, cols, 1))
+		o0, o1 := make([]float32, rows), make([]float32, rows)
+		one, two := rowsQ8_0, rowsQ8_0x2
+		if f.name == "Q4_0" {
+			one, two = rowsQ4_0, rowsQ4_0x2
+		}
+		report := func(b *testing.B) {
+			b.ReportMetric(2*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		}
+		b.Run(f.name+"/x4-twice", func(b *testing.B) {
+			for b.Loop() {
+				one(o0, w, rb, xq, nb)
+				one(o1, w, rb, xq[xrb:], nb)
+			}
+			report(b)
+		})
+		b.Run(f.name+"/x4x2", func(b *testing.B) {
+			for b.Loop() {
+				two(o0, o1, w, rb, xq, xrb, nb)
+			}
+			report(b)
+		})
+	}
+}
